@@ -1,0 +1,131 @@
+"""Error codes and the one error body every Fieldsync endpoint answers with.
+
+Hierarchy::
+
+    ProtocolError                 (any error that crosses the wire: code + message + details)
+    ├── ProtocolUnsupported       protocol_unsupported — client speaks a version we don't
+    ├── SchemaTooOld              schema_too_old       — client schema older than we accept
+    ├── ValidationFailed          validation_failed    — a message or mutation breaks its schema
+    ├── ClockSkew                 clock_skew           — an HLC beyond the allowed drift
+    ├── BatchTooLarge             batch_too_large      — more mutations than the server accepts
+    └── ResyncRequired            resync_required      — checkpoint older than the purge horizon
+
+The codes are stable: clients switch on ``code``, never on ``message``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorCode(StrEnum):
+    """Stable machine-readable error codes (the wire value is the lower-case string)."""
+
+    PROTOCOL_UNSUPPORTED = "protocol_unsupported"
+    SCHEMA_TOO_OLD = "schema_too_old"
+    FORBIDDEN = "forbidden"
+    VALIDATION_FAILED = "validation_failed"
+    RESYNC_REQUIRED = "resync_required"
+    DEVICE_REVOKED = "device_revoked"
+    CLOCK_SKEW = "clock_skew"
+    BATCH_TOO_LARGE = "batch_too_large"
+    UNAUTHORIZED = "unauthorized"
+    TOKEN_EXPIRED = "token_expired"
+    TOTP_REQUIRED = "totp_required"
+    RATE_LIMITED = "rate_limited"
+    NOT_FOUND = "not_found"
+    UNKNOWN_COLLECTION = "unknown_collection"
+    RECORD_DELETED = "record_deleted"
+    APPEND_ONLY = "append_only"
+    PRECONDITION_FAILED = "precondition_failed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    CONFLICT = "conflict"
+    INTERNAL = "internal_error"
+
+
+class ErrorBody(BaseModel):
+    """The single JSON shape of every error answer: ``{"error": {code, message, details}}``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "protocol_unsupported",
+                    "message": "protocol version 9 is not supported",
+                    "details": {"supported": {"min": 1, "max": 1}},
+                }
+            ]
+        }
+    )
+
+    code: ErrorCode
+    message: str = Field(description="For a person; may change between releases.")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    """Envelope of an error answer."""
+
+    error: ErrorBody
+
+
+class FieldError(BaseModel):
+    """One field that failed validation (used in ``details.fields``)."""
+
+    field: str
+    code: str
+    message: str
+
+
+class ProtocolError(Exception):
+    """An error that can be sent over the wire with a stable code."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        code: ErrorCode | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        if code is not None:
+            self.code = code
+
+    def to_body(self) -> ErrorBody:
+        return ErrorBody(code=self.code, message=self.message, details=self.details)
+
+
+class ProtocolUnsupported(ProtocolError):
+    code = ErrorCode.PROTOCOL_UNSUPPORTED
+
+
+class SchemaTooOld(ProtocolError):
+    code = ErrorCode.SCHEMA_TOO_OLD
+
+
+class ValidationFailed(ProtocolError):
+    code = ErrorCode.VALIDATION_FAILED
+
+    def __init__(self, message: str, *, errors: list[FieldError] | None = None) -> None:
+        errs = errors or []
+        super().__init__(message, details={"fields": [e.model_dump() for e in errs]})
+        self.errors = errs
+
+
+class ClockSkew(ProtocolError):
+    code = ErrorCode.CLOCK_SKEW
+
+
+class BatchTooLarge(ProtocolError):
+    code = ErrorCode.BATCH_TOO_LARGE
+
+
+class ResyncRequired(ProtocolError):
+    code = ErrorCode.RESYNC_REQUIRED

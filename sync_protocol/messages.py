@@ -1,0 +1,201 @@
+"""Wire messages of the sync protocol (JSON over HTTP, pydantic v2 models).
+
+Flow: ``POST /v1/auth/login`` → tokens; ``POST /v1/sync/push`` with the outbox in
+batches; ``POST /v1/sync/pull`` pages until ``has_more`` is false, storing ``checkpoint``
+after each page is applied. ``docs/protocol.md`` walks through it with examples; the
+JSON Schemas in ``docs/protocol/`` are generated from these models.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ErrorBody
+from .versions import PROTOCOL_VERSION
+
+ID_PATTERN = r"^[A-Za-z0-9_\-.:]{1,64}$"
+HLC_PATTERN = r"^\d{15}:\d{5}:[^:]+$"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MutationStatus(StrEnum):
+    APPLIED = "applied"
+    MERGED = "merged"
+    CONFLICT = "conflict"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+
+class Mutation(_Message):
+    """One local write. ``id`` is generated on the device and makes pushes idempotent."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Client-generated mutation id (UUIDv7/ULID).")
+    collection: str = Field(min_length=1, max_length=64)
+    record_id: str = Field(pattern=ID_PATTERN)
+    op: Literal["upsert", "delete"]
+    base_version: int | None = Field(
+        default=None,
+        ge=0,
+        description="Server version of the record the edit was based on; null for a new record.",
+    )
+    fields: dict[str, Any] = Field(
+        default_factory=dict, description="Changed fields only (a patch); empty for delete."
+    )
+    base: dict[str, Any] | None = Field(
+        default=None,
+        description="The changed fields' values as the device last saw them from the server "
+        "(three-way merge input for union, append and manual fields).",
+    )
+    hlc: str = Field(pattern=HLC_PATTERN, description="Hybrid logical clock of the edit.")
+    resolves: list[str] | None = Field(
+        default=None, description="Ids of conflicts this write resolves."
+    )
+
+
+class PushRequest(_Message):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "protocol": 1,
+                    "device_id": "dev-7f3a",
+                    "schema_version": 1,
+                    "mutations": [
+                        {
+                            "id": "018f2b6e-8c1d-7a00-9b1e-3c5d2e1f0a01",
+                            "collection": "customers",
+                            "record_id": "018f2b6e-8c1d-7a00-9b1e-3c5d2e1f0a02",
+                            "op": "upsert",
+                            "base_version": None,
+                            "fields": {
+                                "name": "张三",
+                                "phone": "+86 138 0000 0000",
+                                "status": "potential",
+                            },
+                            "hlc": "000001732363212345:00000:dev-7f3a",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    protocol: int = PROTOCOL_VERSION
+    device_id: str = Field(pattern=ID_PATTERN)
+    schema_version: int = Field(ge=1)
+    mutations: list[Mutation]
+    pending_total: int | None = Field(
+        default=None,
+        ge=0,
+        description="How many writes the device still has queued (reported to managers).",
+    )
+
+
+class MutationResult(_Message):
+    mutation_id: str
+    status: MutationStatus
+    version: int | None = Field(default=None, description="Record version after the write.")
+    error: ErrorBody | None = None
+    conflict_ids: list[str] = Field(default_factory=list)
+    record: dict[str, Any] | None = Field(
+        default=None, description="The record's fields after a merge (status merged/conflict)."
+    )
+
+
+class PushResponse(_Message):
+    protocol: int = PROTOCOL_VERSION
+    results: list[MutationResult]
+    server_hlc: str = Field(description="Server clock; devices merge it into their HLC.")
+    warnings: list[ErrorBody] = Field(default_factory=list)
+
+
+class PullRequest(_Message):
+    protocol: int = PROTOCOL_VERSION
+    device_id: str = Field(pattern=ID_PATTERN)
+    schema_version: int = Field(ge=1)
+    checkpoint: str | None = Field(
+        default=None,
+        description="Opaque; null for an initial sync. Store it after applying a page.",
+    )
+    limit: int = Field(default=500, ge=1, le=10_000)
+
+
+class Change(_Message):
+    collection: str
+    record_id: str
+    version: int
+    op: Literal["upsert", "delete", "evict"]
+    fields: dict[str, Any] | None = Field(
+        default=None, description="The whole record for upsert; absent for delete and evict."
+    )
+
+
+class PullResponse(_Message):
+    protocol: int = PROTOCOL_VERSION
+    changes: list[Change]
+    checkpoint: str
+    has_more: bool
+    server_hlc: str
+    remaining: int | None = Field(
+        default=None, description="Changes left after this page, when the server counted them."
+    )
+
+
+class SyncLimits(_Message):
+    max_batch: int
+    max_pull_limit: int
+    max_drift_ms: int
+    tombstone_retention_days: int
+    max_body_bytes: int
+
+
+class SyncInfo(_Message):
+    protocol: dict[str, int] = Field(description='{"min": 1, "max": 1}')
+    schema_version: int
+    min_schema_version: int
+    limits: SyncLimits
+    server_time_ms: int
+
+
+class LoginRequest(_Message):
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+    device_id: str = Field(pattern=ID_PATTERN)
+    device_name: str | None = Field(default=None, max_length=128)
+    platform: str | None = Field(default=None, max_length=64)
+    app_version: str | None = Field(default=None, max_length=32)
+    totp: str | None = Field(default=None, pattern=r"^\d{6}$")
+
+
+class RefreshRequest(_Message):
+    refresh_token: str = Field(min_length=1, max_length=512)
+    device_id: str = Field(pattern=ID_PATTERN)
+
+
+class UserInfo(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    role: Literal["rep", "manager", "admin"]
+    team_id: str | None = None
+
+
+class TokenResponse(_Message):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    user: UserInfo
+
+
+class ConflictChoice(StrEnum):
+    LOCAL = "local"
+    REMOTE = "remote"
+    VALUE = "value"

@@ -1,0 +1,354 @@
+"""Entity schemas: fields, types, validation and per-field merge policies.
+
+A schema is declared once and used by the server (validation, merge, scope), the SDK
+(local validation before a write is acknowledged, unknown-field carry-through) and the
+app (forms and error messages). Any application can declare its own; the CRM's is in
+:mod:`sync_protocol.crm`.
+
+Evolution rules: a field is never removed or retyped, only added (``added_in``). A client
+one schema version behind keeps working: it sends patches of the fields it knows, and the
+server and SDK keep every other field of the record untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from .errors import FieldError
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9 ()\-.]{3,32}$")
+_ID = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
+
+#: Fields the sync engine manages itself; they are never sent in ``Mutation.fields``.
+RESERVED_FIELDS = frozenset({"id", "version", "deleted", "_deleted"})
+
+
+class FieldType(StrEnum):
+    STRING = "string"  # one line, max_length (default 500)
+    TEXT = "text"  # long free text (default max 20,000)
+    INTEGER = "integer"
+    NUMBER = "number"  # JSON number (amounts, probabilities)
+    BOOLEAN = "boolean"
+    DATE = "date"  # ISO 8601 date, YYYY-MM-DD
+    DATETIME = "datetime"  # ISO 8601 date-time with offset
+    ENUM = "enum"  # one of ``choices``
+    TAGS = "tags"  # list of short strings
+    JSON = "json"  # a JSON object (custom fields, criteria)
+    REF = "ref"  # the id of a record of ``ref`` collection
+    EMAIL = "email"
+    PHONE = "phone"
+    GEO = "geo"  # {"lat": float, "lon": float, "accuracy_m": float?, "at": datetime?}
+
+
+class MergePolicy(StrEnum):
+    """How two concurrent writes of one field combine.
+
+    * ``lww`` — the write with the greater HLC wins (ties broken by device id).
+    * ``server_wins`` — a device's write of a field changed on the server since the
+      device's base is dropped; otherwise it applies.
+    * ``max`` — the greater value wins (counters, "furthest" dates).
+    * ``union`` — lists merge as sets: both sides' additions kept, removals honoured.
+    * ``append`` — append-only text: the device's additions are appended to the server's.
+    * ``manual`` — a person decides: the server keeps its value and records a conflict
+      with base, local and remote values.
+    """
+
+    LWW = "lww"
+    SERVER_WINS = "server_wins"
+    MAX = "max"
+    UNION = "union"
+    APPEND = "append"
+    MANUAL = "manual"
+
+
+class DeletePolicy(StrEnum):
+    """What happens when a delete and an edit of one record are concurrent.
+
+    * ``edit_wins`` — the record survives with the edit (a concurrent delete is dropped,
+      an edit after a concurrent delete restores the record).
+    * ``delete_wins`` — the record stays deleted; a concurrent edit is kept in a
+      conflict record so it is never silently lost.
+    * ``manual`` — nothing is decided: a conflict record asks a person.
+    """
+
+    EDIT_WINS = "edit_wins"
+    DELETE_WINS = "delete_wins"
+    MANUAL = "manual"
+
+
+class Scope(StrEnum):
+    """Who may see a record of an entity.
+
+    * ``owner`` — the record carries ``owner_id``: the owner, the owner's team manager
+      and admins see it.
+    * ``customer`` — the record carries ``customer_id``; it is seen by whoever sees
+      that customer and moves with it on reassignment.
+    * ``reference`` — everyone reads it (products, stages, knowledge base).
+    """
+
+    OWNER = "owner"
+    CUSTOMER = "customer"
+    REFERENCE = "reference"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    type: FieldType
+    required: bool = False
+    merge: MergePolicy = MergePolicy.LWW
+    choices: tuple[str, ...] = ()
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    ref: str | None = None
+    added_in: int = 1
+    label: str = ""
+    label_zh: str = ""
+    #: Server-managed: devices may read but not write it (e.g. ``owner_id`` moves only
+    #: by reassignment).
+    read_only: bool = False
+    searchable: bool = False
+
+    def validate(self, name: str, value: Any) -> FieldError | None:
+        """``None`` when ``value`` is acceptable for this field, else why not."""
+        if value is None:
+            if self.required:
+                return FieldError(field=name, code="required", message=f"{name} is required")
+            return None
+        t = self.type
+        if t in (FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.PHONE):
+            if not isinstance(value, str):
+                return _err(name, "type", f"{name} must be text")
+            limit = self.max_length or (20_000 if t is FieldType.TEXT else 500)
+            if len(value) > limit:
+                return _err(name, "too_long", f"{name} is longer than {limit} characters")
+            if self.required and not value.strip():
+                return _err(name, "required", f"{name} is required")
+            if t is FieldType.EMAIL and value and not _EMAIL.match(value):
+                return _err(name, "invalid_email", f"{name} is not an e-mail address")
+            if t is FieldType.PHONE and value and not _PHONE.match(value):
+                return _err(name, "invalid_phone", f"{name} is not a phone number")
+            return None
+        if t is FieldType.INTEGER:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return _err(name, "type", f"{name} must be a whole number")
+            return self._range(name, value)
+        if t is FieldType.NUMBER:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return _err(name, "type", f"{name} must be a number")
+            if isinstance(value, float) and not math.isfinite(value):
+                return _err(name, "type", f"{name} must be a finite number")
+            return self._range(name, value)
+        if t is FieldType.BOOLEAN:
+            return (
+                None
+                if isinstance(value, bool)
+                else _err(name, "type", f"{name} must be true or false")
+            )
+        if t is FieldType.DATE:
+            if not isinstance(value, str):
+                return _err(name, "invalid_date", f"{name} must be a date (YYYY-MM-DD)")
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                return _err(name, "invalid_date", f"{name} must be a date (YYYY-MM-DD)")
+            return None
+        if t is FieldType.DATETIME:
+            return (
+                None
+                if _is_datetime(value)
+                else _err(name, "invalid_datetime", f"{name} must be an ISO 8601 date and time")
+            )
+        if t is FieldType.ENUM:
+            if value not in self.choices:
+                return _err(
+                    name, "invalid_choice", f"{name} must be one of {', '.join(self.choices)}"
+                )
+            return None
+        if t is FieldType.TAGS:
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and 0 < len(v) <= 64 for v in value
+            ):
+                return _err(name, "type", f"{name} must be a list of short texts")
+            if len(value) > 100:
+                return _err(name, "too_long", f"{name} has more than 100 entries")
+            return None
+        if t is FieldType.JSON:
+            return (
+                None if isinstance(value, dict) else _err(name, "type", f"{name} must be an object")
+            )
+        if t is FieldType.REF:
+            if not isinstance(value, str) or not _ID.match(value):
+                return _err(name, "invalid_ref", f"{name} must be a record id")
+            return None
+        if t is FieldType.GEO:
+            return _validate_geo(name, value)
+        raise AssertionError(f"unhandled field type {t}")  # pragma: no cover
+
+    def _range(self, name: str, value: float) -> FieldError | None:
+        if self.minimum is not None and value < self.minimum:
+            return _err(name, "too_small", f"{name} must be at least {self.minimum:g}")
+        if self.maximum is not None and value > self.maximum:
+            return _err(name, "too_large", f"{name} must be at most {self.maximum:g}")
+        return None
+
+
+def _err(name: str, code: str, message: str) -> FieldError:
+    return FieldError(field=name, code=code, message=message)
+
+
+def _is_datetime(value: Any) -> bool:
+    if not isinstance(value, str) or "T" not in value:
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _validate_geo(name: str, value: Any) -> FieldError | None:
+    if not isinstance(value, dict):
+        return _err(name, "invalid_geo", f"{name} must be a location")
+    lat, lon = value.get("lat"), value.get("lon")
+    if (
+        not isinstance(lat, int | float)
+        or not isinstance(lon, int | float)
+        or isinstance(lat, bool)
+    ):
+        return _err(name, "invalid_geo", f"{name} needs numeric lat and lon")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return _err(name, "invalid_geo", f"{name} is outside the globe")
+    acc = value.get("accuracy_m")
+    if acc is not None and (not isinstance(acc, int | float) or acc < 0):
+        return _err(name, "invalid_geo", f"{name}.accuracy_m must be a positive number")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySchema:
+    """One synced collection."""
+
+    name: str
+    fields: Mapping[str, FieldSpec]
+    scope: Scope = Scope.OWNER
+    delete_policy: DeletePolicy = DeletePolicy.EDIT_WINS
+    #: Insert-only events (activities, stage changes): updates and deletes are refused,
+    #: so the commonest field action never conflicts.
+    append_only: bool = False
+    #: Roles allowed to write (``None``: anyone who can see the record).
+    write_roles: frozenset[str] | None = None
+    label: str = ""
+    label_zh: str = ""
+    #: Fields searched by text search (name, phone, company, ...).
+    search_fields: tuple[str, ...] = ()
+    #: Field holding the parent customer id (``Scope.CUSTOMER``).
+    customer_field: str = "customer_id"
+    #: Field holding the owner's user id (``Scope.OWNER``).
+    owner_field: str = "owner_id"
+
+    def validate(self, values: Mapping[str, Any], *, partial: bool) -> list[FieldError]:
+        """Field errors for a full record (``partial=False``) or a patch of one."""
+        errors: list[FieldError] = []
+        for name, value in values.items():
+            spec = self.fields.get(name)
+            if spec is None:
+                errors.append(_err(name, "unknown_field", f"{self.name} has no field {name}"))
+                continue
+            problem = spec.validate(name, value)
+            if problem:
+                errors.append(problem)
+        if not partial:
+            for name, spec in self.fields.items():
+                if spec.required and name not in values:
+                    errors.append(_err(name, "required", f"{name} is required"))
+        return errors
+
+    def writable_fields(self) -> Iterable[str]:
+        return (n for n, s in self.fields.items() if not s.read_only)
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaRegistry:
+    """A versioned set of entity schemas.
+
+    ``version`` rises whenever a field or entity is added. Clients at
+    ``min_client_version`` or later are served; older ones get ``schema_too_old``.
+    """
+
+    version: int
+    entities: Mapping[str, EntitySchema]
+    min_client_version: int = 1
+    name: str = "app"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, collection: str) -> EntitySchema:
+        return self.entities[collection]
+
+    def __contains__(self, collection: object) -> bool:
+        return collection in self.entities
+
+    def get(self, collection: str) -> EntitySchema | None:
+        return self.entities.get(collection)
+
+    def as_of(self, version: int) -> SchemaRegistry:
+        """The registry as a client at ``version`` knows it (fields added later dropped)."""
+        entities = {
+            name: EntitySchema(
+                name=e.name,
+                fields={n: s for n, s in e.fields.items() if s.added_in <= version},
+                scope=e.scope,
+                delete_policy=e.delete_policy,
+                append_only=e.append_only,
+                write_roles=e.write_roles,
+                label=e.label,
+                label_zh=e.label_zh,
+                search_fields=e.search_fields,
+                customer_field=e.customer_field,
+                owner_field=e.owner_field,
+            )
+            for name, e in self.entities.items()
+        }
+        return SchemaRegistry(
+            version=version,
+            entities=entities,
+            min_client_version=self.min_client_version,
+            name=self.name,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description (served at ``GET /v1/sync/schema``)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "min_client_version": self.min_client_version,
+            "entities": {
+                e.name: {
+                    "scope": e.scope.value,
+                    "delete_policy": e.delete_policy.value,
+                    "append_only": e.append_only,
+                    "write_roles": sorted(e.write_roles) if e.write_roles else None,
+                    "search_fields": list(e.search_fields),
+                    "fields": {
+                        n: {
+                            "type": s.type.value,
+                            "required": s.required,
+                            "merge": s.merge.value,
+                            "choices": list(s.choices) or None,
+                            "ref": s.ref,
+                            "added_in": s.added_in,
+                            "read_only": s.read_only,
+                        }
+                        for n, s in e.fields.items()
+                    },
+                }
+                for e in self.entities.values()
+            },
+        }
