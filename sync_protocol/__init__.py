@@ -6,6 +6,7 @@ imports nothing else of Fieldsync's.
 
 from .crm import CRM_SCHEMA
 from .errors import (
+    HTTP_STATUS,
     BatchTooLarge,
     ClockSkew,
     ErrorBody,
@@ -21,17 +22,22 @@ from .errors import (
 from .hlc import DEFAULT_MAX_DRIFT_MS, HybridLogicalClock, Timestamp, check_drift, clamp
 from .merge import (
     DELETED_FIELD,
+    MERGE_NODE,
     FieldClock,
     FieldConflict,
     LocalEdit,
     MergeResult,
     MergeStatus,
     StoredRecord,
+    merge_append,
     merge_record,
+    merge_union,
 )
 from .messages import (
+    CONFLICTS_COLLECTION,
     Change,
     ConflictChoice,
+    ConflictRecord,
     LoginRequest,
     Mutation,
     MutationResult,
@@ -58,14 +64,18 @@ from .schema import (
 from .versions import PROTOCOL_VERSION, check_schema_version, negotiate
 
 __all__ = [
+    "CONFLICTS_COLLECTION",
     "CRM_SCHEMA",
     "DEFAULT_MAX_DRIFT_MS",
     "DELETED_FIELD",
+    "HTTP_STATUS",
+    "MERGE_NODE",
     "PROTOCOL_VERSION",
     "BatchTooLarge",
     "Change",
     "ClockSkew",
     "ConflictChoice",
+    "ConflictRecord",
     "DeletePolicy",
     "EntitySchema",
     "ErrorBody",
@@ -106,6 +116,8 @@ __all__ = [
     "check_drift",
     "check_schema_version",
     "clamp",
+    "merge_append",
     "merge_record",
+    "merge_union",
     "negotiate",
 ]

@@ -117,6 +117,9 @@ leads = EntitySchema(
         ),
         "owner_id": _f(T.REF, "Owner", "负责人", ref="users", read_only=True),
         "converted_customer_id": _f(T.REF, "Converted to", "转化客户", ref="customers"),
+        "converted_opportunity_id": _f(
+            T.REF, "Converted opportunity", "转化商机", ref="opportunities"
+        ),
         "converted_at": _f(T.DATETIME, "Converted at", "转化时间"),
         "notes": _notes(),
     },
@@ -196,6 +199,7 @@ activities = EntitySchema(
             choices=("call", "email", "visit", "meeting", "note"),
         ),
         "occurred_at": _f(T.DATETIME, "When", "时间", required=True),
+        "duration_minutes": _f(T.INTEGER, "Duration (min)", "时长(分钟)", minimum=0),
         "subject": _f(T.STRING, "Subject", "主题", max_length=200),
         "notes": _f(T.TEXT, "Notes", "记录"),
         "outcome": _f(

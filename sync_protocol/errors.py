@@ -10,6 +10,9 @@ Hierarchy::
     ├── BatchTooLarge             batch_too_large      — more mutations than the server accepts
     └── ResyncRequired            resync_required      — checkpoint older than the purge horizon
 
+Any other :class:`ErrorCode` is raised as ``ProtocolError(message, code=...)``.
+:data:`HTTP_STATUS` maps every code to the HTTP status it is answered with.
+
 The codes are stable: clients switch on ``code``, never on ``message``.
 """
 
@@ -44,6 +47,32 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     CONFLICT = "conflict"
     INTERNAL = "internal_error"
+
+
+#: The HTTP status each code is answered with when it is the whole response's error.
+#: Codes marked "per mutation" normally travel inside ``MutationResult.error`` (HTTP 200).
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.PROTOCOL_UNSUPPORTED: 426,
+    ErrorCode.SCHEMA_TOO_OLD: 426,
+    ErrorCode.FORBIDDEN: 403,  # also per mutation
+    ErrorCode.VALIDATION_FAILED: 422,  # also per mutation
+    ErrorCode.RESYNC_REQUIRED: 410,
+    ErrorCode.DEVICE_REVOKED: 403,
+    ErrorCode.CLOCK_SKEW: 409,  # a warning in PushResponse.warnings when clamped
+    ErrorCode.BATCH_TOO_LARGE: 413,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.TOKEN_EXPIRED: 401,
+    ErrorCode.TOTP_REQUIRED: 401,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNKNOWN_COLLECTION: 422,  # also per mutation
+    ErrorCode.RECORD_DELETED: 409,  # per mutation
+    ErrorCode.APPEND_ONLY: 409,  # per mutation
+    ErrorCode.PRECONDITION_FAILED: 412,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.INTERNAL: 500,
+}
 
 
 class ErrorBody(BaseModel):
@@ -97,6 +126,11 @@ class ProtocolError(Exception):
         self.details = details or {}
         if code is not None:
             self.code = code
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status this error is answered with (see :data:`HTTP_STATUS`)."""
+        return HTTP_STATUS[self.code]
 
     def to_body(self) -> ErrorBody:
         return ErrorBody(code=self.code, message=self.message, details=self.details)

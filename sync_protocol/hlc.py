@@ -9,7 +9,8 @@ A timestamp is ``(wall_ms, counter, node)``. It is
 * totally ordered — ties on ``(wall_ms, counter)`` are broken by the node (device) id, so
   every replica orders the same two writes the same way.
 
-The wire form is a fixed-width string, ``"000001732363212345:00000:device-id"``, whose
+The wire form is a fixed-width string, ``"001732363212345:00000:device-id"`` (15 digits of
+Unix milliseconds, 5 digits of counter, the node id), whose
 lexicographic order *is* the timestamp order: servers compare HLCs as plain strings
 (also in SQL), without parsing.
 
@@ -47,18 +48,30 @@ class Timestamp:
     counter: int
     node: str
 
+    def __post_init__(self) -> None:
+        # The fixed-width wire form only sorts correctly inside these ranges.
+        if not 0 <= self.wall_ms < 10**WALL_DIGITS or not 0 <= self.counter <= MAX_COUNTER:
+            raise ValueError(f"HLC out of range: {self.wall_ms}:{self.counter}")
+        if not self.node or ":" in self.node:
+            raise ValueError("an HLC node id must be non-empty and contain no ':'")
+
     def encode(self) -> str:
         return f"{self.wall_ms:0{WALL_DIGITS}d}:{self.counter:0{COUNTER_DIGITS}d}:{self.node}"
 
     @classmethod
     def parse(cls, text: str) -> Timestamp:
-        try:
-            wall, counter, node = text.split(":", 2)
-            if len(wall) != WALL_DIGITS or len(counter) != COUNTER_DIGITS or not node:
-                raise ValueError
-            return cls(int(wall), int(counter), node)
-        except ValueError:
-            raise ValueError(f"not an HLC timestamp: {text!r}") from None
+        parts = text.split(":", 2) if isinstance(text, str) else []
+        if (
+            len(parts) != 3
+            or len(parts[0]) != WALL_DIGITS
+            or len(parts[1]) != COUNTER_DIGITS
+            or not (parts[0].isascii() and parts[0].isdigit())
+            or not (parts[1].isascii() and parts[1].isdigit())
+            or not parts[2]
+            or ":" in parts[2]
+        ):
+            raise ValueError(f"not an HLC timestamp: {text!r}")
+        return cls(int(parts[0]), int(parts[1]), parts[2])
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Timestamp):

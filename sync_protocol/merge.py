@@ -12,14 +12,32 @@ and stores what it returns. The inputs are
   at which it changed.
 
 A field of the edit is *concurrent* with the server when the server changed it after the
-device's base (``clock.version > base_version``). A non-concurrent edit causally follows
-what the server holds and simply applies. A concurrent one is settled by the field's
-:class:`~sync_protocol.schema.MergePolicy`. For ``lww`` the rule is "greater HLC wins"
-whatever the arrival order, so replicas converge however deliveries are ordered.
+device's base (``clock.version > base_version``) — unless the server's value is the
+device's **own earlier write** (same HLC node, smaller or equal HLC): a device's queued
+edits all carry the same stale ``base_version``, yet each one was made on top of the one
+before, so they follow each other causally. An edit that is *older* than the device's
+own write already stored arrives late and is superseded. A non-concurrent edit causally
+follows what the server holds and simply applies. A concurrent one is settled by the
+field's :class:`~sync_protocol.schema.MergePolicy`. For ``lww`` the rule is "greater HLC
+wins" whatever the arrival order, so replicas converge however deliveries are ordered.
+
+The field clock a merge stamps always tells the truth about who wrote the value: the
+writer's HLC when the stored value is exactly one device's write, and an HLC on the
+pseudo-node :data:`MERGE_NODE` when the value combines several writes (a union or an
+append of both sides) — so the own-write rule never mistakes a combined value for one
+device's own.
+
+Delete versus edit follows the entity's :class:`~sync_protocol.schema.DeletePolicy` and
+reaches the same outcome in both arrival orders:
+
+* ``edit_wins``   — the record is alive with the edit; the delete is superseded;
+* ``delete_wins`` — the record is deleted; the edited values are kept in conflicts;
+* ``manual``      — the record is alive with the edit, and a ``_deleted`` conflict asks
+  a person whether to delete it.
 
 Nothing is silently lost: every local value either lands, is superseded by a write later
-in HLC order (``lww``) or by the declared policy (``server_wins``, ``max``), or is kept in
-a :class:`FieldConflict` for a person to decide.
+in HLC order (``lww``) or by the declared policy (``server_wins``, ``max``), is combined
+(``union``, ``append``), or is kept in a :class:`FieldConflict` for a person to decide.
 """
 
 from __future__ import annotations
@@ -27,13 +45,20 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
+from datetime import datetime
+from enum import Enum, StrEnum
 from typing import Any, Literal
 
-from .schema import DeletePolicy, EntitySchema, FieldSpec, MergePolicy
+from .hlc import Timestamp
+from .schema import DeletePolicy, EntitySchema, FieldSpec, FieldType, MergePolicy
 
-#: Pseudo-field naming a delete-versus-edit conflict in :class:`FieldConflict`.
+#: Pseudo-field naming a delete-versus-edit conflict in :class:`FieldConflict`. Its
+#: ``base``/``local``/``remote`` values are booleans: "is the record deleted on that side".
 DELETED_FIELD = "_deleted"
+
+#: HLC node stamped on a value that combines several writers' values (union, append).
+#: ``~`` is outside the device-id alphabet, so it never equals a device's node.
+MERGE_NODE = "~merged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +71,11 @@ class FieldClock:
 
 @dataclass(slots=True)
 class StoredRecord:
-    """A record as the server holds it."""
+    """A record as the server holds it.
+
+    A deleted record keeps its ``fields`` (a tombstone): a later restore brings them
+    back, and a ``delete_wins`` conflict can still show what was edited.
+    """
 
     fields: dict[str, Any]
     clocks: dict[str, FieldClock]
@@ -82,7 +111,10 @@ class LocalEdit:
 
 @dataclass(frozen=True, slots=True)
 class FieldConflict:
-    """A concurrent write a person must decide; the server kept ``remote``."""
+    """A concurrent write a person must decide; the server kept ``remote``.
+
+    For ``field == DELETED_FIELD`` the values are booleans (record deleted on that side).
+    """
 
     field: str
     base: Any
@@ -111,6 +143,35 @@ class MergeResult:
     existence_changed: bool = False
 
 
+class _Writer(Enum):
+    """How a stored clock relates to the incoming edit's device."""
+
+    OTHER = "other"  # another device (or a merge) wrote it
+    OWN_EARLIER = "own_earlier"  # this device, before this edit: the edit follows it
+    OWN_LATER = "own_later"  # this device, after this edit: the edit arrives late
+
+
+def _node(hlc: str) -> str:
+    parts = hlc.split(":", 2)
+    return parts[2] if len(parts) == 3 else ""
+
+
+def _writer(stored_hlc: str, local_hlc: str) -> _Writer:
+    if _node(stored_hlc) != _node(local_hlc) or not _node(local_hlc):
+        return _Writer.OTHER
+    return _Writer.OWN_LATER if stored_hlc > local_hlc else _Writer.OWN_EARLIER
+
+
+def _merged_hlc(a: str, b: str) -> str:
+    """An HLC at the later of ``a`` and ``b`` on :data:`MERGE_NODE`."""
+    top = max(a, b)
+    try:
+        ts = Timestamp.parse(top)
+    except ValueError:
+        return top
+    return Timestamp(ts.wall_ms, ts.counter, MERGE_NODE).encode()
+
+
 _MISSING: Any = object()
 
 
@@ -134,7 +195,7 @@ def merge_record(
     if remote is None:
         if local.op == "delete":
             # Deleting what the server never had: remember the tombstone so a late
-            # create of the same id cannot resurrect it silently.
+            # create of the same id is recognised as concurrent with the delete.
             rec = StoredRecord(
                 fields={}, clocks={}, deleted=True, deleted_clock=FieldClock(local.hlc, new_version)
             )
@@ -155,23 +216,33 @@ def merge_record(
 
     if remote.deleted:
         dc = remote.deleted_clock
-        deleted_concurrently = dc is not None and dc.version > base_version
-        if deleted_concurrently and schema.delete_policy is not DeletePolicy.EDIT_WINS:
-            # The record stays deleted; the edit waits in a conflict record.
-            for name, value in local.fields.items():
+        writer = _writer(dc.hlc, local.hlc) if dc else _Writer.OTHER
+        if writer is _Writer.OWN_LATER:
+            # The device deleted the record after making this edit: the edit is stale.
+            out.superseded.update(local.fields)
+            out.status = MergeStatus.UNCHANGED
+            return out
+        deleted_concurrently = (
+            dc is not None and dc.version > base_version and writer is _Writer.OTHER
+        )
+        if deleted_concurrently and schema.delete_policy is DeletePolicy.DELETE_WINS:
+            # The record stays deleted; the edit waits in conflict records.
+            for name, value in sorted(local.fields.items()):
+                clock = remote.clocks.get(name)
                 out.conflicts.append(
                     FieldConflict(
                         name,
                         base_values.get(name),
-                        value,
-                        remote.fields.get(name),
+                        copy.deepcopy(value),
+                        copy.deepcopy(remote.fields.get(name)),
                         local.hlc,
-                        remote.clocks[name].hlc if name in remote.clocks else None,
+                        clock.hlc if clock else None,
                     )
                 )
             out.conflicts.append(
                 FieldConflict(DELETED_FIELD, False, False, True, local.hlc, dc.hlc if dc else None)
             )
+            out.superseded.update(local.fields)
             out.status = MergeStatus.CONFLICT
             return out
         result.deleted = False
@@ -179,6 +250,14 @@ def merge_record(
         out.existence_changed = True
         if deleted_concurrently:
             out.status = MergeStatus.MERGED
+            if schema.delete_policy is DeletePolicy.MANUAL:
+                # Restored with the edit (nothing lost while a person decides); the
+                # conflict asks whether the delete should still happen.
+                out.conflicts.append(
+                    FieldConflict(
+                        DELETED_FIELD, False, False, True, local.hlc, dc.hlc if dc else None
+                    )
+                )
 
     for name, local_value in local.fields.items():
         spec = schema.fields.get(name)
@@ -188,12 +267,20 @@ def merge_record(
             # The server never held this field: nothing to be concurrent with.
             _set(out, name, local_value, local.hlc, new_version)
             continue
-        concurrent = clock.version > base_version
+        policy = spec.merge if spec else MergePolicy.LWW
+        writer = _writer(clock.hlc, local.hlc)
+        if writer is _Writer.OWN_LATER and policy is not MergePolicy.MAX:
+            # A newer write of this device already landed; this one arrives late.
+            if remote_value != local_value:
+                out.superseded.add(name)
+            continue
+        concurrent = clock.version > base_version and (
+            writer is _Writer.OTHER or policy is MergePolicy.MAX
+        )
         if not concurrent:
             if remote_value != local_value:
                 _set(out, name, local_value, local.hlc, new_version)
             continue
-        policy = spec.merge if spec else MergePolicy.LWW
         _merge_concurrent(
             out,
             spec,
@@ -239,27 +326,27 @@ def _merge_concurrent(
         if local_hlc > clock.hlc:
             out.record.clocks[name] = FieldClock(local_hlc, clock.version)
         return
-    out.status = MergeStatus.MERGED
     if policy is MergePolicy.LWW:
         if local_hlc > clock.hlc:
             _set(out, name, local_value, local_hlc, version)
         else:
             out.superseded.add(name)
+            out.status = MergeStatus.MERGED
     elif policy is MergePolicy.SERVER_WINS:
         out.superseded.add(name)
+        out.status = MergeStatus.MERGED
     elif policy is MergePolicy.MAX:
-        if _greater(local_value, remote_value):
-            _set(out, name, local_value, max(local_hlc, clock.hlc), version)
+        if _greater(local_value, remote_value, spec):
+            _set(out, name, local_value, local_hlc, version)
         else:
             out.superseded.add(name)
+            out.status = MergeStatus.MERGED
     elif policy is MergePolicy.UNION:
         merged = merge_union(base_value, local_value, remote_value)
-        if merged != remote_value:
-            _set(out, name, merged, max(local_hlc, clock.hlc), version)
+        _set_combined(out, name, merged, local_value, remote_value, local_hlc, clock, version)
     elif policy is MergePolicy.APPEND:
-        merged_text = merge_append(base_value, local_value, remote_value)
-        if merged_text != remote_value:
-            _set(out, name, merged_text, max(local_hlc, clock.hlc), version)
+        text = merge_append(base_value, local_value, remote_value)
+        _set_combined(out, name, text, local_value, remote_value, local_hlc, clock, version)
     elif policy is MergePolicy.MANUAL:
         if local_value == base_value:
             return  # the device did not really change it; the server's value stands
@@ -267,10 +354,38 @@ def _merge_concurrent(
             _set(out, name, local_value, local_hlc, version)
             return
         out.conflicts.append(
-            FieldConflict(name, base_value, local_value, remote_value, local_hlc, clock.hlc)
+            FieldConflict(
+                name,
+                copy.deepcopy(base_value),
+                copy.deepcopy(local_value),
+                copy.deepcopy(remote_value),
+                local_hlc,
+                clock.hlc,
+            )
         )
     else:  # pragma: no cover - exhaustive
         raise AssertionError(policy)
+
+
+def _set_combined(
+    out: MergeResult,
+    name: str,
+    merged: Any,
+    local_value: Any,
+    remote_value: Any,
+    local_hlc: str,
+    clock: FieldClock,
+    version: int,
+) -> None:
+    """Store a union/append result with a clock that says who wrote it."""
+    if merged == remote_value:
+        out.status = MergeStatus.MERGED
+        return
+    if merged == local_value:
+        _set(out, name, merged, local_hlc, version)
+        return
+    out.status = MergeStatus.MERGED
+    _set(out, name, merged, _merged_hlc(local_hlc, clock.hlc), version)
 
 
 def _merge_delete(
@@ -287,34 +402,64 @@ def _merge_delete(
                 local.hlc, remote.deleted_clock.version if remote.deleted_clock else new_version
             )
         return MergeResult(result, MergeStatus.UNCHANGED)
-    edited_since = sorted(n for n, c in remote.clocks.items() if c.version > base_version)
+    writers = {n: _writer(c.hlc, local.hlc) for n, c in remote.clocks.items()}
+    if any(w is _Writer.OWN_LATER for w in writers.values()):
+        # The device wrote the record after deleting it (a re-create arriving first).
+        return MergeResult(result, MergeStatus.UNCHANGED, superseded={DELETED_FIELD})
+    edited_since = sorted(
+        n
+        for n, c in remote.clocks.items()
+        if c.version > base_version and writers[n] is _Writer.OTHER
+    )
     if edited_since and schema.delete_policy is DeletePolicy.EDIT_WINS:
         return MergeResult(result, MergeStatus.MERGED, superseded={DELETED_FIELD})
+    remote_hlc = max((remote.clocks[n].hlc for n in edited_since), default=None)
     if edited_since and schema.delete_policy is DeletePolicy.MANUAL:
-        conflict = FieldConflict(
-            DELETED_FIELD,
-            False,
-            True,
-            False,
-            local.hlc,
-            max(remote.clocks[n].hlc for n in edited_since),
-        )
+        conflict = FieldConflict(DELETED_FIELD, False, True, False, local.hlc, remote_hlc)
         return MergeResult(result, MergeStatus.CONFLICT, conflicts=[conflict])
     result.deleted = True
     result.deleted_clock = FieldClock(local.hlc, new_version)
-    status = MergeStatus.MERGED if edited_since else MergeStatus.APPLIED
-    return MergeResult(result, status, existence_changed=True)
+    if not edited_since:
+        return MergeResult(result, MergeStatus.APPLIED, existence_changed=True)
+    # delete_wins: the concurrent edits stay visible in conflicts (the server's value
+    # is the edit, the device's is "gone").
+    conflicts = [
+        FieldConflict(
+            n,
+            None,
+            None,
+            copy.deepcopy(remote.fields.get(n)),
+            local.hlc,
+            remote.clocks[n].hlc,
+        )
+        for n in edited_since
+    ]
+    conflicts.append(FieldConflict(DELETED_FIELD, False, True, False, local.hlc, remote_hlc))
+    return MergeResult(result, MergeStatus.CONFLICT, conflicts=conflicts, existence_changed=True)
 
 
-def _greater(a: Any, b: Any) -> bool:
+def _greater(a: Any, b: Any, spec: FieldSpec | None = None) -> bool:
+    """``a > b`` for the ``max`` policy; ``None`` is the smallest value.
+
+    Date-times are compared as instants (``…+08:00`` versus ``…Z``), not as strings.
+    """
     if b is None:
         return a is not None
     if a is None:
         return False
+    if spec is not None and spec.type is FieldType.DATETIME:
+        try:
+            return _instant(a) > _instant(b)
+        except (TypeError, ValueError):
+            pass
     try:
         return bool(a > b)
     except TypeError:
         return str(a) > str(b)
+
+
+def _instant(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def merge_union(base: Any, local: Any, remote: Any) -> list[Any]:
@@ -334,19 +479,39 @@ def merge_union(base: Any, local: Any, remote: Any) -> list[Any]:
 
 
 def merge_append(base: Any, local: Any, remote: Any) -> str:
-    """Append-only text: what the device added to its base is appended to the server's."""
-    base_s = base or ""
-    local_s = local or ""
-    remote_s = remote or ""
-    if local_s.startswith(base_s):
-        addition = local_s[len(base_s) :]
-    else:
-        addition = ("\n" if remote_s else "") + local_s  # an edit, not an append: keep it all
-    if not addition or remote_s.endswith(addition):
+    """Append-only text: what the device added to its base is appended to the server's.
+
+    The device's addition is the text after its ``base``; when the device rewrote the
+    text instead of appending, the whole of it is appended (kept, never dropped).
+    Leading lines of the addition that the server already holds after the base — the
+    device's own earlier append of a queued edit, or a retried one — are not repeated.
+    Appended text starts on a new line.
+    """
+    base_s = str(base or "")
+    local_s = str(local or "")
+    remote_s = str(remote or "")
+    addition = local_s[len(base_s) :] if local_s.startswith(base_s) else local_s
+    addition = addition.lstrip("\n")
+    if not addition:
         return remote_s
-    if remote_s and not addition.startswith("\n") and not remote_s.endswith("\n"):
-        addition = "\n" + addition.lstrip("\n") if not base_s else addition
-    return remote_s + addition
+    tail = remote_s[len(base_s) :] if remote_s.startswith(base_s) else remote_s
+    tail_lines = tail.split("\n")
+    lines = addition.split("\n")
+    for k in range(len(lines), 0, -1):
+        if _contains_run(tail_lines, lines[:k]):
+            lines = lines[k:]
+            break
+    if not lines:
+        return remote_s
+    rest = "\n".join(lines)
+    if not remote_s:
+        return rest
+    return remote_s + ("" if remote_s.endswith("\n") else "\n") + rest
+
+
+def _contains_run(haystack: list[str], run: list[str]) -> bool:
+    n = len(run)
+    return any(haystack[i : i + n] == run for i in range(len(haystack) - n + 1))
 
 
 def resolve_conflict_value(

@@ -9,15 +9,20 @@ JSON Schemas in ``docs/protocol/`` are generated from these models.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import ErrorBody
 from .versions import PROTOCOL_VERSION
 
 ID_PATTERN = r"^[A-Za-z0-9_\-.:]{1,64}$"
 HLC_PATTERN = r"^\d{15}:\d{5}:[^:]+$"
+COLLECTION_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+#: The system collection conflicts are synced through (same pull path as the records).
+CONFLICTS_COLLECTION = "_conflicts"
+
+RecordId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class _Message(BaseModel):
@@ -36,7 +41,7 @@ class Mutation(_Message):
     """One local write. ``id`` is generated on the device and makes pushes idempotent."""
 
     id: str = Field(pattern=ID_PATTERN, description="Client-generated mutation id (UUIDv7/ULID).")
-    collection: str = Field(min_length=1, max_length=64)
+    collection: str = Field(pattern=COLLECTION_PATTERN)
     record_id: str = Field(pattern=ID_PATTERN)
     op: Literal["upsert", "delete"]
     base_version: int | None = Field(
@@ -53,9 +58,15 @@ class Mutation(_Message):
         "(three-way merge input for union, append and manual fields).",
     )
     hlc: str = Field(pattern=HLC_PATTERN, description="Hybrid logical clock of the edit.")
-    resolves: list[str] | None = Field(
-        default=None, description="Ids of conflicts this write resolves."
+    resolves: list[RecordId] | None = Field(
+        default=None, description="Ids of conflicts (records of `_conflicts`) this write resolves."
     )
+
+    @model_validator(mode="after")
+    def _delete_has_no_fields(self) -> Mutation:
+        if self.op == "delete" and self.fields:
+            raise ValueError("a delete carries no fields")
+        return self
 
 
 class PushRequest(_Message):
@@ -79,7 +90,7 @@ class PushRequest(_Message):
                                 "phone": "+86 138 0000 0000",
                                 "status": "potential",
                             },
-                            "hlc": "000001732363212345:00000:dev-7f3a",
+                            "hlc": "001732363212345:00000:dev-7f3a",
                         }
                     ],
                 }
@@ -112,7 +123,9 @@ class MutationResult(_Message):
 class PushResponse(_Message):
     protocol: int = PROTOCOL_VERSION
     results: list[MutationResult]
-    server_hlc: str = Field(description="Server clock; devices merge it into their HLC.")
+    server_hlc: str = Field(
+        pattern=HLC_PATTERN, description="Server clock; devices merge it into their HLC."
+    )
     warnings: list[ErrorBody] = Field(default_factory=list)
 
 
@@ -142,7 +155,9 @@ class PullResponse(_Message):
     changes: list[Change]
     checkpoint: str
     has_more: bool
-    server_hlc: str
+    server_hlc: str = Field(
+        pattern=HLC_PATTERN, description="Server clock; devices merge it into their HLC."
+    )
     remaining: int | None = Field(
         default=None, description="Changes left after this page, when the server counted them."
     )
@@ -199,3 +214,30 @@ class ConflictChoice(StrEnum):
     LOCAL = "local"
     REMOTE = "remote"
     VALUE = "value"
+
+
+class ConflictRecord(BaseModel):
+    """The fields of a record of the system collection ``_conflicts``.
+
+    Conflicts reach devices like any record (a ``Change`` of collection ``_conflicts``,
+    scoped like the conflicted record). A device resolves one by pushing a normal upsert
+    of the conflicted record with ``resolves: [conflict id]``; the server then sets
+    ``status`` to ``resolved`` and syncs the conflict again. For ``field == "_deleted"``
+    (delete versus edit) ``base``/``local``/``remote`` are booleans: "record deleted".
+    Unknown fields are allowed (servers may add some, e.g. timestamps).
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    collection: str
+    record_id: str
+    field: str = Field(description='The conflicted field, or "_deleted" for delete/edit.')
+    base: Any = Field(default=None, description="Value both sides started from.")
+    local: Any = Field(default=None, description="The pushing device's value.")
+    remote: Any = Field(default=None, description="The value the server kept.")
+    local_hlc: str | None = None
+    remote_hlc: str | None = None
+    device_id: str | None = Field(default=None, description="Device whose push conflicted.")
+    user_id: str | None = None
+    status: Literal["open", "resolved"] = "open"
+    resolution: Any = Field(default=None, description="Value chosen by the resolver.")

@@ -18,13 +18,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import FieldError
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{3,32}$")
 _ID = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 #: Fields the sync engine manages itself; they are never sent in ``Mutation.fields``.
 RESERVED_FIELDS = frozenset({"id", "version", "deleted", "_deleted"})
@@ -153,7 +154,7 @@ class FieldSpec:
                 else _err(name, "type", f"{name} must be true or false")
             )
         if t is FieldType.DATE:
-            if not isinstance(value, str):
+            if not isinstance(value, str) or not _ISO_DATE.match(value):
                 return _err(name, "invalid_date", f"{name} must be a date (YYYY-MM-DD)")
             try:
                 date.fromisoformat(value)
@@ -179,11 +180,13 @@ class FieldSpec:
                 return _err(name, "type", f"{name} must be a list of short texts")
             if len(value) > 100:
                 return _err(name, "too_long", f"{name} has more than 100 entries")
+            if len(set(value)) != len(value):
+                return _err(name, "duplicate", f"{name} lists an entry twice")
             return None
         if t is FieldType.JSON:
-            return (
-                None if isinstance(value, dict) else _err(name, "type", f"{name} must be an object")
-            )
+            if not isinstance(value, dict) or not _is_json(value):
+                return _err(name, "type", f"{name} must be a JSON object")
+            return None
         if t is FieldType.REF:
             if not isinstance(value, str) or not _ID.match(value):
                 return _err(name, "invalid_ref", f"{name} must be a record id")
@@ -204,6 +207,21 @@ def _err(name: str, code: str, message: str) -> FieldError:
     return FieldError(field=name, code=code, message=message)
 
 
+def _is_json(value: Any, depth: int = 0) -> bool:
+    """Plain JSON only (str keys; no NaN, sets or objects), at most 32 levels deep."""
+    if depth > 32:
+        return False
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_is_json(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
 def _is_datetime(value: Any) -> bool:
     if not isinstance(value, str) or "T" not in value:
         return False
@@ -218,18 +236,21 @@ def _validate_geo(name: str, value: Any) -> FieldError | None:
     if not isinstance(value, dict):
         return _err(name, "invalid_geo", f"{name} must be a location")
     lat, lon = value.get("lat"), value.get("lon")
-    if (
-        not isinstance(lat, int | float)
-        or not isinstance(lon, int | float)
-        or isinstance(lat, bool)
-    ):
+    if not _is_number(lat) or not _is_number(lon):
         return _err(name, "invalid_geo", f"{name} needs numeric lat and lon")
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return _err(name, "invalid_geo", f"{name} is outside the globe")
     acc = value.get("accuracy_m")
-    if acc is not None and (not isinstance(acc, int | float) or acc < 0):
-        return _err(name, "invalid_geo", f"{name}.accuracy_m must be a positive number")
+    if acc is not None and (not _is_number(acc) or acc < 0):
+        return _err(name, "invalid_geo", f"{name}.accuracy_m must be a number of metres ≥ 0")
+    at = value.get("at")
+    if at is not None and not _is_datetime(at):
+        return _err(name, "invalid_geo", f"{name}.at must be an ISO 8601 date and time")
     return None
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +274,8 @@ class EntitySchema:
     customer_field: str = "customer_id"
     #: Field holding the owner's user id (``Scope.OWNER``).
     owner_field: str = "owner_id"
+    #: Schema version that introduced the entity (clients older than that never see it).
+    added_in: int = 1
 
     def validate(self, values: Mapping[str, Any], *, partial: bool) -> list[FieldError]:
         """Field errors for a full record (``partial=False``) or a patch of one."""
@@ -313,14 +336,17 @@ class SchemaRegistry:
                 search_fields=e.search_fields,
                 customer_field=e.customer_field,
                 owner_field=e.owner_field,
+                added_in=e.added_in,
             )
             for name, e in self.entities.items()
+            if e.added_in <= version
         }
         return SchemaRegistry(
             version=version,
             entities=entities,
             min_client_version=self.min_client_version,
             name=self.name,
+            extra=dict(self.extra),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -331,7 +357,12 @@ class SchemaRegistry:
             "min_client_version": self.min_client_version,
             "entities": {
                 e.name: {
+                    "label": e.label,
+                    "label_zh": e.label_zh,
+                    "added_in": e.added_in,
                     "scope": e.scope.value,
+                    "customer_field": e.customer_field,
+                    "owner_field": e.owner_field,
                     "delete_policy": e.delete_policy.value,
                     "append_only": e.append_only,
                     "write_roles": sorted(e.write_roles) if e.write_roles else None,
@@ -345,6 +376,12 @@ class SchemaRegistry:
                             "ref": s.ref,
                             "added_in": s.added_in,
                             "read_only": s.read_only,
+                            "max_length": s.max_length,
+                            "minimum": s.minimum,
+                            "maximum": s.maximum,
+                            "label": s.label,
+                            "label_zh": s.label_zh,
+                            "searchable": s.searchable,
                         }
                         for n, s in e.fields.items()
                     },

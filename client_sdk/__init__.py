@@ -1,0 +1,91 @@
+"""Fieldsync client SDK: an encrypted offline-first store that syncs with a Fieldsync server.
+
+Works with any entity schema declared through :mod:`sync_protocol`::
+
+    store = Store.open("app.db", passphrase, schema=MY_SCHEMA)
+    notes = store.collection("notes")
+    note = notes.insert({"title": "Boiler check"})        # on disk, encrypted, queued
+    client = SyncClient(store, HttpTransport("https://sync.example.com"))
+    client.login("alice", "secret")
+    client.sync()                                         # push, then pull
+
+See ``docs/sdk.md`` for the tutorial and the reference.
+"""
+
+from sync_protocol import ValidationFailed
+
+from ._background import BackgroundSync
+from ._clock import Clock, ManualClock, SystemClock
+from ._collection import Collection
+from ._crypto import FAST_KDF, KdfParams, KeyProvider, PassphraseKeyProvider
+from ._errors import (
+    AuthError,
+    DeviceRevoked,
+    NetworkError,
+    NotAllowed,
+    RecordNotFound,
+    SDKError,
+    ServerError,
+    StoreClosed,
+    StoreCorrupted,
+    StoreError,
+    SyncError,
+    TamperedData,
+    WrongPassphrase,
+)
+from ._events import ConflictsChanged, Event, RecordsChanged, StatusChanged
+from ._models import Conflict, DeadLetter, Record
+from ._status import SyncProgress, SyncReport, SyncStatus
+from ._store import Store
+from ._sync import SyncClient, SyncConfig
+from ._transport import (
+    HttpTransport,
+    MockTransport,
+    Transport,
+    TransportRequest,
+    TransportResponse,
+)
+
+__all__ = [
+    "FAST_KDF",
+    "AuthError",
+    "BackgroundSync",
+    "Clock",
+    "Collection",
+    "Conflict",
+    "ConflictsChanged",
+    "DeadLetter",
+    "DeviceRevoked",
+    "Event",
+    "HttpTransport",
+    "KdfParams",
+    "KeyProvider",
+    "ManualClock",
+    "MockTransport",
+    "NetworkError",
+    "NotAllowed",
+    "PassphraseKeyProvider",
+    "Record",
+    "RecordNotFound",
+    "RecordsChanged",
+    "SDKError",
+    "ServerError",
+    "StatusChanged",
+    "Store",
+    "StoreClosed",
+    "StoreCorrupted",
+    "StoreError",
+    "SyncClient",
+    "SyncConfig",
+    "SyncError",
+    "SyncProgress",
+    "SyncReport",
+    "SyncStatus",
+    "SystemClock",
+    "TamperedData",
+    "Transport",
+    "TransportRequest",
+    "TransportResponse",
+    "ValidationFailed",
+    "WrongPassphrase",
+]

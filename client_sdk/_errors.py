@@ -1,0 +1,101 @@
+"""Errors raised by the client SDK.
+
+Hierarchy::
+
+    SDKError                        anything the SDK raises on purpose
+    ├── StoreError                  the local encrypted store
+    │   ├── WrongPassphrase         the passphrase does not unwrap the data key
+    │   ├── TamperedData            a ciphertext failed authentication (edited or swapped)
+    │   ├── StoreCorrupted          the file is not a Fieldsync store / unreadable SQLite
+    │   ├── StoreClosed             the store was closed or wiped
+    │   ├── RecordNotFound          no such record (also a ``KeyError``)
+    │   └── NotAllowed              the schema forbids the write (append-only entity, ...)
+    └── SyncError                   talking to the server (carries ``code`` and ``details``)
+        ├── NetworkError            no answer (offline, timeout, DNS); retried with backoff
+        ├── ServerError             the server answered with an error body
+        │   └── AuthError           401: not logged in, bad credentials, refresh refused
+        │       └── DeviceRevoked   403 device_revoked: the store has been wiped
+        └── (codes from ``sync_protocol.ErrorCode``: ``code`` says which)
+
+A write that breaks its entity schema raises :class:`sync_protocol.ValidationFailed`
+(with ``errors``, one :class:`sync_protocol.FieldError` per field), the same class the
+server uses, so an app renders local and server validation messages the same way.
+
+Messages never contain passphrases, keys, tokens or record values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SDKError(Exception):
+    """Base of every error the SDK raises on purpose."""
+
+
+class StoreError(SDKError):
+    """The local store cannot do what was asked."""
+
+
+class WrongPassphrase(StoreError):
+    """The passphrase (or key provider) does not unwrap this store's data key."""
+
+
+class TamperedData(StoreError):
+    """A stored ciphertext failed authentication: it was modified or moved to another row."""
+
+
+class StoreCorrupted(StoreError):
+    """The file is not a readable Fieldsync store."""
+
+
+class StoreClosed(StoreError):
+    """The store was closed or wiped; open it again."""
+
+
+class RecordNotFound(StoreError, KeyError):
+    """No record (or conflict, or dead letter) with that id."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+class NotAllowed(StoreError):
+    """The entity schema forbids this write (update or delete of an append-only entity)."""
+
+
+class SyncError(SDKError):
+    """A sync step failed. ``code`` is a stable :class:`sync_protocol.ErrorCode` value."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "sync_failed",
+        status: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.details = details or {}
+
+
+class NetworkError(SyncError):
+    """The server could not be reached (after the configured retries)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="network_error")
+
+
+class ServerError(SyncError):
+    """The server answered with an error body ``{"error": {code, message, details}}``."""
+
+
+class AuthError(ServerError):
+    """Authentication failed: log in again."""
+
+
+class DeviceRevoked(AuthError):
+    """An administrator revoked this device; the local store has been wiped."""

@@ -1,0 +1,219 @@
+"""Demo data for the app, written through the SDK: a rep's book of Chinese and English
+customers with contacts, deals at every stage, visits, tasks, contracts and tickets.
+
+Used by the screenshot command and the tests (a store filled here behaves exactly like
+one filled by a sync: it is the same Collection API). Dates are relative to ``today`` so
+the Today screen always has overdue, due and upcoming work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from mobile_app.viewmodels.ports import StorePort
+
+STAGES = (
+    ("stage-lead", "Lead", "初步接触", 0, 0.1, False, False),
+    ("stage-qualified", "Qualified", "需求确认", 1, 0.3, False, False),
+    ("stage-proposal", "Proposal", "方案报价", 2, 0.5, False, False),
+    ("stage-negotiation", "Negotiation", "商务谈判", 3, 0.8, False, False),
+    ("stage-won", "Won", "赢单", 4, 1.0, True, False),
+    ("stage-lost", "Lost", "输单", 5, 0.0, False, True),
+)
+
+#: name, company, phone, status, tier, city, follow-up offset in days (None: none)
+CUSTOMERS: tuple[tuple[str, str, str, str, str, str, int | None], ...] = (
+    ("张三", "上海张三贸易有限公司", "+86 138 0013 8000", "intent", "high", "上海", -2),
+    ("李四", "北京李四科技", "+86 139 1111 2222", "potential", "mid", "北京", 0),
+    ("王芳", "杭州西湖茶业", "+86 137 3333 4444", "closed", "high", "杭州", 5),
+    ("Alice Johnson", "Acme Trading Co.", "+1 415 555 0100", "intent", "high", "San Francisco", 0),
+    ("赵敏", "深圳敏捷电子", "+86 135 5555 6666", "potential", "low", "深圳", 12),
+    ("Bob Smith", "Northwind Foods", "+44 20 7946 0018", "potential", "mid", "London", -6),
+    ("陈晨", "成都晨光机械", "+86 136 7777 8888", "intent", "mid", "成都", 3),
+    ("刘洋", "广州洋帆物流", "+86 133 9999 0000", "closed", "mid", "广州", None),
+    ("Emma Wilson", "Wilson & Daughters", "+61 2 9374 4000", "potential", "low", "Sydney", 20),
+    ("欧阳娜娜", "南京欧阳文化传媒", "+86 131 2345 6789", "intent", "high", "南京", 1),
+    ("黄磊", "武汉黄鹤建材", "+86 132 8765 4321", "potential", "low", "武汉", None),
+    ("David Lee 李大卫", "Pacific Rim Imports", "+852 2123 4567", "intent", "mid", "香港", 7),
+)
+
+
+@dataclass
+class DemoIds:
+    customers: dict[str, str] = field(default_factory=dict)
+    stages: dict[str, str] = field(default_factory=dict)
+    opportunities: dict[str, str] = field(default_factory=dict)
+    tickets: dict[str, str] = field(default_factory=dict)
+    contracts: dict[str, str] = field(default_factory=dict)
+    tasks: dict[str, str] = field(default_factory=dict)
+
+
+def _at(day: date, hour: int = 10) -> str:
+    return datetime.combine(day, time(hour), tzinfo=UTC).isoformat(timespec="seconds")
+
+
+def _insert(store: StorePort, collection: str, fields: dict[str, Any], record_id: str | None = None) -> str:
+    coll: Any = store.collection(collection)
+    record = coll.insert(fields, id=record_id) if record_id else coll.insert(fields)
+    return str(record.id)
+
+
+def fill_demo(store: StorePort, today: date, *, user_id: str = "rep1", stages: bool = True) -> DemoIds:
+    """Write the demo book into ``store``; the ids of what was written, by name."""
+    ids = DemoIds()
+    if stages:
+        for sid, name, zh, pos, prob, won, lost in STAGES:
+            ids.stages[name] = _insert(
+                store,
+                "pipeline_stages",
+                {
+                    "name": name,
+                    "name_zh": zh,
+                    "position": pos,
+                    "probability": prob,
+                    "is_won": won,
+                    "is_lost": lost,
+                },
+                sid,
+            )
+    else:
+        ids.stages = {name: sid for sid, name, *_ in STAGES}
+    for name, company, phone, status, tier, city, offset in CUSTOMERS:
+        fields: dict[str, Any] = {
+            "name": name,
+            "company": company,
+            "phone": phone,
+            "status": status,
+            "tier": tier,
+            "city": city,
+            "kind": "person",
+            "source": "referral" if status == "closed" else "event",
+        }
+        if offset is not None:
+            fields["next_follow_up"] = (today + timedelta(days=offset)).isoformat()
+        ids.customers[name] = _insert(store, "customers", fields)
+    c = ids.customers
+    for customer, contact, title, phone in (
+        ("张三", "张伟", "采购经理", "+86 138 0013 8001"),
+        ("张三", "孙丽", "财务总监", "+86 138 0013 8002"),
+        ("Alice Johnson", "Tom Baker", "Buyer", "+1 415 555 0101"),
+        ("王芳", "王芳", "总经理", "+86 137 3333 4444"),
+    ):
+        _insert(
+            store,
+            "contacts",
+            {"customer_id": c[customer], "name": contact, "title": title, "phone": phone},
+        )
+    deals = (
+        ("张三", "年度办公设备采购", "Negotiation", 580000, 30),
+        ("张三", "仓储系统升级", "Qualified", 120000, 60),
+        ("李四", "研发服务器扩容", "Proposal", 260000, 21),
+        ("Alice Johnson", "Fleet tablets 2027", "Proposal", 95000, 45),
+        ("陈晨", "数控机床维保", "Lead", 48000, 90),
+        ("欧阳娜娜", "品牌发布会", "Qualified", 150000, 14),
+        ("王芳", "春茶礼盒定制", "Won", 88000, -10),
+        ("Bob Smith", "Cold-chain pilot", "Lost", 30000, -20),
+        ("David Lee 李大卫", "Import licence advisory", "Lead", 22000, 75),
+    )
+    for customer, name, stage, amount, close_in in deals:
+        stage_row = next(s for s in STAGES if s[1] == stage)
+        ids.opportunities[name] = _insert(
+            store,
+            "opportunities",
+            {
+                "customer_id": c[customer],
+                "name": name,
+                "stage_id": ids.stages[stage],
+                "amount": amount,
+                "currency": "CNY",
+                "probability": stage_row[4],
+                "expected_close_date": (today + timedelta(days=close_in)).isoformat(),
+                "status": "won" if stage_row[5] else "lost" if stage_row[6] else "open",
+            },
+        )
+    for customer, kind, days_ago, outcome, notes in (
+        ("张三", "visit", 3, "positive", "客户对报价满意，下周确认合同条款。"),
+        ("张三", "call", 10, "follow_up", "约好上门演示。"),
+        ("李四", "meeting", 5, "neutral", "需要技术团队再评估。"),
+        ("Alice Johnson", "email", 2, "positive", "Sent the revised quote."),
+        ("王芳", "visit", 15, "positive", "签约完成，安排交付。"),
+    ):
+        _insert(
+            store,
+            "activities",
+            {
+                "customer_id": c[customer],
+                "type": kind,
+                "occurred_at": _at(today - timedelta(days=days_ago)),
+                "outcome": outcome,
+                "notes": notes,
+                "author_id": user_id,
+            },
+        )
+    for customer, title, due_in in (
+        ("张三", "发送合同草稿给张伟", -1),
+        ("李四", "准备服务器配置方案", 0),
+        ("Alice Johnson", "Call Tom about delivery dates", 2),
+    ):
+        ids.tasks[title] = _insert(
+            store,
+            "tasks",
+            {
+                "customer_id": c[customer],
+                "title": title,
+                "due_at": _at(today + timedelta(days=due_in), 9),
+                "status": "open",
+                "priority": "high" if due_in < 0 else "normal",
+                "assignee_id": user_id,
+            },
+        )
+    for customer, number, title, amount, ends_in in (
+        ("王芳", "HT-2026-0815", "茶叶年度供货合同", 88000, 12),
+        ("刘洋", "HT-2025-1102", "物流服务框架协议", 360000, 25),
+        ("张三", "HT-2024-0301", "设备租赁合同", 45000, 200),
+    ):
+        ids.contracts[number] = _insert(
+            store,
+            "contracts",
+            {
+                "customer_id": c[customer],
+                "number": number,
+                "title": title,
+                "amount": amount,
+                "currency": "CNY",
+                "status": "active",
+                "starts_on": (today - timedelta(days=365 - ends_in)).isoformat(),
+                "ends_on": (today + timedelta(days=ends_in)).isoformat(),
+                "remind_days_before": 30,
+            },
+        )
+    for customer, title, status, priority in (
+        ("王芳", "礼盒包装破损", "open", "high"),
+        ("Alice Johnson", "Invoice address wrong", "in_progress", "normal"),
+        ("刘洋", "系统登录失败", "resolved", "urgent"),
+    ):
+        ids.tickets[title] = _insert(
+            store,
+            "tickets",
+            {
+                "customer_id": c[customer],
+                "title": title,
+                "description": title,
+                "status": status,
+                "priority": priority,
+                "opened_at": _at(today - timedelta(days=4)),
+            },
+        )
+    _insert(
+        store,
+        "ticket_comments",
+        {
+            "customer_id": c["王芳"],
+            "ticket_id": ids.tickets["礼盒包装破损"],
+            "body": "已联系仓库补发 20 盒。",
+            "created_at": _at(today - timedelta(days=1)),
+        },
+    )
+    return ids

@@ -1,0 +1,213 @@
+"""Navigation and the session's lifetime: which screen shows, and syncing in the background.
+
+The controller owns the ScreenManager, the current :class:`Session` (an unlocked store
+plus sync client) and the sync bar's view-model. Sync runs on a worker thread — at
+start, every ``auto_sync_s`` seconds and on "sync now" — and store events (from any
+thread) are marshalled onto Kivy's main thread before a widget is touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from mobile_app.i18n import Translator
+from mobile_app.viewmodels.account import AccountFiles, Backend, account_language
+from mobile_app.viewmodels.base import Session
+from mobile_app.viewmodels.sync_bar import SyncBarViewModel
+from mobile_app.viewmodels.visit import LocationProvider, NoLocation
+
+from .screens import ALL_SCREENS
+from .screens.base import BaseScreen
+
+
+class AppController:
+    def __init__(
+        self,
+        backend: Backend,
+        files: AccountFiles,
+        tr: Translator,
+        *,
+        location: LocationProvider | None = None,
+        clock: Callable[[], datetime] | None = None,
+        auto_sync_s: float | None = 30.0,
+    ) -> None:
+        self.backend = backend
+        self.files = files
+        self.tr = tr
+        self.location: LocationProvider = location or NoLocation()
+        self.clock = clock
+        self.auto_sync_s = auto_sync_s
+        self.default_server_url: str | None = None
+        self.session: Session | None = None
+        self.sync_vm: SyncBarViewModel | None = None
+        self.history: list[tuple[str, dict[str, Any]]] = []
+        self.sm = ScreenManager(transition=NoTransition())
+        self.screens: dict[str, BaseScreen] = {}
+        for cls in ALL_SCREENS:
+            screen = cls(self)
+            self.screens[screen.name] = screen
+            self.sm.add_widget(screen)
+        self._sync_thread: threading.Thread | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._auto_event: Any = None
+        self._render_pending = False
+        tr.subscribe(lambda _lang: self.render_current())
+
+    # -- start and session -----------------------------------------------------------
+    def start(self) -> None:
+        account = self.files.load()
+        if account is None:
+            self.go("first_run", reset=True)
+            return
+        language = account_language(account)
+        if language:
+            self.tr.set_language(language)
+        self.go("unlock", reset=True)
+
+    def begin_session(self, session: Session, *, initial_sync: bool = False) -> None:
+        self.end_session(wipe=False, navigate=False)
+        if self.clock is not None:
+            session.clock = self.clock
+        self.session = session
+        self.sync_vm = SyncBarViewModel(session)
+        self._unsubscribe.append(self.sync_vm.subscribe(self._on_sync_state))
+        self._unsubscribe.append(self.sync_vm.close)
+        self._unsubscribe.append(session.store.subscribe(self._on_store_event))
+        self.sync_vm.refresh()
+        if initial_sync:
+            self.go("initial_sync", reset=True)
+            return
+        self.go("today", reset=True)
+        self.start_background_sync()
+
+    def start_background_sync(self) -> None:
+        self.sync_now()
+        if self.auto_sync_s and self._auto_event is None:
+            self._auto_event = Clock.schedule_interval(lambda _dt: self.sync_now(), self.auto_sync_s)
+
+    def end_session(self, *, wipe: bool = False, navigate: bool = True) -> None:
+        if self._auto_event is not None:
+            self._auto_event.cancel()
+            self._auto_event = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        session, self.session, self.sync_vm = self.session, None, None
+        if session is not None and not wipe:
+            thread = self._sync_thread
+            if thread is not None and thread.is_alive():
+                thread.join(timeout=10)
+            try:
+                session.store.close()
+            except Exception:
+                pass
+        if navigate:
+            self.start()
+
+    # -- navigation ------------------------------------------------------------------
+    @property
+    def current(self) -> BaseScreen:
+        return self.screens[self.sm.current]
+
+    def go(self, name: str, *, reset: bool = False, **params: Any) -> BaseScreen:
+        screen = self.screens[name]
+        if reset:
+            self.history = []
+        elif self.sm.current and self.sm.current != name:
+            self.history.append((self.sm.current, dict(self.current.params)))
+        screen.params = params
+        if self.sm.current == name:
+            screen.render()
+        else:
+            self.sm.current = name
+        return screen
+
+    def back(self) -> None:
+        if not self.history:
+            self.go("today", reset=True)
+            return
+        name, params = self.history.pop()
+        screen = self.screens[name]
+        screen.params = params
+        if self.sm.current == name:
+            screen.render()
+        else:
+            self.sm.current = name
+
+    def open_inbox(self) -> None:
+        vm = self.sync_vm
+        self.go("rejected" if vm and vm.rejected and not vm.conflicts else "conflicts")
+
+    def render_current(self) -> None:
+        if self.sm.current:
+            self.current.render()
+
+    # -- sync ------------------------------------------------------------------------
+    def sync_now(self, done: Callable[[bool, str], None] | None = None) -> None:
+        """Sync on a worker thread (one at a time); ``done(ok, error)`` on the main thread."""
+        session = self.session
+        if session is None or session.client is None:
+            return
+        if self._sync_thread is not None and self._sync_thread.is_alive():
+            return
+        client = session.client
+
+        def work() -> None:
+            ok, error = True, ""
+            try:
+                client.sync()
+            except Exception as exc:  # offline, server down: the sync bar says so
+                ok, error = False, str(exc) or type(exc).__name__
+            Clock.schedule_once(lambda _dt: self._after_sync(ok, error, done))
+
+        self._sync_thread = threading.Thread(target=work, name="fieldsync-sync", daemon=True)
+        self._sync_thread.start()
+
+    def _after_sync(self, ok: bool, error: str, done: Callable[[bool, str], None] | None) -> None:
+        if self.sync_vm is not None:
+            self.sync_vm.refresh()
+        if done is not None:
+            done(ok, error)
+
+    def wait_for_sync(self, timeout: float = 30.0) -> None:
+        thread = self._sync_thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def run_async(self, work: Callable[[], Any], done: Callable[[Any, BaseException | None], None]) -> None:
+        """Run ``work`` off the UI thread; ``done(result, error)`` back on it."""
+
+        def worker() -> None:
+            result: Any = None
+            error: BaseException | None = None
+            try:
+                result = work()
+            except Exception as exc:
+                error = exc
+            Clock.schedule_once(lambda _dt: done(result, error))
+
+        threading.Thread(target=worker, name="fieldsync-work", daemon=True).start()
+
+    # -- events from the store (any thread) --------------------------------------------
+    def _on_sync_state(self) -> None:
+        Clock.schedule_once(lambda _dt: self._update_bars())
+
+    def _update_bars(self) -> None:
+        if self.sm.current:
+            self.current.update_sync_bar()
+
+    def _on_store_event(self, event: Any) -> None:
+        if getattr(event, "origin", None) == "remote" and not self._render_pending:
+            self._render_pending = True
+            Clock.schedule_once(self._render_after_pull, 0.3)
+
+    def _render_after_pull(self, _dt: float) -> None:
+        self._render_pending = False
+        if self.session is not None and getattr(self.current, "live", False):
+            self.current.render()

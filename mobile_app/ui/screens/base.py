@@ -1,0 +1,152 @@
+"""The frame every in-app screen shares: sync bar, header, scrolling content, tab bar.
+
+A screen is thin: ``render()`` reads its view-model and rebuilds the widgets; taps call
+view-model actions and re-render. Screens are re-rendered when entered, when the
+language switches and when the store reports changes from a sync.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kivy.metrics import dp
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+from kivy.uix.widget import Widget
+
+from mobile_app.ui.widgets import (
+    FlatButton,
+    FsButton,
+    ListItem,
+    MutedLabel,
+    NavBar,
+    NavButton,
+    ScreenBody,
+    SectionHeader,
+    SyncBar,
+    TitleLabel,
+    scroll_column,
+)
+
+if TYPE_CHECKING:
+    from mobile_app.ui.controller import AppController
+
+NAV_TABS = (
+    ("today", "nav.today"),
+    ("customers", "nav.customers"),
+    ("pipeline", "nav.pipeline"),
+    ("tickets", "nav.tickets"),
+    ("settings", "nav.settings"),
+)
+
+
+class BaseScreen(Screen):
+    screen_name = ""
+    title_key = ""
+    #: The tab highlighted in the tab bar (``None``: a sub-screen with a back button).
+    tab: str | None = None
+    chrome = True
+
+    def __init__(self, controller: AppController, **kw: Any) -> None:
+        super().__init__(name=self.screen_name, **kw)
+        self.c = controller
+        self.params: dict[str, Any] = {}
+        self.body = ScreenBody()
+        self.add_widget(self.body)
+        self.sync_bar: SyncBar | None = None
+        if self.chrome:
+            self.sync_bar = SyncBar()
+            self.sync_bar.bind(on_badge=lambda *_: controller.open_inbox())
+            self.body.add_widget(self.sync_bar)
+        self.header = BoxLayout(size_hint_y=None, height=dp(48), padding=(dp(8), dp(4)), spacing=dp(6))
+        self.back_button: FlatButton | None = None
+        if self.tab is None and self.chrome:
+            self.back_button = FlatButton(size_hint_x=None, width=dp(64))
+            self.back_button.bind(on_release=lambda *_: controller.back())
+            self.header.add_widget(self.back_button)
+        self.title_label = TitleLabel()
+        self.header.add_widget(self.title_label)
+        self.action_button: FsButton | None = None
+        self.body.add_widget(self.header)
+        self.scroll, self.content = scroll_column()
+        self.body.add_widget(self.scroll)
+        self.nav_buttons: dict[str, NavButton] = {}
+        if self.chrome:
+            nav = NavBar()
+            for key, _label in NAV_TABS:
+                button = NavButton(active=key == self.tab)
+                button.bind(on_release=lambda _b, k=key: controller.go(k, reset=True))
+                self.nav_buttons[key] = button
+                nav.add_widget(button)
+            self.body.add_widget(nav)
+
+    # -- helpers for subclasses ------------------------------------------------------
+    def t(self, key: str, **values: object) -> str:
+        return self.c.tr(key, **values)
+
+    def set_action(self, label: str, callback: Any) -> FsButton:
+        if self.action_button is None:
+            self.action_button = FsButton(size_hint=(None, None), width=dp(84), height=dp(38))
+            self.header.add_widget(self.action_button)
+        self.action_button.text = label
+        self.action_button.unbind(on_release=self._action)
+        self._action_callback = callback
+        self.action_button.bind(on_release=self._action)
+        return self.action_button
+
+    def _action(self, *_: Any) -> None:
+        self._action_callback()
+
+    def add(self, widget: Widget) -> Widget:
+        self.content.add_widget(widget)
+        return widget
+
+    def section(self, title: str) -> None:
+        self.add(SectionHeader(text=title))
+
+    def item(
+        self,
+        title: str,
+        subtitle: str = "",
+        on_tap: Any = None,
+        *,
+        alert: bool = False,
+        pending: bool = False,
+    ) -> ListItem:
+        if pending:
+            subtitle = f"{subtitle} · ⇡ {self.t('detail.pending')}" if subtitle else f"⇡ {self.t('detail.pending')}"
+        widget = ListItem(title=title, subtitle=subtitle, alert=alert, accent=pending)
+        if on_tap is not None:
+            widget.bind(on_release=lambda *_: on_tap())
+        self.add(widget)
+        return widget
+
+    def empty(self, text: str) -> None:
+        self.add(MutedLabel(text=text))
+
+    # -- lifecycle -------------------------------------------------------------------
+    def on_pre_enter(self, *_: Any) -> None:
+        self.render()
+
+    def render(self) -> None:
+        self.title_label.text = self.t(self.title_key) if self.title_key else ""
+        if self.back_button is not None:
+            self.back_button.text = "‹ " + self.t("action.back")
+        for key, label in NAV_TABS:
+            if key in self.nav_buttons:
+                self.nav_buttons[key].text = self.t(label)
+        self.update_sync_bar()
+        self.content.clear_widgets()
+        self.build()
+
+    def build(self) -> None:
+        """Fill ``self.content`` from the view-model (subclasses)."""
+
+    def update_sync_bar(self) -> None:
+        vm = self.c.sync_vm
+        if self.sync_bar is None or vm is None:
+            return
+        self.sync_bar.online = vm.online
+        self.sync_bar.summary = vm.summary
+        self.sync_bar.badge_text = vm.badge_text
+        self.sync_bar.badge = vm.badge

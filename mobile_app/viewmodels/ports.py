@@ -1,0 +1,156 @@
+"""The data-access seam: what the view-models need from the client SDK, as Protocols.
+
+The view-models are written against these small structural types rather than the SDK's
+concrete classes, for two reasons: the list of calls the app makes is visible in one
+place (when the SDK changes, this file says what the app depends on), and mypy checks
+that the real ``client_sdk.Store`` / ``SyncClient`` satisfy them wherever the app wires
+them up (``mobile_app.viewmodels.account``). Tests still run against a real store in a
+temporary directory, never a stand-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+
+class RecordPort(Protocol):
+    """A record as the store returns it (``client_sdk.Record``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def collection(self) -> str: ...
+
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+
+    @property
+    def pending(self) -> bool: ...
+
+
+class CollectionPort(Protocol):
+    def insert(self, fields: dict[str, Any]) -> RecordPort: ...
+
+    def update(self, record_id: str, fields: dict[str, Any]) -> RecordPort: ...
+
+    def get(self, record_id: str) -> RecordPort | None: ...
+
+    def query(
+        self,
+        where: dict[str, Any] | None = None,
+        search: str | None = None,
+        order_by: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> Sequence[RecordPort]: ...
+
+    def count(self, where: dict[str, Any] | None = None) -> int: ...
+
+
+class SyncStatusPort(Protocol):
+    @property
+    def online(self) -> bool: ...
+
+    @property
+    def pending_total(self) -> int: ...
+
+    @property
+    def last_sync_at(self) -> Any: ...
+
+    @property
+    def last_error(self) -> Any: ...
+
+    @property
+    def clock_warning(self) -> Any: ...
+
+    @property
+    def open_conflicts(self) -> int: ...
+
+    @property
+    def dead_letters(self) -> int: ...
+
+
+class ConflictPort(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def collection(self) -> str: ...
+
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def base(self) -> Any: ...
+
+    @property
+    def local(self) -> Any: ...
+
+    @property
+    def remote(self) -> Any: ...
+
+
+class DeadLetterPort(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def collection(self) -> str: ...
+
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def op(self) -> str: ...
+
+    @property
+    def fields(self) -> Mapping[str, Any]: ...
+
+    @property
+    def error(self) -> Any: ...
+
+
+class StorePort(Protocol):
+    def collection(self, name: str) -> CollectionPort: ...
+
+    def status(self) -> SyncStatusPort: ...
+
+    def conflicts(self) -> Sequence[ConflictPort]: ...
+
+    def resolve_conflict(self, conflict_id: str, choice: str, value: Any = None) -> Any: ...
+
+    def dead_letters(self) -> Sequence[DeadLetterPort]: ...
+
+    def retry_dead_letter(
+        self, dead_letter_id: str, fields: dict[str, Any] | None = None
+    ) -> Any: ...
+
+    def discard_dead_letter(self, dead_letter_id: str) -> Any: ...
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
+
+    def change_passphrase(self, old: str, new: str) -> Any: ...
+
+    def wipe(self) -> Any: ...
+
+    def close(self) -> Any: ...
+
+
+class SyncClientPort(Protocol):
+    def login(
+        self,
+        username: str,
+        password: str,
+        totp: str | None = None,
+        device_name: str | None = None,
+    ) -> Any: ...
+
+    def sync(self) -> Any: ...
+
+    def logout(self) -> Any: ...

@@ -1,0 +1,125 @@
+"""Settings: language, sync now, change the passphrase, log out.
+
+Logging out wipes this phone's store (the data is the company's, not the phone's). It
+refuses the first time while writes are still unsent and says how many would be lost;
+a second tap confirms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mobile_app.i18n import Language
+
+from .account import MIN_PASSPHRASE, AccountFiles
+from .base import Observable, Session
+
+
+class SettingsViewModel(Observable):
+    def __init__(
+        self,
+        session: Session,
+        files: AccountFiles | None = None,
+        on_logged_out: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.files = files
+        self.on_logged_out = on_logged_out
+        self.message = ""
+        self.error = ""
+        self.old_passphrase = ""
+        self.new_passphrase = ""
+        self.new_passphrase_again = ""
+        self._logout_armed = False
+        self.logged_out = False
+
+    @property
+    def language(self) -> Language:
+        return self.session.tr.language
+
+    @property
+    def signed_in_as(self) -> str:
+        tr = self.session.tr
+        user = self.session.user
+        return tr(
+            "settings.signed_in_as",
+            user=user.display_name or user.username,
+            role=tr(f"role.{user.role}"),
+            server=self.session.server_url or "—",
+        )
+
+    def set_language(self, language: Language) -> None:
+        self.session.tr.set_language(language)
+        if self.files is not None:
+            account = self.files.load()
+            if account is not None:
+                account.language = language
+                self.files.save(account)
+        self.notify()
+
+    def sync_now(self) -> bool:
+        """One sync round; blocks (the screen runs it off the UI thread)."""
+        tr = self.session.tr
+        client = self.session.client
+        self.error = ""
+        try:
+            if client is None:
+                raise RuntimeError("no server configured")
+            report: Any = client.sync()
+        except Exception as exc:
+            self.message = ""
+            self.error = tr("settings.sync_failed", reason=str(exc) or type(exc).__name__)
+            self.notify()
+            return False
+        self.message = tr(
+            "settings.synced",
+            sent=getattr(report, "pushed", 0),
+            received=getattr(report, "pulled", 0),
+        )
+        self.notify()
+        return True
+
+    def change_passphrase(self) -> bool:
+        tr = self.session.tr
+        self.message = ""
+        if len(self.new_passphrase) < MIN_PASSPHRASE:
+            self.error = tr("login.err.short", n=MIN_PASSPHRASE)
+        elif self.new_passphrase != self.new_passphrase_again:
+            self.error = tr("login.err.mismatch")
+        else:
+            try:
+                self.session.store.change_passphrase(self.old_passphrase, self.new_passphrase)
+            except Exception as exc:
+                wrong = type(exc).__name__ == "WrongPassphrase"
+                self.error = tr("unlock.err.wrong") if wrong else str(exc)
+            else:
+                self.error = ""
+                self.message = tr("settings.passphrase_changed")
+        self.old_passphrase = self.new_passphrase = self.new_passphrase_again = ""
+        self.notify()
+        return not self.error
+
+    def log_out(self) -> bool:
+        """Wipe the local store and forget the account (asks twice if writes are unsent)."""
+        pending = int(self.session.store.status().pending_total)
+        if pending and not self._logout_armed:
+            self._logout_armed = True
+            self.error = self.session.tr("settings.logout_pending", n=pending)
+            self.notify()
+            return False
+        client = self.session.client
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:  # offline: the server forgets the device's token on expiry
+                pass
+        self.session.store.wipe()
+        if self.files is not None:
+            self.files.forget()
+        self.logged_out = True
+        self.notify()
+        if self.on_logged_out:
+            self.on_logged_out()
+        return True

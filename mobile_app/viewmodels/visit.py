@@ -1,0 +1,191 @@
+"""Log a visit: check-in time and place, outcome, notes, next follow-up.
+
+Saving writes three things locally (no signal needed): an append-only ``activities``
+record of type ``visit`` (append-only, so it never conflicts), an open follow-up task
+due on the next follow-up date, and the customer's ``next_follow_up`` and
+``last_contacted_at`` (``max`` merge: the latest contact wins whoever syncs first).
+
+Location comes from a :class:`LocationProvider`; on phones that is plyer's GPS, on a
+desktop there is none and the rep may type ``lat, lon`` or leave it empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from typing import Any, Protocol
+
+from sync_protocol import CRM_SCHEMA, FieldError, ValidationFailed
+
+from .base import Observable, Session
+from .fields import NotConvertible, messages_by_field, parse_geo
+
+OUTCOMES = CRM_SCHEMA["activities"].fields["outcome"].choices
+FOLLOW_UP_HOUR = 9
+
+
+@dataclass(frozen=True, slots=True)
+class GeoFix:
+    lat: float
+    lon: float
+    accuracy_m: float | None = None
+
+    def as_field(self, at: str | None = None) -> dict[str, Any]:
+        value: dict[str, Any] = {"lat": self.lat, "lon": self.lon}
+        if self.accuracy_m is not None:
+            value["accuracy_m"] = self.accuracy_m
+        if at:
+            value["at"] = at
+        return value
+
+
+class LocationProvider(Protocol):
+    """Where the phone is now, or ``None`` when the platform cannot tell."""
+
+    @property
+    def available(self) -> bool: ...
+
+    def current(self) -> GeoFix | None: ...
+
+
+class NoLocation:
+    """Desktop and tests: no GPS; the form offers manual entry."""
+
+    available = False
+
+    def current(self) -> GeoFix | None:
+        return None
+
+
+class LogVisitViewModel(Observable):
+    def __init__(
+        self, session: Session, customer_id: str, location: LocationProvider | None = None
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.customer_id = customer_id
+        self.location_provider: LocationProvider = location or NoLocation()
+        customer = session.store.collection("customers").get(customer_id)
+        self.customer_name = str(customer.fields.get("name", "")) if customer else ""
+        self.check_in = session.now().astimezone().strftime("%Y-%m-%d %H:%M")
+        self.location_text = ""
+        self.gps_fix: GeoFix | None = None
+        self.location_note = ""
+        self.outcome = "positive"
+        self.notes = ""
+        self.next_follow_up = ""
+        self.errors: dict[str, str] = {}
+        self.message = ""
+        self.activity_id: str | None = None
+        self.task_id: str | None = None
+
+    @property
+    def outcome_choices(self) -> list[tuple[str, str]]:
+        return [(o, self.session.tr.choice("outcome", o)) for o in OUTCOMES]
+
+    def stamp_now(self) -> None:
+        self.check_in = self.session.now().astimezone().strftime("%Y-%m-%d %H:%M")
+        self.notify()
+
+    def locate(self) -> bool:
+        """Ask the GPS; on failure switch to manual entry with a note saying so."""
+        tr = self.session.tr
+        fix = self.location_provider.current() if self.location_provider.available else None
+        if fix is None:
+            self.gps_fix = None
+            self.location_note = tr("visit.gps_unavailable")
+            self.notify()
+            return False
+        self.gps_fix = fix
+        self.location_text = f"{fix.lat:.6f}, {fix.lon:.6f}"
+        acc = f"{fix.accuracy_m:.0f}" if fix.accuracy_m is not None else "?"
+        self.location_note = tr("visit.gps_ok", acc=acc)
+        self.notify()
+        return True
+
+    def _occurred_at(self) -> str:
+        text = self.check_in.strip().replace("T", " ")
+        when = datetime.strptime(text[:16], "%Y-%m-%d %H:%M")  # local time as typed
+        return when.astimezone().astimezone(UTC).isoformat(timespec="seconds")
+
+    def save(self) -> bool:
+        tr = self.session.tr
+        self.errors = {}
+        try:
+            occurred_at = self._occurred_at()
+        except ValueError:
+            self.errors["occurred_at"] = tr("visit.err.time")
+            occurred_at = ""
+        check_in: dict[str, Any] | None = None
+        if self.location_text.strip():
+            try:
+                geo = parse_geo(self.location_text)
+            except NotConvertible:
+                self.errors["check_in"] = tr("visit.err.location")
+            else:
+                fix = self.gps_fix
+                if fix and abs(fix.lat - geo["lat"]) < 1e-6 and abs(fix.lon - geo["lon"]) < 1e-6:
+                    check_in = fix.as_field(occurred_at or None)
+                else:
+                    check_in = geo
+        activity: dict[str, Any] = {
+            "customer_id": self.customer_id,
+            "type": "visit",
+            "occurred_at": occurred_at,
+            "subject": tr("visit.subject", name=self.customer_name),
+            "outcome": self.outcome or None,
+            "notes": self.notes.strip() or None,
+            "check_in": check_in,
+            "next_follow_up": self.next_follow_up.strip() or None,
+            "author_id": self.session.user.id,
+        }
+        activity = {k: v for k, v in activity.items() if v is not None}
+        schema_errors = CRM_SCHEMA["activities"].validate(activity, partial=False)
+        self.errors.update(
+            {
+                k: v
+                for k, v in messages_by_field(tr, "activities", schema_errors).items()
+                if k not in self.errors and not (k == "occurred_at" and not occurred_at)
+            }
+        )
+        if self.errors:
+            self.message = tr("customers.fix")
+            self.notify()
+            return False
+        store = self.session.store
+        try:
+            record = store.collection("activities").insert(activity)
+        except ValidationFailed as exc:
+            self._fail(exc.errors)
+            return False
+        self.activity_id = record.id
+        follow_up = activity.get("next_follow_up")
+        if follow_up:
+            due = datetime.combine(
+                datetime.fromisoformat(str(follow_up)).date(), time(FOLLOW_UP_HOUR)
+            ).astimezone()
+            task = store.collection("tasks").insert(
+                {
+                    "customer_id": self.customer_id,
+                    "title": tr("visit.task_title", name=self.customer_name),
+                    "due_at": due.astimezone(UTC).isoformat(timespec="seconds"),
+                    "status": "open",
+                    "priority": "normal",
+                    "activity_id": record.id,
+                    "assignee_id": self.session.user.id,
+                }
+            )
+            self.task_id = task.id
+        customer_patch: dict[str, Any] = {"last_contacted_at": occurred_at}
+        if follow_up:
+            customer_patch["next_follow_up"] = follow_up
+        if store.collection("customers").get(self.customer_id) is not None:
+            store.collection("customers").update(self.customer_id, customer_patch)
+        self.message = tr("visit.saved")
+        self.notify()
+        return True
+
+    def _fail(self, errors: list[FieldError]) -> None:
+        self.errors = messages_by_field(self.session.tr, "activities", errors)
+        self.message = self.session.tr("customers.fix")
+        self.notify()

@@ -1,0 +1,244 @@
+"""Users, teams, devices and refresh tokens (the non-sync SQL), plus the audit writer.
+
+A :class:`Principal` is what the sync engine needs to know about the caller: role, and
+for a manager the ids of the team's members (the owners whose records the manager sees).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .auth import hash_password, hash_refresh_token, new_refresh_token
+from .errors import DeviceRevoked, Unauthorized
+from .models import ROLES, AuditEntry, Device, RefreshToken, Team, User
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _aware(dt: datetime) -> datetime:
+    """SQLite returns naive datetimes; they were stored as UTC."""
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller as the sync engine sees it."""
+
+    user_id: str
+    role: str
+    team_id: str | None = None
+    #: For a manager: every member of the team they lead (themselves included).
+    team_member_ids: frozenset[str] = field(default_factory=frozenset)
+    device_id: str | None = None
+
+    def sees_owner(self, owner_id: str | None) -> bool:
+        """Whether records owned by ``owner_id`` (None: reference data) are visible."""
+        if owner_id is None or self.role == "admin":
+            return True
+        if self.role == "manager":
+            return owner_id == self.user_id or owner_id in self.team_member_ids
+        return owner_id == self.user_id
+
+
+def managed_team_id(session: Session, user: User) -> str | None:
+    """The team a manager leads (by ``teams.manager_id``), else their own team."""
+    led = session.scalar(select(Team.id).where(Team.manager_id == user.id).limit(1))
+    return led or user.team_id
+
+
+def team_member_ids(session: Session, team_id: str | None) -> frozenset[str]:
+    if team_id is None:
+        return frozenset()
+    return frozenset(session.scalars(select(User.id).where(User.team_id == team_id)))
+
+
+def principal_for(session: Session, user: User, device_id: str | None = None) -> Principal:
+    if user.role == "manager":
+        team = managed_team_id(session, user)
+        return Principal(user.id, user.role, team, team_member_ids(session, team), device_id)
+    return Principal(user.id, user.role, user.team_id, frozenset(), device_id)
+
+
+def create_team(session: Session, name: str, *, team_id: str | None = None) -> Team:
+    team = Team(id=team_id or f"team-{uuid.uuid4().hex[:12]}", name=name, created_at=utcnow())
+    session.add(team)
+    session.flush()
+    return team
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str = "rep",
+    team_id: str | None = None,
+    display_name: str | None = None,
+    user_id: str | None = None,
+    totp_secret: str | None = None,
+    password_hash: str | None = None,
+) -> User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    user = User(
+        id=user_id or f"u-{uuid.uuid4().hex[:12]}",
+        username=username,
+        display_name=display_name or username,
+        role=role,
+        team_id=team_id,
+        password_hash=password_hash or hash_password(password),
+        totp_secret=totp_secret,
+        active=True,
+        created_at=utcnow(),
+    )
+    session.add(user)
+    session.flush()
+    if role == "manager" and team_id is not None:
+        team = session.get(Team, team_id)
+        if team is not None and team.manager_id is None:
+            team.manager_id = user.id
+    return user
+
+
+def user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def register_device(
+    session: Session,
+    user: User,
+    *,
+    device_id: str,
+    name: str | None,
+    platform: str | None,
+    app_version: str | None,
+    protocol: int | None = None,
+) -> Device:
+    """Create or update the device row; a revoked device cannot sign in again."""
+    device = session.get(Device, device_id)
+    now = utcnow()
+    if device is None:
+        device = Device(id=device_id, user_id=user.id, created_at=now, wipe=False)
+        session.add(device)
+    elif device.revoked_at is not None:
+        raise DeviceRevoked(wipe=device.wipe)
+    device.user_id = user.id
+    device.name = name or device.name
+    device.platform = platform or device.platform
+    device.app_version = app_version or device.app_version
+    device.protocol = protocol or device.protocol
+    device.last_seen = now
+    session.flush()
+    return device
+
+
+def revoke_device(session: Session, device_id: str, *, wipe: bool = True) -> Device | None:
+    device = session.get(Device, device_id)
+    if device is None:
+        return None
+    device.revoked_at = utcnow()
+    device.wipe = wipe
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.device_id == device_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return device
+
+
+def issue_refresh_token(session: Session, user_id: str, device_id: str, ttl_s: int) -> str:
+    token, digest = new_refresh_token()
+    now = utcnow()
+    session.add(
+        RefreshToken(
+            token_hash=digest,
+            user_id=user_id,
+            device_id=device_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_s),
+        )
+    )
+    return token
+
+
+def rotate_refresh_token(
+    session: Session, token: str, device_id: str, ttl_s: int
+) -> tuple[User, Device, str]:
+    """Exchange a refresh token for a new one (the old one stops working)."""
+    row = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
+    )
+    if row is None or row.device_id != device_id:
+        raise Unauthorized("unknown refresh token")
+    device = session.get(Device, row.device_id)
+    if device is None:
+        raise Unauthorized("unknown device")
+    if device.revoked_at is not None:
+        raise DeviceRevoked(wipe=device.wipe)
+    now = utcnow()
+    if row.revoked_at is not None:
+        raise Unauthorized("refresh token revoked; sign in again")
+    if row.rotated_at is not None:
+        # Reuse of a rotated token: someone holds a copy. Cut the whole device off.
+        session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.device_id == device_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        session.commit()
+        raise Unauthorized("refresh token already used; sign in again")
+    if _aware(row.expires_at) <= now:
+        raise Unauthorized("refresh token expired; sign in again")
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        raise Unauthorized("account disabled")
+    row.rotated_at = now
+    new_token = issue_refresh_token(session, user.id, device_id, ttl_s)
+    device.last_seen = now
+    return user, device, new_token
+
+
+def revoke_refresh_tokens(session: Session, device_id: str) -> None:
+    session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.device_id == device_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def audit(
+    session: Session,
+    action: str,
+    *,
+    user_id: str | None = None,
+    device_id: str | None = None,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+    address: str | None = None,
+) -> None:
+    """Append one audit row (committed with the caller's transaction). Never secrets."""
+    session.add(
+        AuditEntry(
+            at_ms=now_ms(),
+            user_id=user_id,
+            device_id=device_id,
+            action=action,
+            target=target,
+            details=json.dumps(details, ensure_ascii=False) if details else None,
+            address=address,
+        )
+    )

@@ -1,0 +1,125 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Wires the routers, the one error handler (every error leaves as
+``{"error": {"code", "message", "details"}}`` with the status of
+:data:`server.errors.HTTP_STATUS`), gzip in both directions, and the per-app
+:class:`~server.context.ServerContext`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
+
+from sync_protocol import ErrorCode, ProtocolError
+
+from .auth import LoginRateLimiter, TokenSigner
+from .context import ServerContext
+from .db import make_engine, make_session_factory
+from .errors import RateLimited, http_status
+from .middleware import GzipRequestMiddleware
+from .routers import admin, auth, health, sync
+from .settings import Settings
+
+log = logging.getLogger("fieldsync.server")
+
+_HTTP_CODES = {
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.NOT_FOUND,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    422: ErrorCode.VALIDATION_FAILED,
+}
+
+
+def _error_response(
+    status: int, code: ErrorCode | str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": str(code), "message": message, "details": details or {}}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProtocolError)
+    async def protocol_error(_request: Request, exc: ProtocolError) -> JSONResponse:
+        response = _error_response(http_status(exc), exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "code": str(err.get("type", "invalid")),
+                "message": str(err.get("msg", "invalid")),
+            }
+            for err in exc.errors()
+        ]
+        return _error_response(
+            422, ErrorCode.VALIDATION_FAILED, "the request is malformed", {"fields": fields}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL)
+        return _error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The path, never the body or headers: those may hold passwords and tokens.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_response(500, ErrorCode.INTERNAL, "internal server error")
+
+
+def build_context(settings: Settings) -> ServerContext:
+    engine = make_engine(settings.database_url)
+    return ServerContext(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        signer=TokenSigner(settings.secret_key, settings.access_token_ttl_s),
+        limiter=LoginRateLimiter(
+            max_failures_per_user=settings.login_max_failures_per_user,
+            max_attempts_per_address=settings.login_max_attempts_per_address,
+            window_s=settings.login_window_s,
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. ``settings`` defaults to ``Settings()`` read from the environment."""
+    settings = settings or Settings()
+    context = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.engine.dispose()
+
+    app = FastAPI(
+        title="Fieldsync",
+        version="0.1.0",
+        description="Offline-first CRM sync server: push, pull, auth, admin.",
+        lifespan=lifespan,
+    )
+    app.state.fieldsync = context
+    _install_error_handlers(app)
+    app.add_middleware(
+        GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=settings.gzip_level
+    )
+    app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (health, auth, sync, admin):
+        app.include_router(module.router)
+    return app

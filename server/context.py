@@ -1,0 +1,58 @@
+"""Per-app runtime state: settings, database, token signer, rate limiter, server clock.
+
+One :class:`ServerContext` is built by :func:`server.app.create_app` and hung on
+``app.state.fieldsync``; dependencies reach it through the request. Nothing is global,
+so tests can run several apps (with different settings) in one process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync_protocol import CRM_SCHEMA, HybridLogicalClock, SchemaRegistry, Timestamp
+
+from .auth import LoginRateLimiter, TokenSigner
+from .settings import Settings
+
+
+class ServerClock:
+    """The server's hybrid logical clock, safe to share between request threads."""
+
+    def __init__(self, node: str = "server") -> None:
+        self._clock = HybridLogicalClock(node)
+        self._lock = threading.Lock()
+
+    def now(self) -> str:
+        with self._lock:
+            return self._clock.now().encode()
+
+    def receive(self, timestamp: Timestamp | str) -> None:
+        with self._lock:
+            self._clock.receive(timestamp)
+
+
+@dataclass(slots=True)
+class TestHooks:
+    """Seams for tests of concurrency: called inside the push transaction just before
+    it commits (after the counter is locked and rows are written)."""
+
+    __test__ = False  # not a pytest class
+
+    before_push_commit: Callable[[], None] | None = None
+
+
+@dataclass(slots=True)
+class ServerContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    signer: TokenSigner
+    limiter: LoginRateLimiter
+    clock: ServerClock = field(default_factory=ServerClock)
+    schema: SchemaRegistry = CRM_SCHEMA
+    hooks: TestHooks = field(default_factory=TestHooks)

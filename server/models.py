@@ -1,0 +1,173 @@
+"""Database tables (SQLAlchemy 2 declarative). Alembic migrations mirror these.
+
+The sync tables are shaped for the two hot paths:
+
+* ``records`` holds each record once: its fields as **canonical JSON text** (``data``,
+  served to pulls verbatim, never re-encoded), the per-field clocks, and the
+  denormalised ``owner_id``/``customer_id`` that decide who sees it. ``version`` is the
+  global change sequence; ``(owner_id, version)`` makes a rep's pull an index range scan.
+* ``evictions`` tells a user's devices that a record left their scope.
+* ``applied_mutations`` remembers every mutation's result for idempotent retries; it is
+  written in the same transaction as the mutation's effect.
+* ``sync_state`` is one row: the version counter (locked by every writing transaction,
+  which is what keeps versions visible in commit order) and the purge horizon.
+
+Times on hot tables are epoch milliseconds (integers) to keep pushes cheap.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+ROLES = ("rep", "manager", "admin")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    #: The manager who leads the team (a user whose ``team_id`` is this team).
+    manager_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Device(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    platform: Mapped[str | None] = mapped_column(String(64))
+    app_version: Mapped[str | None] = mapped_column(String(32))
+    protocol: Mapped[int | None] = mapped_column(Integer)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_writes: Mapped[int | None] = mapped_column(Integer)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    wipe: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Set when the token was exchanged for a new one; presenting it again is reuse.
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Record(Base):
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("collection", "record_id", name="uq_records_collection_record"),
+        Index("ix_records_version", "version"),
+        Index("ix_records_owner_version", "owner_id", "version"),
+        Index("ix_records_customer", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    collection: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(64))
+    #: Who sees it: the owner (customers, leads, targets), the owning customer's owner
+    #: (customer-scoped entities); NULL for reference data everyone sees.
+    owner_id: Mapped[str | None] = mapped_column(String(64))
+    #: The customer the record hangs off (a customer's own id for customers).
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Canonical JSON of the fields (sorted keys, compact, UTF-8): served verbatim.
+    data: Mapped[str] = mapped_column(Text)
+    #: {"field": [hlc, version], ...} plus "_deleted" for the deletion clock.
+    clocks: Mapped[str] = mapped_column(Text)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Eviction(Base):
+    __tablename__ = "evictions"
+    __table_args__ = (Index("ix_evictions_user_version", "user_id", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    collection: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(BigInteger)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AppliedMutation(Base):
+    __tablename__ = "applied_mutations"
+
+    mutation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    #: The MutationResult JSON answered the first time.
+    result: Mapped[str] = mapped_column(Text)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at_ms"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    #: e.g. login.success, login.failure, mutation.applied, mutation.rejected,
+    #: admin.reassign, admin.purge, device.revoke
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+class SyncState(Base):
+    __tablename__ = "sync_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counter: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Tombstones and evictions at or below this version are gone: older checkpoints
+    #: must resync from scratch.
+    purge_horizon: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,31 @@
+"""All sync SQL: push (:mod:`.push`), pull (:mod:`.pull`), reassignment and purge
+(:mod:`.admin`), around the locked version counter (:mod:`.state`).
+
+Functions take a SQLAlchemy ``Connection`` inside the caller's transaction; the caller
+commits. Nothing here knows about HTTP.
+"""
+
+from .admin import PurgeResult, ReassignResult, purge_tombstones, reassign_customers
+from .pull import PullPage, format_checkpoint, parse_checkpoint, pull_page
+from .push import PushOutcome, apply_push, conflict_id
+from .rows import CONFLICTS, canonical_json
+from .state import SyncCounter, lock_counter, read_counter
+
+__all__ = [
+    "CONFLICTS",
+    "PullPage",
+    "PurgeResult",
+    "PushOutcome",
+    "ReassignResult",
+    "SyncCounter",
+    "apply_push",
+    "canonical_json",
+    "conflict_id",
+    "format_checkpoint",
+    "lock_counter",
+    "parse_checkpoint",
+    "pull_page",
+    "purge_tombstones",
+    "read_counter",
+    "reassign_customers",
+]

@@ -1,0 +1,180 @@
+"""Serving a pull: the changes a user may see after a checkpoint, as ready JSON bytes.
+
+Cost follows the number of changes, not the size of the data:
+
+* every query is an index range scan — ``(owner_id, version)`` for each owner the user
+  sees (one for a rep, one per team member for a manager) plus ``owner_id IS NULL`` for
+  reference data, ``(version)`` for an admin, ``(user_id, version)`` for evictions —
+  each bounded by ``limit + 1``, merged by version in Python;
+* a record's fields are stored as canonical JSON text and copied into the page as they
+  are: the response body is assembled here, never re-encoded by pydantic.
+
+The page stops at the committed counter ``H`` read first (``version <= H``); since
+versions become visible in order (:mod:`.state`), a checkpoint never passes a change
+that has yet to commit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from sync_protocol import PROTOCOL_VERSION, ResyncRequired, ValidationFailed
+from sync_protocol.errors import FieldError
+
+from ..accounts import Principal
+from .state import read_counter
+
+CHECKPOINT_PREFIX = "v1:"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_\-.:]*$")
+
+_COLUMNS = "version, collection, record_id, deleted, data"
+_RANGE = "version > :since AND version <= :high ORDER BY version LIMIT :n"
+_BY_OWNER = text(f"SELECT {_COLUMNS} FROM records WHERE owner_id = :owner AND {_RANGE}")
+_REFERENCE = text(f"SELECT {_COLUMNS} FROM records WHERE owner_id IS NULL AND {_RANGE}")
+_ALL = text(f"SELECT {_COLUMNS} FROM records WHERE {_RANGE}")
+_EVICTIONS = text(
+    "SELECT version, collection, record_id, 2 AS deleted, NULL AS data FROM evictions "
+    f"WHERE user_id = :user AND {_RANGE}"
+)
+_COUNT_OWNER = text("SELECT count(*) FROM records WHERE owner_id = :owner AND version <= :high")
+_COUNT_REFERENCE = text("SELECT count(*) FROM records WHERE owner_id IS NULL AND version <= :high")
+_COUNT_ALL = text("SELECT count(*) FROM records WHERE version <= :high")
+
+
+def format_checkpoint(version: int) -> str:
+    return f"{CHECKPOINT_PREFIX}{version}"
+
+
+def parse_checkpoint(checkpoint: str | None) -> int | None:
+    if checkpoint is None:
+        return None
+    if checkpoint.startswith(CHECKPOINT_PREFIX):
+        tail = checkpoint[len(CHECKPOINT_PREFIX) :]
+        if tail.isdigit():
+            return int(tail)
+    raise ValidationFailed(
+        "checkpoint is not one this server issued",
+        errors=[FieldError(field="checkpoint", code="invalid", message="unknown checkpoint")],
+    )
+
+
+@dataclass(slots=True)
+class PullPage:
+    body: bytes
+    count: int
+    checkpoint: str
+    has_more: bool
+    remaining: int | None
+
+
+def _owners(principal: Principal) -> list[str] | None:
+    """Owners whose records the user sees; ``None`` means everyone (admin)."""
+    if principal.role == "admin":
+        return None
+    if principal.role == "manager":
+        return sorted(principal.team_member_ids | {principal.user_id})
+    return [principal.user_id]
+
+
+def _quote(value: str) -> str:
+    if _SAFE_ID.match(value):
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _streams(
+    conn: Connection, principal: Principal, since: int, high: int, n: int
+) -> list[Iterable[Any]]:
+    params: dict[str, Any] = {"since": since, "high": high, "n": n}
+    owners = _owners(principal)
+    streams: list[Iterable[Any]] = []
+    if owners is None:
+        streams.append(conn.execute(_ALL, params).all())
+    else:
+        for owner in owners:
+            streams.append(conn.execute(_BY_OWNER, {**params, "owner": owner}).all())
+        streams.append(conn.execute(_REFERENCE, params).all())
+    streams.append(conn.execute(_EVICTIONS, {**params, "user": principal.user_id}).all())
+    return [s for s in streams if s]
+
+
+def _count(conn: Connection, principal: Principal, high: int) -> int:
+    owners = _owners(principal)
+    if owners is None:
+        return int(conn.execute(_COUNT_ALL, {"high": high}).scalar_one())
+    total = int(conn.execute(_COUNT_REFERENCE, {"high": high}).scalar_one())
+    for owner in owners:
+        total += int(conn.execute(_COUNT_OWNER, {"owner": owner, "high": high}).scalar_one())
+    return total
+
+
+def _change_json(rows: Iterator[Any]) -> Iterator[str]:
+    quoted: dict[str, str] = {}
+    for version, collection, record_id, deleted, data in rows:
+        qc = quoted.get(collection)
+        if qc is None:
+            qc = quoted[collection] = _quote(collection)
+        rid = _quote(record_id)
+        if not deleted:
+            yield (
+                f'{{"collection":{qc},"record_id":{rid},"version":{version},'
+                f'"op":"upsert","fields":{data}}}'
+            )
+        else:
+            op = "evict" if deleted == 2 else "delete"
+            yield f'{{"collection":{qc},"record_id":{rid},"version":{version},"op":"{op}"}}'
+
+
+def pull_page(
+    conn: Connection,
+    principal: Principal,
+    checkpoint: str | None,
+    *,
+    limit: int,
+    server_hlc: str,
+    protocol: int = PROTOCOL_VERSION,
+) -> PullPage:
+    """The next page of changes after ``checkpoint`` for ``principal``."""
+    since = parse_checkpoint(checkpoint)
+    state = read_counter(conn)
+    if since is not None and since < state.purge_horizon:
+        raise ResyncRequired(
+            "this device has been offline longer than deleted records are kept; "
+            "it must sync again from scratch",
+            details={"checkpoint": checkpoint, "purge_horizon": state.purge_horizon},
+        )
+    start = since or 0
+    high = state.counter
+    rows: list[Any] = []
+    if start < high:
+        streams = _streams(conn, principal, start, high, limit + 1)
+        if len(streams) == 1:
+            rows = list(streams[0])[: limit + 1]
+        else:
+            merged = heapq.merge(*streams, key=lambda r: r[0])
+            rows = [r for _, r in zip(range(limit + 1), merged, strict=False)]
+    has_more = len(rows) > limit
+    if has_more:
+        rows = rows[:limit]
+        next_version = int(rows[-1][0])
+    else:
+        next_version = max(high, start)
+    remaining = None
+    if since is None:
+        remaining = max(0, _count(conn, principal, high) - len(rows)) if has_more else 0
+    new_checkpoint = format_checkpoint(next_version)
+    head = f'{{"protocol":{protocol},"changes":['
+    tail = (
+        f'],"checkpoint":"{new_checkpoint}","has_more":{"true" if has_more else "false"},'
+        f'"server_hlc":{json.dumps(server_hlc)},"remaining":'
+        f"{'null' if remaining is None else remaining}}}"
+    )
+    body = head + ",".join(_change_json(iter(rows))) + tail
+    return PullPage(body.encode("utf-8"), len(rows), new_checkpoint, has_more, remaining)

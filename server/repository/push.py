@@ -1,0 +1,519 @@
+"""Applying a pushed batch: validate, check scope, merge, store — one mutation at a time.
+
+The whole batch runs in one transaction that first locks the version counter (see
+:mod:`.state`). Each mutation is *validated before anything is written*: its effect is
+computed in memory (a :class:`RowState` per touched record) and only a mutation that
+passes every check changes that state, so a rejected mutation leaves no trace but its
+result. The rows, the mutation's idempotency record (``applied_mutations``) and its
+audit row are written at the end and commit together: after a crash mid-request either
+all of a mutation's effects are stored with its result, or none are and a retry
+applies it afresh. A retried id answers ``duplicate`` with the stored result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
+
+from sync_protocol import (
+    DELETED_FIELD,
+    EntitySchema,
+    ErrorBody,
+    ErrorCode,
+    FieldClock,
+    FieldConflict,
+    FieldError,
+    LocalEdit,
+    MergeStatus,
+    Mutation,
+    MutationResult,
+    MutationStatus,
+    SchemaRegistry,
+    Scope,
+    StoredRecord,
+    ValidationFailed,
+    merge_record,
+)
+
+from ..accounts import Principal
+from ..models import AppliedMutation, AuditEntry, Record
+from .rows import CONFLICTS, RowState, decode_record
+from .state import SyncCounter, lock_counter, store_counter
+
+records_t = cast(Table, Record.__table__)
+applied_t = cast(Table, AppliedMutation.__table__)
+audit_t = cast(Table, AuditEntry.__table__)
+
+CUSTOMERS = "customers"
+_CHUNK = 500
+
+
+class Rejected(Exception):
+    """A mutation refused with a stable code; nothing of it is written."""
+
+    def __init__(self, code: ErrorCode, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.body = ErrorBody(code=code, message=message, details=details or {})
+
+
+@dataclass(slots=True)
+class PushOutcome:
+    results: list[MutationResult]
+    #: The counter after the batch (the highest version it assigned, or unchanged).
+    counter: int
+    applied: int = 0
+    rejected: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What a successful mutation will change, applied to the batch state at once."""
+
+    rows: list[RowState] = field(default_factory=list)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def conflict_id(mutation_id: str, field_name: str) -> str:
+    digest = hashlib.sha256(f"{mutation_id}|{field_name}".encode()).hexdigest()
+    return f"cf-{digest[:32]}"
+
+
+class PushBatch:
+    """One push request's transaction. Use :func:`apply_push`."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        principal: Principal,
+        schema: SchemaRegistry,
+        *,
+        now_ms: int,
+        server_hlc: Callable[[], str],
+    ) -> None:
+        self.conn = conn
+        self.principal = principal
+        self.schema = schema
+        self.now_ms = now_ms
+        self.server_hlc = server_hlc
+        self.rows: dict[tuple[str, str], RowState | None] = {}
+        self.applied: dict[str, str] = {}
+        self.new_results: list[tuple[Mutation, MutationResult]] = []
+        self.state = SyncCounter(0, 0)
+
+    # ---- loading -------------------------------------------------------------------
+
+    def _load_rows(self, collection: str, record_ids: Iterable[str]) -> None:
+        wanted = sorted({r for r in record_ids if (collection, r) not in self.rows})
+        for chunk in _chunks(wanted):
+            stmt = select(
+                records_t.c.id,
+                records_t.c.record_id,
+                records_t.c.owner_id,
+                records_t.c.customer_id,
+                records_t.c.version,
+                records_t.c.deleted,
+                records_t.c.data,
+                records_t.c.clocks,
+                records_t.c.created_at_ms,
+            ).where(records_t.c.collection == collection, records_t.c.record_id.in_(chunk))
+            for row in self.conn.execute(stmt):
+                self.rows[(collection, row.record_id)] = RowState(
+                    pk=row.id,
+                    collection=collection,
+                    record_id=row.record_id,
+                    owner_id=row.owner_id,
+                    customer_id=row.customer_id,
+                    version=row.version,
+                    record=decode_record(row.data, row.clocks, row.deleted),
+                    created_at_ms=row.created_at_ms,
+                )
+        for rid in wanted:
+            self.rows.setdefault((collection, rid), None)
+
+    def _row(self, collection: str, record_id: str) -> RowState | None:
+        key = (collection, record_id)
+        if key not in self.rows:
+            self._load_rows(collection, [record_id])
+        return self.rows[key]
+
+    def _prefetch(self, mutations: Sequence[Mutation]) -> None:
+        ids = [m.id for m in mutations]
+        for chunk in _chunks(ids):
+            stmt = select(applied_t.c.mutation_id, applied_t.c.result).where(
+                applied_t.c.mutation_id.in_(chunk)
+            )
+            self.applied.update({r.mutation_id: r.result for r in self.conn.execute(stmt)})
+        by_collection: dict[str, set[str]] = {}
+        customers: set[str] = set()
+        for m in mutations:
+            by_collection.setdefault(m.collection, set()).add(m.record_id)
+            ref = m.fields.get("customer_id")
+            if isinstance(ref, str):
+                customers.add(ref)
+            if m.resolves:
+                by_collection.setdefault(CONFLICTS, set()).update(m.resolves)
+        for collection, rids in by_collection.items():
+            self._load_rows(collection, rids)
+        for (_collection, _rid), state in list(self.rows.items()):
+            if state is not None and state.customer_id:
+                customers.add(state.customer_id)
+        self._load_rows(CUSTOMERS, customers)
+
+    # ---- the batch -----------------------------------------------------------------
+
+    def run(
+        self, mutations: Sequence[Mutation], before_commit: Callable[[], None] | None = None
+    ) -> PushOutcome:
+        self.state = lock_counter(self.conn)
+        start_counter = self.state.counter
+        self._prefetch(mutations)
+        results: list[MutationResult] = []
+        outcome = PushOutcome(results, start_counter)
+        for m in mutations:
+            stored = self.applied.get(m.id)
+            if stored is not None:
+                original = MutationResult.model_validate_json(stored)
+                results.append(original.model_copy(update={"status": MutationStatus.DUPLICATE}))
+                continue
+            try:
+                result = self._apply(m)
+                outcome.applied += 1
+            except Rejected as rejection:
+                result = MutationResult(
+                    mutation_id=m.id, status=MutationStatus.REJECTED, error=rejection.body
+                )
+                outcome.rejected += 1
+            self.applied[m.id] = result.model_dump_json(exclude={"record"})
+            self.new_results.append((m, result))
+            results.append(result)
+        self._flush(start_counter)
+        outcome.counter = self.state.counter
+        if before_commit is not None:
+            before_commit()
+        return outcome
+
+    def _next_version(self) -> int:
+        self.state.counter += 1
+        return self.state.counter
+
+    # ---- one mutation --------------------------------------------------------------
+
+    def _apply(self, m: Mutation) -> MutationResult:
+        if m.collection == CONFLICTS:
+            raise Rejected(
+                ErrorCode.FORBIDDEN,
+                "conflicts are resolved by writing the record with `resolves`",
+            )
+        entity = self.schema.get(m.collection)
+        if entity is None:
+            raise Rejected(
+                ErrorCode.UNKNOWN_COLLECTION,
+                f"unknown collection {m.collection!r}",
+                {"collection": m.collection},
+            )
+        p = self.principal
+        if entity.write_roles is not None and p.role not in entity.write_roles:
+            raise Rejected(
+                ErrorCode.FORBIDDEN,
+                f"your role ({p.role}) may not write {entity.name}",
+                {"write_roles": sorted(entity.write_roles)},
+            )
+        current = self._row(m.collection, m.record_id)
+        if entity.append_only and (m.op == "delete" or current is not None):
+            raise Rejected(
+                ErrorCode.APPEND_ONLY,
+                f"{entity.name} are append-only events: they cannot be changed or deleted",
+            )
+        if m.op == "delete":
+            if current is None:
+                # Never stored here (created and deleted offline, or purged): nothing to do.
+                return MutationResult(mutation_id=m.id, status=MutationStatus.APPLIED)
+            self._check_visible(current.owner_id)
+            owner, customer = current.owner_id, current.customer_id
+            fields: dict[str, Any] = {}
+        else:
+            fields = dict(m.fields)
+            self._validate(entity, fields, creating=current is None)
+            owner, customer = self._placement(entity, m, fields, current)
+
+        version = self.state.counter + 1
+        remote = current.record if current is not None else None
+        merged = merge_record(
+            entity,
+            m.base,
+            LocalEdit(op=m.op, fields=fields, hlc=m.hlc, base_version=m.base_version, base=m.base),
+            remote,
+            new_version=version,
+        )
+        record = merged.record
+        changed = bool(merged.changed) or merged.existence_changed
+        if current is None:
+            current = RowState(
+                pk=None,
+                collection=m.collection,
+                record_id=m.record_id,
+                owner_id=owner,
+                customer_id=customer,
+                version=0,
+                record=record,
+                created_at_ms=self.now_ms,
+            )
+            self.rows[(m.collection, m.record_id)] = current
+        placement_changed = (owner, customer) != (current.owner_id, current.customer_id)
+        if changed or placement_changed:
+            current.version = self._next_version()
+        if changed or placement_changed or record.clocks != current.record.clocks:
+            current.dirty = True
+        current.record = record
+        current.owner_id, current.customer_id = owner, customer
+
+        conflict_ids = [self._store_conflict(m, current, c) for c in merged.conflicts]
+        if m.resolves:
+            self._resolve(m, current)
+
+        status = {
+            MergeStatus.APPLIED: MutationStatus.APPLIED,
+            MergeStatus.MERGED: MutationStatus.MERGED,
+            MergeStatus.CONFLICT: MutationStatus.CONFLICT,
+        }.get(merged.status)
+        if status is None:  # UNCHANGED
+            status = MutationStatus.MERGED if merged.superseded else MutationStatus.APPLIED
+        body = None
+        if status in (MutationStatus.MERGED, MutationStatus.CONFLICT):
+            body = dict(record.fields)
+        return MutationResult(
+            mutation_id=m.id,
+            status=status,
+            version=current.version,
+            conflict_ids=conflict_ids,
+            record=body,
+        )
+
+    def _check_visible(self, owner_id: str | None) -> None:
+        if not self.principal.sees_owner(owner_id):
+            raise Rejected(ErrorCode.FORBIDDEN, "this record is outside your scope")
+
+    def _validate(self, entity: EntitySchema, fields: dict[str, Any], *, creating: bool) -> None:
+        errors: list[FieldError] = []
+        for name in fields:
+            spec = entity.fields.get(name)
+            if spec is not None and spec.read_only:
+                errors.append(
+                    FieldError(field=name, code="read_only", message=f"{name} is set by the server")
+                )
+        errors.extend(entity.validate(fields, partial=not creating))
+        if errors:
+            failure = ValidationFailed(f"{entity.name}: {errors[0].message}", errors=errors)
+            raise Rejected(ErrorCode.VALIDATION_FAILED, failure.message, failure.details)
+
+    def _placement(
+        self,
+        entity: EntitySchema,
+        m: Mutation,
+        fields: dict[str, Any],
+        current: RowState | None,
+    ) -> tuple[str | None, str | None]:
+        """(owner_id, customer_id) of the record after the write; scope-checked."""
+        if current is not None:
+            self._check_visible(current.owner_id)
+        if entity.scope is Scope.REFERENCE:
+            return None, None
+        if entity.scope is Scope.OWNER:
+            spec = entity.fields.get(entity.owner_field)
+            if current is None:
+                if spec is not None and not spec.read_only and entity.owner_field in fields:
+                    owner = str(fields[entity.owner_field])
+                else:
+                    owner = self.principal.user_id
+                    if spec is not None:
+                        fields[entity.owner_field] = owner
+            elif entity.owner_field in fields:
+                owner = str(fields[entity.owner_field])
+            else:
+                owner = current.owner_id or self.principal.user_id
+            self._check_visible(owner)
+            customer = m.record_id if entity.name == CUSTOMERS else None
+            return owner, customer
+        # Scope.CUSTOMER: follows the customer it hangs off.
+        customer_id = fields.get(entity.customer_field)
+        if customer_id is None and current is not None:
+            customer_id = current.customer_id
+        parent = self._row(CUSTOMERS, str(customer_id)) if customer_id else None
+        if parent is None or not self.principal.sees_owner(parent.owner_id):
+            raise Rejected(
+                ErrorCode.FORBIDDEN,
+                "the customer is unknown or outside your scope",
+                {"customer_id": customer_id},
+            )
+        return parent.owner_id, str(customer_id)
+
+    # ---- conflicts -----------------------------------------------------------------
+
+    def _store_conflict(self, m: Mutation, row: RowState, c: FieldConflict) -> str:
+        cid = conflict_id(m.id, c.field)
+        version = self._next_version()
+        fields = {
+            "collection": row.collection,
+            "record_id": row.record_id,
+            "field": c.field,
+            "base": c.base,
+            "local": c.local,
+            "remote": c.remote,
+            "local_hlc": c.local_hlc,
+            "remote_hlc": c.remote_hlc,
+            "device_id": self.principal.device_id,
+            "user_id": self.principal.user_id,
+            "mutation_id": m.id,
+            "status": "open",
+            "resolution": None,
+            "kind": "delete" if c.field == DELETED_FIELD else "field",
+        }
+        hlc = self.server_hlc()
+        record = StoredRecord(fields=fields, clocks={n: FieldClock(hlc, version) for n in fields})
+        self.rows[(CONFLICTS, cid)] = RowState(
+            pk=None,
+            collection=CONFLICTS,
+            record_id=cid,
+            owner_id=row.owner_id,
+            customer_id=row.customer_id,
+            version=version,
+            record=record,
+            created_at_ms=self.now_ms,
+            dirty=True,
+        )
+        return cid
+
+    def _resolve(self, m: Mutation, row: RowState) -> None:
+        for cid in m.resolves or ():
+            conflict = self._row(CONFLICTS, cid)
+            if conflict is None or conflict.record.fields.get("status") != "open":
+                continue
+            if not self.principal.sees_owner(conflict.owner_id):
+                continue
+            name = conflict.record.fields.get("field")
+            value: Any = row.record.deleted if name == DELETED_FIELD else None
+            if isinstance(name, str) and name != DELETED_FIELD:
+                value = row.record.fields.get(name)
+            version = self._next_version()
+            hlc = self.server_hlc()
+            fields = dict(conflict.record.fields)
+            fields["status"] = "resolved"
+            fields["resolution"] = {
+                "by": self.principal.user_id,
+                "device_id": self.principal.device_id,
+                "mutation_id": m.id,
+                "value": value,
+            }
+            clocks = dict(conflict.record.clocks)
+            clocks["status"] = clocks["resolution"] = FieldClock(hlc, version)
+            conflict.record = StoredRecord(fields=fields, clocks=clocks)
+            conflict.version = version
+            conflict.dirty = True
+
+    # ---- writing -------------------------------------------------------------------
+
+    def _flush(self, start_counter: int) -> None:
+        uid = self.principal.user_id
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for row in self.rows.values():
+            if row is None or not row.dirty:
+                continue
+            values = row.values(self.now_ms, uid)
+            if row.pk is None:
+                inserts.append(values)
+            else:
+                values["_pk"] = row.pk
+                updates.append(values)
+        conn = self.conn
+        if inserts:
+            conn.execute(insert(records_t), inserts)
+        if updates:
+            stmt = (
+                update(records_t)
+                .where(records_t.c.id == bindparam("_pk"))
+                .values(
+                    owner_id=bindparam("owner_id"),
+                    customer_id=bindparam("customer_id"),
+                    version=bindparam("version"),
+                    deleted=bindparam("deleted"),
+                    data=bindparam("data"),
+                    clocks=bindparam("clocks"),
+                    updated_at_ms=bindparam("updated_at_ms"),
+                    updated_by=bindparam("updated_by"),
+                )
+            )
+            conn.execute(
+                stmt,
+                [
+                    {
+                        k: v
+                        for k, v in u.items()
+                        if k not in ("collection", "record_id", "created_at_ms")
+                    }
+                    for u in updates
+                ],
+            )
+        if self.new_results:
+            device = self.principal.device_id
+            conn.execute(
+                insert(applied_t),
+                [
+                    {
+                        "mutation_id": m.id,
+                        "user_id": uid,
+                        "device_id": device,
+                        "result": self.applied[m.id],
+                        "created_at_ms": self.now_ms,
+                    }
+                    for m, _ in self.new_results
+                ],
+            )
+            conn.execute(
+                insert(audit_t),
+                [
+                    {
+                        "at_ms": self.now_ms,
+                        "user_id": uid,
+                        "device_id": device,
+                        "action": f"mutation.{r.status.value}",
+                        "target": f"{m.collection}/{m.record_id}",
+                        "details": json.dumps(
+                            {
+                                "mutation_id": m.id,
+                                "op": m.op,
+                                "version": r.version,
+                                "error": r.error.code.value if r.error else None,
+                            }
+                        ),
+                        "address": None,
+                    }
+                    for m, r in self.new_results
+                ],
+            )
+        if self.state.counter != start_counter:
+            store_counter(conn, self.state)
+
+
+def apply_push(
+    conn: Connection,
+    principal: Principal,
+    schema: SchemaRegistry,
+    mutations: Sequence[Mutation],
+    *,
+    now_ms: int,
+    server_hlc: Callable[[], str],
+    before_commit: Callable[[], None] | None = None,
+) -> PushOutcome:
+    """Apply ``mutations`` in order inside the caller's transaction (which commits)."""
+    batch = PushBatch(conn, principal, schema, now_ms=now_ms, server_hlc=server_hlc)
+    return batch.run(mutations, before_commit)

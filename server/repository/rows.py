@@ -1,0 +1,75 @@
+"""How a record row is held in memory during a push, and its JSON encodings.
+
+``data`` is the canonical JSON of the fields — sorted keys, compact separators, UTF-8
+(``ensure_ascii=False``) — so the same fields always give the same bytes, and a pull
+can copy it into a page without parsing. ``clocks`` maps each field to
+``[hlc, version]``; the key ``_deleted`` holds the deletion clock.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sync_protocol import DELETED_FIELD, FieldClock, StoredRecord
+
+CONFLICTS = "_conflicts"
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def encode_clocks(record: StoredRecord) -> str:
+    clocks: dict[str, list[Any]] = {n: [c.hlc, c.version] for n, c in record.clocks.items()}
+    if record.deleted_clock is not None:
+        clocks[DELETED_FIELD] = [record.deleted_clock.hlc, record.deleted_clock.version]
+    return json.dumps(clocks, sort_keys=True, separators=(",", ":"))
+
+
+def decode_record(data: str, clocks: str, deleted: bool) -> StoredRecord:
+    raw = json.loads(clocks) if clocks else {}
+    deleted_raw = raw.pop(DELETED_FIELD, None)
+    return StoredRecord(
+        fields=json.loads(data) if data else {},
+        clocks={n: FieldClock(c[0], int(c[1])) for n, c in raw.items()},
+        deleted=bool(deleted),
+        deleted_clock=FieldClock(deleted_raw[0], int(deleted_raw[1])) if deleted_raw else None,
+    )
+
+
+@dataclass(slots=True)
+class RowState:
+    """One record as a push sees it: the stored row plus what the batch changed."""
+
+    pk: int | None
+    collection: str
+    record_id: str
+    owner_id: str | None
+    customer_id: str | None
+    version: int
+    record: StoredRecord
+    created_at_ms: int
+    #: The row must be written back (inserted when ``pk`` is None, else updated).
+    dirty: bool = False
+
+    @property
+    def exists(self) -> bool:
+        """Known to the server and not deleted."""
+        return not self.record.deleted
+
+    def values(self, now_ms: int, user_id: str | None) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "record_id": self.record_id,
+            "owner_id": self.owner_id,
+            "customer_id": self.customer_id,
+            "version": self.version,
+            "deleted": self.record.deleted,
+            "data": canonical_json(self.record.fields),
+            "clocks": encode_clocks(self.record),
+            "created_at_ms": self.created_at_ms,
+            "updated_at_ms": now_ms,
+            "updated_by": user_id,
+        }

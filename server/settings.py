@@ -1,0 +1,68 @@
+"""Server configuration: one typed ``Settings`` object, read from ``FIELDSYNC_*`` variables.
+
+It is built once (by the CLI or a test) and passed into :func:`server.app.create_app`;
+nothing imports a global instance, so two apps with different settings can live in one
+process (tests do exactly that).
+
+The default ``secret_key`` signs access tokens in development only: outside
+``development``/``test`` a server refuses to start with it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "fieldsync-development-secret-change-me"
+#: The demo accounts' password; accepted only in development and test.
+DEMO_PASSWORD = "fieldsync-demo"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIELDSYNC_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./var/fieldsync.db"
+    secret_key: str = DEFAULT_SECRET_KEY
+
+    access_token_ttl_s: int = Field(default=900, ge=1)
+    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+
+    max_batch: int = Field(default=1000, ge=1)
+    max_pull_limit: int = Field(default=5000, ge=1, le=10_000)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_drift_ms: int = Field(default=5 * 60 * 1000, ge=0)
+    clock_policy: Literal["clamp", "refuse"] = "clamp"
+    tombstone_retention_days: int = Field(default=90, ge=0)
+
+    #: Failed logins tolerated per username within ``login_window_s``.
+    login_max_failures_per_user: int = Field(default=5, ge=1)
+    #: Login attempts (any outcome) tolerated per client address within the window.
+    login_max_attempts_per_address: int = Field(default=100, ge=1)
+    login_window_s: int = Field(default=300, ge=1)
+
+    #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
+    #: cost per record small while still shrinking JSON by ~5x.
+    gzip_level: int = Field(default=3, ge=1, le=9)
+    gzip_min_bytes: int = Field(default=1024, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env == "production" and (
+            self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 16
+        ):
+            raise ValueError(
+                "FIELDSYNC_SECRET_KEY must be set to a private value of at least 16 "
+                "characters outside development/test"
+            )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def demo_password_allowed(self) -> bool:
+        return self.env in ("development", "test")

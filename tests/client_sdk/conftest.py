@@ -1,0 +1,59 @@
+"""Fixtures of the SDK tests: stores on real SQLite files with cheap Argon2id parameters,
+and the in-process :class:`~client_sdk.testing.FakeServer` for logic tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sync_protocol import CRM_SCHEMA, SchemaRegistry
+
+from client_sdk import FAST_KDF, Store, SyncClient, SyncConfig
+from client_sdk.testing import FakeServer
+
+PASSPHRASE = "correct horse battery staple"
+
+MakeStore = Callable[..., Store]
+
+
+@pytest.fixture
+def make_store(tmp_path: Path) -> Iterator[MakeStore]:
+    opened: list[Store] = []
+
+    def make(
+        name: str = "device.db", *, schema: SchemaRegistry = CRM_SCHEMA, **kw: object
+    ) -> Store:
+        store = Store.open(
+            tmp_path / name, kw.pop("passphrase", PASSPHRASE), schema=schema, kdf=FAST_KDF, **kw
+        )  # type: ignore[arg-type]
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: MakeStore) -> Store:
+    return make_store()
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    return FakeServer()
+
+
+def no_sleep(_: float) -> None:
+    return None
+
+
+FAST = SyncConfig(sleep=no_sleep, push_batch=50, pull_limit=50)
+
+
+@pytest.fixture
+def client(store: Store, server: FakeServer) -> SyncClient:
+    c = SyncClient(store, server.transport(), FAST)
+    c.login("rep1", "fieldsync-demo")
+    return c

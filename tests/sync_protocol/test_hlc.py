@@ -1,0 +1,180 @@
+"""Hybrid logical clock: wire form, monotonicity, receive(), and the skewed-device rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync_protocol import (
+    DEFAULT_MAX_DRIFT_MS,
+    ClockSkew,
+    ErrorCode,
+    HybridLogicalClock,
+    MergeStatus,
+    Timestamp,
+    check_drift,
+    clamp,
+    merge_record,
+)
+from sync_protocol.hlc import MAX_COUNTER, is_hlc
+
+from .helpers import T0, policy_entity, stored_at_v1, upsert
+
+DAY_MS = 24 * 3600 * 1000
+
+
+class FakeWall:
+    """A settable physical clock."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+def test_wire_form_is_fixed_width_and_sorts_like_the_timestamps() -> None:
+    stamps = [
+        Timestamp(5, 0, "b"),
+        Timestamp(5, 1, "a"),
+        Timestamp(40, 0, "a"),
+        Timestamp(5, 0, "a"),
+        Timestamp(T0, 99_999, "z"),
+    ]
+    assert sorted(stamps) == [Timestamp.parse(s) for s in sorted(t.encode() for t in stamps)]
+    assert Timestamp(T0, 7, "dev-1").encode() == f"{T0:015d}:00007:dev-1"
+    assert Timestamp.parse(Timestamp(T0, 7, "dev-1").encode()) == Timestamp(T0, 7, "dev-1")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "1:2:3",
+        f"{T0:015d}:00007:",
+        f"{T0:015d}:7:dev",
+        f"+{T0:014d}:00007:dev",
+        f"{T0:015d}:0000x:dev",
+        f"{T0:015d}:00007:a:b",
+        f"{T0:016d}:00007:dev",
+    ],
+)
+def test_parse_rejects_malformed_timestamps(text: str) -> None:
+    assert not is_hlc(text)
+    with pytest.raises(ValueError):
+        Timestamp.parse(text)
+
+
+def test_timestamp_rejects_out_of_range_values() -> None:
+    with pytest.raises(ValueError):
+        Timestamp(-1, 0, "a")
+    with pytest.raises(ValueError):
+        Timestamp(0, MAX_COUNTER + 1, "a")
+    with pytest.raises(ValueError):
+        HybridLogicalClock("a:b")
+
+
+def test_now_is_monotonic_when_the_wall_clock_goes_backwards() -> None:
+    wall = FakeWall(T0)
+    clock = HybridLogicalClock("dev", wall=wall)
+    first = clock.now()
+    wall.ms = T0 - 60_000  # NTP steps the clock back a minute
+    second = clock.now()
+    third = clock.now()
+    assert first < second < third
+    assert second.wall_ms == T0 and (second.counter, third.counter) == (1, 2)
+    wall.ms = T0 + 1
+    assert clock.now() == Timestamp(T0 + 1, 0, "dev")
+
+
+def test_now_is_monotonic_when_the_counter_is_exhausted() -> None:
+    clock = HybridLogicalClock("dev", wall=FakeWall(T0), last=Timestamp(T0, MAX_COUNTER, "dev"))
+    nxt = clock.now()
+    assert nxt > Timestamp(T0, MAX_COUNTER, "dev") and nxt.wall_ms == T0 + 1
+
+
+def test_clock_resumes_after_its_persisted_last_reading() -> None:
+    stored = Timestamp(T0 + 10_000, 4, "dev").encode()
+    clock = HybridLogicalClock("dev", wall=FakeWall(T0), last=stored)
+    assert clock.now() > Timestamp.parse(stored)
+
+
+@pytest.mark.parametrize(
+    ("local", "physical", "remote", "expected"),
+    [
+        # remote ahead of both: adopt its wall time, counter + 1
+        ((T0, 3), T0, (T0 + 50, 7), (T0 + 50, 8)),
+        # physical clock ahead of both: counter resets
+        ((T0, 3), T0 + 100, (T0 + 50, 7), (T0 + 100, 0)),
+        # local ahead: keep wall, counter + 1
+        ((T0 + 200, 3), T0, (T0 + 50, 7), (T0 + 200, 4)),
+        # local and remote on the same millisecond: max counter + 1
+        ((T0 + 50, 9), T0, (T0 + 50, 7), (T0 + 50, 10)),
+        ((T0 + 50, 2), T0, (T0 + 50, 7), (T0 + 50, 8)),
+    ],
+)
+def test_receive_moves_past_everything_seen(
+    local: tuple[int, int],
+    physical: int,
+    remote: tuple[int, int],
+    expected: tuple[int, int],
+) -> None:
+    clock = HybridLogicalClock("me", wall=FakeWall(physical), last=Timestamp(*local, "me"))
+    remote_ts = Timestamp(*remote, "other")
+    got = clock.receive(remote_ts.encode())
+    assert (got.wall_ms, got.counter) == expected
+    assert got > remote_ts and got > Timestamp(*local, "me")
+    assert clock.now() > got  # and stays monotonic afterwards
+
+
+def test_a_device_three_days_ahead_is_refused_with_details() -> None:
+    ahead = Timestamp(T0 + 3 * DAY_MS, 0, "fast-phone")
+    with pytest.raises(ClockSkew) as caught:
+        check_drift(ahead.encode(), server_now_ms=T0)
+    err = caught.value
+    assert err.code is ErrorCode.CLOCK_SKEW and err.http_status == 409
+    assert err.details == {
+        "drift_ms": 3 * DAY_MS,
+        "server_time_ms": T0,
+        "max_drift_ms": DEFAULT_MAX_DRIFT_MS,
+    }
+    assert err.to_body().code == "clock_skew"
+    # behind or within the limit is fine: an offline device carries old timestamps
+    assert check_drift(Timestamp(T0 - 30 * DAY_MS, 0, "old"), server_now_ms=T0).node == "old"
+    within = Timestamp(T0 + DEFAULT_MAX_DRIFT_MS, 0, "ok")
+    assert check_drift(within, server_now_ms=T0) == within
+
+
+def test_clamp_pulls_a_skewed_timestamp_back_to_the_drift_limit() -> None:
+    ahead = Timestamp(T0 + 3 * DAY_MS, 4, "fast-phone")
+    clamped = clamp(ahead, server_now_ms=T0, max_drift_ms=DEFAULT_MAX_DRIFT_MS)
+    assert clamped == Timestamp(T0 + DEFAULT_MAX_DRIFT_MS, 4, "fast-phone")
+    check_drift(clamped, server_now_ms=T0)  # now acceptable
+    normal = Timestamp(T0 - 5, 0, "n")
+    assert clamp(normal.encode(), server_now_ms=T0, max_drift_ms=1) == normal
+
+
+def test_a_clamped_write_does_not_beat_a_later_normal_write_forever() -> None:
+    schema = policy_entity()
+    fast = clamp(
+        Timestamp(T0 + 3 * DAY_MS, 0, "fast"), server_now_ms=T0, max_drift_ms=DEFAULT_MAX_DRIFT_MS
+    )
+    record = stored_at_v1({"title": "base"}, at=Timestamp(T0 - 1000, 0, "origin").encode())
+    record = merge_record(
+        schema, None, upsert({"title": "fast"}, fast.encode()), record, new_version=2
+    ).record
+    # a concurrent write one minute later still loses (within the tolerated drift) ...
+    soon = Timestamp(T0 + 60_000, 0, "normal").encode()
+    lost = merge_record(schema, None, upsert({"title": "soon"}, soon), record, new_version=3)
+    assert lost.record.fields["title"] == "fast" and lost.status is MergeStatus.MERGED
+    # ... but once real time passes the drift limit, a normal write wins; unclamped, the
+    # skewed write would have won for three days
+    later = Timestamp(T0 + DEFAULT_MAX_DRIFT_MS + 1, 0, "normal").encode()
+    won = merge_record(schema, None, upsert({"title": "later"}, later), record, new_version=3)
+    assert won.record.fields["title"] == "later"
+
+
+def test_a_device_merging_the_server_clock_orders_its_next_edit_after_it() -> None:
+    device = HybridLogicalClock("slow", wall=FakeWall(T0 - 10 * 60_000))
+    server_hlc = Timestamp(T0, 3, "server")
+    device.receive(server_hlc)
+    assert device.now() > server_hlc
