@@ -20,10 +20,10 @@ collection.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from sync_protocol import Change
+from typing import Any, Literal, Protocol
 
 from ._models import Record
 from ._outbox import current_gen, dead_letter
@@ -42,6 +42,80 @@ EVICTED_ERROR = {
 }
 
 
+class ChangeLike(Protocol):
+    """What :func:`apply_page` reads of a change (``sync_protocol.Change`` fits)."""
+
+    @property
+    def collection(self) -> str: ...
+    @property
+    def record_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def op(self) -> Literal["upsert", "delete", "evict"]: ...
+    @property
+    def fields(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PulledChange:
+    collection: str
+    record_id: str
+    version: int
+    op: Literal["upsert", "delete", "evict"]
+    fields: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PulledPage:
+    changes: list[PulledChange]
+    checkpoint: str
+    has_more: bool
+    server_hlc: str | None
+    remaining: int | None
+
+
+_OPS = frozenset({"upsert", "delete", "evict"})
+
+
+def parse_page(content: bytes) -> PulledPage:
+    """Decode a ``PullResponse`` body, checking every field the SDK relies on.
+
+    A hand-written check instead of pydantic: on an initial sync this runs for every
+    record, and building a model per change costs more than decrypting it.
+    """
+    try:
+        body = json.loads(content)
+        changes = []
+        for ch in body["changes"]:
+            collection, record_id, version, op = (
+                ch["collection"],
+                ch["record_id"],
+                ch["version"],
+                ch["op"],
+            )
+            fields = ch.get("fields")
+            if (
+                type(collection) is not str
+                or type(record_id) is not str
+                or type(version) is not int
+                or op not in _OPS
+                or (fields is not None and type(fields) is not dict)
+                or (op == "upsert" and fields is None)
+            ):
+                raise ValueError(f"malformed change {record_id!r}")
+            changes.append(PulledChange(collection, record_id, version, op, fields))
+        checkpoint, has_more = body["checkpoint"], body["has_more"]
+        remaining, server_hlc = body.get("remaining"), body.get("server_hlc")
+        if type(checkpoint) is not str or type(has_more) is not bool:
+            raise ValueError("malformed checkpoint")
+        if remaining is not None and type(remaining) is not int:
+            raise ValueError("malformed remaining")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a valid pull page: {exc}") from None
+    return PulledPage(changes, checkpoint, has_more, server_hlc, remaining)
+
+
 @dataclass(slots=True)
 class PageOutcome:
     upserts: int = 0
@@ -53,7 +127,7 @@ class PageOutcome:
 
 
 def apply_page(
-    store: Store, changes: Sequence[Change], checkpoint: str, server_hlc: str | None
+    store: Store, changes: Sequence[ChangeLike], checkpoint: str, server_hlc: str | None
 ) -> PageOutcome:
     """Apply one pull page and store its checkpoint, atomically."""
     out = PageOutcome()
@@ -67,6 +141,7 @@ def apply_page(
         views: dict[tuple[str, str], Record | None] = {}
         reload: set[tuple[str, str]] = set()
         seal = store.seal
+        loaded = {c for c in {ch.collection for ch in changes} if store.cache_loaded(c)}
         with storage.transaction() as conn:
             batch: list[tuple[object, ...]] = []
             for ch in changes:
@@ -87,7 +162,7 @@ def apply_page(
                     )
                     if key in pending_keys:
                         reload.add(key)
-                    else:
+                    elif ch.collection in loaded:  # no views built for collections not in use
                         views[key] = Record(ch.record_id, ch.collection, fields, ch.version, False)
                     out.upserts += 1
                     continue

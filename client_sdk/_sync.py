@@ -26,6 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,6 @@ from sync_protocol import (
     ErrorCode,
     LoginRequest,
     PullRequest,
-    PullResponse,
     PushRequest,
     PushResponse,
     RefreshRequest,
@@ -54,7 +54,7 @@ from ._errors import (
 )
 from ._events import StatusChanged
 from ._outbox import apply_results, take_batch, to_mutation
-from ._replica import apply_page, begin_resync, finish_resync, reset_replica
+from ._replica import PulledPage, apply_page, begin_resync, finish_resync, parse_page, reset_replica
 from ._status import SyncProgress, SyncReport
 from ._store import Store
 from ._transport import Transport, TransportRequest, TransportResponse
@@ -362,49 +362,81 @@ class SyncClient:
             store.emit(SyncProgress("push", done, int(total)))
 
     def _pull(self, report: SyncReport) -> None:
+        """Pull pages until up to date, fetching page N+1 while page N is applied.
+
+        The next request needs only the checkpoint of the page just received, so it is
+        sent from a helper thread while this one decrypts and stores the current page:
+        the server's work and the device's overlap, and at most two pages are in memory.
+        """
         store = self.store
         checkpoint = store.meta_get("checkpoint")
         resynced = False
         done = 0
-        while True:
-            request = PullRequest(
-                device_id=store.device_id,
-                schema_version=store.schema.version,
-                checkpoint=checkpoint,
-                limit=self.config.pull_limit,
-            )
-            try:
-                response = self._call(
-                    "POST", "/v1/sync/pull", request.model_dump(mode="json"), report=report
-                )
-            except _ResyncSignal:
-                if resynced:
+        total: int | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldsync-pull") as pool:
+            pending: Future[PulledPage] | None = None
+            while True:
+                try:
+                    page = (
+                        pending.result() if pending is not None else self._fetch(checkpoint, report)
+                    )
+                except _ResyncSignal:
+                    if resynced:
+                        raise
+                    log.warning("server asked for a full resync; pending writes are kept")
+                    begin_resync(store)
+                    checkpoint, resynced, done, total = None, True, 0, None
+                    pending = None
+                    report.resynced = True
+                    continue
+                stalled = not page.changes and page.checkpoint == checkpoint
+                more = page.has_more and not stalled
+                pending = pool.submit(self._fetch, page.checkpoint, report) if more else None
+                try:
+                    outcome = apply_page(store, page.changes, page.checkpoint, page.server_hlc)
+                except BaseException:
+                    if pending is not None:
+                        pending.cancel()
                     raise
-                log.warning("server asked for a full resync; pending writes are kept")
-                begin_resync(store)
-                checkpoint, resynced, done = None, True, 0
-                report.resynced = True
-                continue
-            page = _parse(PullResponse, response)
-            outcome = apply_page(store, page.changes, page.checkpoint, page.server_hlc)
-            report.pulled += len(page.changes)
-            report.evicted += outcome.evictions
-            report.pages += 1
-            done += len(page.changes)
-            total = done + page.remaining if page.remaining is not None else None
-            store.emit(SyncProgress("pull", done, total))
-            stalled = not page.changes and page.checkpoint == checkpoint
-            checkpoint = page.checkpoint
-            if not page.has_more or stalled:
-                break
+                report.pulled += len(page.changes)
+                report.evicted += outcome.evictions
+                report.pages += 1
+                done += len(page.changes)
+                # servers may count only on the first page: keep that estimate until the end
+                if page.remaining is not None:
+                    total = done + page.remaining
+                elif total is not None:
+                    total = max(total, done)
+                if not more:
+                    total = done
+                store.emit(SyncProgress("pull", done, total))
+                checkpoint = page.checkpoint
+                if not more:
+                    break
         finish_resync(store)
 
-    def _receive_hlc(self, server_hlc: str) -> None:
+    def _fetch(self, checkpoint: str | None, report: SyncReport) -> PulledPage:
+        request = PullRequest(
+            device_id=self.store.device_id,
+            schema_version=self.store.schema.version,
+            checkpoint=checkpoint,
+            limit=self.config.pull_limit,
+        )
+        response = self._call(
+            "POST", "/v1/sync/pull", request.model_dump(mode="json"), report=report
+        )
         try:
-            stamp = self.store.hlc.receive(server_hlc).encode()
-        except ValueError:
-            return
-        self.store.meta_set("hlc", stamp)
+            return parse_page(response.content)
+        except ValueError as exc:
+            raise ServerError(str(exc), code="internal_error", status=response.status) from None
+
+    def _receive_hlc(self, server_hlc: str) -> None:
+        with self.store.locked():  # the UI thread stamps writes with the same clock
+            try:
+                stamp = self.store.hlc.receive(server_hlc).encode()
+            except ValueError:
+                return
+            self.store.meta_set("hlc", stamp)
 
     def close(self) -> None:
         self.transport.close()

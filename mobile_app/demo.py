@@ -217,3 +217,108 @@ def fill_demo(store: StorePort, today: date, *, user_id: str = "rep1", stages: b
         },
     )
     return ids
+
+
+# -- a synced demo: the SDK's in-process fake server ----------------------------------
+#: The demo server is one schema rule stricter than the app (customer names of at most
+#: 30 characters), so the demo holds a write the server refused — as happens when the
+#: server's rules move ahead of an installed app.
+DEMO_NAME_LIMIT = 30
+REJECTED_NAME = "Pacific Rim Imports & Exports Holdings (HK) Ltd"
+
+
+def demo_server_schema() -> Any:
+    from dataclasses import replace
+
+    from sync_protocol import CRM_SCHEMA
+
+    customers = CRM_SCHEMA["customers"]
+    fields = dict(customers.fields)
+    fields["name"] = replace(fields["name"], max_length=DEMO_NAME_LIMIT)
+    entities = {**CRM_SCHEMA.entities, "customers": replace(customers, fields=fields)}
+    return replace(CRM_SCHEMA, entities=entities)
+
+
+@dataclass
+class DemoWorld:
+    """A store synced with a fake server, holding conflicts, a rejected write and pending work."""
+
+    session: Any
+    ids: DemoIds
+    server: Any
+    conflict_contract: str = ""
+    rejected_customer: str = ""
+
+
+def build_demo(
+    data_dir: Any,
+    today: date,
+    *,
+    language: str = "zh",
+    passphrase: str = "demo-passphrase",
+    conflicts: bool = True,
+    rejected: bool = True,
+    pending: bool = True,
+) -> DemoWorld:
+    """Open a fresh store in ``data_dir``, sync it with a fake server full of demo data,
+    then make the states the app must show: a conflict on a contract's signed amount and
+    end date (``manual`` fields), a rejected write, and a visit not yet sent."""
+    from pathlib import Path
+
+    from client_sdk import FAST_KDF, Store, SyncClient, SyncConfig
+    from client_sdk.testing import FakeServer
+
+    from mobile_app.i18n import Translator
+    from mobile_app.pinyin_search import search_keys
+    from mobile_app.viewmodels.base import Session
+    from mobile_app.viewmodels.visit import LogVisitViewModel
+    from sync_protocol import CRM_SCHEMA
+
+    server = FakeServer(
+        users={"rep1": "fieldsync-demo", "manager": "fieldsync-demo"}, schema=demo_server_schema()
+    )
+    path = Path(data_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    store = Store.open(
+        path / "fieldsync.db", passphrase, schema=CRM_SCHEMA, search_keys=search_keys, kdf=FAST_KDF
+    )
+    client = SyncClient(store, server.transport(), SyncConfig(sleep=lambda _s: None))
+    info = client.login("rep1", "fieldsync-demo", device_name="Demo phone")
+    from mobile_app.viewmodels.account import user_from_login
+
+    user = user_from_login(info, "rep1")
+    ids = fill_demo(store, today, user_id=user.id)
+    client.sync()
+    tr = Translator("zh" if language == "zh" else "en")
+    session = Session(store=store, user=user, tr=tr, client=client, server_url="demo://fake")
+    world = DemoWorld(session=session, ids=ids, server=server)
+    if conflicts:
+        # the manager corrects the signed amount and end date from another device ...
+        contract = ids.contracts["HT-2026-0815"]
+        other = Store.open(None, "other-device", schema=CRM_SCHEMA, kdf=FAST_KDF)
+        other_client = SyncClient(other, server.transport(), SyncConfig(sleep=lambda _s: None))
+        other_client.login("manager", "fieldsync-demo", device_name="Office PC")
+        other_client.sync()
+        other.collection("contracts").update(
+            contract, {"amount": 90000, "ends_on": (today + timedelta(days=30)).isoformat()}
+        )
+        other_client.sync()
+        other.close()
+        # ... while the rep, offline, typed the figures the customer told them
+        store.collection("contracts").update(
+            contract, {"amount": 92000, "ends_on": (today + timedelta(days=40)).isoformat()}
+        )
+        client.sync()
+        world.conflict_contract = contract
+    if rejected:
+        record = store.collection("customers").insert(
+            {"name": REJECTED_NAME, "status": "potential", "company": "Pacific Rim", "city": "香港"}
+        )
+        client.sync()
+        world.rejected_customer = str(record.id)
+    if pending:
+        visit = LogVisitViewModel(session, ids.customers["欧阳娜娜"])
+        visit.notes = "带样品拜访，客户希望下周看方案。"
+        visit.next_follow_up = (today + timedelta(days=6)).isoformat()
+        visit.save()
+    return world

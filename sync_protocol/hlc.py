@@ -184,9 +184,19 @@ def check_drift(
 
 
 def clamp(timestamp: Timestamp | str, *, server_now_ms: int, max_drift_ms: int) -> Timestamp:
-    """The timestamp, with its wall time pulled back to at most ``now + max_drift``."""
+    """The timestamp, pulled back to at most ``now + max_drift``.
+
+    A timestamp beyond the limit becomes ``(limit, 0, node)``: the counter is dropped
+    too, because a skewed device's timestamps all clamp to the same wall time and their
+    counters would then order them wrongly (an edit made in a new millisecond has a
+    smaller counter than one made in the previous millisecond). All of one device's
+    clamped edits in a push are therefore equal, and the merge orders equal timestamps
+    of one device by arrival — the order the device queued them in. A later push clamps
+    to a later limit, so a clamped write never beats a later normal write for longer
+    than ``max_drift_ms``.
+    """
     ts = Timestamp.parse(timestamp) if isinstance(timestamp, str) else timestamp
     limit = server_now_ms + max_drift_ms
     if ts.wall_ms <= limit:
         return ts
-    return Timestamp(limit, ts.counter, ts.node)
+    return Timestamp(limit, 0, ts.node)

@@ -211,54 +211,23 @@ def merge_record(
     if local.op == "delete":
         return _merge_delete(schema, local, remote, base_version, new_version)
 
-    result = remote.copy()
-    out = MergeResult(result, MergeStatus.APPLIED)
-
     if remote.deleted:
-        dc = remote.deleted_clock
-        writer = _writer(dc.hlc, local.hlc) if dc else _Writer.OTHER
-        if writer is _Writer.OWN_LATER:
-            # The device deleted the record after making this edit: the edit is stale.
-            out.superseded.update(local.fields)
-            out.status = MergeStatus.UNCHANGED
-            return out
-        deleted_concurrently = (
-            dc is not None and dc.version > base_version and writer is _Writer.OTHER
-        )
-        if deleted_concurrently and schema.delete_policy is DeletePolicy.DELETE_WINS:
-            # The record stays deleted; the edit waits in conflict records.
-            for name, value in sorted(local.fields.items()):
-                clock = remote.clocks.get(name)
-                out.conflicts.append(
-                    FieldConflict(
-                        name,
-                        base_values.get(name),
-                        copy.deepcopy(value),
-                        copy.deepcopy(remote.fields.get(name)),
-                        local.hlc,
-                        clock.hlc if clock else None,
-                    )
-                )
-            out.conflicts.append(
-                FieldConflict(DELETED_FIELD, False, False, True, local.hlc, dc.hlc if dc else None)
-            )
-            out.superseded.update(local.fields)
-            out.status = MergeStatus.CONFLICT
-            return out
-        result.deleted = False
-        result.deleted_clock = None
-        out.existence_changed = True
-        if deleted_concurrently:
-            out.status = MergeStatus.MERGED
-            if schema.delete_policy is DeletePolicy.MANUAL:
-                # Restored with the edit (nothing lost while a person decides); the
-                # conflict asks whether the delete should still happen.
-                out.conflicts.append(
-                    FieldConflict(
-                        DELETED_FIELD, False, False, True, local.hlc, dc.hlc if dc else None
-                    )
-                )
+        return _merge_into_deleted(schema, base_values, local, remote, base_version, new_version)
+    out = MergeResult(remote.copy(), MergeStatus.APPLIED)
+    _merge_fields(out, schema, base_values, local, remote, base_version, new_version)
+    return _settle(out)
 
+
+def _merge_fields(
+    out: MergeResult,
+    schema: EntitySchema,
+    base_values: Mapping[str, Any],
+    local: LocalEdit,
+    remote: StoredRecord,
+    base_version: int,
+    new_version: int,
+) -> None:
+    """Merge each field of an upsert into ``out.record`` (a copy of ``remote``)."""
     for name, local_value in local.fields.items():
         spec = schema.fields.get(name)
         clock = remote.clocks.get(name)
@@ -294,6 +263,8 @@ def merge_record(
             new_version,
         )
 
+
+def _settle(out: MergeResult) -> MergeResult:
     if out.conflicts:
         out.status = MergeStatus.CONFLICT
     elif out.status is MergeStatus.APPLIED and out.superseded:
@@ -301,6 +272,74 @@ def merge_record(
     elif out.status is MergeStatus.APPLIED and not out.changed and not out.existence_changed:
         out.status = MergeStatus.UNCHANGED
     return out
+
+
+def _merge_into_deleted(
+    schema: EntitySchema,
+    base_values: Mapping[str, Any],
+    local: LocalEdit,
+    remote: StoredRecord,
+    base_version: int,
+    new_version: int,
+) -> MergeResult:
+    """An upsert of a deleted record: a re-create, or an edit concurrent with the delete.
+
+    The edit is first merged into the tombstone's fields as if the record were alive.
+    An edit that would change nothing there (it lost every field to later writes) does
+    not resurrect the record — so the outcome does not depend on whether it arrived
+    before or after the delete. Otherwise the entity's delete policy decides.
+    """
+    dc = remote.deleted_clock
+    writer = _writer(dc.hlc, local.hlc) if dc else _Writer.OTHER
+    out = MergeResult(remote.copy(), MergeStatus.APPLIED)
+    if writer is _Writer.OWN_LATER:
+        # The device deleted the record after making this edit: the edit is stale.
+        out.superseded.update(local.fields)
+        out.status = MergeStatus.UNCHANGED
+        return out
+    concurrent = dc is not None and dc.version > base_version and writer is _Writer.OTHER
+    _merge_fields(out, schema, base_values, local, remote, base_version, new_version)
+    if not concurrent:
+        # The device saw the delete and wrote the record again: a re-create.
+        out.record.deleted = False
+        out.record.deleted_clock = None
+        out.existence_changed = True
+        return _settle(out)
+    remote_hlc = dc.hlc if dc else None
+    effective = sorted(out.changed | {c.field for c in out.conflicts})
+    if not effective:
+        result = MergeResult(remote.copy(), MergeStatus.MERGED, superseded=set(local.fields))
+        if not out.superseded:
+            result.status = MergeStatus.UNCHANGED
+        return result
+    if schema.delete_policy is DeletePolicy.DELETE_WINS:
+        # The record stays deleted; the edit waits in conflict records.
+        conflicts = [
+            FieldConflict(
+                name,
+                copy.deepcopy(base_values.get(name)),
+                copy.deepcopy(local.fields[name]),
+                copy.deepcopy(remote.fields.get(name)),
+                local.hlc,
+                remote.clocks[name].hlc if name in remote.clocks else None,
+            )
+            for name in effective
+        ]
+        conflicts.append(FieldConflict(DELETED_FIELD, False, False, True, local.hlc, remote_hlc))
+        return MergeResult(
+            remote.copy(), MergeStatus.CONFLICT, conflicts=conflicts, superseded=set(local.fields)
+        )
+    out.record.deleted = False
+    out.record.deleted_clock = None
+    out.existence_changed = True
+    out.status = MergeStatus.MERGED
+    if schema.delete_policy is DeletePolicy.MANUAL:
+        # Restored with the edit (nothing lost while a person decides); the conflict
+        # asks whether the delete should still happen.
+        out.conflicts.append(
+            FieldConflict(DELETED_FIELD, False, False, True, local.hlc, remote_hlc)
+        )
+    return _settle(out)
 
 
 def _set(out: MergeResult, name: str, value: Any, hlc: str, version: int) -> None:
@@ -483,8 +522,9 @@ def merge_append(base: Any, local: Any, remote: Any) -> str:
 
     The device's addition is the text after its ``base``; when the device rewrote the
     text instead of appending, the whole of it is appended (kept, never dropped).
-    Leading lines of the addition that the server already holds after the base — the
-    device's own earlier append of a queued edit, or a retried one — are not repeated.
+    Leading lines of the addition that the server already holds, in order, after the
+    base — the device's own earlier append of a queued edit, or a retried one — are not
+    repeated.
     Appended text starts on a new line.
     """
     base_s = str(base or "")
@@ -497,10 +537,7 @@ def merge_append(base: Any, local: Any, remote: Any) -> str:
     tail = remote_s[len(base_s) :] if remote_s.startswith(base_s) else remote_s
     tail_lines = tail.split("\n")
     lines = addition.split("\n")
-    for k in range(len(lines), 0, -1):
-        if _contains_run(tail_lines, lines[:k]):
-            lines = lines[k:]
-            break
+    lines = lines[_held_prefix(tail_lines, lines) :]
     if not lines:
         return remote_s
     rest = "\n".join(lines)
@@ -509,9 +546,18 @@ def merge_append(base: Any, local: Any, remote: Any) -> str:
     return remote_s + ("" if remote_s.endswith("\n") else "\n") + rest
 
 
-def _contains_run(haystack: list[str], run: list[str]) -> bool:
-    n = len(run)
-    return any(haystack[i : i + n] == run for i in range(len(haystack) - n + 1))
+def _held_prefix(held: list[str], lines: list[str]) -> int:
+    """How many leading ``lines`` already appear, in order, among the ``held`` lines.
+
+    Matching in order (not necessarily adjacent) makes the merge idempotent: the text it
+    produces holds the whole addition in order, so merging the same edit again adds
+    nothing.
+    """
+    i = 0
+    for line in held:
+        if i < len(lines) and line == lines[i]:
+            i += 1
+    return i
 
 
 def resolve_conflict_value(

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sync_protocol import CRM_SCHEMA, SchemaRegistry
 
 from client_sdk import FAST_KDF, Store, SyncClient, SyncConfig
 from client_sdk.testing import FakeServer
+from sync_protocol import CRM_SCHEMA, SchemaRegistry
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -22,11 +23,13 @@ def make_store(tmp_path: Path) -> Iterator[MakeStore]:
     opened: list[Store] = []
 
     def make(
-        name: str = "device.db", *, schema: SchemaRegistry = CRM_SCHEMA, **kw: object
+        name: str = "device.db",
+        *,
+        schema: SchemaRegistry = CRM_SCHEMA,
+        passphrase: str = PASSPHRASE,
+        **kw: Any,
     ) -> Store:
-        store = Store.open(
-            tmp_path / name, kw.pop("passphrase", PASSPHRASE), schema=schema, kdf=FAST_KDF, **kw
-        )  # type: ignore[arg-type]
+        store = Store.open(tmp_path / name, passphrase, schema=schema, kdf=FAST_KDF, **kw)
         opened.append(store)
         return store
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sync_protocol import CRM_SCHEMA, ValidationFailed
 
-from client_sdk import NotAllowed, RecordNotFound, RecordsChanged, Store, SyncClient
+from client_sdk import NotAllowed, Record, RecordNotFound, RecordsChanged, Store, SyncClient
 from client_sdk.testing import FakeServer
+from sync_protocol import CRM_SCHEMA, ValidationFailed
 
 from .conftest import FAST, MakeStore
 
@@ -139,7 +139,10 @@ def test_query_filter_sort_limit_offset(store: Store) -> None:
         if follow:
             values["next_follow_up"] = follow
         customers.insert(values)
-    names = lambda rs: [r["name"] for r in rs]  # noqa: E731
+
+    def names(records: list[Record]) -> list[str]:
+        return [r["name"] for r in records]
+
     assert names(customers.query(where={"status": "intent"}, order_by="name")) == ["Bo", "Chen"]
     assert names(customers.query(order_by="next_follow_up")) == ["Bo", "Chen", "Dai", "Anders"]
     assert names(customers.query(order_by="name", descending=True, limit=2, offset=1)) == [

@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sync_protocol import CRM_SCHEMA
 
 from client_sdk import (
     FAST_KDF,
@@ -19,6 +18,7 @@ from client_sdk import (
     WrongPassphrase,
 )
 from client_sdk.testing import FakeServer
+from sync_protocol import CRM_SCHEMA
 
 from .conftest import FAST, PASSPHRASE, MakeStore
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from sync_protocol import CRM_SCHEMA
 
 from client_sdk import (
     BackgroundSync,
@@ -21,6 +20,7 @@ from client_sdk import (
     TransportResponse,
 )
 from client_sdk.testing import FakeServer
+from sync_protocol import CRM_SCHEMA
 
 from .conftest import FAST, MakeStore, no_sleep
 
@@ -131,7 +131,8 @@ def test_server_errors_are_retried_and_batches_shrink_on_413(
     server.fail_next = [503]
     report = client.sync()
     assert report.applied == 5 and report.retries >= 1
-    assert seen[:3] == [5, 2, 2] or seen[:4] == [5, 5, 2, 2] or 2 in seen
+    # 8 -> 4 -> 2 after two 413s; the 503 repeats the same batch of 2; then 2 and 1
+    assert seen == [5, 4, 2, 2, 2, 1]
 
 
 def test_rejected_write_goes_to_dead_letters_others_continue(
@@ -194,7 +195,7 @@ def test_dead_letter_fix_and_retry(store: Store, server: FakeServer) -> None:
     store.retry_dead_letter(dead.id, {"city": "Llanfair PG"})
     client.sync()
     assert store.dead_letters() == []
-    assert server.fields("customers", rec.id)["city"] == "Llanfair PG"
+    assert (server.fields("customers", rec.id) or {}).get("city") == "Llanfair PG"
 
 
 def test_expired_token_is_refreshed_and_the_pull_resumes(store: Store, server: FakeServer) -> None:
@@ -278,7 +279,7 @@ def test_resync_required_repulls_and_keeps_pending_writes(store: Store, server: 
     assert customers.get(b.id) is None  # not re-delivered: dropped
     assert customers.get(a.id)["city"] == "Pending" and store.status().pending_total == 1
     client.sync()
-    assert server.fields("customers", a.id)["city"] == "Pending"
+    assert (server.fields("customers", a.id) or {}).get("city") == "Pending"
 
 
 def test_clock_skew_warning_is_surfaced(store: Store, server: FakeServer) -> None:

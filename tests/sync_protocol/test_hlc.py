@@ -147,7 +147,11 @@ def test_a_device_three_days_ahead_is_refused_with_details() -> None:
 def test_clamp_pulls_a_skewed_timestamp_back_to_the_drift_limit() -> None:
     ahead = Timestamp(T0 + 3 * DAY_MS, 4, "fast-phone")
     clamped = clamp(ahead, server_now_ms=T0, max_drift_ms=DEFAULT_MAX_DRIFT_MS)
-    assert clamped == Timestamp(T0 + DEFAULT_MAX_DRIFT_MS, 4, "fast-phone")
+    assert clamped == Timestamp(T0 + DEFAULT_MAX_DRIFT_MS, 0, "fast-phone")
+    # the counter goes too: a skewed device's edits clamp to one equal timestamp, so a
+    # counter from an earlier millisecond cannot order them backwards
+    later_ms = Timestamp(T0 + 3 * DAY_MS + 1, 0, "fast-phone")
+    assert clamp(later_ms, server_now_ms=T0, max_drift_ms=DEFAULT_MAX_DRIFT_MS) == clamped
     check_drift(clamped, server_now_ms=T0)  # now acceptable
     normal = Timestamp(T0 - 5, 0, "n")
     assert clamp(normal.encode(), server_now_ms=T0, max_drift_ms=1) == normal

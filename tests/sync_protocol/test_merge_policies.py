@@ -13,7 +13,6 @@ from sync_protocol import (
     EntitySchema,
     FieldSpec,
     FieldType,
-    MergePolicy,
     MergeStatus,
     SchemaRegistry,
     merge_append,
@@ -146,17 +145,15 @@ def test_union(base: Any, local: Any, remote: Any, expected: Any) -> None:
 
 def test_a_combined_union_is_stamped_on_the_merge_node() -> None:
     record = stored_at_v1({"tags": []})
-    record = apply(THINGS, record, upsert({"tags": ["x"]}, hlc(1, "a"), base={"tags": []}), 2)
-    merged = apply(
-        THINGS, record.record, upsert({"tags": ["y"]}, hlc(2, "b"), base={"tags": []}), 3
-    )
+    record = apply(
+        THINGS, record, upsert({"tags": ["x"]}, hlc(1, "a"), base={"tags": []}), 2
+    ).record
+    merged = apply(THINGS, record, upsert({"tags": ["y"]}, hlc(2, "b"), base={"tags": []}), 3)
     assert merged.record.fields["tags"] == ["x", "y"]
     assert merged.record.clocks["tags"].hlc.endswith(":" + MERGE_NODE)
     # so a's next queued edit (removing x, same stale base) is not mistaken as following
     # the combined value: b's y survives
-    after = apply(
-        THINGS, merged.record, upsert({"tags": []}, hlc(3, "a"), base={"tags": ["x"]}), 4
-    )
+    after = apply(THINGS, merged.record, upsert({"tags": []}, hlc(3, "a"), base={"tags": ["x"]}), 4)
     assert after.record.fields["tags"] == ["y"]
 
 
@@ -376,3 +373,30 @@ def test_create_delete_and_inputs_untouched() -> None:
     tomb = merge_record(THINGS, None, delete(hlc(0, "a")), None, new_version=3)
     assert tomb.record.deleted and tomb.record.deleted_clock is not None
     assert tomb.record.last_version == 3
+
+
+@pytest.mark.parametrize("policy", list(DeletePolicy))
+def test_an_edit_that_loses_every_field_does_not_resurrect_a_deleted_record(
+    policy: DeletePolicy,
+) -> None:
+    """Device a edits (late HLC) then deletes; b's older edit of the same field arrives
+    after the delete. It would lose to a's value anyway, so the delete stands — as it
+    does when b's edit arrives first."""
+    schema = policy_entity(policy)
+    record = stored_at_v1({"title": "orig"})
+    edited = merge_record(schema, None, upsert({"title": "a"}, hlc(5, "a")), record, new_version=2)
+    gone = merge_record(schema, None, delete(hlc(6, "a")), edited.record, new_version=3)
+    late = merge_record(
+        schema, None, upsert({"title": "b"}, hlc(1, "b")), gone.record, new_version=4
+    )
+    assert late.record.deleted and late.conflicts == []
+    assert late.superseded == {"title"} and late.status is MergeStatus.MERGED
+
+
+def test_a_clamped_devices_equal_timestamps_apply_in_queue_order() -> None:
+    """Clamping gives all of a skewed device's edits in one push the same HLC."""
+    same = hlc(300_000, "fast")
+    record = stored_at_v1({"title": "orig", "tags": []})
+    for version, title in enumerate(("first", "second", "third"), start=2):
+        record = apply(THINGS, record, upsert({"title": title}, same), version).record
+    assert record.fields["title"] == "third"

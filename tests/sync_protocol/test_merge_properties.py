@@ -14,12 +14,15 @@ re-deliveries, then every device pulls. The checks:
   re-delivered mutation id answers ``duplicate`` without a new version;
 * **no lost writes** — every edit's value is the final value, is superseded by a later
   HLC (lww) or by policy (server_wins, max), is incorporated (union, append), or sits in
-  a conflict record; an edit followed by its own device's delete may go with the record.
+  a conflict record; an edit followed by its own device's delete may go with the record;
+  a delete sticks unless another device's concurrent edit kept the record (edit_wins,
+  or manual with a ``_deleted`` conflict).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +31,7 @@ from hypothesis import strategies as st
 
 from sync_protocol import (
     DEFAULT_MAX_DRIFT_MS,
+    DELETED_FIELD,
     DeletePolicy,
     EntitySchema,
     FieldConflict,
@@ -51,6 +55,10 @@ INITIAL: dict[str, Any] = {
     "amount": 0,
 }
 EDITABLE = ("title", "owner_note", "score", "tags", "notes", "amount")
+#: Fields whose policy is order-independent (server_wins keeps the first arrival and
+#: manual the first value, so whether a delete meets a concurrent edit can depend on
+#: the order when they are involved).
+ORDER_FREE = ("title", "score", "tags", "notes")
 SKEWS_MS = (0, -10 * 60_000, 2_000, 3 * 24 * 3600 * 1000)  # the last is clamped
 SERVER_NOW = T0
 
@@ -82,6 +90,9 @@ class RefServer:
     version: int = 0
     conflicts: list[tuple[str, FieldConflict]] = field(default_factory=list)
     answered: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: What the push answered the device: the wire status and, for merged/conflict,
+    #: the record as the answer's ``record`` carries it.
+    replies: dict[str, tuple[str, dict[str, Any] | None]] = field(default_factory=dict)
 
     def push(self, m: Sent) -> str:
         if m.id in self.answered:
@@ -100,6 +111,10 @@ class RefServer:
         self.records[m.record_id] = result.record
         self.conflicts += [(m.record_id, c) for c in result.conflicts]
         self.answered[m.id] = (result.status.value, self.version)
+        wire = result.status.value
+        if wire == "unchanged":  # as the server answers it
+            wire = "merged" if result.superseded else "applied"
+        self.replies[m.id] = (wire, visible(result.record))
         return result.status.value
 
     def pull(self, checkpoint: int) -> tuple[dict[str, dict[str, Any] | None], int]:
@@ -138,16 +153,34 @@ class Device:
 def new_server(schema: EntitySchema) -> RefServer:
     server = RefServer(schema)
     for i, rid in enumerate(RECORDS):
-        created = Sent(f"create-{rid}", "origin", i, rid, "upsert", dict(INITIAL), {}, 0,
-                       HybridLogicalClock("origin", wall=lambda: T0 - 60_000).now().encode(), {})
+        created = Sent(
+            f"create-{rid}",
+            "origin",
+            i,
+            rid,
+            "upsert",
+            dict(INITIAL),
+            {},
+            0,
+            HybridLogicalClock("origin", wall=lambda: T0 - 60_000).now().encode(),
+            {},
+        )
         server.push(created)
     return server
 
 
+def _reader(wall: list[int]) -> Callable[[], int]:
+    """A device's physical clock: a settable cell the history generator advances."""
+    return lambda: wall[0]
+
+
 @st.composite
-def histories(draw: st.DrawFn) -> tuple[DeletePolicy, list[list[Sent]]]:
+def histories(
+    draw: st.DrawFn,
+) -> tuple[DeletePolicy, list[list[Sent]], list[dict[str, dict[str, Any] | None]]]:
     """Each device's outbox after a stretch offline, all starting from the same pull."""
     policy = draw(st.sampled_from(list(DeletePolicy)))
+    editable = draw(st.sampled_from([EDITABLE, ORDER_FREE]))
     seed = new_server(policy_entity(policy))
     n_devices = draw(st.integers(2, 4))
     devices = []
@@ -156,7 +189,7 @@ def histories(draw: st.DrawFn) -> tuple[DeletePolicy, list[list[Sent]]]:
         wall = [SERVER_NOW - 1_000 + skew]
         dev = Device(
             node=f"dev{d}",
-            clock=HybridLogicalClock(f"dev{d}", wall=lambda w=wall: w[0]),
+            clock=HybridLogicalClock(f"dev{d}", wall=_reader(wall)),
             wall=wall,
             checkpoint=0,
             shadow={},
@@ -174,19 +207,29 @@ def histories(draw: st.DrawFn) -> tuple[DeletePolicy, list[list[Sent]]]:
             dev.seq += 1
             tag = f"{dev.node}-{dev.seq}"
             if draw(st.integers(0, 9)) == 0:
-                m = Sent(tag, dev.node, dev.seq, rid, "delete", {}, {}, dev.checkpoint,
-                         dev.clock.now().encode(), {})
+                m = Sent(
+                    tag,
+                    dev.node,
+                    dev.seq,
+                    rid,
+                    "delete",
+                    {},
+                    {},
+                    dev.checkpoint,
+                    dev.clock.now().encode(),
+                    {},
+                )
                 dev.local[rid] = None
                 dev.outbox.append(m)
                 continue
-            names = draw(st.lists(st.sampled_from(EDITABLE), min_size=1, max_size=4, unique=True))
+            names = draw(st.lists(st.sampled_from(editable), min_size=1, max_size=4, unique=True))
             fields: dict[str, Any] = {}
             added: dict[str, list[str]] = {}
             for name in names:
                 if name in ("title", "owner_note"):
                     fields[name] = tag
                 elif name == "score":
-                    fields[name] = draw(st.integers(0, 100))
+                    fields[name] = draw(st.integers(1, 100))  # never the base value 0
                 elif name == "amount":
                     fields[name] = draw(st.integers(1, 1000))  # never the base value 0
                 elif name == "tags":
@@ -198,10 +241,20 @@ def histories(draw: st.DrawFn) -> tuple[DeletePolicy, list[list[Sent]]]:
             state.update(copy.deepcopy(fields))
             base = {n: copy.deepcopy(dev.shadow[rid][n]) for n in fields}
             dev.outbox.append(
-                Sent(tag, dev.node, dev.seq, rid, "upsert", fields, base, dev.checkpoint,
-                     dev.clock.now().encode(), added)
+                Sent(
+                    tag,
+                    dev.node,
+                    dev.seq,
+                    rid,
+                    "upsert",
+                    fields,
+                    base,
+                    dev.checkpoint,
+                    dev.clock.now().encode(),
+                    added,
+                )
             )
-    return policy, [dev.outbox for dev in devices]
+    return policy, [dev.outbox for dev in devices], [dev.local for dev in devices]
 
 
 @st.composite
@@ -232,17 +285,28 @@ def run(policy: DeletePolicy, outboxes: list[list[Sent]], order: list[Sent]) -> 
     return server
 
 
-def converged_view(server: RefServer) -> dict[str, Any]:
-    """The parts that must not depend on delivery order."""
+def converged_view(server: RefServer, *, existence: bool) -> dict[str, Any]:
+    """The parts that must not depend on delivery order: lww, max and union values, and
+    (for histories of order-independent fields) whether each record exists."""
     view: dict[str, Any] = {}
     for rid in RECORDS:
         fields = visible(server.records[rid])
-        view[rid] = None if fields is None else (
-            fields["title"],
-            fields["score"],
-            frozenset(fields["tags"]),
+        values = (
+            None
+            if fields is None
+            else (
+                fields["title"],
+                fields["score"],
+                frozenset(fields["tags"]),
+            )
         )
+        if existence or values is not None:
+            view[rid] = values
     return view
+
+
+def order_free(outboxes: list[list[Sent]]) -> bool:
+    return all(set(m.fields) <= set(ORDER_FREE) for box in outboxes for m in box)
 
 
 def assert_no_lost_writes(server: RefServer, outboxes: list[list[Sent]]) -> None:
@@ -253,12 +317,26 @@ def assert_no_lost_writes(server: RefServer, outboxes: list[list[Sent]]) -> None
         return clamp(m.hlc, server_now_ms=SERVER_NOW, max_drift_ms=DEFAULT_MAX_DRIFT_MS).encode()
 
     for m in sent:
-        if m.op != "upsert":
+        if m.op == "delete":
+            # a delete only fails to stick because of another device's concurrent edit
+            if not server.records[m.record_id].deleted:
+                assert schema.delete_policy is not DeletePolicy.DELETE_WINS, m
+                assert any(
+                    o.op == "upsert" and o.record_id == m.record_id and o.device != m.device
+                    for o in sent
+                ), m
+                if schema.delete_policy is DeletePolicy.MANUAL:
+                    assert any(
+                        rid == m.record_id and c.field == DELETED_FIELD
+                        for rid, c in server.conflicts
+                    ), m
             continue
         record = server.records[m.record_id]
         alive = not record.deleted
         own_later_delete = any(
-            o.op == "delete" and o.device == m.device and o.record_id == m.record_id
+            o.op == "delete"
+            and o.device == m.device
+            and o.record_id == m.record_id
             and o.seq > m.seq
             for o in sent
         )
@@ -276,16 +354,21 @@ def assert_no_lost_writes(server: RefServer, outboxes: list[list[Sent]]) -> None
             others = [
                 o
                 for o in sent
-                if o.op == "upsert" and o.record_id == m.record_id and name in o.fields
+                if o.op == "upsert"
+                and o.record_id == m.record_id
+                and name in o.fields
                 and o is not m
             ]
             own_later = [o for o in others if o.device == m.device and o.seq > m.seq]
             why = (m, name, record, server.conflicts)
             if policy is MergePolicy.LWW:
-                later = [o for o in others if effective(o) > effective(m)]
+                # clamping can give one device's edits equal HLCs: its later one wins
+                later = [o for o in others if effective(o) > effective(m)] + own_later
                 assert value in candidates or later, why
                 if alive and record.fields[name] != value:
-                    assert record.clocks[name].hlc > effective(m), why
+                    assert record.clocks[name].hlc > effective(m) or (
+                        record.clocks[name].hlc == effective(m) and own_later
+                    ), why
             elif policy is MergePolicy.MAX:
                 assert any(c is not None and c >= value for c in candidates) or any(
                     o.fields[name] >= value for o in others
@@ -305,31 +388,43 @@ def assert_no_lost_writes(server: RefServer, outboxes: list[list[Sent]]) -> None
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_offline_histories_converge_without_losing_writes(data: st.DataObject) -> None:
-    policy, outboxes = data.draw(histories(), label="histories")
+    policy, outboxes, locals_ = data.draw(histories(), label="histories")
     first = run(policy, outboxes, data.draw(schedules(outboxes), label="schedule 1"))
     second = run(policy, outboxes, data.draw(schedules(outboxes), label="schedule 2"))
 
     # convergence: delivery order does not change existence, lww, max or union values
-    assert converged_view(first) == converged_view(second)
+    strict = order_free(outboxes)
+    view1 = converged_view(first, existence=strict)
+    view2 = converged_view(second, existence=strict)
+    if strict:
+        assert view1 == view2
+    else:  # compare the records alive under both schedules
+        assert {r: v for r, v in view1.items() if r in view2} == {
+            r: v for r, v in view2.items() if r in view1
+        }
     # no lost writes, under both schedules
     assert_no_lost_writes(first, outboxes)
     assert_no_lost_writes(second, outboxes)
-    # every device that pulls ends identical to the server (and to each other)
-    replicas = []
-    for _ in outboxes:
-        dev_view: dict[str, dict[str, Any] | None] = {}
-        changes, _checkpoint = first.pull(0)
-        dev_view.update(changes)
-        replicas.append(dev_view)
+    # every device ends identical to the server: its offline state, then each push
+    # answer (merged/conflict carry the record), then a pull from its old checkpoint
     server_view = {rid: visible(rec) for rid, rec in first.records.items()}
-    assert all(replica == server_view for replica in replicas)
+    _, seed_checkpoint = new_server(first.schema).pull(0)
+    for box, local in zip(outboxes, locals_, strict=True):
+        replica = copy.deepcopy(local)
+        for m in box:
+            status, record = first.replies[m.id]
+            if status in ("merged", "conflict"):
+                replica[m.record_id] = record
+        changes, _ = first.pull(seed_checkpoint)
+        replica.update(changes)
+        assert replica == server_view
 
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_lww_result_is_the_edit_latest_in_hlc_order(data: st.DataObject) -> None:
     """With edit_wins and no deletes, each lww field ends at its highest-HLC edit."""
-    _policy, outboxes = data.draw(histories(), label="histories")
+    _policy, outboxes, _locals = data.draw(histories(), label="histories")
     outboxes = [[m for m in box if m.op == "upsert"] for box in outboxes]
     server = run(DeletePolicy.EDIT_WINS, outboxes, data.draw(schedules(outboxes)))
     for rid in RECORDS:
@@ -343,6 +438,10 @@ def test_lww_result_is_the_edit_latest_in_hlc_order(data: st.DataObject) -> None
             return clamped.encode(), m.seq  # a clamped device's ties: its later edit
 
         assert server.records[rid].fields["title"] == max(edits, key=key).fields["title"]
-        score_edits = [m.fields["score"] for box in outboxes for m in box
-                       if m.record_id == rid and "score" in m.fields]
+        score_edits = [
+            m.fields["score"]
+            for box in outboxes
+            for m in box
+            if m.record_id == rid and "score" in m.fields
+        ]
         assert server.records[rid].fields["score"] == max(score_edits, default=0)

@@ -138,7 +138,9 @@ def test_conflict_record_shape() -> None:
     )
     assert record.status == "open"
     with pytest.raises(ValidationError):
-        ConflictRecord.model_validate({"collection": "c", "record_id": "r", "field": "f", "status": "x"})
+        ConflictRecord.model_validate(
+            {"collection": "c", "record_id": "r", "field": "f", "status": "x"}
+        )
 
 
 # --- versions --------------------------------------------------------------------------

@@ -56,7 +56,11 @@ GOOD_AND_BAD: dict[FieldType, tuple[FieldSpec, list[Any], list[tuple[Any, str]]]
     FieldType.DATETIME: (
         FieldSpec(FieldType.DATETIME),
         ["2024-11-23T10:00:00+08:00", "2024-11-23T02:00:00Z", "2024-11-23T02:00:00.123Z"],
-        [("2024-11-23", "invalid_datetime"), ("yesterday", "invalid_datetime"), (0, "invalid_datetime")],
+        [
+            ("2024-11-23", "invalid_datetime"),
+            ("yesterday", "invalid_datetime"),
+            (0, "invalid_datetime"),
+        ],
     ),
     FieldType.ENUM: (
         FieldSpec(FieldType.ENUM, choices=("potential", "intent", "closed")),

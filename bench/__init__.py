@@ -1,0 +1,1 @@
+"""Fieldsync's benchmark suite and long-running simulations (``python -m bench``)."""
