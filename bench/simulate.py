@@ -64,7 +64,14 @@ def database(kind: str, work: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run(kind: str, seeds: list[int], shape: dict[str, Any], verbose: bool) -> list[dict[str, Any]]:
+def run(
+    kind: str,
+    seeds: list[int],
+    shape: dict[str, Any],
+    verbose: bool,
+    output: Path | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``seeds``; each result is saved to ``output`` as soon as it is known."""
     out = []
     for seed in seeds:
         with tempfile.TemporaryDirectory(prefix="fieldsync-sim-") as tmp, database(
@@ -93,18 +100,26 @@ def run(kind: str, seeds: list[int], shape: dict[str, Any], verbose: bool) -> li
                     "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
             )
+            if output is not None:
+                save(out[-1:], output)
     return out
 
 
 def save(entries: list[dict[str, Any]], path: Path = RESULTS) -> None:
+    """Append ``entries`` to the results file (locked: SQLite and PostgreSQL runs may
+    finish at the same time)."""
+    import fcntl
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    existing: dict[str, Any] = {"runs": []}
-    if path.exists():
-        with contextlib.suppress(ValueError):
-            existing = json.loads(path.read_text())
-    existing.setdefault("runs", []).extend(entries)
-    existing["machine"] = {"cores": os.cpu_count(), "python": platform.python_version()}
-    path.write_text(json.dumps(existing, indent=2, ensure_ascii=False) + "\n")
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing: dict[str, Any] = {"runs": []}
+        if path.exists():
+            with contextlib.suppress(ValueError):
+                existing = json.loads(path.read_text())
+        existing.setdefault("runs", []).extend(entries)
+        existing["machine"] = {"cores": os.cpu_count(), "python": platform.python_version()}
+        path.write_text(json.dumps(existing, indent=2, ensure_ascii=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         shape["operations"] = args.operations
     count = args.seeds or (10 if args.long else 1)
     seeds = list(range(args.first_seed, args.first_seed + count))
-    entries = run(args.db, seeds, shape, args.verbose)
-    if not args.no_save:
-        save(entries, args.output)
+    entries = run(args.db, seeds, shape, args.verbose, None if args.no_save else args.output)
     failed = [e["seed"] for e in entries if not e["ok"]]
     print(f"{len(entries) - len(failed)}/{len(entries)} seeds passed on {args.db}", flush=True)
     return 1 if failed else 0

@@ -26,15 +26,15 @@ from sync_protocol import Mutation, MutationResult, MutationStatus
 
 from ._ids import uuid7
 from ._models import Record
-from ._store import (
+from ._rows import (
     CONFLICTS,
     Pending,
     ServerCopy,
-    Store,
     dead_aad,
     outbox_aad,
     record_aad,
 )
+from ._store import Store
 
 
 def enqueue(

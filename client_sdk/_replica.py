@@ -27,7 +27,8 @@ from typing import Any, Literal, Protocol
 
 from ._models import Record
 from ._outbox import current_gen, dead_letter
-from ._store import CONFLICTS, Store, record_aad
+from ._rows import CONFLICTS, record_aad
+from ._store import Store
 
 _UPSERT = (
     "INSERT INTO records(collection, id, version, deleted, gen, payload) VALUES (?, ?, ?, 0, ?, ?) "

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sync_protocol import (
@@ -30,6 +29,7 @@ from sync_protocol import (
     ValidationFailed,
 )
 
+from . import _attention
 from ._clock import Clock, SystemClock
 from ._crypto import (
     AesGcmCipher,
@@ -44,89 +44,26 @@ from ._crypto import (
     wrap_key,
 )
 from ._errors import RecordNotFound, StoreClosed, StoreCorrupted
-from ._events import ConflictsChanged, EventBus, Listener, RecordsChanged
+from ._events import EventBus, Listener, RecordsChanged
 from ._ids import new_device_id
 from ._models import Conflict, DeadLetter, Record
+from ._rows import (
+    NON_DIGITS,
+    CollectionCache,
+    Pending,
+    SearchKeys,
+    ServerCopy,
+    dumps,
+    meta_aad,
+    outbox_aad,
+    record_aad,
+    replay,
+    search_plan,
+)
 from ._status import SyncStatus
 from ._storage import FORMAT_VERSION, SqliteStorage, Storage
 
 log = logging.getLogger("client_sdk")
-
-#: The system collection the server uses for conflicts awaiting a person.
-CONFLICTS = "_conflicts"
-
-SearchKeys = Callable[[str, Mapping[str, Any]], Iterable[str]]
-
-
-#: One encoder reused for every payload (``json.dumps`` with options builds a new one
-#: per call, which costs more than the encoding of a small record).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def dumps(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode("utf-8")
-
-
-def record_aad(collection: str, record_id: str) -> bytes:
-    return f"r\0{collection}\0{record_id}".encode()
-
-
-def outbox_aad(mutation_id: str, collection: str, record_id: str) -> bytes:
-    return f"o\0{mutation_id}\0{collection}\0{record_id}".encode()
-
-
-def dead_aad(mutation_id: str, collection: str, record_id: str) -> bytes:
-    return f"d\0{mutation_id}\0{collection}\0{record_id}".encode()
-
-
-def meta_aad(key: str) -> bytes:
-    return f"m\0{key}".encode()
-
-
-@dataclass(slots=True)
-class Pending:
-    """One outbox entry, decrypted."""
-
-    seq: int
-    id: str
-    collection: str
-    record_id: str
-    op: str
-    fields: dict[str, Any]
-    base: dict[str, Any] | None
-    base_version: int | None
-    hlc: str
-    sent: bool
-    resolves: list[str] | None
-    created_at: float
-
-
-@dataclass(slots=True)
-class ServerCopy:
-    fields: dict[str, Any]
-    version: int | None
-    deleted: bool
-
-
-def replay(server: ServerCopy | None, pending: Iterable[Pending]) -> dict[str, Any] | None:
-    """The view of one record: the server copy with pending writes applied in order."""
-    if server is not None and (server.deleted and not server.fields):
-        view: dict[str, Any] | None = None
-    else:
-        view = dict(server.fields) if server is not None else None
-    for p in pending:
-        view = None if p.op == "delete" else {**(view or {}), **p.fields}
-    return view
-
-
-class CollectionCache:
-    """Decrypted views of one collection plus lazily built search text."""
-
-    __slots__ = ("haystack", "records")
-
-    def __init__(self) -> None:
-        self.records: dict[str, Record] = {}
-        self.haystack: dict[str, str] | None = None
 
 
 class Store:
@@ -155,6 +92,7 @@ class Store:
         self._bus = EventBus()
         self._caches: dict[str, CollectionCache] = {}
         self._collections: dict[str, Any] = {}
+        self._search_plans: dict[str, list[tuple[str, bool]]] = {}
         self._closed = False
         self.online = False
         last = storage.get_meta("hlc")
@@ -405,6 +343,21 @@ class Store:
             self._caches[collection] = cache
             return cache
 
+    def preload(self, collections: Iterable[str] | None = None) -> None:
+        """Decrypt collections into memory now (all of the schema's by default).
+
+        Queries build this cache on first use; an app calls ``preload`` at start-up (on
+        a background thread if it likes) so that the first search is as fast as the rest.
+        """
+        for name in collections if collections is not None else self.schema.entities:
+            cache = self.cache(name)
+            if cache.haystack is None:
+                with self._storage.lock:
+                    cache.haystack = {
+                        rid: self.search_text(name, rec.fields)
+                        for rid, rec in cache.records.items()
+                    }
+
     def view(self, collection: str, record_id: str) -> Record | None:
         """One record's view (from the cache when built, else from disk)."""
         with self._storage.lock:
@@ -452,18 +405,18 @@ class Store:
 
     def search_text(self, collection: str, fields: Mapping[str, Any]) -> str:
         """Casefolded text search matches against: search fields, phone digits, hook keys."""
-        entity = self.schema.get(collection)
+        plan = self._search_plans.get(collection)
+        if plan is None:
+            plan = self._search_plans[collection] = search_plan(self.schema, collection)
         parts: list[str] = []
-        if entity is not None:
-            for name in entity.search_fields:
-                value = fields.get(name)
-                if value is None:
-                    continue
-                text = str(value)
-                parts.append(text)
-                spec = entity.fields.get(name)
-                if spec is not None and spec.type.value == "phone":
-                    parts.append("".join(ch for ch in text if ch.isdigit()))
+        for name, is_phone in plan:
+            value = fields.get(name)
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else str(value)
+            parts.append(text)
+            if is_phone:
+                parts.append(NON_DIGITS.sub("", text))
         if self.search_keys is not None:
             try:
                 parts.extend(self.search_keys(collection, fields))
@@ -486,160 +439,32 @@ class Store:
                 RecordsChanged(collection, ids_t, "local" if origin == "local" else "remote")
             )
 
-    # -- conflicts ------------------------------------------------------------------------
+    # -- attention (see ._attention) ------------------------------------------------------
     def conflicts(self) -> list[Conflict]:
         """Open conflicts not yet resolved on this device, oldest first."""
-        with self._storage.lock:
-            self._check_open()
-            resolving: set[str] = set()
-            for (resolves,) in self._storage.execute(
-                "SELECT resolves FROM outbox WHERE resolves IS NOT NULL"
-            ):
-                resolving.update(json.loads(resolves))
-            out = []
-            for rec in self.cache(CONFLICTS).records.values():
-                f = rec.fields
-                if f.get("status", "open") != "open" or rec.id in resolving:
-                    continue
-                out.append(
-                    Conflict(
-                        id=rec.id,
-                        collection=str(f.get("collection", "")),
-                        record_id=str(f.get("record_id", "")),
-                        field=str(f.get("field", "")),
-                        base=f.get("base"),
-                        local=f.get("local"),
-                        remote=f.get("remote"),
-                        local_hlc=f.get("local_hlc"),
-                        remote_hlc=f.get("remote_hlc"),
-                        device_id=f.get("device_id"),
-                        status=str(f.get("status", "open")),
-                    )
-                )
-            out.sort(key=lambda c: (c.local_hlc or "", c.id))
-            return out
+        return _attention.conflicts(self)
 
     def resolve_conflict(
         self, conflict_id: str, choice: str | ConflictChoice = "local", value: Any = None
     ) -> None:
-        """Settle a conflict with the local value, the remote value or a new ``value``.
+        """Settle a conflict with the local value, the remote value or a new ``value``."""
+        _attention.resolve_conflict(self, conflict_id, choice, value)
 
-        Writes an ordinary upsert of the record carrying ``resolves=[conflict_id]``; it
-        syncs like any write and the server marks the conflict resolved everywhere.
-        """
-        from ._outbox import enqueue
-
-        choice = ConflictChoice(choice)
-        with self._storage.lock:
-            found = [c for c in self.conflicts() if c.id == conflict_id]
-            if not found:
-                raise RecordNotFound(f"no open conflict {conflict_id!r}")
-            c = found[0]
-            chosen = (
-                c.local
-                if choice is ConflictChoice.LOCAL
-                else (c.remote if choice is ConflictChoice.REMOTE else value)
-            )
-            entity = self.schema.get(c.collection)
-            if c.field == "_deleted":
-                if chosen:
-                    enqueue(self, c.collection, c.record_id, "delete", {}, resolves=[c.id])
-                else:
-                    current = self.view(c.collection, c.record_id)
-                    fields = dict(current.fields) if current else {}
-                    if entity is not None:
-                        writable = set(entity.writable_fields())
-                        fields = {k: v for k, v in fields.items() if k in writable}
-                    enqueue(self, c.collection, c.record_id, "upsert", fields, resolves=[c.id])
-            else:
-                if entity is not None and c.field in entity.fields:
-                    errors = entity.validate({c.field: chosen}, partial=True)
-                    if errors:
-                        raise ValidationFailed("the chosen value is not valid", errors=errors)
-                enqueue(
-                    self, c.collection, c.record_id, "upsert", {c.field: chosen}, resolves=[c.id]
-                )
-        self.emit(ConflictsChanged(len(self.conflicts())))
-
-    # -- dead letters ---------------------------------------------------------------------
     def dead_letters(self) -> list[DeadLetter]:
-        with self._storage.lock:
-            self._check_open()
-            rows = self._storage.execute(
-                "SELECT id, collection, record_id, op, created_at, payload FROM dead_letters "
-                "ORDER BY created_at, id"
-            )
-            out = []
-            for mid, coll, rid, op, created_at, payload in rows:
-                body = self.unseal(payload, dead_aad(mid, coll, rid))
-                out.append(
-                    DeadLetter(
-                        id=mid,
-                        collection=coll,
-                        record_id=rid,
-                        op=op,
-                        fields=body.get("fields") or {},
-                        error=body.get("error") or {},
-                        created_at=created_at or 0.0,
-                    )
-                )
-            return out
+        """Writes the server refused, oldest first, with its error."""
+        return _attention.dead_letters(self)
 
     def retry_dead_letter(
         self, dead_letter_id: str, fields: Mapping[str, Any] | None = None
     ) -> None:
         """Queue a refused write again (as a new mutation), optionally with fixed ``fields``."""
-        from ._outbox import enqueue
-
-        with self._storage.lock:
-            found = [d for d in self.dead_letters() if d.id == dead_letter_id]
-            if not found:
-                raise RecordNotFound(f"no dead letter {dead_letter_id!r}")
-            d = found[0]
-            new_fields = dict(fields) if fields is not None else dict(d.fields)
-            entity = self.schema.get(d.collection)
-            if entity is not None and d.op == "upsert":
-                errors = entity.validate(new_fields, partial=True)
-                if errors:
-                    raise ValidationFailed("the write is still not valid", errors=errors)
-            with self._storage.transaction() as conn:
-                conn.execute("DELETE FROM dead_letters WHERE id = ?", (d.id,))
-                enqueue(self, d.collection, d.record_id, d.op, new_fields, force=True)
+        _attention.retry_dead_letter(self, dead_letter_id, fields)
 
     def discard_dead_letter(self, dead_letter_id: str) -> None:
-        with self._storage.lock:
-            self._check_open()
-            with self._storage.transaction() as conn:
-                cur = conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_letter_id,))
-                if cur.rowcount == 0:
-                    raise RecordNotFound(f"no dead letter {dead_letter_id!r}")
+        _attention.discard_dead_letter(self, dead_letter_id)
 
-    # -- status ---------------------------------------------------------------------------
     def status(self) -> SyncStatus:
-        with self._storage.lock:
-            self._check_open()
-            by_collection = {
-                c: n
-                for c, n in self._storage.execute(
-                    "SELECT collection, COUNT(*) FROM outbox GROUP BY collection"
-                )
-            }
-            oldest = self._storage.execute("SELECT MIN(created_at) FROM outbox")[0][0]
-            dead = self._storage.execute("SELECT COUNT(*) FROM dead_letters")[0][0]
-            last_sync = self.meta_get("last_sync_at")
-            return SyncStatus(
-                online=self.online,
-                pending_total=sum(by_collection.values()),
-                pending_by_collection=by_collection,
-                oldest_pending_age_s=(
-                    max(0.0, self.clock.time() - oldest) if oldest is not None else None
-                ),
-                last_sync_at=float(last_sync) if last_sync else None,
-                last_error=self.secret_get("last_error"),
-                clock_warning=self.secret_get("clock_warning"),
-                open_conflicts=len(self.conflicts()),
-                dead_letters=int(dead),
-            )
+        return _attention.status(self)
 
     def validation_error(self, message: str, field: str, code: str) -> ValidationFailed:
         return ValidationFailed(

@@ -52,7 +52,7 @@ from ._errors import (
     StoreClosed,
     SyncError,
 )
-from ._events import StatusChanged
+from ._events import ConflictsChanged, StatusChanged
 from ._outbox import apply_results, take_batch, to_mutation
 from ._replica import PulledPage, apply_page, begin_resync, finish_resync, parse_page, reset_replica
 from ._status import SyncProgress, SyncReport
@@ -398,6 +398,8 @@ class SyncClient:
                     if pending is not None:
                         pending.cancel()
                     raise
+                if outcome.conflicts_changed:
+                    store.emit(ConflictsChanged(len(store.conflicts())))
                 report.pulled += len(page.changes)
                 report.evicted += outcome.evictions
                 report.pages += 1

@@ -21,6 +21,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from sync_protocol import ErrorCode, ProtocolError
 
+from .attachments import install_attachments
 from .auth import LoginRateLimiter, TokenSigner
 from .context import ServerContext
 from .db import make_engine, make_session_factory
@@ -122,4 +123,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (health, auth, sync, admin):
         app.include_router(module.router)
+    install_attachments(app)  # /v1/attachments (docs/attachments.md)
     return app

@@ -6,7 +6,15 @@ from typing import Any
 
 import pytest
 
-from client_sdk import NotAllowed, Record, RecordNotFound, RecordsChanged, Store, SyncClient
+from client_sdk import (
+    ManualClock,
+    NotAllowed,
+    Record,
+    RecordNotFound,
+    RecordsChanged,
+    Store,
+    SyncClient,
+)
 from client_sdk.testing import FakeServer
 from sync_protocol import CRM_SCHEMA, ValidationFailed
 
@@ -191,3 +199,28 @@ def test_subscribers_hear_local_writes(store: Store) -> None:
     unsubscribe()
     store.collection("customers").update(rec.id, {"city": "B"})
     assert len(events) == 1
+
+
+def test_status_ages_pending_writes_with_the_injected_clock(make_store: MakeStore) -> None:
+    clock = ManualClock(1_800_000_000.0)
+    store = make_store("clock.db", clock=clock)
+    assert store.status().oldest_pending_age_s is None
+    store.collection("customers").insert({"name": "A", "status": "potential"})
+    clock.advance(90)
+    store.collection("leads").insert({"name": "L", "status": "new"})
+    clock.advance(30)
+    status = store.status()
+    assert status.oldest_pending_age_s == 120
+    assert status.pending_by_collection == {"customers": 1, "leads": 1}
+    assert status.pending_total == 2 and not status.online
+
+
+def test_preload_makes_collections_ready_for_search(make_store: MakeStore, tmp_path: Any) -> None:
+    store = make_store("pre.db")
+    rec = store.collection("customers").insert({"name": "预载客户", "status": "potential"})
+    store.close()
+    again = Store.open(tmp_path / "pre.db", "correct horse battery staple", schema=CRM_SCHEMA)
+    again.preload(["customers"])
+    assert again.cache("customers").haystack is not None
+    assert [r.id for r in again.collection("customers").query(search="预载")] == [rec.id]
+    again.close()

@@ -194,3 +194,25 @@ def test_devices_converge_on_postgresql(postgres_url: str, tmp_path: Path) -> No
 
 def _unused(store: Store, client: SyncClient) -> None:  # keeps type imports honest
     del store, client
+
+
+def test_device_clock_far_ahead_is_surfaced_as_a_warning(
+    live_server: ServerProcess, tmp_path: Path
+) -> None:
+    import time
+
+    from client_sdk import FAST_KDF, ManualClock, SyncConfig
+    from sync_protocol import CRM_SCHEMA
+
+    from .e2e_helpers import RecordingTransport
+
+    ahead = ManualClock(time.time() + 3 * 3600)  # the phone thinks it is three hours later
+    store = Store.open(tmp_path / "skewed.db", "pw", schema=CRM_SCHEMA, kdf=FAST_KDF, clock=ahead)
+    client = SyncClient(store, RecordingTransport(live_server.url), SyncConfig())
+    client.login("rep1", "fieldsync-demo", device_name="skewed")
+    rec = store.collection("customers").insert({"name": "Time Traveller", "status": "potential"})
+    report = client.sync()
+    warning = store.status().clock_warning
+    assert warning and report.warnings
+    assert store.collection("customers")[rec.id]["name"] == "Time Traveller"  # still applied
+    store.close()

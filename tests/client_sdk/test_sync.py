@@ -10,6 +10,7 @@ import pytest
 from client_sdk import (
     BackgroundSync,
     DeviceRevoked,
+    HttpTransport,
     MockTransport,
     NetworkError,
     Store,
@@ -358,3 +359,39 @@ def test_background_sync_runs_on_trigger(store: Store, server: FakeServer) -> No
     finally:
         runner.stop()
     assert not runner.running
+
+
+def test_another_user_logging_in_drops_the_previous_users_data(
+    store: Store, server: FakeServer
+) -> None:
+    server.users["rep2"] = "other-password"
+    client = _client(store, server)
+    store.collection("customers").insert({"name": "Rep1's customer", "status": "potential"})
+    client.sync()
+    store.collection("customers").insert({"name": "Rep1's unsynced", "status": "potential"})
+    user = client.login("rep2", "other-password")
+    assert user.username == "rep2" and client.user == user
+    assert store.collection("customers").count() == 0 and store.status().pending_total == 0
+    client.sync()
+    assert store.collection("customers").count() == 1  # what rep2 may see (all, here)
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_http_transport_wraps_an_in_process_fastapi_app(tmp_path: Any, store: Store) -> None:
+    from fastapi.testclient import TestClient
+
+    from server.app import create_app
+    from server.settings import Settings
+    from tests.support.server_proc import TEST_SECRET, migrate, seed_demo
+
+    db_url = f"sqlite:///{tmp_path / 'inproc.db'}"
+    migrate(db_url)
+    seed_demo(db_url, customers=5)
+    app = create_app(Settings(env="test", database_url=db_url, secret_key=TEST_SECRET))
+    with TestClient(app) as http:
+        client = SyncClient(store, HttpTransport(client=http), FAST)
+        client.login("rep1", "fieldsync-demo")
+        rec = store.collection("customers").insert({"name": "进程内", "status": "potential"})
+        report = client.sync()
+        assert report.applied == 1 and report.pulled > 1
+        assert store.collection("customers")[rec.id]["owner_id"] == "u-rep1"

@@ -1,0 +1,164 @@
+"""Shared pieces of the fault tests: a real server process, SDK devices, server truth.
+
+Every fault test runs the real server as a child process (``ServerProcess``) so a
+``SIGKILL`` is a real crash, and judges the outcome against the server's database read
+directly (not through the API under test).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client_sdk import (
+    FAST_KDF,
+    HttpTransport,
+    Store,
+    SyncClient,
+    SyncConfig,
+    TransportRequest,
+    TransportResponse,
+)
+from sync_protocol import CRM_SCHEMA
+from tests.support.server_proc import ServerProcess
+from tests.support.simulator import SERVER_ENV
+
+PASSWORD = "fieldsync-demo"
+REP1 = "u-rep1"
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[ServerProcess]:
+    with ServerProcess(sqlite_url, env=SERVER_ENV, seed_demo=True, demo_customers=0) as proc:
+        yield proc
+
+
+def open_device(
+    path: Path, url: str, *, username: str = "rep1", login: bool = True, **config: Any
+) -> tuple[Store, SyncClient, KillingTransport]:
+    store = Store.open(path, f"passphrase {path.name}", schema=CRM_SCHEMA, kdf=FAST_KDF)
+    transport = KillingTransport(HttpTransport(url, timeout_s=30.0))
+    settings = {"max_attempts": 1, "backoff_initial_s": 0.0, "sleep": lambda _s: None}
+    settings.update(config)
+    client = SyncClient(store, transport, SyncConfig(**settings))
+    if login:
+        client.login(username, PASSWORD, device_name=path.stem)
+    return store, client, transport
+
+
+class KillingTransport:
+    """HTTP transport that SIGKILLs the server while chosen requests are in flight.
+
+    ``arm(server, path, numbers)``: the n-th request to ``path`` (1-based, for each n in
+    ``numbers``) starts a timer that kills the server a few milliseconds after the
+    request left, so the crash lands before, during or after the server's transaction.
+    """
+
+    def __init__(self, inner: HttpTransport, seed: int = 7) -> None:
+        self.inner = inner
+        self.rng = random.Random(seed)
+        self.server: ServerProcess | None = None
+        self.path = ""
+        self.numbers: set[int] = set()
+        self.seen = 0
+        self.kills = 0
+
+    def arm(self, server: ServerProcess, path: str, numbers: set[int]) -> None:
+        self.server, self.path, self.numbers, self.seen = server, path, set(numbers), 0
+
+    def send(self, request: TransportRequest) -> TransportResponse:
+        if self.server is not None and request.path == self.path:
+            self.seen += 1
+            if self.seen in self.numbers:
+                self.kills += 1
+                delay = self.rng.uniform(0.0, 0.04)
+                threading.Timer(delay, self.server.kill).start()
+        return self.inner.send(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def sync_until_done(client: SyncClient, server: ServerProcess, attempts: int = 40) -> int:
+    """Sync until one whole sync succeeds, restarting the server whenever it is down."""
+    failures = 0
+    for _ in range(attempts):
+        if not server.running:
+            server.start()
+        try:
+            client.sync()
+            return failures
+        except Exception:
+            failures += 1
+    raise AssertionError("the device never completed a sync")
+
+
+def server_rows(db_url: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every record on the server: (collection, id) -> {owner, deleted, version, fields}."""
+    from sqlalchemy import text
+
+    from server.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                (r.collection, r.record_id): {
+                    "owner_id": r.owner_id,
+                    "deleted": bool(r.deleted),
+                    "version": int(r.version),
+                    "fields": json.loads(r.data),
+                }
+                for r in conn.execute(
+                    text("SELECT collection, record_id, owner_id, deleted, version, data FROM records")
+                )
+            }
+    finally:
+        engine.dispose()
+
+
+def mutation_ledger(db_url: str) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """applied_mutations (id -> result) and audit rows per mutation id."""
+    from sqlalchemy import text
+
+    from server.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            applied = {
+                r.mutation_id: json.loads(r.result)
+                for r in conn.execute(text("SELECT mutation_id, result FROM applied_mutations"))
+            }
+            audit: dict[str, int] = {}
+            for (details,) in conn.execute(
+                text("SELECT details FROM audit_log WHERE action LIKE 'mutation.%'")
+            ):
+                mid = json.loads(details)["mutation_id"]
+                audit[mid] = audit.get(mid, 0) + 1
+            return applied, audit
+    finally:
+        engine.dispose()
+
+
+def visible_to(db_url: str, user_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The live records a rep sees (own records and reference data), with their fields."""
+    return {
+        key: row["fields"]
+        for key, row in server_rows(db_url).items()
+        if not row["deleted"] and row["owner_id"] in (None, user_id)
+    }
+
+
+def device_records(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for name in [*CRM_SCHEMA.entities, "_conflicts"]:
+        for rid, rec in store.cache(name).records.items():
+            out[(name, rid)] = rec.fields
+    return out
