@@ -351,26 +351,36 @@ def fleet(db_url: str, devices_n: int, seconds: float) -> dict[str, Any]:
 # ---- pull scaling ----------------------------------------------------------------------
 
 
-def seed_customers(db_url: str, count: int) -> None:
-    """``count`` customers of rep1, written through the sync engine in 2,000-row batches."""
-    from server.accounts import principal_for
+def prepare_pull_db(db_url: str) -> None:
     from server.db import make_engine, make_session_factory
     from server.demo import seed_demo
     from server.migrate import upgrade
-    from server.models import User
-    from server.repository import apply_push
 
     upgrade(db_url)
     engine = make_engine(db_url)
-    clock = HybridLogicalClock("bench-seed")
     try:
         with make_session_factory(engine)() as session:
             seed_demo(session, customers=0)
             session.commit()
+    finally:
+        engine.dispose()
+
+
+def seed_customers(db_url: str, start: int, stop: int) -> None:
+    """Customers ``start..stop`` of rep1, written through the sync engine in batches."""
+    from server.accounts import principal_for
+    from server.db import make_engine, make_session_factory
+    from server.models import User
+    from server.repository import apply_push
+
+    engine = make_engine(db_url)
+    clock = HybridLogicalClock("bench-seed")
+    try:
+        with make_session_factory(engine)() as session:
             user = session.get(User, "u-rep1")
             assert user is not None
             principal = principal_for(session, user, "bench-seed")
-        for start in range(0, count, 2000):
+        for first in range(start, stop, 2000):
             with make_session_factory(engine)() as session:
                 mutations = [
                     Mutation(
@@ -387,7 +397,7 @@ def seed_customers(db_url: str, count: int) -> None:
                         },
                         hlc=clock.now().encode(),
                     )
-                    for i in range(start, min(count, start + 2000))
+                    for i in range(first, min(stop, first + 2000))
                 ]
                 apply_push(
                     session.connection(),
@@ -426,13 +436,15 @@ def pull_changes(url: str, db_url: str, count: int, repeats: int) -> dict[str, A
                     "collection": "customers",
                     "record_id": f"pc-{i:07d}",
                     "op": "upsert",
-                    "fields": {"city": f"city {r}"},
+                    "fields": {"city": f"city {count}-{r}"},
                     "hlc": clock.now().encode(),
                 }
                 for i in ids
             ]
             pushed = client.post("/v1/sync/push", json={**base, "mutations": mutations})
             pushed.raise_for_status()
+            statuses = Counter(x["status"] for x in pushed.json()["results"])
+            assert statuses == {"applied": 100}, statuses
             t = time.perf_counter()
             page = client.post(
                 "/v1/sync/pull", json={**base, "checkpoint": checkpoint, "limit": 1000}
@@ -440,7 +452,13 @@ def pull_changes(url: str, db_url: str, count: int, repeats: int) -> dict[str, A
             elapsed = time.perf_counter() - t
             page.raise_for_status()
             got = len(page.json()["changes"])
-            assert got == 100, f"expected the 100 changes, got {got}"
+            if got != 100:
+                body = page.json()
+                vs = sorted(c["version"] for c in body["changes"])
+                res = sorted(x["version"] for x in pushed.json()["results"])
+                raise AssertionError(
+                    f"got {got}: cp {checkpoint} pulled {vs[:3]}..{vs[-3:]} pushed {res[:3]}..{res[-3:]} next {body['checkpoint']}"
+                )
             if r:  # the first round warms caches
                 times.append(elapsed)
     return {
@@ -468,17 +486,21 @@ def head_checkpoint(db_url: str) -> str:
 
 
 def pull_scaling(kind: str, sizes: list[int], repeats: int, work: Path) -> list[dict[str, Any]]:
+    """One database grown to each size in turn; the same server process measures each."""
     out = []
-    for size in sizes:
-        with database(kind, work) as url:
-            t = time.perf_counter()
-            seed_customers(url, size)
-            seeded = time.perf_counter() - t
-            with serve(url, workers=1) as server_url:
+    with database(kind, work) as url:
+        prepare_pull_db(url)
+        with serve(url, workers=1) as server_url:
+            have = 0
+            for size in sorted(sizes):
+                t = time.perf_counter()
+                seed_customers(url, have, size)
+                seeded = time.perf_counter() - t
+                have = size
                 result = pull_changes(server_url, url, size, repeats)
-            result.update(db=kind, seed_seconds=round(seeded, 1))
-            print(json.dumps(result), flush=True)
-            out.append(result)
+                result.update(db=kind, seed_seconds=round(seeded, 1))
+                print(json.dumps(result), flush=True)
+                out.append(result)
     return out
 
 
@@ -494,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kind = args.db or ("postgres" if postgres_available() else "sqlite")
     if args.quick:
-        devices, seconds, sizes, repeats = args.devices or 6, args.seconds or 2.0, [500, 2000], 3
+        devices, seconds, sizes, repeats = args.devices or 4, args.seconds or 1.0, [300, 1200], 2
     else:
         devices, seconds = args.devices or 100, args.seconds or 30.0
         sizes, repeats = [1000, 50_000, 200_000], 15

@@ -121,7 +121,16 @@ def current_rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def initial_sync(url: str, path: Path, *, encrypted: bool, trace: bool = False) -> dict[str, Any]:
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (the server), from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def initial_sync(
+    url: str, path: Path, *, encrypted: bool, trace: bool = False, server_pid: int | None = None
+) -> dict[str, Any]:
     store = Store.open(
         path, "bench passphrase", schema=CRM_SCHEMA, kdf=FAST_KDF, encrypted=encrypted
     )
@@ -130,9 +139,13 @@ def initial_sync(url: str, path: Path, *, encrypted: bool, trace: bool = False) 
     rss_before = current_rss_mb()
     if trace:
         tracemalloc.start()
+    server_cpu0 = process_cpu_s(server_pid) if server_pid else 0.0
+    cpu0 = time.process_time()
     started = time.perf_counter()
     report = client.sync()
     elapsed = time.perf_counter() - started
+    client_cpu = time.process_time() - cpu0
+    server_cpu = process_cpu_s(server_pid) - server_cpu0 if server_pid else None
     traced_peak = None
     if trace:
         traced_peak = tracemalloc.get_traced_memory()[1] / 2**20
@@ -147,6 +160,10 @@ def initial_sync(url: str, path: Path, *, encrypted: bool, trace: bool = False) 
         "seconds": round(elapsed, 3),
         "records_per_s": round(report.pulled / elapsed),
         "rss_growth_mb": round(rss_after - rss_before, 1),
+        # CPU time is steadier than wall time on a shared machine
+        "client_cpu_s": round(client_cpu, 3),
+        "client_cpu_us_per_record": round(client_cpu / max(1, report.pulled) * 1e6, 1),
+        "server_cpu_s": round(server_cpu, 3) if server_cpu is not None else None,
         "traced_peak_mb": round(traced_peak, 1) if traced_peak is not None else None,
         "customers_in_store": customers,
     }
@@ -187,13 +204,15 @@ def raw_ceiling(pages: list[bytes], path: Path, *, encrypt: bool) -> dict[str, A
         "PRIMARY KEY (collection, id))"
     )
     cipher = AesGcmCipher(new_data_key())
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     n = 0
+    cpu0 = time.process_time()
     started = time.perf_counter()
     for raw in pages:
         changes = json.loads(raw)["changes"]
         rows = []
         for ch in changes:
-            blob = json.dumps(ch.get("fields"), ensure_ascii=False, separators=(",", ":")).encode()
+            blob = encode(ch.get("fields")).encode()
             if encrypt:
                 blob = cipher.seal(blob, f"r\0{ch['collection']}\0{ch['record_id']}".encode())
             rows.append((ch["collection"], ch["record_id"], ch["version"], blob))
@@ -202,8 +221,14 @@ def raw_ceiling(pages: list[bytes], path: Path, *, encrypt: bool) -> dict[str, A
         conn.execute("COMMIT")
         n += len(rows)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
     conn.close()
-    return {"records": n, "seconds": round(elapsed, 3), "records_per_s": round(n / elapsed)}
+    return {
+        "records": n,
+        "seconds": round(elapsed, 3),
+        "records_per_s": round(n / elapsed),
+        "cpu_us_per_record": round(cpu / n * 1e6, 1),
+    }
 
 
 def search_bench(path: Path, customers: int) -> dict[str, Any]:
@@ -282,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in ("encrypted", "plaintext"):
                     runs[kind].append(
                         initial_sync(
-                            server.url, work / f"{kind}-{i}.db", encrypted=kind == "encrypted"
+                            server.url,
+                            work / f"{kind}-{i}.db",
+                            encrypted=kind == "encrypted",
+                            server_pid=server.pid,
                         )
                     )
             for kind, measured in runs.items():
@@ -304,11 +332,14 @@ def main(argv: list[str] | None = None) -> int:
 
     enc = results["initial_sync_encrypted"]["seconds"]
     plain = results["initial_sync_plaintext"]["seconds"]
+    enc_cpu = min(r["client_cpu_s"] for r in runs["encrypted"])
+    plain_cpu = min(r["client_cpu_s"] for r in runs["plaintext"])
     raw_enc = results["raw_ceiling_encrypted"]["seconds"]
     raw_plain = results["raw_ceiling_plaintext"]["seconds"]
     results["encryption_overhead_pct"] = {
         "end_to_end": round((enc - plain) / plain * 100, 1),
         "raw_ceiling": round((raw_enc - raw_plain) / raw_plain * 100, 1),
+        "client_cpu": round((enc_cpu - plain_cpu) / plain_cpu * 100, 1),
     }
     results["peak_rss_mb_of_bench_process"] = round(rss_peak_mb(), 1)
     args.output.parent.mkdir(parents=True, exist_ok=True)

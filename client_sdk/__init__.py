@@ -45,6 +45,14 @@ from ._transport import (
     TransportRequest,
     TransportResponse,
 )
+from .attachments import (
+    AttachmentDownloader,
+    AttachmentInfo,
+    Attachments,
+    AttachmentState,
+    AttachmentTooLarge,
+    AttachmentUploader,
+)
 
 __all__ = [
     "FAST_KDF",
@@ -88,4 +96,13 @@ __all__ = [
     "TransportResponse",
     "ValidationFailed",
     "WrongPassphrase",
+]
+# attachments (docs/attachments.md)
+__all__ += [
+    "AttachmentDownloader",
+    "AttachmentInfo",
+    "AttachmentState",
+    "AttachmentTooLarge",
+    "AttachmentUploader",
+    "Attachments",
 ]

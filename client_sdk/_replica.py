@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 from ._models import Record
 from ._outbox import current_gen, dead_letter
-from ._rows import CONFLICTS, record_aad
+from ._rows import CONFLICTS, ENCODER
 from ._store import Store
 
 _UPSERT = (
@@ -141,30 +141,33 @@ def apply_page(
         # (collection, id) -> Record to cache or None (gone); ``reload``: replay from disk
         views: dict[tuple[str, str], Record | None] = {}
         reload: set[tuple[str, str]] = set()
-        seal = store.seal
+        # the hot loop of an initial sync: locals, no helper calls per record
+        encode = ENCODER.encode
+        seal = store.cipher.seal
         loaded = {c for c in {ch.collection for ch in changes} if store.cache_loaded(c)}
+        ids_by_collection = out.collections
         with storage.transaction() as conn:
             batch: list[tuple[object, ...]] = []
             for ch in changes:
-                key = (ch.collection, ch.record_id)
-                out.collections.setdefault(ch.collection, set()).add(ch.record_id)
-                if ch.collection == CONFLICTS:
-                    out.conflicts_changed = True
+                collection, rid = ch.collection, ch.record_id
+                ids = ids_by_collection.get(collection)
+                if ids is None:
+                    ids = ids_by_collection[collection] = set()
+                    if collection == CONFLICTS:
+                        out.conflicts_changed = True
+                ids.add(rid)
+                key = (collection, rid)
                 if ch.op == "upsert":
                     fields = ch.fields or {}
+                    # AAD as in record_aad(): the ciphertext only opens in this row
+                    aad = f"r\0{collection}\0{rid}".encode()
                     batch.append(
-                        (
-                            ch.collection,
-                            ch.record_id,
-                            ch.version,
-                            gen,
-                            seal(fields, record_aad(ch.collection, ch.record_id)),
-                        )
+                        (collection, rid, ch.version, gen, seal(encode(fields).encode(), aad))
                     )
-                    if key in pending_keys:
+                    if pending_keys and key in pending_keys:
                         reload.add(key)
-                    elif ch.collection in loaded:  # no views built for collections not in use
-                        views[key] = Record(ch.record_id, ch.collection, fields, ch.version, False)
+                    elif collection in loaded:  # no views built for collections not in use
+                        views[key] = Record(rid, collection, fields, ch.version, False)
                     out.upserts += 1
                     continue
                 if batch:

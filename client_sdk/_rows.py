@@ -25,11 +25,11 @@ SearchKeys = Callable[[str, Mapping[str, Any]], Iterable[str]]
 
 #: One encoder reused for every payload (``json.dumps`` with options builds a new one
 #: per call, which costs more than the encoding of a small record).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def dumps(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode("utf-8")
+    return ENCODER.encode(value).encode("utf-8")
 
 
 def record_aad(collection: str, record_id: str) -> bytes:

@@ -45,6 +45,8 @@ class Storage(Protocol):
 
     def is_new(self) -> bool: ...
 
+    def create_tables(self) -> None: ...
+
     def close(self) -> None: ...
 
     def destroy(self) -> None: ...
@@ -76,13 +78,13 @@ class SqliteStorage:
         self._new = "meta" not in tables
         if not self._new and not {"records", "outbox", "dead_letters"} <= tables:
             raise StoreCorrupted("the store file is missing tables")
-        if self._new:
-            if tables:
-                raise StoreCorrupted("the file is an SQLite database but not a Fieldsync store")
-            self._create_tables()
+        if self._new and tables:
+            raise StoreCorrupted("the file is an SQLite database but not a Fieldsync store")
 
     # -- schema --------------------------------------------------------------------------
-    def _create_tables(self) -> None:
+    def create_tables(self) -> None:
+        """Create the tables; the caller's transaction makes creation and key setup atomic
+        (a process killed during the first open leaves an empty file, not a broken one)."""
         db = self.db
         with self.transaction():
             db.table("meta").create({"key": str, "value": bytes}, pk="key", if_not_exists=True)

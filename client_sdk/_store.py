@@ -152,6 +152,7 @@ class Store:
         salt = new_salt()
         wrapped = wrap_key(data_key, provider.wrapping_key(salt, params))
         with storage.transaction():
+            storage.create_tables()
             storage.set_meta("format", str(FORMAT_VERSION).encode())
             storage.set_meta("encrypted", b"1" if encrypted else b"0")
             storage.set_meta("kdf", dumps(params.to_json()))
@@ -250,6 +251,10 @@ class Store:
 
     def meta_set(self, key: str, value: str | None) -> None:
         self._storage.set_meta(key, value.encode() if value is not None else None)
+
+    @property
+    def cipher(self) -> Cipher:
+        return self._cipher
 
     @property
     def storage(self) -> Storage:

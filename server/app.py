@@ -26,6 +26,7 @@ from .auth import LoginRateLimiter, TokenSigner
 from .context import ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
+from .manager import install_manager
 from .middleware import GzipRequestMiddleware
 from .routers import admin, auth, health, sync
 from .settings import Settings
@@ -124,4 +125,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth, sync, admin):
         app.include_router(module.router)
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
+    install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
     return app

@@ -10,6 +10,7 @@ uploaded in resumable chunks, downloaded on demand. See ``docs/attachments.md``:
     attachments.status(photo.id).state     # queued → uploading → complete
 """
 
+from ._background import BackgroundUploads
 from ._download import AttachmentDownloader
 from ._errors import AttachmentError, AttachmentNotFound, AttachmentNotLocal, AttachmentTooLarge
 from ._local import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_BYTES, Attachments
@@ -31,6 +32,7 @@ __all__ = [
     "AttachmentTransport",
     "AttachmentUploader",
     "Attachments",
+    "BackgroundUploads",
     "HttpAttachmentTransport",
     "UploadReport",
 ]

@@ -61,21 +61,28 @@ class AttachmentUploader:
         self.api = AttachmentApi(client, transport, max_attempts=max_attempts)
 
     # -- runs ------------------------------------------------------------------------------
-    def register_pending(self) -> int:
+    def register_pending(self, report: UploadReport | None = None) -> int:
         """Tell the server about every attachment it has not heard of (metadata only).
 
         Cheap and worth doing first: the manager sees the photo ``pending`` on the
-        visit long before a slow link has carried its bytes.
+        visit long before a slow link has carried its bytes. Content the server already
+        holds completes right here (counted as ``deduplicated``).
         """
+        report = report if report is not None else UploadReport()
         count = 0
         for info in self.attachments.pending():
             if not self.attachments.is_registered(info.id):
                 try:
-                    self._register(info)
+                    server = self._register(info)
                 except ServerError as exc:
-                    self._fail(info, exc)
+                    if self._fail(info, exc):
+                        report.failed += 1
+                    report.errors.append(f"{info.id}: {exc.code}: {exc.message}")
                     continue
                 count += 1
+                if server["status"] == "complete":
+                    report.deduplicated += 1
+                    report.completed += 1
         return count
 
     def upload_pending(self, *, max_chunks: int | None = None) -> UploadReport:
@@ -85,7 +92,7 @@ class AttachmentUploader:
         report = UploadReport()
         budget = max_chunks
         try:
-            report.registered = self.register_pending()
+            report.registered = self.register_pending(report)
             for info in self.attachments.pending():
                 if budget is not None and budget <= 0:
                     break
@@ -154,18 +161,19 @@ class AttachmentUploader:
         )
 
     def _upload(self, info: AttachmentInfo, report: UploadReport, budget: int | None) -> None:
+        fresh = False
         if self.attachments.is_registered(info.id):
             response = self.api.call("GET", f"/v1/attachments/{info.id}", ok=(404,))
             server = None if response.status == 404 else response.json()
             if server is None:  # the server forgot it (restored backup): register again
-                server = self._register(info)
+                server, fresh = self._register(info), True
             else:
                 self._absorb(info.id, server)
         else:
-            server = self._register(info)
+            server, fresh = self._register(info), True
             report.registered += 1
         if server["status"] == "complete":
-            report.deduplicated += 1
+            report.deduplicated += int(fresh)
             report.completed += 1
             return
         chunk_size = self.attachments.chunk_size_of(info.id)

@@ -70,7 +70,9 @@ class AppController:
             self.tr.set_language(language)
         self.go("unlock", reset=True)
 
-    def begin_session(self, session: Session, *, initial_sync: bool = False) -> None:
+    def begin_session(
+        self, session: Session, *, initial_sync: bool = False, background_sync: bool = True
+    ) -> None:
         self.end_session(wipe=False, navigate=False)
         if self.clock is not None:
             session.clock = self.clock
@@ -84,7 +86,8 @@ class AppController:
             self.go("initial_sync", reset=True)
             return
         self.go("today", reset=True)
-        self.start_background_sync()
+        if background_sync:
+            self.start_background_sync()
 
     def start_background_sync(self) -> None:
         self.sync_now()

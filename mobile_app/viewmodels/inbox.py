@@ -136,6 +136,17 @@ class RejectedRow:
     raw: dict[str, Any]
 
 
+def _dead_letter_title(
+    session: Session, collection: str, record_id: str, fields: Mapping[str, Any]
+) -> str:
+    """The record's name; a refused insert never became a record, so its fields name it."""
+    if session.store.collection(collection).get(record_id) is None:
+        name = fields.get("name") or fields.get("title") or fields.get("number")
+        if name:
+            return f"{session.tr.entity_label(collection)} · {name}"
+    return record_title(session, collection, record_id)
+
+
 class RejectedWritesViewModel(Observable):
     def __init__(self, session: Session) -> None:
         super().__init__()
@@ -161,7 +172,7 @@ class RejectedWritesViewModel(Observable):
                     id=d.id,
                     collection=d.collection,
                     record_id=d.record_id,
-                    title=record_title(self.session, d.collection, d.record_id),
+                    title=_dead_letter_title(self.session, d.collection, d.record_id, d.fields),
                     op=d.op,
                     code=code,
                     reason=tr("rejected.reason", reason=reason),

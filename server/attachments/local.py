@@ -52,8 +52,7 @@ class LocalBlobStorage:
         self._blobs = self.root / "blobs"
         self._staging = self.root / "staging"
         self._tmp = self.root / "tmp"
-        for folder in (self._blobs, self._staging, self._tmp):
-            folder.mkdir(parents=True, exist_ok=True)
+        # Folders are made on first write: building an app must not litter the disk.
         self._lock = threading.Lock()
 
     # -- paths -------------------------------------------------------------------------
@@ -67,6 +66,7 @@ class LocalBlobStorage:
     def _write_atomic(self, target: Path, pieces: Iterator[bytes] | list[bytes]) -> str:
         """Write ``pieces`` to ``target`` via a temporary file; returns their SHA-256."""
         target.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
         try:
@@ -162,26 +162,18 @@ class LocalBlobStorage:
             missing = [i for i in range(chunk_count) if i not in staged]
             if missing:
                 raise MissingChunks(missing)
-            if target.is_file():
-                # Someone else published the same content meanwhile: verify ours anyway,
-                # so a wrong upload is still refused, then keep the one copy.
-                actual = _hash_files(folder, chunk_count)
-                self.discard_staged(upload_id)
-                if actual != digest:
-                    raise DigestMismatch(digest, actual)
-                return False
-            tmp_target = self._tmp / f"assemble-{upload_id}"
-            actual = self._write_atomic(tmp_target, _read_chunks(folder, chunk_count))
+            # Verify first, publish second: a wrong upload never appears under a digest.
+            actual = _hash_files(folder, chunk_count)
             if actual != digest:
-                tmp_target.unlink(missing_ok=True)
                 self.discard_staged(upload_id)
                 raise DigestMismatch(digest, actual)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_target, target)
-            if self.fsync:
-                _fsync_dir(target.parent)
+            created = not target.is_file()
+            if created:
+                # Atomic rename of identical content: safe even if another process
+                # publishes the same blob at the same moment.
+                self._write_atomic(target, _read_chunks(folder, chunk_count))
             self.discard_staged(upload_id)
-            return True
+            return created
 
     def discard_staged(self, upload_id: str) -> None:
         shutil.rmtree(self._chunk_dir(upload_id), ignore_errors=True)

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from ..deps import CurrentAuth, SessionDep
 from .messages import (
@@ -20,7 +21,7 @@ from .messages import (
     ChunkReceived,
     RegisterAttachment,
 )
-from .service import AttachmentService, PayloadTooLarge, chunk_count
+from .service import AttachmentService, InvalidContent, PayloadTooLarge, chunk_count
 from .thumbnails import THUMBNAIL_MIME
 
 router = APIRouter(prefix="/v1/attachments", tags=["attachments"])
@@ -46,13 +47,17 @@ async def chunk_body(request: Request, service: ServiceDep) -> bytes:
         )
     parts: list[bytes] = []
     received = 0
-    async for piece in request.stream():
-        received += len(piece)
-        if received > limit:
-            raise PayloadTooLarge(
-                f"a chunk is at most {limit} bytes", details={"max_chunk_bytes": limit}
-            )
-        parts.append(piece)
+    try:
+        async for piece in request.stream():
+            received += len(piece)
+            if received > limit:
+                raise PayloadTooLarge(
+                    f"a chunk is at most {limit} bytes", details={"max_chunk_bytes": limit}
+                )
+            parts.append(piece)
+    except ClientDisconnect:
+        # The phone lost its signal mid-chunk: nothing is staged, it will resend.
+        raise InvalidContent("the connection closed before the chunk arrived") from None
     return b"".join(parts)
 
 

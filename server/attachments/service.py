@@ -303,10 +303,12 @@ class AttachmentService:
                 try:
                     self.storage.commit_staged(row.id, count, row.sha256)
                 except MissingChunks as exc:
-                    raise AttachmentConflict(
-                        f"{len(exc.missing)} chunk(s) still missing",
-                        details={"missing_chunks": exc.missing[:1000]},
-                    ) from None
+                    # another request of this upload may have just published it
+                    if self.storage.size(row.sha256) != row.size:
+                        raise AttachmentConflict(
+                            f"{len(exc.missing)} chunk(s) still missing",
+                            details={"missing_chunks": exc.missing[:1000]},
+                        ) from None
                 except DigestMismatch as exc:
                     raise InvalidContent(
                         "the uploaded bytes do not match the announced SHA-256; "

@@ -200,3 +200,25 @@ def test_secrets_are_not_in_reprs() -> None:
     from client_sdk import PassphraseKeyProvider
 
     assert "hunter2" not in repr(PassphraseKeyProvider("hunter2"))
+
+
+def test_a_first_open_interrupted_midway_leaves_a_fresh_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tables and key material are created in one transaction: no half-made store."""
+    from client_sdk._storage import SqliteStorage
+
+    real_set_meta = SqliteStorage.set_meta
+
+    def dying_set_meta(self: SqliteStorage, key: str, value: bytes | None) -> None:
+        if key == "device_id":
+            raise KeyboardInterrupt("killed during the first open")
+        real_set_meta(self, key, value)
+
+    monkeypatch.setattr(SqliteStorage, "set_meta", dying_set_meta)
+    with pytest.raises(KeyboardInterrupt):
+        Store.open(tmp_path / "first.db", PASSPHRASE, schema=CRM_SCHEMA, kdf=FAST_KDF)
+    monkeypatch.setattr(SqliteStorage, "set_meta", real_set_meta)
+    store = Store.open(tmp_path / "first.db", PASSPHRASE, schema=CRM_SCHEMA, kdf=FAST_KDF)
+    store.collection("customers").insert({"name": "A", "status": "potential"})
+    store.close()

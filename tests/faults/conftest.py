@@ -116,7 +116,9 @@ def server_rows(db_url: str) -> dict[tuple[str, str], dict[str, Any]]:
                     "fields": json.loads(r.data),
                 }
                 for r in conn.execute(
-                    text("SELECT collection, record_id, owner_id, deleted, version, data FROM records")
+                    text(
+                        "SELECT collection, record_id, owner_id, deleted, version, data FROM records"
+                    )
                 )
             }
     finally:
@@ -162,3 +164,28 @@ def device_records(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
         for rid, rec in store.cache(name).records.items():
             out[(name, rid)] = rec.fields
     return out
+
+
+def assert_matches_checkpoint(store: Store, db_url: str, user_id: str = REP1) -> int:
+    """The store holds exactly the server's records up to its checkpoint, nothing beyond.
+
+    Holds when the server did not change during the pull (the fault tests' setting):
+    pages are applied atomically with their checkpoint.
+    """
+    raw = store.meta_get("checkpoint")
+    checkpoint = int(raw.split(":", 1)[1]) if raw else 0
+    held = {}
+    for name in [*CRM_SCHEMA.entities, "_conflicts"]:
+        for rid, rec in store.cache(name).records.items():
+            held[(name, rid)] = (rec.version, rec.fields)
+    expected = {
+        key: (row["version"], row["fields"])
+        for key, row in server_rows(db_url).items()
+        if not row["deleted"]
+        and row["owner_id"] in (None, user_id)
+        and row["version"] <= checkpoint
+    }
+    beyond = [k for k, (v, _) in held.items() if v is None or v > checkpoint]
+    assert not beyond, f"records past the checkpoint {checkpoint}: {beyond[:5]}"
+    assert held == expected, "the store's data does not match its checkpoint"
+    return checkpoint

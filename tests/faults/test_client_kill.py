@@ -9,6 +9,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,10 @@ from sync_protocol import CRM_SCHEMA
 from tests.support.server_proc import REPO_ROOT, ServerProcess
 from tests.support.simulator import SERVER_ENV
 
-from .conftest import REP1, server_rows, visible_to
+from .conftest import REP1, assert_matches_checkpoint, visible_to
 from .sync_child import PASSPHRASE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def _checkpoint(store: Store) -> int:
-    raw = store.meta_get("checkpoint")
-    return int(raw.split(":", 1)[1]) if raw else 0
 
 
 def _held(store: Store) -> dict[tuple[str, str], tuple[int | None, dict[str, object]]]:
@@ -38,20 +34,8 @@ def _held(store: Store) -> dict[tuple[str, str], tuple[int | None, dict[str, obj
 
 
 def _assert_consistent(store: Store, db_url: str) -> int:
-    """Everything the server had up to the checkpoint is here; nothing beyond it."""
-    checkpoint = _checkpoint(store)
-    held = _held(store)
-    rows = server_rows(db_url)
-    expected = {
-        key: (row["version"], row["fields"])
-        for key, row in rows.items()
-        if not row["deleted"] and row["owner_id"] in (None, REP1) and row["version"] <= checkpoint
-    }
-    beyond = [k for k, (v, _) in held.items() if v is None or v > checkpoint]
-    assert not beyond, f"records past the checkpoint {checkpoint}: {beyond[:5]}"
-    assert held == expected, "the store's data does not match its checkpoint"
     assert store.status().pending_total == 0
-    return checkpoint
+    return assert_matches_checkpoint(store, db_url)
 
 
 def test_client_killed_while_applying_pulled_pages(sqlite_url: str, tmp_path: Path) -> None:
@@ -80,8 +64,6 @@ def test_client_killed_while_applying_pulled_pages(sqlite_url: str, tmp_path: Pa
                 if line.startswith("done"):
                     break
             # Kill while the next page is being fetched or applied.
-            import time
-
             time.sleep(rng.uniform(0.0, 0.05))
             child.send_signal(signal.SIGKILL)
             child.wait()
@@ -94,7 +76,7 @@ def test_client_killed_while_applying_pulled_pages(sqlite_url: str, tmp_path: Pa
                 store.close()
 
         assert checkpoints == sorted(checkpoints), "a checkpoint went backwards"
-        assert 0 < checkpoints[-1], "no page was ever committed before a kill"
+        assert checkpoints[-1] > 0, "no page was ever committed before a kill"
 
         finish = subprocess.run(
             [sys.executable, "-m", "tests.faults.sync_child", str(path), server.url],

@@ -24,7 +24,14 @@ from client_sdk import FAST_KDF, Store, StoreCorrupted, StoreError
 from sync_protocol import CRM_SCHEMA
 from tests.support.server_proc import ServerProcess
 
-from .conftest import REP1, device_records, open_device, server_rows, visible_to
+from .conftest import (
+    REP1,
+    assert_matches_checkpoint,
+    device_records,
+    open_device,
+    server_rows,
+    visible_to,
+)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -40,7 +47,9 @@ def _fill(store: Store) -> tuple[list[str], BaseException]:
     acked: list[str] = []
     for i in range(10_000):
         try:
-            rec = customers.insert({"name": f"full {i}", "status": "potential", "notes": "x" * 3000})
+            rec = customers.insert(
+                {"name": f"full {i}", "status": "potential", "notes": "x" * 3000}
+            )
         except BaseException as exc:
             return acked, exc
         acked.append(rec.id)
@@ -88,10 +97,7 @@ def test_pull_into_a_full_disk_keeps_the_checkpoint(sqlite_url: str, tmp_path: P
         _cap_disk(store, spare_pages=8)
         with pytest.raises((StoreError, sqlite3.Error)):
             client.sync()
-        checkpoint = store.meta_get("checkpoint")
-        held = device_records(store)
-        if checkpoint is None:
-            assert not held
+        assert_matches_checkpoint(store, sqlite_url)
         store.close()  # closing lifts the cap (max_page_count is per connection)
         store, client, _ = open_device(tmp_path / "pull.db", server.url, login=False)
         client.sync()

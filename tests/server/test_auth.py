@@ -122,7 +122,7 @@ def test_totp_required_wrong_and_right(sqlite_world: World) -> None:
 @pytest.fixture
 def strict_world(sqlite_url: str) -> Iterator[World]:
     world, client = build_world(
-        sqlite_url, login_max_failures_per_user=3, login_max_attempts_per_address=8
+        sqlite_url, login_max_failures_per_user=3, login_max_attempts_per_address=7
     )
     with client:
         yield world
@@ -136,7 +136,7 @@ def test_login_rate_limited_per_user_and_per_address(strict_world: World) -> Non
     assert limited.status_code == 429
     assert limited.json()["error"]["code"] == "rate_limited"
     assert int(limited.headers["retry-after"]) >= 1
-    # Other accounts still work from this address until the address limit (8 tries).
+    # Other accounts still work from this address until the address limit (7 counted tries).
     assert _login(strict_world, "rep_a2").status_code == 200
     for name in ("mgr_a", "rep_b1", "mgr_b"):
         assert _login(strict_world, name).status_code == 200

@@ -1,0 +1,303 @@
+"""The whole benchmark suite in one command: ``python -m bench`` (``make bench``).
+
+Runs, each in its own process so one bench's memory does not colour another's:
+
+1. ``bench.server_bench`` — the server's own figures (push throughput and friends);
+2. ``bench.sdk_bench`` — initial sync of 50,000 customers into a fresh encrypted device
+   beside the raw AES-GCM + SQLite ceiling, search, encryption overhead;
+3. ``bench.fleet_bench`` — 100 devices syncing at once against PostgreSQL with two
+   server workers, and pulls of 100 changes among 1,000 / 50,000 / 200,000 records;
+
+then writes ``docs/benchmarks.md`` from the JSON files in ``bench/results/`` (including
+``convergence.json`` from ``python -m bench.simulate --long`` when it exists), every
+figure beside the ceiling measured in the same run, with the core count and the date.
+
+``--quick`` is a smoke run (small sizes, a few seconds each) that writes into
+``bench/results/quick/`` and never touches ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+DOCS = REPO / "docs" / "benchmarks.md"
+
+
+def _supports(module: str, flag: str) -> bool:
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=REPO, capture_output=True, text=True
+    )
+    return out.returncode == 0 and flag in out.stdout
+
+
+def _module_exists(module: str) -> bool:
+    return (REPO / (module.replace(".", "/") + ".py")).exists()
+
+
+def run_benches(results: Path, quick: bool, only: set[str] | None) -> dict[str, str]:
+    """Run each bench; returns name -> "ok" / "failed (code)" / "skipped (why)"."""
+    plan: list[tuple[str, str, list[str]]] = []
+    server_args: list[str] = []
+    if (
+        quick
+        and _module_exists("bench.server_bench")
+        and _supports("bench.server_bench", "--quick")
+    ):
+        server_args.append("--quick")
+    if _module_exists("bench.server_bench") and _supports("bench.server_bench", "--output"):
+        server_args += ["--output", str(results / "server.json")]
+    plan.append(("server", "bench.server_bench", server_args))
+    sdk_args = ["--output", str(results / "sdk.json")]
+    if quick:
+        sdk_args += ["--customers", "2000", "--search-customers", "1000", "--repeat", "1"]
+    plan.append(("sdk", "bench.sdk_bench", sdk_args))
+    fleet_args = ["--output", str(results / "fleet.json")]
+    if quick:
+        fleet_args += ["--quick", "--db", "sqlite"]
+    plan.append(("fleet", "bench.fleet_bench", fleet_args))
+
+    outcome: dict[str, str] = {}
+    for name, module, args in plan:
+        if only is not None and name not in only:
+            outcome[name] = "skipped (not selected)"
+            continue
+        if not _module_exists(module):
+            outcome[name] = f"skipped ({module} does not exist yet)"
+            continue
+        if quick and name == "server" and "--quick" not in args:
+            outcome[name] = "skipped (it has no --quick mode)"
+            continue
+        print(f"== {module} {' '.join(args)}", flush=True)
+        started = time.monotonic()
+        code = subprocess.call([sys.executable, "-m", module, *args], cwd=REPO)
+        took = time.monotonic() - started
+        outcome[name] = "ok" if code == 0 else f"failed (exit {code})"
+        print(f"== {module}: {outcome[name]} in {took:.0f} s", flush=True)
+    return outcome
+
+
+# ---- docs/benchmarks.md ------------------------------------------------------------------
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+    except (OSError, ValueError):
+        return None
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int | float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(data, dict):
+        rows: list[tuple[str, Any]] = []
+        for key, value in data.items():
+            rows.extend(_flatten(value, f"{prefix}{key}." if prefix or key else key))
+        return rows
+    if isinstance(data, list) and all(not isinstance(x, dict | list) for x in data):
+        return [(prefix.rstrip("."), ", ".join(str(x) for x in data))]
+    if isinstance(data, list):
+        rows = []
+        for i, value in enumerate(data):
+            rows.extend(_flatten(value, f"{prefix}{i}."))
+        return rows
+    return [(prefix.rstrip("."), data)]
+
+
+def _sdk_section(sdk: dict[str, Any]) -> list[str]:
+    enc = sdk.get("initial_sync_encrypted", {})
+    plain = sdk.get("initial_sync_plaintext", {})
+    traced = sdk.get("initial_sync_encrypted_traced", {})
+    raw_enc = sdk.get("raw_ceiling_encrypted", {})
+    raw_plain = sdk.get("raw_ceiling_plaintext", {})
+    search = sdk.get("search", {})
+    overhead = sdk.get("encryption_overhead_pct", {})
+    return [
+        "## Initial sync into a fresh encrypted device (`bench/sdk_bench.py`)",
+        "",
+        "| Figure | Measured | Ceiling measured in the same run |",
+        "|---|---|---|",
+        f"| Initial sync of {_n(enc.get('customers_in_store') or enc.get('records'))} customers, "
+        f"encrypted store | **{_n(enc.get('records_per_s'))} records/s** "
+        f"({_n(enc.get('seconds'), 2)} s) | raw AES-GCM + SQLite insert of the same pages: "
+        f"{_n(raw_enc.get('records_per_s'))} records/s |",
+        f"| Same sync, plaintext store | {_n(plain.get('records_per_s'))} records/s | raw SQLite "
+        f"insert without encryption: {_n(raw_plain.get('records_per_s'))} records/s |",
+        f"| Peak memory during the sync | {_n(traced.get('traced_peak_mb'), 1)} MB of Python "
+        f"allocations (tracemalloc); RSS growth {_n(enc.get('rss_growth_mb'), 1)} MB | – |",
+        f"| Encryption overhead | {_n(overhead.get('end_to_end'), 1)} % end to end | "
+        f"{_n(overhead.get('raw_ceiling'), 1)} % in the raw ceiling |",
+        f"| Text search over {_n(search.get('customers'))} customers | warm median "
+        f"{_n(search.get('warm_median_ms'), 2)} ms, cold {_n(search.get('cold_first_search_ms'), 1)}"
+        " ms | – |",
+        "",
+    ]
+
+
+def _fleet_section(fleet: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    f = fleet.get("fleet")
+    if f:
+        ceiling = f.get("ceiling_healthz", {})
+        audit = f.get("audit", {})
+        lines += [
+            f"## {f['devices']} devices syncing at once (`bench/fleet_bench.py`, "
+            f"{fleet.get('db')}, {f.get('server_workers')} server workers)",
+            "",
+            "Each device (in-memory encrypted SDK store, one thread) loops *make 3 edits, "
+            f"sync* for {f.get('seconds')} s; client threads and server share the machine.",
+            "",
+            "| Figure | Measured | Ceiling measured in the same run |",
+            "|---|---|---|",
+            f"| Syncs per second (push + pull) | **{_n(f.get('syncs_per_s'), 1)}** "
+            f"({_n(f.get('syncs'))} syncs) | `GET /healthz` at the same concurrency: "
+            f"{_n(ceiling.get('requests_per_s'), 1)} requests/s |",
+            f"| Sync latency p50 | **{_n(f.get('sync_p50_ms'), 1)} ms** | one device alone: "
+            f"{_n(f.get('ceiling_single_device_sync_ms'), 1)} ms; `/healthz` p50 "
+            f"{_n(ceiling.get('p50_ms'), 1)} ms |",
+            f"| Sync latency p99 | **{_n(f.get('sync_p99_ms'), 1)} ms** | `/healthz` p99 "
+            f"{_n(ceiling.get('p99_ms'), 1)} ms |",
+            f"| Lost writes | **{audit.get('lost_creates', 0) + audit.get('lost_note_lines', 0)}** "
+            f"of {_n(audit.get('acknowledged_creates', 0) + audit.get('acknowledged_note_appends', 0))}"
+            " acknowledged | 0 |",
+            f"| Duplicated writes | **{audit.get('duplicated_note_lines', 0) + audit.get('mutations_applied_twice', 0)}**"
+            " | 0 |",
+            f"| Sync errors during the run | {f.get('sync_errors') or 'none'} | – |",
+            "",
+        ]
+    pulls = fleet.get("pull_scaling")
+    if pulls:
+        base = pulls[0]
+        lines += [
+            "## Pull of 100 changes among many records (`bench/fleet_bench.py`)",
+            "",
+            "One rep's database grown to each size; 100 random customers changed; the time of "
+            "`POST /v1/sync/pull` from the checkpoint just before the change (median of "
+            f"{base.get('repeats')} rounds, {base.get('db')}). The ceiling is the same pull "
+            f"among {_n(base['records'])} records.",
+            "",
+            "| Records | 100 changes: median | p90 | Ceiling (among "
+            f"{_n(base['records'])}) | Ratio |",
+            "|---|---|---|---|---|",
+        ]
+        for p in pulls:
+            ratio = p["median_ms"] / base["median_ms"] if base["median_ms"] else float("nan")
+            lines.append(
+                f"| {_n(p['records'])} | **{_n(p['median_ms'], 2)} ms** | {_n(p['p90_ms'], 2)} ms"
+                f" | {_n(base['median_ms'], 2)} ms | {ratio:.2f}x |"
+            )
+        lines.append("")
+    return lines
+
+
+def _generic_section(title: str, data: dict[str, Any]) -> list[str]:
+    lines = [f"## {title}", "", "| Figure | Value |", "|---|---|"]
+    for key, value in _flatten(data):
+        if key.startswith("machine"):
+            continue
+        lines.append(f"| `{key}` | {_n(value, 2) if isinstance(value, float) else _n(value)} |")
+    return [*lines, ""]
+
+
+def _convergence_section(conv: dict[str, Any]) -> list[str]:
+    runs = conv.get("runs", [])
+    if not runs:
+        return []
+    lines = [
+        "## Convergence simulator, long configuration (`python -m bench.simulate --long`)",
+        "",
+        "| Database | Seeds passed | Devices | Operations per seed | Acknowledged writes | "
+        "Server restarts (SIGKILL) | Median seconds per seed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    by_db: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_db.setdefault(run["db"], []).append(run)
+    for db, items in sorted(by_db.items()):
+        passed = [r["seed"] for r in items if r["ok"]]
+        failed = [r["seed"] for r in items if not r["ok"]]
+        seconds = sorted(r["seconds"] for r in items)
+        lines.append(
+            f"| {db} | {len(passed)}/{len(items)}"
+            + (f" (failed: {failed})" if failed else "")
+            + f" | {items[0]['stats'].get('devices')} | {_n(items[0]['stats'].get('operations'))}"
+            f" | {_n(sum(r['stats'].get('acknowledged_writes', 0) for r in items))} in total"
+            f" | {sum(r['stats'].get('server_restarts', 0) for r in items)} in total"
+            f" | {_n(seconds[len(seconds) // 2], 0)} |"
+        )
+    return [*lines, ""]
+
+
+def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> str:
+    """Write the Markdown report of everything in ``results``; returns its text."""
+    sdk = _load(results / "sdk.json")
+    server = _load(results / "server.json")
+    fleet = _load(results / "fleet.json")
+    conv = _load(results / "convergence.json") or _load(RESULTS / "convergence.json")
+    date = (fleet or {}).get("date") or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `python -m bench` (`make bench`) on **{os.cpu_count()} cores**, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"**{date}**. Every figure stands beside a ceiling measured in the same run on the "
+        "same machine; the raw numbers are in `bench/results/*.json`.",
+        "",
+    ]
+    if outcome:
+        lines += ["Benches in this run: " + ", ".join(f"{k}: {v}" for k, v in outcome.items()), ""]
+    if sdk:
+        lines += _sdk_section(sdk)
+    if server:
+        lines += _generic_section("Server (`bench/server_bench.py`)", server)
+    if fleet:
+        lines += _fleet_section(fleet)
+    if conv:
+        lines += _convergence_section(conv)
+    text = "\n".join(lines).rstrip() + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke run into bench/results/quick")
+    parser.add_argument(
+        "--only", action="append", choices=("server", "sdk", "fleet"), help="run only these"
+    )
+    parser.add_argument("--render-only", action="store_true", help="just rewrite the report")
+    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument("--docs", type=Path, default=None)
+    args = parser.parse_args(argv)
+    results = args.results or (RESULTS / "quick" if args.quick else RESULTS)
+    docs = args.docs or (results / "benchmarks.md" if args.quick else DOCS)
+    results.mkdir(parents=True, exist_ok=True)
+    outcome = None
+    if not args.render_only:
+        outcome = run_benches(results, args.quick, set(args.only) if args.only else None)
+    render(results, docs, outcome)
+    print(f"wrote {docs}")
+    failed = [k for k, v in (outcome or {}).items() if v.startswith("failed")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""What every manager route shares: the role gate, the documented error answers, and
+the page/record models.
+
+A manager acts on their own team (the :class:`~server.accounts.Principal` the sync
+engine already computes: ``team_member_ids``); an admin on everything. A rep is refused
+with ``403 forbidden`` before any work is done. Every route documents its error answers
+with the one error envelope (``{"error": {code, message, details}}``), so OpenAPI
+clients (and schemathesis) know every status the route can answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from sync_protocol.errors import ErrorResponse
+
+from ..deps import AuthContext, CurrentAuth
+from ..errors import Forbidden
+
+MANAGER_ROLES = frozenset({"manager", "admin"})
+
+_ERROR_EXAMPLES: dict[int, tuple[str, str]] = {
+    400: ("validation_failed", "the request cannot be processed"),
+    401: ("unauthorized", "missing bearer access token"),
+    403: ("forbidden", "only managers and admins may use the manager API"),
+    404: ("not_found", "no such record"),
+    409: ("conflict", "the operation conflicts with the current state"),
+    412: ("precondition_failed", "the record changed since version 12"),
+    422: ("validation_failed", "the request is malformed"),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route answers (401/403/422 always)."""
+    wanted = sorted({401, 403, 422, *statuses})
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in wanted:
+        code, message = _ERROR_EXAMPLES[status]
+        responses[status] = {
+            "model": ErrorResponse,
+            "description": code,
+            "content": {
+                "application/json": {
+                    "example": {"error": {"code": code, "message": message, "details": {}}}
+                }
+            },
+        }
+    return responses
+
+
+def require_manager(auth: CurrentAuth) -> AuthContext:
+    if auth.principal.role not in MANAGER_ROLES:
+        raise Forbidden("only managers and admins may use the manager API")
+    return auth
+
+
+def require_admin(auth: CurrentAuth) -> AuthContext:
+    if auth.principal.role != "admin":
+        raise Forbidden("only admins may do this")
+    return auth
+
+
+ManagerAuth = Annotated[AuthContext, Depends(require_manager)]
+AdminAuth = Annotated[AuthContext, Depends(require_admin)]
+
+Limit = Annotated[int, Field(ge=1, le=1000)]
+
+
+class Page(BaseModel):
+    """Offset pagination: ``total`` counts every match, ``items`` is the requested slice."""
+
+    total: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    limit: int = Field(ge=1)
+
+
+class RecordOut(BaseModel):
+    """One CRM record as the manager API shows it: its fields plus the sync metadata."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "c-018f2b6e8c1d",
+                    "collection": "customers",
+                    "version": 42,
+                    "owner_id": "u-rep1",
+                    "customer_id": "c-018f2b6e8c1d",
+                    "deleted": False,
+                    "updated_at_ms": 1732363212345,
+                    "updated_by": "u-manager",
+                    "fields": {"name": "张三", "status": "intent", "owner_id": "u-rep1"},
+                }
+            ]
+        }
+    )
+
+    id: str
+    collection: str
+    version: int = Field(description="Server version of the record's last change (for If-Match).")
+    owner_id: str | None = None
+    customer_id: str | None = None
+    deleted: bool = False
+    updated_at_ms: int | None = None
+    updated_by: str | None = None
+    fields: dict[str, Any]
+
+
+class RecordPage(Page):
+    items: list[RecordOut]
