@@ -18,15 +18,13 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from sync_protocol import (
     ConflictChoice,
-    FieldError,
     HybridLogicalClock,
     SchemaRegistry,
-    ValidationFailed,
 )
 
 from . import _attention
@@ -63,6 +61,9 @@ from ._rows import (
 from ._status import SyncStatus
 from ._storage import FORMAT_VERSION, SqliteStorage, Storage
 
+if TYPE_CHECKING:
+    from ._collection import Collection
+
 log = logging.getLogger("client_sdk")
 
 
@@ -91,7 +92,7 @@ class Store:
         self.search_keys = search_keys
         self._bus = EventBus()
         self._caches: dict[str, CollectionCache] = {}
-        self._collections: dict[str, Any] = {}
+        self._collections: dict[str, Collection] = {}
         self._search_plans: dict[str, list[tuple[str, bool]]] = {}
         self._closed = False
         self.online = False
@@ -262,7 +263,7 @@ class Store:
         return self._storage
 
     # -- collections ----------------------------------------------------------------------
-    def collection(self, name: str) -> Any:
+    def collection(self, name: str) -> Collection:
         """The :class:`Collection` named ``name`` (must be in the schema)."""
         from ._collection import Collection
 
@@ -471,13 +472,9 @@ class Store:
     def status(self) -> SyncStatus:
         return _attention.status(self)
 
-    def validation_error(self, message: str, field: str, code: str) -> ValidationFailed:
-        return ValidationFailed(
-            message, errors=[FieldError(field=field, code=code, message=message)]
-        )
-
     @contextlib.contextmanager
-    def locked(self) -> Any:
+    def locked(self) -> Iterator[None]:
+        """Hold the store's lock (and check it is open) for a multi-step operation."""
         with self._storage.lock:
             self._check_open()
             yield

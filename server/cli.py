@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--older-than-days", type=int, default=None)
     add_db(purge)
     purge.set_defaults(func=cmd_purge)
+
+    from .manager.backup import add_backup_commands
+
+    add_backup_commands(sub)  # backup, restore (server/manager/backup.py)
     return parser
 
 

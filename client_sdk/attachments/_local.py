@@ -31,6 +31,8 @@ MIB = 1024 * KIB
 DEFAULT_MAX_BYTES = 50 * MIB
 DEFAULT_CHUNK_BYTES = 256 * KIB
 
+_OWNER_KEY = "attachments_user"
+
 Source = bytes | bytearray | memoryview | str | os.PathLike[str]
 
 _TABLE = """
@@ -94,6 +96,7 @@ class Attachments:
             store, Path(directory) if directory is not None else default_directory(store)
         )
         self._sweep_orphans()
+        self._check_user()
 
     # -- capture ---------------------------------------------------------------------------
     def add(
@@ -113,6 +116,7 @@ class Attachments:
         Raises :class:`AttachmentTooLarge` (nothing stored) or :class:`AttachmentError`.
         A path is streamed chunk by chunk: a 50 MB video never sits in memory.
         """
+        self._check_user()
         if kind not in KINDS:
             raise AttachmentError(f"kind must be one of {', '.join(KINDS)}")
         if collection not in self.store.schema or collection.startswith("_"):
@@ -200,6 +204,7 @@ class Attachments:
 
     def list(self, record_id: str, collection: str | None = None) -> list[AttachmentInfo]:
         """The record's attachments, oldest first."""
+        self._check_user()
         sql = f"SELECT {_COLUMNS} FROM attachments WHERE record_id = ?"
         params: tuple[Any, ...] = (record_id,)
         if collection is not None:
@@ -211,6 +216,7 @@ class Attachments:
 
     def pending(self) -> builtins.list[AttachmentInfo]:
         """Attachments still to upload (queued or uploading), oldest first."""
+        self._check_user()
         rows = self.store.storage.execute(
             f"SELECT {_COLUMNS} FROM attachments WHERE state IN (?, ?) ORDER BY created_at",
             (AttachmentState.QUEUED.value, AttachmentState.UPLOADING.value),
@@ -405,6 +411,25 @@ class Attachments:
         self.store.emit(
             AttachmentChanged(info.id, info.record_id, info.state, info.uploaded_bytes, info.size)
         )
+
+    def _check_user(self) -> None:
+        """Attachments belong to the user signed in on the store. When another user signs
+        in (``SyncClient.login`` then drops the previous user's records), their photos
+        go too: rows and chunk files. Attachments captured before any sign-in are
+        adopted by the first user."""
+        tokens = self.store.secret_get("tokens")
+        user = (tokens or {}).get("user", {}).get("id") if isinstance(tokens, dict) else None
+        if user is None:
+            return
+        owner = self.store.secret_get(_OWNER_KEY)
+        if owner == user:
+            return
+        if owner is not None:
+            with self.store.locked(), self.store.storage.transaction() as conn:
+                conn.execute("DELETE FROM attachments")
+            for folder in self.vault.ids():
+                self.vault.remove(folder)
+        self.store.secret_set(_OWNER_KEY, user)
 
     def _sweep_orphans(self) -> None:
         """Chunk folders without a row are leftovers of an ``add`` cut short: delete them."""

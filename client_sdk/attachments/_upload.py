@@ -23,7 +23,7 @@ import hashlib
 import logging
 from typing import Any
 
-from .._errors import DeviceRevoked, NetworkError, ServerError
+from .._errors import AuthError, DeviceRevoked, NetworkError, ServerError
 from .._store import Store
 from .._sync import SyncClient
 from ._local import Attachments, chunk_count
@@ -74,6 +74,8 @@ class AttachmentUploader:
             if not self.attachments.is_registered(info.id):
                 try:
                     server = self._register(info)
+                except AuthError:
+                    raise
                 except ServerError as exc:
                     if self._fail(info, exc):
                         report.failed += 1
@@ -99,6 +101,8 @@ class AttachmentUploader:
                 before = report.chunks_sent
                 try:
                     self._upload(info, report, budget)
+                except AuthError:
+                    raise
                 except ServerError as exc:
                     if self._fail(info, exc):
                         report.failed += 1
@@ -109,7 +113,11 @@ class AttachmentUploader:
             report.interrupted = True
             report.errors.append(exc.message)
         except DeviceRevoked:
+            # Same as the record sync: a revoked device forgets everything at once.
             self.attachments.wipe()
+            revoked = getattr(self.api.client, "_revoked", None)
+            if callable(revoked):
+                revoked()
             raise
         finally:
             report.retries = self.api.retries
@@ -122,6 +130,8 @@ class AttachmentUploader:
         if info.state in (AttachmentState.QUEUED, AttachmentState.UPLOADING):
             try:
                 self._upload(info, report, max_chunks)
+            except AuthError:
+                raise
             except ServerError as exc:
                 self._fail(info, exc)
                 raise

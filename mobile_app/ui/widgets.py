@@ -100,9 +100,9 @@ class SyncBar(BoxLayout):
     badge_text = StringProperty("")
     badge = NumericProperty(0)
 
-    __events__ = ("on_badge",)
+    __events__ = ("on_inbox",)
 
-    def on_badge(self) -> None:
+    def on_inbox(self) -> None:
         pass
 
 

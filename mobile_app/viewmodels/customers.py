@@ -62,13 +62,15 @@ class CustomerListViewModel(Observable):
     def status_choices(self) -> list[tuple[str | None, str]]:
         tr = self.session.tr
         choices = CRM_SCHEMA["customers"].fields["status"].choices
-        return [(None, tr("customers.all"))] + [(c, tr.choice("status", c)) for c in choices]
+        everything = f"{tr('customers.filter.status')}: {tr('customers.all')}"
+        return [(None, everything)] + [(c, tr.choice("status", c)) for c in choices]
 
     @property
     def tier_choices(self) -> list[tuple[str | None, str]]:
         tr = self.session.tr
         choices = CRM_SCHEMA["customers"].fields["tier"].choices
-        return [(None, tr("customers.all"))] + [(c, tr.choice("tier", c)) for c in choices]
+        everything = f"{tr('customers.filter.tier')}: {tr('customers.all')}"
+        return [(None, everything)] + [(c, tr.choice("tier", c)) for c in choices]
 
     @property
     def shows_owner_filter(self) -> bool:
@@ -87,7 +89,9 @@ class CustomerListViewModel(Observable):
             }
         )
         names = self.session.extras.get("user_names", {})
-        return [(None, self.session.tr("customers.all"))] + [(o, names.get(o, o)) for o in owners]
+        tr = self.session.tr
+        everything = f"{tr('customers.filter.owner')}: {tr('customers.all')}"
+        return [(None, everything)] + [(o, names.get(o, o)) for o in owners]
 
     def set_query(self, text: str) -> None:
         self.query = text

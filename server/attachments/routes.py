@@ -151,6 +151,8 @@ def content(
         "X-Content-SHA256": row.sha256,
         "Cache-Control": "private, max-age=31536000, immutable",
     }
+    if _already_compressed(row.mime):
+        headers["Content-Encoding"] = "identity"  # tells GZipMiddleware to leave it alone
     return StreamingResponse(pieces, media_type=row.mime, headers=headers)
 
 
@@ -167,5 +169,20 @@ def thumbnail(
     return Response(
         data,
         media_type=THUMBNAIL_MIME,
-        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+        headers={
+            "Cache-Control": "private, max-age=31536000, immutable",
+            "Content-Encoding": "identity",
+        },
+    )
+
+
+_COMPRESSED_TYPES = ("image/", "video/", "audio/")
+_COMPRESSED_APPS = ("application/pdf", "application/zip", "application/gzip")
+
+
+def _already_compressed(mime: str) -> bool:
+    """Photos, videos and archives do not shrink: gzipping them only burns server CPU."""
+    mime = mime.lower()
+    return (mime.startswith(_COMPRESSED_TYPES) and "svg" not in mime) or mime.startswith(
+        _COMPRESSED_APPS
     )

@@ -29,7 +29,7 @@ from sync_protocol import (
     check_schema_version,
     negotiate,
 )
-from sync_protocol.hlc import wall_clock_ms
+from sync_protocol.hlc import clamp, wall_clock_ms
 
 from ..accounts import utcnow
 from ..context import ServerContext
@@ -68,7 +68,7 @@ def _settle_clocks(
         if ts.wall_ms > limit:
             worst = max(worst, ts.wall_ms - now)
             if settings.clock_policy == "clamp":
-                ts = Timestamp(limit, ts.counter, ts.node)
+                ts = clamp(ts, server_now_ms=now, max_drift_ms=settings.max_drift_ms)
                 m = m.model_copy(update={"hlc": ts.encode()})
         settled.append(m)
     details: dict[str, Any] = {

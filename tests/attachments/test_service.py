@@ -20,8 +20,7 @@ from tests.support.server_proc import TEST_SECRET, migrate, seed_demo
 CHUNK = 16 * 1024
 
 
-@pytest.fixture
-def app_client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+def _app_client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
     monkeypatch.setenv("FIELDSYNC_ATTACHMENTS_BACKEND", "memory")
     monkeypatch.setenv("FIELDSYNC_ATTACHMENTS_MAX_BYTES", str(1024 * 1024))
     migrate(db_url)
@@ -29,6 +28,17 @@ def app_client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestCli
     app = create_app(Settings(env="test", database_url=db_url, secret_key=TEST_SECRET))
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def app_client(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """On SQLite and PostgreSQL (the SQL that matters: registration, scope lookups)."""
+    yield from _app_client(db_url, monkeypatch)
+
+
+@pytest.fixture
+def sqlite_client(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    yield from _app_client(sqlite_url, monkeypatch)
 
 
 def signed_in(client: TestClient, user: str) -> dict[str, str]:
@@ -115,33 +125,33 @@ def test_register_upload_verify_and_download(app_client: TestClient) -> None:
 
 
 def test_bytes_that_do_not_match_the_digest_are_refused_and_discarded(
-    app_client: TestClient,
+    sqlite_client: TestClient,
 ) -> None:
-    rep1 = signed_in(app_client, "rep1")
+    rep1 = signed_in(sqlite_client, "rep1")
     claimed, sent = b"a" * (CHUNK + 10), b"b" * (CHUNK + 10)
-    app_client.post("/v1/attachments", json=registration("liar", claimed), headers=rep1)
+    sqlite_client.post("/v1/attachments", json=registration("liar", claimed), headers=rep1)
     for index, part in enumerate(chunks_of(sent)):
-        app_client.put(f"/v1/attachments/liar/chunks/{index}", content=part, headers=rep1)
-    refused = app_client.post("/v1/attachments/liar/complete", headers=rep1)
+        sqlite_client.put(f"/v1/attachments/liar/chunks/{index}", content=part, headers=rep1)
+    refused = sqlite_client.post("/v1/attachments/liar/complete", headers=rep1)
     assert (refused.status_code, code_of(refused)) == (422, "validation_failed")
-    state = app_client.get("/v1/attachments/liar", headers=rep1).json()
+    state = sqlite_client.get("/v1/attachments/liar", headers=rep1).json()
     assert (state["status"], state["received_chunks"]) == ("pending", [])
-    storage = app_client.app.state.attachments.storage  # type: ignore[attr-defined]
+    storage = sqlite_client.app.state.attachments.storage  # type: ignore[attr-defined]
     assert isinstance(storage, MemoryBlobStorage)
     assert list(storage.digests()) == []
 
 
-def test_known_content_completes_at_registration(app_client: TestClient) -> None:
-    rep1, rep2 = signed_in(app_client, "rep1"), signed_in(app_client, "rep2")
+def test_known_content_completes_at_registration(sqlite_client: TestClient) -> None:
+    rep1, rep2 = signed_in(sqlite_client, "rep1"), signed_in(sqlite_client, "rep2")
     data = b"the same delivery note"
-    app_client.post("/v1/attachments", json=registration("x1", data), headers=rep1)
-    app_client.put("/v1/attachments/x1/chunks/0", content=data, headers=rep1)
-    app_client.post("/v1/attachments/x1/complete", headers=rep1)
-    twin = app_client.post(
+    sqlite_client.post("/v1/attachments", json=registration("x1", data), headers=rep1)
+    sqlite_client.put("/v1/attachments/x1/chunks/0", content=data, headers=rep1)
+    sqlite_client.post("/v1/attachments/x1/complete", headers=rep1)
+    twin = sqlite_client.post(
         "/v1/attachments", json=registration("x2", data, "visit-2"), headers=rep2
     )
     assert twin.status_code == 201 and twin.json()["status"] == "complete"
-    storage = app_client.app.state.attachments.storage  # type: ignore[attr-defined]
+    storage = sqlite_client.app.state.attachments.storage  # type: ignore[attr-defined]
     assert list(storage.digests()) == [hashlib.sha256(data).hexdigest()]
 
 
@@ -168,16 +178,16 @@ def test_before_its_record_syncs_an_attachment_follows_its_uploader(
     assert (put.status_code, code_of(put)) == (403, "forbidden")
 
 
-def test_limits_and_unknown_collections(app_client: TestClient) -> None:
-    rep1 = signed_in(app_client, "rep1")
-    limits = app_client.get("/v1/attachments/limits", headers=rep1).json()
+def test_limits_and_unknown_collections(sqlite_client: TestClient) -> None:
+    rep1 = signed_in(sqlite_client, "rep1")
+    limits = sqlite_client.get("/v1/attachments/limits", headers=rep1).json()
     assert limits["max_bytes"] == 1024 * 1024
     bad = {**registration("c1", b"x"), "collection": "_conflicts"}
-    assert code_of(app_client.post("/v1/attachments", json=bad, headers=rep1)) == (
+    assert code_of(sqlite_client.post("/v1/attachments", json=bad, headers=rep1)) == (
         "unknown_collection"
     )
     big = {**registration("c2", b"x"), "size": 1024 * 1024 + 1}
-    response = app_client.post("/v1/attachments", json=big, headers=rep1)
+    response = sqlite_client.post("/v1/attachments", json=big, headers=rep1)
     assert (response.status_code, code_of(response)) == (413, "payload_too_large")
-    unauthenticated = app_client.get("/v1/attachments", params={"record_id": "r"})
+    unauthenticated = sqlite_client.get("/v1/attachments", params={"record_id": "r"})
     assert unauthenticated.status_code == 401

@@ -338,3 +338,16 @@ def test_an_expired_token_is_refreshed_and_a_revoked_device_loses_its_chunks(
     with pytest.raises(DeviceRevoked):
         uploader.upload_pending()
     assert not attachments.vault.directory.exists()
+    assert phone.store.closed  # wiped, as the record sync would have done
+
+
+def test_another_user_signing_in_on_the_phone_does_not_inherit_its_photos(
+    devices: Any, server: ServerProcess
+) -> None:
+    phone = devices("shared-phone")
+    attachments = Attachments(phone.store)
+    mine = attachments.add("activities", "visit-s", b"rep1's photo", "photo", "image/jpeg")
+    assert [a.id for a in attachments.list("visit-s")] == [mine.id]
+    phone.client.login("rep2", "fieldsync-demo")
+    assert attachments.list("visit-s") == []
+    assert attachments.vault.ids() == set()

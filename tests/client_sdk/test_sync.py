@@ -41,9 +41,9 @@ def test_push_then_pull_round_trip_between_devices(
     rec = a.collection("customers").insert({"name": "张三", "status": "potential"})
     report = ca.sync()
     assert (report.pushed, report.applied) == (1, 1)
-    assert a.collection("customers").get(rec.id).pending is False
+    assert a.collection("customers")[rec.id].pending is False
     cb.sync()
-    assert b.collection("customers").get(rec.id)["name"] == "张三"
+    assert b.collection("customers")[rec.id]["name"] == "张三"
     status = a.status()
     assert status.online and status.pending_total == 0 and status.last_sync_at is not None
 
@@ -62,7 +62,7 @@ def test_edits_of_different_fields_on_two_devices_both_survive(
     cb.sync()
     ca.sync()
     for store in (a, b):
-        got = store.collection("customers").get(rec.id)
+        got = store.collection("customers")[rec.id]
         assert got["phone"] == "+86 138 0000 0001" and got["city"] == "杭州"
 
 
@@ -192,7 +192,7 @@ def test_dead_letter_fix_and_retry(store: Store, server: FakeServer) -> None:
     client.sync()
     (dead,) = store.dead_letters()
     assert dead.error["details"]["fields"][0]["field"] == "city"
-    assert store.collection("customers").get(rec.id).get("city") is None  # falls back
+    assert store.collection("customers")[rec.id].get("city") is None  # falls back
     store.retry_dead_letter(dead.id, {"city": "Llanfair PG"})
     client.sync()
     assert store.dead_letters() == []
@@ -278,7 +278,7 @@ def test_resync_required_repulls_and_keeps_pending_writes(store: Store, server: 
     report = client.pull()
     assert report.resynced
     assert customers.get(b.id) is None  # not re-delivered: dropped
-    assert customers.get(a.id)["city"] == "Pending" and store.status().pending_total == 1
+    assert customers[a.id]["city"] == "Pending" and store.status().pending_total == 1
     client.sync()
     assert (server.fields("customers", a.id) or {}).get("city") == "Pending"
 
@@ -335,10 +335,10 @@ def test_manual_conflict_resolved_on_one_device_reaches_the_other(
     (ca_conflict,) = a.conflicts()
     assert (ca_conflict.base, ca_conflict.remote, ca_conflict.local) == (100, 120, 150)
     a.resolve_conflict(ca_conflict.id, "value", 135)
-    assert a.conflicts() == [] and a.collection("contracts").get(k.id)["amount"] == 135
+    assert a.conflicts() == [] and a.collection("contracts")[k.id]["amount"] == 135
     ca.sync()
     cb.sync()
-    assert b.conflicts() == [] and b.collection("contracts").get(k.id)["amount"] == 135
+    assert b.conflicts() == [] and b.collection("contracts")[k.id]["amount"] == 135
     assert server.rows[("_conflicts", ca_conflict.id)].record.fields["status"] == "resolved"
 
 

@@ -56,7 +56,7 @@ class BaseScreen(Screen):
         self.sync_bar: SyncBar | None = None
         if self.chrome:
             self.sync_bar = SyncBar()
-            self.sync_bar.bind(on_badge=lambda *_: controller.open_inbox())
+            self.sync_bar.bind(on_inbox=lambda *_: controller.open_inbox())
             self.body.add_widget(self.sync_bar)
         self.header = BoxLayout(size_hint_y=None, height=dp(48), padding=(dp(8), dp(4)), spacing=dp(6))
         self.back_button: FlatButton | None = None

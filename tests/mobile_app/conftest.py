@@ -1,0 +1,186 @@
+"""Fixtures for the app's tests: real client_sdk stores in temporary directories.
+
+View-model tests need no window. App tests (``@pytest.mark.app``) share ONE Kivy window
+and ONE controller for the whole pytest process (``kivy_app``): Kivy cannot open a second
+window in a process, and the kv rules are loaded once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mobile_app.demo import DemoIds, DemoWorld, build_demo, fill_demo
+from mobile_app.i18n import Translator
+from mobile_app.viewmodels.account import sdk_backend
+from mobile_app.viewmodels.base import CurrentUser, Session
+
+#: A pinned "now" (10:00 UTC, a Tuesday) so Today's overdue/due lists are predictable.
+NOW = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+
+
+def pinned_clock() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def tr() -> Translator:
+    return Translator("en")
+
+
+@pytest.fixture
+def session(tmp_path: Path, tr: Translator) -> Iterator[Session]:
+    """A real encrypted store (fast KDF) with no data, no server."""
+    store = sdk_backend(fast_kdf=True).open_store(tmp_path / "store.db", "test-passphrase")
+    s = Session(store=store, user=CurrentUser("u-rep1", "rep1", "Rep One"), tr=tr, clock=pinned_clock)
+    yield s
+    try:
+        store.close()
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def demo(session: Session) -> DemoIds:
+    """The demo book written into ``session``'s store (pending local writes)."""
+    return fill_demo(session.store, session.today(), user_id=session.user.id)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[DemoWorld]:
+    """A store synced with the SDK's fake server: two conflicts, a rejected write, a visit unsent."""
+    w = build_demo(tmp_path / "world", NOW.astimezone().date(), language="en")
+    w.session.clock = pinned_clock
+    yield w
+    try:
+        w.session.store.close()
+    except Exception:
+        pass
+
+
+def today() -> date:
+    return NOW.astimezone().date()
+
+
+def names(rows: Any) -> list[str]:
+    return [r.name for r in rows]
+
+
+# -- one Kivy window and App for the whole process ---------------------------------------
+class AppDriver:
+    """Drives the real FieldsyncApp in the offscreen window: taps, typing, waiting."""
+
+    def __init__(self, app: Any, backend_state: dict[str, Any]) -> None:
+        self.app = app
+        self.backend_state = backend_state
+
+    @property
+    def controller(self) -> Any:
+        return self.app.controller
+
+    @property
+    def screen(self) -> Any:
+        return self.controller.current
+
+    def pump(self, frames: int = 2) -> None:
+        from kivy.base import EventLoop
+
+        for _ in range(frames):
+            EventLoop.idle()
+
+    def wait_until(self, condition: Any, timeout: float = 20.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            self.pump(1)
+            time.sleep(0.01)
+
+    def tap(self, widget: Any) -> None:
+        """A finger down and up on the middle of ``widget`` (scrolled into view first)."""
+        from kivy.tests.common import UnitTestTouch
+        from kivy.uix.scrollview import ScrollView
+
+        parent = widget.parent
+        for _ in range(50):  # the Window is its own parent: walk a bounded chain
+            if parent is None:
+                break
+            if isinstance(parent, ScrollView):
+                parent.scroll_to(widget, padding=10, animate=False)
+                self.pump(2)
+                break
+            parent = parent.parent
+        self.pump(1)
+        x, y = widget.to_window(*widget.center)
+        assert self.controller.sm.collide_point(x, y), f"{widget} is off screen at {x},{y}"
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        self.pump(1)
+        touch.touch_up()
+        self.pump(3)
+
+    def type(self, text_input: Any, text: str) -> None:
+        """Focus a text field by tapping it, then type ``text`` as the keyboard/IME would."""
+        from kivy.core.window import Window
+
+        self.tap(text_input)
+        assert text_input.focus, "tapping the field did not focus it"
+        Window.dispatch("on_textinput", text)
+        self.pump(2)
+
+    def items(self, container: Any | None = None) -> list[Any]:
+        """The ListItems in the current screen's content, top to bottom."""
+        from mobile_app.ui.widgets import ListItem
+
+        root = container or self.screen.content
+        return [w for w in root.walk(restrict=True) if isinstance(w, ListItem)]
+
+    def begin(self, world: DemoWorld) -> None:
+        self.controller.begin_session(world.session, background_sync=False)
+        self.pump(3)
+
+    def end(self) -> None:
+        self.controller.end_session(navigate=False)
+        self.pump(1)
+
+
+@pytest.fixture(scope="session")
+def kivy_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDriver]:
+    from kivy.config import Config
+
+    Config.set("graphics", "width", "360")
+    Config.set("graphics", "height", "640")
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+
+    from client_sdk import SyncClient, SyncConfig
+    from mobile_app.main import FieldsyncApp
+    from mobile_app.viewmodels.account import Backend
+    from mobile_app.viewmodels.visit import NoLocation
+
+    state: dict[str, Any] = {"server": None}
+    real = sdk_backend(fast_kdf=True)
+
+    def make_client(store: Any, _url: str) -> Any:
+        return SyncClient(store, state["server"].transport(), SyncConfig(sleep=lambda _s: None))
+
+    backend = Backend(open_store=real.open_store, make_client=make_client)
+    app = FieldsyncApp(
+        backend=backend,
+        data_dir=tmp_path_factory.mktemp("app-data"),
+        tr=Translator("en"),
+        controller_options={"location": NoLocation(), "auto_sync_s": None, "clock": pinned_clock},
+    )
+    app._run_prepare()
+    Window.size = (360, 640)
+    EventLoop.idle()
+    driver = AppDriver(app, state)
+    yield driver
+    driver.controller.end_session(navigate=False)
+    app.stop()

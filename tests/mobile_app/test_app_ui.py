@@ -1,0 +1,295 @@
+"""The real screens in an offscreen window, driven by taps and typing (one shared App)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client_sdk.testing import FakeServer
+from mobile_app.demo import build_demo
+
+from .conftest import NOW, AppDriver
+
+pytestmark = pytest.mark.app
+
+
+@pytest.fixture
+def app(kivy_app: AppDriver) -> Any:
+    kivy_app.controller.tr.set_language("en")
+    yield kivy_app
+    kivy_app.end()
+
+
+@pytest.fixture
+def demo_world(tmp_path: Path) -> Any:
+    world = build_demo(tmp_path / "w", NOW.astimezone().date(), language="en")
+    world.session.tr = None  # replaced by the app's translator in begin()
+    return world
+
+
+def begin(app: AppDriver, world: Any) -> None:
+    world.session.tr = app.controller.tr
+    app.begin(world)
+
+
+def test_first_run_signs_in_and_runs_the_initial_sync(app: AppDriver, tmp_path: Path) -> None:
+    server = FakeServer(users={"rep1": "fieldsync-demo"})
+    server.put("customers", "c-zs", {"name": "张三", "status": "intent"})
+    server.put("customers", "c-ls", {"name": "李四", "status": "potential"})
+    app.backend_state["server"] = server
+    app.controller.files.forget()
+    app.controller.start()
+    app.pump(2)
+    screen = app.screen
+    assert screen.name == "first_run"
+    app.type(screen.fields["username"].input, "rep1")
+    app.type(screen.fields["password"].input, "wrong")
+    app.type(screen.fields["passphrase"].input, "local-secret")
+    app.type(screen.fields["passphrase_again"].input, "local-secret")
+    app.tap(screen.submit_button)
+    app.wait_until(lambda: not screen.vm.busy and screen.error_label.text)
+    assert screen.error_label.text == "Wrong username or password."
+    assert app.screen.name == "first_run"
+
+    screen.fields["password"].input.text = ""
+    app.type(screen.fields["password"].input, "fieldsync-demo")
+    app.tap(screen.submit_button)
+    app.wait_until(lambda: app.screen.name == "initial_sync")
+    sync_screen = app.screen
+    app.wait_until(lambda: not sync_screen.continue_button.disabled)
+    assert sync_screen.bar.value == 1.0
+    assert "Ready" in sync_screen.message.text
+    app.tap(sync_screen.continue_button)
+    assert app.screen.name == "today"
+    assert app.controller.session.store.collection("customers").count() == 2
+    app.controller.wait_for_sync()
+
+
+def test_search_finds_chinese_names_by_pinyin(app: AppDriver, demo_world: Any) -> None:
+    begin(app, demo_world)
+    app.tap(app.screen.nav_buttons["customers"])
+    screen = app.screen
+    assert screen.name == "customers"
+    assert len(app.items()) == 12
+    app.type(screen.search, "zs")
+    assert [i.title for i in app.items()] == ["张三"]
+    screen.search.text = ""
+    app.pump(2)
+    app.type(screen.search, "oynn")
+    assert [i.title for i in app.items()] == ["欧阳娜娜"]
+    app.tap(app.items()[0])
+    assert app.screen.name == "customer_detail"
+    assert app.screen.title_label.text == "欧阳娜娜"
+
+
+def test_create_customer_shows_validation_error_then_saves(app: AppDriver, demo_world: Any) -> None:
+    begin(app, demo_world)
+    app.controller.go("customers", reset=True)
+    app.pump(2)
+    app.tap(app.screen.action_button)
+    form = app.screen
+    assert form.name == "customer_form"
+    app.type(form.inputs["company"].input, "苏州新客户")
+    app.tap(form.save_button)
+    assert app.screen is form
+    assert form.inputs["name"].error.text == "Name is required"
+    assert form.inputs["name"].input.has_error
+    app.type(form.inputs["name"].input, "孙七")
+    app.tap(form.save_button)
+    assert app.screen.name == "customer_detail"
+    assert app.screen.title_label.text == "孙七"
+    store = app.controller.session.store
+    [record] = store.collection("customers").query(where={"name": "孙七"})
+    assert record.fields["company"] == "苏州新客户" and record.pending
+    assert "4 unsent" in app.screen.sync_bar.summary
+
+
+def test_log_visit_from_the_customer_screen(app: AppDriver, demo_world: Any) -> None:
+    begin(app, demo_world)
+    customer = demo_world.ids.customers["李四"]
+    app.controller.go("customer_detail", customer_id=customer)
+    app.pump(2)
+    visit_button = next(
+        w for w in app.screen.content.walk() if getattr(w, "text", "") == "Log a visit"
+    )
+    app.tap(visit_button)
+    screen = app.screen
+    assert screen.name == "log_visit"
+    app.tap(screen.locate_button)
+    assert "type the location" in screen.location_note.text  # no GPS on this machine
+    app.type(screen.inputs["check_in"].input, "31.2304, 121.4737")
+    app.type(screen.inputs["notes"].input, "带了样品，客户很满意")
+    app.type(screen.inputs["next_follow_up"].input, "2026-03-20")
+    app.tap(screen.save_button)
+    assert app.screen.name == "customer_detail"
+    store = app.controller.session.store
+    visits = store.collection("activities").query(where={"customer_id": customer, "type": "visit"})
+    assert [v.fields["notes"] for v in visits] == ["带了样品，客户很满意"]
+    assert visits[0].fields["check_in"] == {"lat": 31.2304, "lon": 121.4737}
+    tasks = store.collection("tasks").query(where={"activity_id": visits[0].id})
+    assert len(tasks) == 1
+    assert any("带了样品" in i.subtitle for i in app.items())
+
+
+def test_move_an_opportunity_stage(app: AppDriver, demo_world: Any) -> None:
+    begin(app, demo_world)
+    app.tap(app.screen.nav_buttons["pipeline"])
+    assert app.screen.name == "pipeline"
+    deal_item = next(i for i in app.items() if i.title == "研发服务器扩容")
+    app.tap(deal_item)
+    screen = app.screen
+    assert screen.name == "deal"
+    ids = demo_world.ids
+    assert screen.stage_buttons[ids.stages["Proposal"]].selected
+    app.tap(screen.stage_buttons[ids.stages["Negotiation"]])
+    assert screen.stage_buttons[ids.stages["Negotiation"]].selected
+    store = app.controller.session.store
+    opp = store.collection("opportunities").get(ids.opportunities["研发服务器扩容"])
+    assert opp.fields["stage_id"] == ids.stages["Negotiation"]
+    [change] = store.collection("stage_changes").query(where={"opportunity_id": opp.id})
+    assert change.fields["from_stage_id"] == ids.stages["Proposal"]
+    screen.inputs["amount"].input.text = ""
+    app.type(screen.inputs["amount"].input, "300000")
+    app.tap(screen.save_button)
+    assert store.collection("opportunities").get(opp.id).fields["amount"] == 300000
+
+
+def test_resolve_a_conflict_from_the_sync_bar_badge(app: AppDriver, demo_world: Any) -> None:
+    begin(app, demo_world)
+    bar = app.screen.sync_bar
+    assert bar.badge_text == "3 to check"
+    app.tap(bar.ids.badge)
+    screen = app.screen
+    assert screen.name == "conflicts"
+    assert len(screen.cards) == 2
+    rows = {r.field: r for r in screen.vm.rows}
+    app.tap(screen.cards[rows["amount"].id]["theirs"])
+    assert len(screen.cards) == 1
+    card = screen.cards[rows["ends_on"].id]
+    app.type(card["input"], "2026-12-31")
+    app.tap(card["use"])
+    assert screen.cards == {}
+    store = app.controller.session.store
+    contract = store.collection("contracts").get(demo_world.conflict_contract)
+    assert contract.fields["amount"] == 90000 and contract.fields["ends_on"] == "2026-12-31"
+    assert store.status().open_conflicts == 0
+    assert app.screen.sync_bar.badge_text == "1 to check"  # the rejected write remains
+
+
+def test_language_switch_in_settings_relabels_the_screen(app: AppDriver, demo_world: Any) -> None:
+    begin(app, demo_world)
+    app.tap(app.screen.nav_buttons["settings"])
+    screen = app.screen
+    assert screen.title_label.text == "Settings"
+    app.tap(screen.language_buttons["zh"])
+    assert screen.title_label.text == "设置"
+    assert screen.nav_buttons["customers"].text == "客户"
+    assert "在线" in screen.sync_bar.summary
+    app.tap(screen.language_buttons["en"])
+    assert screen.title_label.text == "Settings"
+
+
+def _pixels(text: str, font_name: str | None = None) -> tuple[tuple[int, int], bytes]:
+    from kivy.uix.label import Label
+
+    kw: dict[str, Any] = {"text": text, "font_size": 48}
+    if font_name:
+        kw["font_name"] = font_name
+    label = Label(**kw)
+    label.texture_update()
+    return tuple(label.texture.size), bytes(label.texture.pixels)  # type: ignore[return-value]
+
+
+def test_chinese_names_render_as_real_glyphs(app: AppDriver) -> None:
+    from kivy.core.text import DEFAULT_FONT, LabelBase
+
+    from mobile_app.ui.fonts import BUNDLED
+
+    assert LabelBase._fonts[DEFAULT_FONT][0] == str(BUNDLED)
+    zhang = _pixels("张三")
+    li = _pixels("李四")
+    assert any(zhang[1][3::4]), "nothing drawn"
+    assert zhang[0] == li[0] and zhang[1] != li[1], "different names must draw differently"
+    # Roboto, Kivy's own font, has no CJK glyphs: it draws the same boxes for both names
+    import os
+
+    from kivy import kivy_data_dir
+
+    roboto = os.path.join(kivy_data_dir, "fonts", "Roboto-Regular.ttf")
+    tofu_zhang = _pixels("张三", roboto)
+    tofu_li = _pixels("李四", roboto)
+    assert tofu_zhang == tofu_li, "control: missing glyphs all look alike"
+    assert zhang != tofu_zhang
+    # and the customer list draws the name with the CJK font too
+    assert _pixels("张三")[1] != _pixels("张四")[1]
+
+
+def _png_is_not_blank(path: Path) -> bool:
+    """Decode an 8-bit RGB(A) PNG (no Pillow here) and look for real content."""
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height, channels = 8, b"", 0, 0, 4
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, color = struct.unpack(">IIBB", chunk[:10])
+            assert depth == 8
+            channels = {2: 3, 6: 4}[color]
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * channels
+    prev = bytearray(stride)
+    colours: set[bytes] = set()
+    for row in range(height):
+        f = raw[row * (stride + 1)]
+        line = bytearray(raw[row * (stride + 1) + 1 : (row + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b = prev[i]
+            c = prev[i - channels] if i >= channels else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif f == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+                line[i] = (line[i] + pred) & 0xFF
+        if row % 8 == 0:
+            colours.update(bytes(line[i : i + 3]) for i in range(0, stride, channels * 4))
+        prev = line
+    return len(colours) > 20
+
+
+def test_screenshot_command_renders_every_screen(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "shots"
+    result = subprocess.run(
+        [sys.executable, "-m", "mobile_app.screenshots", str(out)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    from mobile_app.ui.screens import ALL_SCREENS
+
+    written = {p.stem for p in out.glob("*.png")}
+    expected = {s.screen_name for s in ALL_SCREENS}
+    assert expected <= written | {"customers_search_pinyin"}, expected - written
+    for path in sorted(out.glob("*.png")):
+        assert _png_is_not_blank(path), f"{path.name} is blank"
