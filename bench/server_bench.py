@@ -32,7 +32,9 @@ from tests.support.server_proc import ServerProcess, create_user_direct, migrate
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password-123"
-PG_ADMIN = os.environ.get("FIELDSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "FIELDSYNC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def customer(i: int) -> dict[str, Any]:
@@ -90,7 +92,9 @@ class Device:
         page: dict[str, Any] = r.json()
         return page
 
-    def mutation(self, record_id: str, fields: dict[str, Any], base: int | None = None) -> dict[str, Any]:
+    def mutation(
+        self, record_id: str, fields: dict[str, Any], base: int | None = None
+    ) -> dict[str, Any]:
         return {
             "id": uuid.uuid4().hex,
             "collection": "customers",
@@ -123,7 +127,9 @@ def run_one(db_url: str, n: int, label: str) -> dict[str, Any]:
             assert all(r["status"] == "applied" for r in results)
         push_s = time.perf_counter() - t0
         out["push_mutations_per_s"] = round(n / push_s)
-        size = len(json.dumps({**customer(n // 2), "owner_id": "u-rep0"}, ensure_ascii=False).encode())
+        size = len(
+            json.dumps({**customer(n // 2), "owner_id": "u-rep0"}, ensure_ascii=False).encode()
+        )
         out["record_bytes"] = size
 
         reader = Device(server.url, "rep0", "bench-reader")
@@ -142,7 +148,10 @@ def run_one(db_url: str, n: int, label: str) -> dict[str, Any]:
         out["full_pull_records_per_s"] = round((n + 1) / min(full))
         out["full_pull_s"] = round(min(full), 3)
 
-        updates = [writer.mutation(f"c-{i:06d}", {"tier": "high"}, base=n + 2) for i in range(0, 220 * 7, 7)]
+        updates = [
+            writer.mutation(f"c-{i:06d}", {"tier": "high"}, base=n + 2)
+            for i in range(0, 220 * 7, 7)
+        ]
         writer.push(updates)
         small: list[float] = []
         for _ in range(30):
@@ -177,7 +186,9 @@ def concurrent_writers(url: str, *, writers: int, batches: int, size: int) -> di
             results = device.push(muts)
             with lock:
                 acknowledged.extend(
-                    m["record_id"] for m, r in zip(muts, results, strict=True) if r["status"] == "applied"
+                    m["record_id"]
+                    for m, r in zip(muts, results, strict=True)
+                    if r["status"] == "applied"
                 )
         device.close()
 
@@ -194,7 +205,9 @@ def concurrent_writers(url: str, *, writers: int, batches: int, size: int) -> di
         checkpoint, more = None, True
         while more:
             page = device.pull(checkpoint)
-            admin_view.update(c["record_id"] for c in page["changes"] if c["record_id"].startswith("cw-"))
+            admin_view.update(
+                c["record_id"] for c in page["changes"] if c["record_id"].startswith("cw-")
+            )
             checkpoint, more = page["checkpoint"], page["has_more"]
         device.close()
     missing = [r for r in acknowledged if r not in admin_view]

@@ -113,7 +113,7 @@ def save(entries: list[dict[str, Any]], path: Path = RESULTS) -> None:
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    with open(Path(tempfile.gettempdir()) / "fieldsync-convergence.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         existing: dict[str, Any] = {"runs": []}
         if path.exists():

@@ -54,13 +54,17 @@ def _at(day: date, hour: int = 10) -> str:
     return datetime.combine(day, time(hour), tzinfo=UTC).isoformat(timespec="seconds")
 
 
-def _insert(store: StorePort, collection: str, fields: dict[str, Any], record_id: str | None = None) -> str:
+def _insert(
+    store: StorePort, collection: str, fields: dict[str, Any], record_id: str | None = None
+) -> str:
     coll: Any = store.collection(collection)
     record = coll.insert(fields, id=record_id) if record_id else coll.insert(fields)
     return str(record.id)
 
 
-def fill_demo(store: StorePort, today: date, *, user_id: str = "rep1", stages: bool = True) -> DemoIds:
+def fill_demo(
+    store: StorePort, today: date, *, user_id: str = "rep1", stages: bool = True
+) -> DemoIds:
     """Write the demo book into ``store``; the ids of what was written, by name."""
     ids = DemoIds()
     if stages:
@@ -267,7 +271,6 @@ def build_demo(
 
     from client_sdk import FAST_KDF, Store, SyncClient, SyncConfig
     from client_sdk.testing import FakeServer
-
     from mobile_app.i18n import Translator
     from mobile_app.pinyin_search import search_keys
     from mobile_app.viewmodels.base import Session

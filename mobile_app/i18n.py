@@ -61,7 +61,10 @@ _S: dict[str, tuple[str, str]] = {
         "The passphrase needs at least {n} characters.",
         "本地密码至少需要 {n} 个字符。",
     ),
-    "login.err.url": ("The server URL must start with http:// or https://", "服务器地址须以 http:// 或 https:// 开头"),
+    "login.err.url": (
+        "The server URL must start with http:// or https://",
+        "服务器地址须以 http:// 或 https:// 开头",
+    ),
     "login.err.credentials": ("Wrong username or password.", "用户名或密码错误。"),
     "login.err.totp": ("The one-time code is wrong.", "动态验证码错误。"),
     "login.err.network": ("Cannot reach the server: {reason}", "无法连接服务器：{reason}"),
@@ -204,7 +207,10 @@ _S: dict[str, tuple[str, str]] = {
     "settings.title": ("Settings", "设置"),
     "settings.language": ("Language", "语言"),
     "settings.sync_now": ("Sync now", "立即同步"),
-    "settings.synced": ("Synced: {sent} sent, {received} received", "同步完成：上传 {sent} 条，下载 {received} 条"),
+    "settings.synced": (
+        "Synced: {sent} sent, {received} received",
+        "同步完成：上传 {sent} 条，下载 {received} 条",
+    ),
     "settings.sync_failed": ("Sync failed: {reason}", "同步失败：{reason}"),
     "settings.change_passphrase": ("Change passphrase", "修改本地密码"),
     "settings.old_passphrase": ("Current passphrase", "当前密码"),
@@ -215,7 +221,10 @@ _S: dict[str, tuple[str, str]] = {
         "{n} changes have not reached the server. Log out anyway and lose them? Tap again.",
         "还有 {n} 条修改未上传，退出将丢失。确定请再点一次。",
     ),
-    "settings.signed_in_as": ("Signed in as {user} ({role}) on {server}", "当前用户 {user}（{role}），服务器 {server}"),
+    "settings.signed_in_as": (
+        "Signed in as {user} ({role}) on {server}",
+        "当前用户 {user}（{role}），服务器 {server}",
+    ),
     "settings.conflicts": ("Conflict inbox ({n})", "冲突（{n}）"),
     "settings.rejected": ("Rejected writes ({n})", "被拒绝的修改（{n}）"),
     # validation messages, by FieldError code

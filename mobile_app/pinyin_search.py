@@ -57,4 +57,3 @@ def search_keys(collection: str, fields: Mapping[str, Any]) -> list[str]:
                 # "+86 138-0000" is found by 138000, "John Smith" by johnsmith.
                 keys.append(compact)
     return list(dict.fromkeys(keys))
-

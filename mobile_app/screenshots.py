@@ -51,7 +51,12 @@ def render_all(out_dir: Path, *, today: date | None = None) -> list[Path]:
     from mobile_app.i18n import Translator
     from mobile_app.ui import prepare
     from mobile_app.ui.controller import AppController
-    from mobile_app.viewmodels.account import Account, AccountFiles, InitialSyncViewModel, sdk_backend
+    from mobile_app.viewmodels.account import (
+        Account,
+        AccountFiles,
+        InitialSyncViewModel,
+        sdk_backend,
+    )
 
     prepare()
     EventLoop.ensure_window()
@@ -79,7 +84,9 @@ def render_all(out_dir: Path, *, today: date | None = None) -> list[Path]:
     # before sign-in
     controller.go("first_run", reset=True)
     shot("first_run")
-    files.save(Account(server_url="https://crm.example.com", username="rep1", display_name="王小明"))
+    files.save(
+        Account(server_url="https://crm.example.com", username="rep1", display_name="王小明")
+    )
     controller.go("unlock", reset=True)
     shot("unlock")
 

@@ -8,6 +8,7 @@ thread) are marshalled onto Kivy's main thread before a widget is touched.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -92,7 +93,9 @@ class AppController:
     def start_background_sync(self) -> None:
         self.sync_now()
         if self.auto_sync_s and self._auto_event is None:
-            self._auto_event = Clock.schedule_interval(lambda _dt: self.sync_now(), self.auto_sync_s)
+            self._auto_event = Clock.schedule_interval(
+                lambda _dt: self.sync_now(), self.auto_sync_s
+            )
 
     def end_session(self, *, wipe: bool = False, navigate: bool = True) -> None:
         if self._auto_event is not None:
@@ -106,10 +109,8 @@ class AppController:
             thread = self._sync_thread
             if thread is not None and thread.is_alive():
                 thread.join(timeout=10)
-            try:
+            with contextlib.suppress(Exception):
                 session.store.close()
-            except Exception:
-                pass
         if navigate:
             self.start()
 
@@ -126,7 +127,7 @@ class AppController:
             self.history.append((self.sm.current, dict(self.current.params)))
         screen.params = params
         if self.sm.current == name:
-            screen.render()
+            screen.on_pre_enter()  # a fresh visit: new params, new view-model
         else:
             self.sm.current = name
         return screen
@@ -183,7 +184,9 @@ class AppController:
         if thread is not None:
             thread.join(timeout)
 
-    def run_async(self, work: Callable[[], Any], done: Callable[[Any, BaseException | None], None]) -> None:
+    def run_async(
+        self, work: Callable[[], Any], done: Callable[[Any, BaseException | None], None]
+    ) -> None:
         """Run ``work`` off the UI thread; ``done(result, error)`` back on it."""
 
         def worker() -> None:

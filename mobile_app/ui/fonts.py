@@ -30,7 +30,9 @@ SYSTEM_CANDIDATES = (
 _registered: str | None = None
 
 
-def find_cjk_font(bundled: Path = BUNDLED, candidates: tuple[str, ...] = SYSTEM_CANDIDATES) -> str | None:
+def find_cjk_font(
+    bundled: Path = BUNDLED, candidates: tuple[str, ...] = SYSTEM_CANDIDATES
+) -> str | None:
     if bundled.is_file():
         return str(bundled)
     for candidate in candidates:

@@ -16,6 +16,10 @@ class PlyerLocation:
     def __init__(self) -> None:
         self._fix: GeoFix | None = None
         self.available = False
+        from kivy.utils import platform
+
+        if platform not in ("android", "ios"):
+            return  # plyer has no desktop GPS (and logs a traceback trying)
         try:
             from plyer import gps
 

@@ -64,7 +64,9 @@ class FsSpinner(Spinner):
         self.set_choices(choices)
         self.bind(text=self._on_text)
 
-    def set_choices(self, choices: Sequence[tuple[str | None, str]], value: str | None = None) -> None:
+    def set_choices(
+        self, choices: Sequence[tuple[str | None, str]], value: str | None = None
+    ) -> None:
         self._codes = [c or "" for c, _ in choices]
         self._labels = [label for _, label in choices]
         self.values = self._labels

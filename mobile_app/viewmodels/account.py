@@ -338,6 +338,8 @@ class InitialSyncViewModel(Observable):
         return min(0.99, self.received / self.total)
 
     def on_event(self, event: Any) -> None:
+        if getattr(event, "phase", "pull") != "pull":
+            return  # pushing the (few) first-run writes: the bar is about the download
         received = _first_int(event, ("received", "pulled", "done", "changes_received"))
         remaining = _first_int(event, ("remaining",))
         total = _first_int(event, ("total", "estimated_total"))

@@ -221,7 +221,9 @@ class CustomerDetailViewModel(Observable):
             DetailLine(
                 r.id,
                 str(r.fields.get("name") or ""),
-                " · ".join(str(r.fields[k]) for k in ("title", "phone", "email") if r.fields.get(k)),
+                " · ".join(
+                    str(r.fields[k]) for k in ("title", "phone", "email") if r.fields.get(k)
+                ),
                 r.pending,
             )
             for r in self._children("contacts")
@@ -249,7 +251,11 @@ class CustomerDetailViewModel(Observable):
                 r.id,
                 f"{local_datetime_text(r.fields.get('occurred_at'))}  "
                 f"{tr.choice('activity', r.fields.get('type'))}"
-                + (f" · {tr.choice('outcome', r.fields.get('outcome'))}" if r.fields.get("outcome") else ""),
+                + (
+                    f" · {tr.choice('outcome', r.fields.get('outcome'))}"
+                    if r.fields.get("outcome")
+                    else ""
+                ),
                 str(r.fields.get("notes") or r.fields.get("subject") or ""),
                 r.pending,
             )
@@ -358,7 +364,9 @@ class CustomerFormViewModel(Observable):
             if record is not None:
                 self._original = dict(record.fields)
                 for name in self.FIELDS:
-                    self.values[name] = to_text(spec_for("customers", name), record.fields.get(name))
+                    self.values[name] = to_text(
+                        spec_for("customers", name), record.fields.get(name)
+                    )
         else:
             self.values["status"] = "potential"
 

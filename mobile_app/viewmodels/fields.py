@@ -108,7 +108,7 @@ def to_text(spec: FieldSpec | None, value: Any) -> str:
     if t is FieldType.GEO and isinstance(value, Mapping):
         return f"{value.get('lat')}, {value.get('lon')}"
     if t is FieldType.BOOLEAN:
-        return "✓" if value else "✗"
+        return "✓" if value else "×"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, float) and value.is_integer():

@@ -20,7 +20,15 @@ from typing import Any
 from sync_protocol import CRM_SCHEMA
 
 from .base import Observable, Session, error_parts
-from .fields import NotConvertible, convert_form, message_for, messages_by_field, spec_for, to_text, to_value
+from .fields import (
+    NotConvertible,
+    convert_form,
+    message_for,
+    messages_by_field,
+    spec_for,
+    to_text,
+    to_value,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +46,9 @@ class ConflictRow:
 
 def record_title(session: Session, collection: str, record_id: str) -> str:
     """A readable name for a record: its name/title/number, with the entity label."""
-    record = session.store.collection(collection).get(record_id) if collection in CRM_SCHEMA else None
+    record = (
+        session.store.collection(collection).get(record_id) if collection in CRM_SCHEMA else None
+    )
     label = session.tr.entity_label(collection)
     if record is None:
         return f"{label} {record_id[:8]}"
@@ -62,7 +72,7 @@ class ConflictInboxViewModel(Observable):
 
         def show(collection: str, field: str, value: Any) -> str:
             if field == "_deleted":
-                return "✗" if value else "✓"
+                return "×" if value else "✓"
             text = to_text(spec_for(collection, field), value)
             return text if text else empty
 

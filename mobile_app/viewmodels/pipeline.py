@@ -166,9 +166,7 @@ class PipelineViewModel(Observable):
         self.errors = {}
         self.edit_values = {
             "amount": to_text(spec_for("opportunities", "amount"), opp.fields.get("amount")),
-            "probability": (
-                f"{float(prob) * 100:g}" if isinstance(prob, int | float) else ""
-            ),
+            "probability": (f"{float(prob) * 100:g}" if isinstance(prob, int | float) else ""),
             "expected_close_date": str(opp.fields.get("expected_close_date") or ""),
         }
         self.notify()
@@ -184,7 +182,9 @@ class PipelineViewModel(Observable):
             try:
                 patch[name] = to_value(spec_for("opportunities", name), self.edit_values[name])
             except NotConvertible:
-                self.errors[name] = tr("err.not_a_number", label=tr.field_label("opportunities", name))
+                self.errors[name] = tr(
+                    "err.not_a_number", label=tr.field_label("opportunities", name)
+                )
         text = self.edit_values.get("probability", "").strip().rstrip("%")
         if text:
             try:

@@ -7,6 +7,7 @@ a second tap confirms.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -111,10 +112,9 @@ class SettingsViewModel(Observable):
             return False
         client = self.session.client
         if client is not None:
-            try:
+            # offline: the server forgets the device's token when it expires
+            with contextlib.suppress(Exception):
                 client.logout()
-            except Exception:  # offline: the server forgets the device's token on expiry
-                pass
         self.session.store.wipe()
         if self.files is not None:
             self.files.forget()

@@ -75,7 +75,9 @@ class TicketsViewModel(Observable):
     def refresh(self) -> None:
         store = self.session.store
         tr = self.session.tr
-        names = {r.id: str(r.fields.get("name") or "") for r in store.collection("customers").query()}
+        names = {
+            r.id: str(r.fields.get("name") or "") for r in store.collection("customers").query()
+        }
         where = {"status": self.status_filter} if self.status_filter else None
         records = list(store.collection("tickets").query(where=where))
         # open work first, newest first within it

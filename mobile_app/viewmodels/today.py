@@ -47,11 +47,13 @@ class TodayViewModel(Observable):
             if due is None or due > today:
                 continue
             subtitle = " · ".join(
-                x for x in (str(c.fields.get("company") or ""), str(c.fields.get("phone") or "")) if x
+                x
+                for x in (str(c.fields.get("company") or ""), str(c.fields.get("phone") or ""))
+                if x
             )
             if due < today:
-                late = tr("today.days_late", n=(today - due).days)
-                subtitle = f"{late} · {subtitle}" if subtitle else late
+                lateness = tr("today.days_late", n=(today - due).days)
+                subtitle = f"{lateness} · {subtitle}" if subtitle else lateness
             item = TodayItem(c.id, "customers", c.id, names[c.id], subtitle, due < today)
             (self.overdue if due < today else self.due_today).append(item)
         tasks = [t for t in store.collection("tasks").query(where={"status": "open"})]

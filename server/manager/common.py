@@ -10,10 +10,12 @@ clients (and schemathesis) know every status the route can answer.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, overload
 
 from fastapi import Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from sync_protocol.errors import ErrorResponse
 
@@ -34,8 +36,9 @@ _ERROR_EXAMPLES: dict[int, tuple[str, str]] = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for the error statuses a route answers (401/403/422 always)."""
-    wanted = sorted({401, 403, 422, *statuses})
+    """OpenAPI ``responses`` for the error statuses a route answers (400/401/403/422 always:
+    a body that is not JSON is a 400)."""
+    wanted = sorted({400, 401, 403, 422, *statuses})
     responses: dict[int | str, dict[str, Any]] = {}
     for status in wanted:
         code, message = _ERROR_EXAMPLES[status]
@@ -49,6 +52,58 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             },
         }
     return responses
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_text(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not pattern.match(value):
+            raise ValueError(f"must be an ISO 8601 {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+#: Query-string dates and times as their OpenAPI formats say: ISO 8601 text only
+#: (pydantic would also take a number of seconds, which the documented format does not).
+IsoDate = Annotated[date, _iso_text(_ISO_DATE, "date (YYYY-MM-DD)")]
+IsoDateTime = Annotated[datetime, _iso_text(_ISO_DATETIME, "date and time")]
+
+
+@overload
+def aware(value: datetime) -> datetime: ...
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _iso_text(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not pattern.match(value):
+            raise ValueError(f"must be an ISO 8601 {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+#: Query-string dates and times as their OpenAPI formats say: ISO 8601 text only
+#: (pydantic would also take a number of seconds, which the documented format does not).
+IsoDate = Annotated[date, _iso_text(_ISO_DATE, "date (YYYY-MM-DD)")]
+IsoDateTime = Annotated[datetime, _iso_text(_ISO_DATETIME, "date and time")]
+
+
+@overload
+def aware(value: None) -> None: ...
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes (stored as UTC): give them their zone, so the
+    API always answers RFC 3339 date-times."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def require_manager(auth: CurrentAuth) -> AuthContext:
@@ -66,7 +121,8 @@ def require_admin(auth: CurrentAuth) -> AuthContext:
 ManagerAuth = Annotated[AuthContext, Depends(require_manager)]
 AdminAuth = Annotated[AuthContext, Depends(require_admin)]
 
-Limit = Annotated[int, Field(ge=1, le=1000)]
+#: One ``field:value`` equality term of a list or export filter.
+FilterTerm = Annotated[str, Field(pattern=r"^[^:]+:", max_length=500)]
 
 
 class Page(BaseModel):

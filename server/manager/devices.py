@@ -22,7 +22,7 @@ from ..accounts import audit, revoke_device
 from ..deps import AuthContext, SessionDep
 from ..errors import Forbidden, NotFound
 from ..models import AuditEntry, Device, User
-from .common import ManagerAuth, Page, error_responses
+from .common import IsoDateTime, ManagerAuth, Page, aware, error_responses
 from .records import scope_owners
 
 router = APIRouter(prefix="/v1/manager", tags=["manager: devices and audit"])
@@ -74,11 +74,11 @@ def _device_out(d: Device) -> DeviceOut:
         platform=d.platform,
         app_version=d.app_version,
         protocol=d.protocol,
-        last_seen=d.last_seen,
+        last_seen=aware(d.last_seen),
         pending_writes=d.pending_writes,
-        revoked_at=d.revoked_at,
+        revoked_at=aware(d.revoked_at),
         wipe=bool(d.wipe),
-        created_at=d.created_at,
+        created_at=aware(d.created_at),
     )
 
 
@@ -211,8 +211,8 @@ def audit_log(
     action: Annotated[
         str | None, Query(max_length=64, description="Exact, or a prefix ending in `*`.")
     ] = None,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="From this time (inclusive).")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Before this time.")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
@@ -238,9 +238,9 @@ def audit_log(
         else:
             stmt = stmt.where(AuditEntry.action == action)
     if since is not None:
-        stmt = stmt.where(AuditEntry.at_ms >= int(since.timestamp() * 1000))
+        stmt = stmt.where(AuditEntry.at_ms >= int(aware(since).timestamp() * 1000))
     if until is not None:
-        stmt = stmt.where(AuditEntry.at_ms < int(until.timestamp() * 1000))
+        stmt = stmt.where(AuditEntry.at_ms < int(aware(until).timestamp() * 1000))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     entries = session.scalars(stmt.order_by(AuditEntry.id.desc()).offset(offset).limit(limit)).all()
     return AuditPage(

@@ -19,7 +19,7 @@ from sync_protocol.errors import FieldError
 from sync_protocol.messages import ID_PATTERN
 
 from ..deps import ContextDep, SessionDep
-from .common import ManagerAuth, RecordOut, RecordPage, error_responses
+from .common import FilterTerm, ManagerAuth, RecordOut, RecordPage, error_responses
 from .records import (
     load_rows,
     new_record_id,
@@ -142,7 +142,7 @@ def list_records(
     auth: ManagerAuth,
     session: SessionDep,
     filter: Annotated[
-        list[str],
+        list[FilterTerm],
         Query(description="Field equality, `field:value`; repeat for AND. Tags match a member."),
     ] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
     q: Annotated[

@@ -26,7 +26,7 @@ from ..auth import hash_password, new_totp_secret
 from ..deps import AuthContext, SessionDep
 from ..errors import Forbidden, NotFound
 from ..models import Team, User
-from .common import AdminAuth, ManagerAuth, Page, error_responses
+from .common import AdminAuth, ManagerAuth, Page, aware, error_responses
 
 router = APIRouter(prefix="/v1/manager", tags=["manager: users and teams"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin: teams"])
@@ -180,7 +180,7 @@ def user_out(user: User) -> UserOut:
         team_id=user.team_id,
         active=bool(user.active),
         totp_enabled=bool(user.totp_secret),
-        created_at=user.created_at,
+        created_at=aware(user.created_at),
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..deps import AuthContext, SessionDep
 from ..models import User
 from . import reports
-from .common import ManagerAuth, error_responses
+from .common import IsoDate, IsoDateTime, ManagerAuth, error_responses
 from .records import StoredRow, load_rows, scope_owners
 
 router = APIRouter(prefix="/v1/manager/reports", tags=["manager: reports"])
@@ -94,8 +94,8 @@ def funnel(auth: ManagerAuth, session: SessionDep, format: Format = "json") -> A
 def rep_performance(
     auth: ManagerAuth,
     session: SessionDep,
-    start: Annotated[date, Query(description="First day of the period.")],
-    end: Annotated[date, Query(description="Last day of the period (inclusive).")],
+    start: Annotated[IsoDate, Query(description="First day of the period.")],
+    end: Annotated[IsoDate, Query(description="Last day of the period (inclusive).")],
     format: Format = "json",
 ) -> Any:
     """Each rep against their sales targets: won amount, win rate, cycle time, activities."""
@@ -166,7 +166,7 @@ def contracts_expiring(
     auth: ManagerAuth,
     session: SessionDep,
     days: Annotated[int, Query(ge=0, le=3650)] = 30,
-    today: Annotated[date | None, Query(description="Default: today (UTC).")] = None,
+    today: Annotated[IsoDate | None, Query(description="Default: today (UTC).")] = None,
     format: Format = "json",
 ) -> Any:
     """Signed or active contracts ending within ``days`` days."""
@@ -218,7 +218,7 @@ def _overdue_lines(report: reports.OverdueReport) -> list[dict[str, Any]]:
 def overdue_follow_ups(
     auth: ManagerAuth,
     session: SessionDep,
-    as_of: Annotated[datetime | None, Query(description="Default: now (UTC).")] = None,
+    as_of: Annotated[IsoDateTime | None, Query(description="Default: now (UTC).")] = None,
     format: Format = "json",
 ) -> Any:
     """Open tasks past due and customers past their next follow-up, by rep."""

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from sync_protocol import CRM_SCHEMA
 
 from ..deps import ContextDep, SessionDep
-from .common import ManagerAuth, error_responses
+from .common import FilterTerm, ManagerAuth, error_responses
 from .csv_import import Importer, ImportReport, ImportRequest
 from .entities import Collection
 from .records import load_rows, parse_filters, select_rows
@@ -69,7 +69,8 @@ def export_csv(
     auth: ManagerAuth,
     session: SessionDep,
     filter: Annotated[
-        list[str], Query(description="Field equality, `field:value` (as in the record list).")
+        list[FilterTerm],
+        Query(description="Field equality, `field:value` (as in the record list)."),
     ] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
     q: Annotated[str | None, Query(max_length=200)] = None,
     owner_id: Annotated[str | None, Query(max_length=64)] = None,

@@ -35,17 +35,33 @@ CHECKPOINT_PREFIX = "v1:"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-.:]*$")
 
 _COLUMNS = "version, collection, record_id, deleted, data"
-_RANGE = "version > :since AND version <= :high ORDER BY version LIMIT :n"
-_BY_OWNER = text(f"SELECT {_COLUMNS} FROM records WHERE owner_id = :owner AND {_RANGE}")
-_REFERENCE = text(f"SELECT {_COLUMNS} FROM records WHERE owner_id IS NULL AND {_RANGE}")
-_ALL = text(f"SELECT {_COLUMNS} FROM records WHERE {_RANGE}")
-_EVICTIONS = text(
+_RANGE = "version > {since} AND version <= {high} ORDER BY version LIMIT {n}"
+_BY_OWNER = f"SELECT {_COLUMNS} FROM records WHERE owner_id = {{owner}} AND {_RANGE}"
+_REFERENCE = f"SELECT {_COLUMNS} FROM records WHERE owner_id IS NULL AND {_RANGE}"
+_ALL = f"SELECT {_COLUMNS} FROM records WHERE {_RANGE}"
+_EVICTIONS = (
     "SELECT version, collection, record_id, 2 AS deleted, NULL AS data FROM evictions "
-    f"WHERE user_id = :user AND {_RANGE}"
+    f"WHERE user_id = {{user}} AND {_RANGE}"
 )
 _COUNT_OWNER = text("SELECT count(*) FROM records WHERE owner_id = :owner AND version <= :high")
 _COUNT_REFERENCE = text("SELECT count(*) FROM records WHERE owner_id IS NULL AND version <= :high")
 _COUNT_ALL = text("SELECT count(*) FROM records WHERE version <= :high")
+_NAMES = ("since", "high", "n", "owner", "user")
+
+
+def _raw_query(conn: Connection, template: str, params: dict[str, Any]) -> list[Any]:
+    """Run a page query on the DB-API cursor: plain tuples, no per-row result objects
+    (the page is copied into the response as is, so nothing needs them)."""
+    if conn.dialect.paramstyle in ("named", "qmark"):
+        marks = {k: f":{k}" for k in _NAMES}
+    else:
+        marks = {k: f"%({k})s" for k in _NAMES}
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(template.format(**marks), params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def format_checkpoint(version: int) -> str:
@@ -96,12 +112,12 @@ def _streams(
     owners = _owners(principal)
     streams: list[Iterable[Any]] = []
     if owners is None:
-        streams.append(conn.execute(_ALL, params).all())
+        streams.append(_raw_query(conn, _ALL, params))
     else:
         for owner in owners:
-            streams.append(conn.execute(_BY_OWNER, {**params, "owner": owner}).all())
-        streams.append(conn.execute(_REFERENCE, params).all())
-    streams.append(conn.execute(_EVICTIONS, {**params, "user": principal.user_id}).all())
+            streams.append(_raw_query(conn, _BY_OWNER, {**params, "owner": owner}))
+        streams.append(_raw_query(conn, _REFERENCE, params))
+    streams.append(_raw_query(conn, _EVICTIONS, {**params, "user": principal.user_id}))
     return [s for s in streams if s]
 
 

@@ -59,6 +59,10 @@ class RowState:
         """Known to the server and not deleted."""
         return not self.record.deleted
 
+    def encoded(self) -> tuple[str, str]:
+        """(data, clocks) as stored."""
+        return canonical_json(self.record.fields), encode_clocks(self.record)
+
     def values(self, now_ms: int, user_id: str | None) -> dict[str, Any]:
         return {
             "collection": self.collection,

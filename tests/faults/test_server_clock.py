@@ -64,15 +64,13 @@ def test_server_hlc_never_goes_below_a_stored_hlc_after_restart(sqlite_url: str)
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: the clock_skew clamp replaces a fast device's wall time with "
-    "now + max_drift but keeps its counter, so two writes of one record pushed in one "
-    "batch can swap order ((L, 1) > (L, 0)) and the later one is dropped as 'own later'",
-)
 def test_clamping_a_fast_clock_keeps_the_order_of_its_writes(
     sqlite_url: str, tmp_path: Path
 ) -> None:
+    """A phone three days ahead edits a record twice in one push; the first edit shares
+    its millisecond with another write (HLC counter 1), the second comes a second later
+    (counter 0). Clamped to ``now + max_drift`` the two must keep their order — a clamp
+    that kept the counters made the later edit look older and dropped it."""
     from client_sdk import FAST_KDF, HttpTransport, ManualClock, Store, SyncClient, SyncConfig
     from sync_protocol import CRM_SCHEMA
 

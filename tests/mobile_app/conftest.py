@@ -7,6 +7,7 @@ window in a process, and the kv rules are loaded once.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -36,12 +37,12 @@ def tr() -> Translator:
 def session(tmp_path: Path, tr: Translator) -> Iterator[Session]:
     """A real encrypted store (fast KDF) with no data, no server."""
     store = sdk_backend(fast_kdf=True).open_store(tmp_path / "store.db", "test-passphrase")
-    s = Session(store=store, user=CurrentUser("u-rep1", "rep1", "Rep One"), tr=tr, clock=pinned_clock)
+    s = Session(
+        store=store, user=CurrentUser("u-rep1", "rep1", "Rep One"), tr=tr, clock=pinned_clock
+    )
     yield s
-    try:
+    with contextlib.suppress(Exception):
         store.close()
-    except Exception:
-        pass
 
 
 @pytest.fixture
@@ -56,10 +57,8 @@ def world(tmp_path: Path) -> Iterator[DemoWorld]:
     w = build_demo(tmp_path / "world", NOW.astimezone().date(), language="en")
     w.session.clock = pinned_clock
     yield w
-    try:
+    with contextlib.suppress(Exception):
         w.session.store.close()
-    except Exception:
-        pass
 
 
 def today() -> date:

@@ -25,8 +25,7 @@ def app(kivy_app: AppDriver) -> Any:
 @pytest.fixture
 def demo_world(tmp_path: Path) -> Any:
     world = build_demo(tmp_path / "w", NOW.astimezone().date(), language="en")
-    world.session.tr = None  # replaced by the app's translator in begin()
-    return world
+    return world  # begin() gives its session the app's translator
 
 
 def begin(app: AppDriver, world: Any) -> None:
@@ -62,6 +61,20 @@ def test_first_run_signs_in_and_runs_the_initial_sync(app: AppDriver, tmp_path: 
     assert sync_screen.bar.value == 1.0
     assert "Ready" in sync_screen.message.text
     app.tap(sync_screen.continue_button)
+    assert app.screen.name == "today"
+    assert app.controller.session.store.collection("customers").count() == 2
+    app.controller.wait_for_sync()
+
+    # the next start asks only for the passphrase
+    app.controller.end_session()
+    app.pump(2)
+    unlock = app.screen
+    assert unlock.name == "unlock"
+    app.type(unlock.passphrase.input, "not-my-passphrase")
+    app.tap(unlock.submit_button)
+    assert app.screen is unlock and unlock.passphrase.error.text == "Wrong passphrase."
+    app.type(unlock.passphrase.input, "local-secret")
+    app.tap(unlock.submit_button)
     assert app.screen.name == "today"
     assert app.controller.session.store.collection("customers").count() == 2
     app.controller.wait_for_sync()
@@ -293,3 +306,21 @@ def test_screenshot_command_renders_every_screen(tmp_path: Path) -> None:
     assert expected <= written | {"customers_search_pinyin"}, expected - written
     for path in sorted(out.glob("*.png")):
         assert _png_is_not_blank(path), f"{path.name} is blank"
+
+
+def test_every_symbol_the_screens_use_has_a_glyph_in_the_font(app: AppDriver) -> None:
+    """✓ ★ ↑ × ‹ … must not draw as the font's missing-glyph box (U+E000 is unassigned)."""
+    missing = _pixels("\ue000")
+    for symbol in ("✓", "★", "↑", "×", "‹", "…", "·", "¥"):
+        assert _pixels(symbol) != missing, f"{symbol!r} has no glyph"
+
+
+def test_font_falls_back_to_a_system_cjk_font_when_the_bundled_one_is_missing(
+    app: AppDriver, tmp_path: Path
+) -> None:
+    from mobile_app.ui.fonts import SYSTEM_CANDIDATES, find_cjk_font
+
+    system = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"  # fonts-wqy-microhei
+    assert find_cjk_font(tmp_path / "gone.ttc") == system
+    assert find_cjk_font(tmp_path / "gone.ttc", (str(tmp_path / "none.ttf"),)) is None
+    assert system in SYSTEM_CANDIDATES

@@ -46,7 +46,9 @@ def fake_backend(server: FakeServer) -> Backend:
 
 
 # -- first run, unlock, initial sync -------------------------------------------------
-def test_first_run_checks_the_form_before_touching_the_network(tmp_path: Path, tr: Translator) -> None:
+def test_first_run_checks_the_form_before_touching_the_network(
+    tmp_path: Path, tr: Translator
+) -> None:
     vm = FirstRunViewModel(fake_backend(FakeServer()), AccountFiles(tmp_path), tr)
     vm.username, vm.password, vm.passphrase, vm.passphrase_again = "rep1", "x", "abcdef", "abcdeX"
     assert vm.submit() is None
@@ -119,7 +121,9 @@ def test_first_run_asks_for_the_one_time_code_when_the_server_wants_one(
 
 
 # -- customers -----------------------------------------------------------------------
-def test_customer_list_is_sorted_by_next_follow_up_with_none_last(session: Session, demo: DemoIds) -> None:
+def test_customer_list_is_sorted_by_next_follow_up_with_none_last(
+    session: Session, demo: DemoIds
+) -> None:
     vm = CustomerListViewModel(session)
     vm.refresh()
     due = [r.follow_up for r in vm.rows]
@@ -174,9 +178,14 @@ def test_customer_detail_gathers_contacts_deals_timeline_contracts_tickets(
     vm = CustomerDetailViewModel(session, demo.customers["张三"])
     vm.refresh()
     assert vm.name == "张三"
-    assert [c.title for c in vm.contacts] == ["张伟", "孙丽"] or {c.title for c in vm.contacts} == {"张伟", "孙丽"}
+    assert [c.title for c in vm.contacts] == ["张伟", "孙丽"] or {c.title for c in vm.contacts} == {
+        "张伟",
+        "孙丽",
+    }
     assert {o.title for o in vm.opportunities} == {"年度办公设备采购", "仓储系统升级"}
-    assert "Negotiation" in next(o.subtitle for o in vm.opportunities if o.title == "年度办公设备采购")
+    assert "Negotiation" in next(
+        o.subtitle for o in vm.opportunities if o.title == "年度办公设备采购"
+    )
     assert len(vm.timeline) == 2 and "Visit" in vm.timeline[0].title  # newest first
     assert [c.title for c in vm.contracts] == ["HT-2024-0301 设备租赁合同"]
     wang = CustomerDetailViewModel(session, demo.customers["王芳"])
@@ -225,7 +234,9 @@ class FixedGps:
         return GeoFix(31.2304, 121.4737, 8.0)
 
 
-def test_log_visit_creates_activity_task_and_moves_follow_up(session: Session, demo: DemoIds) -> None:
+def test_log_visit_creates_activity_task_and_moves_follow_up(
+    session: Session, demo: DemoIds
+) -> None:
     customer = demo.customers["李四"]
     vm = LogVisitViewModel(session, customer, FixedGps())
     assert vm.locate() is True and vm.location_text.startswith("31.230400")
@@ -241,7 +252,9 @@ def test_log_visit_creates_activity_task_and_moves_follow_up(session: Session, d
     assert f["author_id"] == "u-rep1"
     task = session.store.collection("tasks").get(str(vm.task_id))
     assert task is not None and task.fields["status"] == "open"
-    assert task.fields["activity_id"] == activity.id and task.fields["title"] == "Follow up with 李四"
+    assert (
+        task.fields["activity_id"] == activity.id and task.fields["title"] == "Follow up with 李四"
+    )
     customer_record = session.store.collection("customers").get(customer)
     assert customer_record is not None
     assert customer_record.fields["next_follow_up"] == "2026-03-17"
@@ -316,7 +329,7 @@ def test_today_lists_overdue_due_tasks_and_contracts_expiring_within_30_days(
     vm.refresh()
     assert [i.title for i in vm.overdue] == ["Bob Smith", "张三"]
     assert {i.title for i in vm.due_today} == {"李四", "Alice Johnson"}
-    assert [i.title for i in vm.tasks][0] == "发送合同草稿给张伟" and vm.tasks[0].late
+    assert next(i.title for i in vm.tasks) == "发送合同草稿给张伟" and vm.tasks[0].late
     assert [i.title.split()[0] for i in vm.expiring] == ["HT-2026-0815", "HT-2025-1102"]
     vm.complete_task(vm.tasks[0].id)
     assert "发送合同草稿给张伟" not in [i.title for i in vm.tasks]
@@ -347,7 +360,9 @@ def test_tickets_create_status_comment_and_satisfaction(session: Session, demo: 
     assert record.fields["satisfaction"] == 5
     vm.select(ticket)
     assert [c.body for c in vm.comments] == ["已派工程师上门"]
-    responses = session.store.collection("satisfaction_responses").query(where={"ticket_id": ticket})
+    responses = session.store.collection("satisfaction_responses").query(
+        where={"ticket_id": ticket}
+    )
     assert [r.fields["score"] for r in responses] == [5]
 
 
@@ -382,7 +397,10 @@ def test_conflict_inbox_shows_mine_theirs_original_and_resolves(world: DemoWorld
     vm.type_value(ends.id, "2026-12-31")
     assert vm.use_typed(ends.id) is True
     assert vm.rows == []
-    assert session.store.collection("contracts").get(world.conflict_contract).fields["ends_on"] == "2026-12-31"  # type: ignore[union-attr]
+    assert (
+        session.store.collection("contracts").get(world.conflict_contract).fields["ends_on"]
+        == "2026-12-31"
+    )  # type: ignore[union-attr]
     assert session.client is not None
     session.client.sync()
     fields = world.server.fields("contracts", world.conflict_contract)
@@ -431,7 +449,11 @@ def test_settings_language_sync_passphrase_and_logout(world: DemoWorld, tmp_path
     assert vm.sync_now() is True and "上传 3 条" in vm.message
     assert session.store.status().pending_total == 0
 
-    vm.old_passphrase, vm.new_passphrase, vm.new_passphrase_again = "wrong", "new-pass-1", "new-pass-1"
+    vm.old_passphrase, vm.new_passphrase, vm.new_passphrase_again = (
+        "wrong",
+        "new-pass-1",
+        "new-pass-1",
+    )
     assert vm.change_passphrase() is False and vm.error == "本地密码错误。"
     vm.old_passphrase, vm.new_passphrase, vm.new_passphrase_again = (
         "demo-passphrase",

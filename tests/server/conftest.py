@@ -126,7 +126,12 @@ class Phone:
         return self.push([self.mutation(*args, **kwargs)])[0]
 
     def pull_raw(self, checkpoint: str | None = None, limit: int = 500) -> Any:
-        body = {"device_id": self.device_id, "schema_version": 1, "checkpoint": checkpoint, "limit": limit}
+        body = {
+            "device_id": self.device_id,
+            "schema_version": 1,
+            "checkpoint": checkpoint,
+            "limit": limit,
+        }
         return self.world.client.post("/v1/sync/pull", json=body, headers=self.headers)
 
     def sync_down(self, limit: int = 500) -> list[dict[str, Any]]:

@@ -99,7 +99,9 @@ def test_tampered_or_missing_token_is_unauthorized(sqlite_world: World) -> None:
     token = phone.tokens["access_token"]
     phone.tokens["access_token"] = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     assert phone.pull_raw().json()["error"]["code"] == "unauthorized"
-    response = sqlite_world.client.post("/v1/sync/pull", json={"device_id": "x", "schema_version": 1})
+    response = sqlite_world.client.post(
+        "/v1/sync/pull", json={"device_id": "x", "schema_version": 1}
+    )
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select
 
@@ -42,7 +41,14 @@ def test_db_upgrade_creates_the_schema_on_a_fresh_database(db_url: str) -> None:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert {"records", "evictions", "applied_mutations", "audit_log", "sync_state", "users"} <= tables
+    assert {
+        "records",
+        "evictions",
+        "applied_mutations",
+        "audit_log",
+        "sync_state",
+        "users",
+    } <= tables
     again = fieldsync("db", "upgrade", "--database-url", db_url)  # idempotent
     assert again.returncode == 0, again.stderr
 

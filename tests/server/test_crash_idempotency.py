@@ -49,7 +49,11 @@ def test_sigkill_mid_push_applies_every_mutation_exactly_once(db_url: str) -> No
             try:
                 r = httpx.post(
                     f"{server.url}/v1/auth/login",
-                    json={"username": "rep", "password": "rep-password-1", "device_id": "crash-dev"},
+                    json={
+                        "username": "rep",
+                        "password": "rep-password-1",
+                        "device_id": "crash-dev",
+                    },
                     timeout=10,
                 )
                 if r.status_code == 200:
@@ -129,7 +133,9 @@ def test_sigkill_mid_push_applies_every_mutation_exactly_once(db_url: str) -> No
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as s:
-            applied = dict(s.execute(select(AppliedMutation.mutation_id, AppliedMutation.result)).all())
+            applied = dict(
+                s.execute(select(AppliedMutation.mutation_id, AppliedMutation.result)).all()
+            )
             audited = dict(
                 s.execute(
                     select(AuditEntry.details, func.count())

@@ -26,7 +26,9 @@ BATCHES = 12
 def test_puller_never_skips_a_late_commit(postgres_url: str) -> None:
     upgrade(postgres_url)
     admin_id = create_user_direct(postgres_url, "admin", role="admin", user_id="u-admin")
-    rep_ids = [create_user_direct(postgres_url, f"rep{i}", user_id=f"u-rep{i}") for i in range(WRITERS)]
+    rep_ids = [
+        create_user_direct(postgres_url, f"rep{i}", user_id=f"u-rep{i}") for i in range(WRITERS)
+    ]
     engine = make_engine(postgres_url, pool_size=WRITERS + 2)
     sessions = make_session_factory(engine)
     errors: list[BaseException] = []
@@ -118,7 +120,9 @@ def test_puller_never_skips_a_late_commit(postgres_url: str) -> None:
     assert pulls > 10
 
     with sessions() as s:
-        stored = {r.record_id: r.version for r in s.execute(select(Record.record_id, Record.version))}
+        stored = {
+            r.record_id: r.version for r in s.execute(select(Record.record_id, Record.version))
+        }
     engine.dispose()
     assert len(stored) == WRITERS * BATCHES * 3
     # Every acknowledged write is stored, and the puller holds the latest of each record.

@@ -56,7 +56,10 @@ def test_reassign_evicts_from_old_rep_and_delivers_to_new(world: World) -> None:
     # The new owner can now edit, the old one cannot.
     contact = next(r for c, r in keys if c == "contacts")
     version = new.versions[("contacts", contact)]
-    assert new.push_one("contacts", contact, {"title": "CEO"}, base_version=version)["status"] == "applied"
+    assert (
+        new.push_one("contacts", contact, {"title": "CEO"}, base_version=version)["status"]
+        == "applied"
+    )
     refused = old.push_one("contacts", contact, {"title": "CTO"}, base_version=version)
     assert refused["error"]["code"] == "forbidden"
     with world.context.sessions() as s:
@@ -70,8 +73,18 @@ def test_reassign_across_teams_evicts_the_old_manager_and_rules_who_may(world: W
         p.sync_down()
     body = {"customer_ids": [cid], "new_owner_id": world.users["rep_b1"]}
     # A rep may not reassign; a manager may not hand over to another team.
-    assert world.client.post("/v1/admin/customers/reassign", json=body, headers=rep.headers).status_code == 403
-    assert world.client.post("/v1/admin/customers/reassign", json=body, headers=mgr_a.headers).status_code == 403
+    assert (
+        world.client.post(
+            "/v1/admin/customers/reassign", json=body, headers=rep.headers
+        ).status_code
+        == 403
+    )
+    assert (
+        world.client.post(
+            "/v1/admin/customers/reassign", json=body, headers=mgr_a.headers
+        ).status_code
+        == 403
+    )
     admin = world.phone("admin")
     moved = world.client.post("/v1/admin/customers/reassign", json=body, headers=admin.headers)
     assert moved.status_code == 200

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 TEAM_ID = "team-east"
 MAX_DRIFT_MS = 5 * 60 * 1000  # the server default the clamp bounds assume
+_ABSENT = object()
 
 
 @dataclass
@@ -300,7 +301,9 @@ class Oracle:
         own = [
             x
             for x in self.by_record.get((m.collection, m.record_id), [])
-            if x.device == m.device and name in x.fields and self._could_be(x, final_hlc)
+            if x.device == m.device
+            and x.fields.get(name, _ABSENT) == final
+            and self._could_be(x, final_hlc)
         ]
         if own and all(x.hlc < m.hlc for x in own):
             self.fail(
@@ -338,10 +341,16 @@ class Oracle:
         )
 
     def _effective_lower_bound(self, m: SentMutation) -> Timestamp:
-        """The smallest HLC the server can have stored for ``m`` after its clamp."""
+        """The smallest HLC the server can have stored for ``m`` after its clamp.
+
+        A timestamp beyond ``now + max_drift`` is pulled back to that limit (the counter
+        may be dropped too); the server's "now" is no earlier than the first send.
+        """
         ts = Timestamp.parse(m.hlc)
         limit = int(m.first_start * 1000) + MAX_DRIFT_MS - 5
-        return Timestamp(min(ts.wall_ms, limit), ts.counter, ts.node)
+        if ts.wall_ms <= limit:
+            return ts
+        return Timestamp(limit, 0, ts.node)
 
     def _in_conflict(self, mutation_id: str, w: Write, name: str, value: Any) -> bool:
         for row in self.rows.values():
@@ -385,8 +394,13 @@ class Oracle:
 
     @staticmethod
     def _could_be(m: SentMutation, ts: Timestamp) -> bool:
+        """Could the server have stored ``m``'s HLC as ``ts`` (exactly, or clamped)?"""
         mine = Timestamp.parse(m.hlc)
-        return mine.node == ts.node and mine.counter == ts.counter and mine.wall_ms >= ts.wall_ms
+        if mine.node != ts.node:
+            return False
+        if mine.wall_ms == ts.wall_ms:
+            return mine.counter == ts.counter
+        return mine.wall_ms > ts.wall_ms and ts.counter in (0, mine.counter)
 
     # -- 3 -------------------------------------------------------------------------------
     def check_exactly_once(self) -> None:

@@ -21,6 +21,7 @@ database (no HTTP), e.g. a second team or a user with TOTP.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -289,7 +290,5 @@ class ServerProcess:
 @atexit.register
 def _cleanup() -> None:
     for proc in list(_LIVE):
-        try:
+        with contextlib.suppress(Exception):
             proc.kill()
-        except Exception:
-            pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kivy.metrics import dp
@@ -43,14 +44,17 @@ class FirstRunScreen(BaseScreen):
         ]
         if vm.needs_totp:
             specs.append(("totp", "login.totp", False))
-        specs += [("passphrase", "login.passphrase", True), ("passphrase_again", "login.passphrase2", True)]
+        specs += [
+            ("passphrase", "login.passphrase", True),
+            ("passphrase_again", "login.passphrase2", True),
+        ]
         self.fields = {}
         for attr, key, secret in specs:
             field = FormField(
                 self.t(key),
                 getattr(vm, attr),
                 password=secret,
-                on_text=lambda value, a=attr: setattr(vm, a, value),
+                on_text=partial(setattr, vm, attr),
             )
             self.fields[attr] = field
             self.add(field)
@@ -61,7 +65,11 @@ class FirstRunScreen(BaseScreen):
         self.submit_button.bind(on_release=lambda *_: self.submit())
         self.add(self.submit_button)
         row = FlatButton(text="中文 / English")
-        row.bind(on_release=lambda *_: self.c.tr.set_language("en" if self.c.tr.language == "zh" else "zh"))
+        row.bind(
+            on_release=lambda *_: self.c.tr.set_language(
+                "en" if self.c.tr.language == "zh" else "zh"
+            )
+        )
         self.add(row)
 
     def submit(self) -> None:
@@ -98,7 +106,9 @@ class UnlockScreen(BaseScreen):
 
     def on_pre_enter(self, *_: Any) -> None:
         account = self.c.files.load()
-        self.vm = UnlockViewModel(self.c.backend, self.c.files, account, self.c.tr) if account else None
+        self.vm = (
+            UnlockViewModel(self.c.backend, self.c.files, account, self.c.tr) if account else None
+        )
         self.render()
 
     def build(self) -> None:

@@ -58,7 +58,9 @@ class BaseScreen(Screen):
             self.sync_bar = SyncBar()
             self.sync_bar.bind(on_inbox=lambda *_: controller.open_inbox())
             self.body.add_widget(self.sync_bar)
-        self.header = BoxLayout(size_hint_y=None, height=dp(48), padding=(dp(8), dp(4)), spacing=dp(6))
+        self.header = BoxLayout(
+            size_hint_y=None, height=dp(48), padding=(dp(8), dp(4)), spacing=dp(6)
+        )
         self.back_button: FlatButton | None = None
         if self.tab is None and self.chrome:
             self.back_button = FlatButton(size_hint_x=None, width=dp(64))
@@ -114,7 +116,11 @@ class BaseScreen(Screen):
         pending: bool = False,
     ) -> ListItem:
         if pending:
-            subtitle = f"{subtitle} · ⇡ {self.t('detail.pending')}" if subtitle else f"⇡ {self.t('detail.pending')}"
+            subtitle = (
+                f"{subtitle} · ↑ {self.t('detail.pending')}"
+                if subtitle
+                else f"↑ {self.t('detail.pending')}"
+            )
         widget = ListItem(title=title, subtitle=subtitle, alert=alert, accent=pending)
         if on_tap is not None:
             widget.bind(on_release=lambda *_: on_tap())

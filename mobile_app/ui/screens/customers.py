@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kivy.metrics import dp
@@ -125,7 +126,9 @@ class CustomerDetailScreen(BaseScreen):
         vm.refresh()
         self.vm = vm
         self.title_label.text = vm.name
-        self.set_action(self.t("action.edit"), lambda: self.c.go("customer_form", customer_id=customer_id))
+        self.set_action(
+            self.t("action.edit"), lambda: self.c.go("customer_form", customer_id=customer_id)
+        )
         self.add(MutedLabel(text=vm.headline))
         actions = GridLayout(cols=2, size_hint_y=None, height=dp(44), spacing=dp(6))
         visit = FsButton(text=self.t("detail.log_visit"))
@@ -139,7 +142,11 @@ class CustomerDetailScreen(BaseScreen):
             self.add(MutedLabel(text=f"{label}: {value}"))
         sections: list[tuple[str, list[DetailLine], Any]] = [
             ("detail.contacts", vm.contacts, None),
-            ("detail.opportunities", vm.opportunities, lambda i: self.c.go("deal", opportunity_id=i)),
+            (
+                "detail.opportunities",
+                vm.opportunities,
+                lambda i: self.c.go("deal", opportunity_id=i),
+            ),
             ("detail.timeline", vm.timeline, None),
             ("detail.contracts", vm.contracts, None),
             ("detail.tickets", vm.tickets, lambda i: self.c.go("ticket_detail", ticket_id=i)),
@@ -182,7 +189,7 @@ class CustomerFormScreen(BaseScreen):
                     vm.label(name),
                     vm.choices(name),
                     vm.values[name],
-                    on_value=lambda v, n=name: vm.set(n, v),
+                    on_value=partial(vm.set, name),
                 )
             else:
                 widget = FormField(
@@ -190,7 +197,7 @@ class CustomerFormScreen(BaseScreen):
                     vm.values[name],
                     multiline=name == "notes",
                     hint="YYYY-MM-DD" if name == "next_follow_up" else "",
-                    on_text=lambda v, n=name: vm.set(n, v),
+                    on_text=partial(vm.set, name),
                 )
             widget.set_error(vm.errors.get(name, ""))
             self.inputs[name] = widget
@@ -253,10 +260,16 @@ class LogVisitScreen(BaseScreen):
 
         check_in = field("occurred_at", self.t("visit.check_in"), vm.check_in, "check_in")
         now = FlatButton(text=self.t("visit.now"))
-        now.bind(on_release=lambda *_: (vm.stamp_now(), setattr(check_in.input, "text", vm.check_in)))
+        now.bind(on_release=lambda *_: self._now(check_in))
         self.add(now)
-        location = field("check_in", self.t("visit.location"), vm.location_text, "location_text", hint="31.2304, 121.4737")
-        self.locate_button = FlatButton(text="⌖ " + self.t("visit.locate"))
+        location = field(
+            "check_in",
+            self.t("visit.location"),
+            vm.location_text,
+            "location_text",
+            hint="31.2304, 121.4737",
+        )
+        self.locate_button = FlatButton(text=self.t("visit.locate"))
         self.locate_button.bind(on_release=lambda *_: self._locate(location))
         self.add(self.locate_button)
         self.location_note = MutedLabel(text=vm.location_note)
@@ -270,12 +283,23 @@ class LogVisitScreen(BaseScreen):
         self.inputs["outcome"] = outcome
         self.add(outcome)
         field("notes", self.t("visit.notes"), vm.notes, "notes", multiline=True)
-        field("next_follow_up", self.t("visit.next"), vm.next_follow_up, "next_follow_up", hint="YYYY-MM-DD")
+        field(
+            "next_follow_up",
+            self.t("visit.next"),
+            vm.next_follow_up,
+            "next_follow_up",
+            hint="YYYY-MM-DD",
+        )
         self.message = ErrorLabel(text=vm.message if vm.errors else "")
         self.add(self.message)
         self.save_button = FsButton(text=self.t("action.save"))
         self.save_button.bind(on_release=lambda *_: self.save())
         self.add(self.save_button)
+
+    def _now(self, check_in: FormField) -> None:
+        if self.vm is not None:
+            self.vm.stamp_now()
+            check_in.input.text = self.vm.check_in
 
     def _locate(self, location: FormField) -> None:
         vm = self.vm

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kivy.metrics import dp
@@ -84,7 +85,13 @@ class ConflictsScreen(BaseScreen):
             use = FlatButton(text=self.t("conflicts.use_typed"))
             use.bind(on_release=lambda _b, cid=row.id: self._choose(cid, "typed"))
             card.add_widget(use)
-            self.cards[row.id] = {"mine": mine, "theirs": theirs, "input": typed, "use": use, "error": error}
+            self.cards[row.id] = {
+                "mine": mine,
+                "theirs": theirs,
+                "input": typed,
+                "use": use,
+                "error": error,
+            }
             self.add(card)
 
     def _choose(self, conflict_id: str, how: str) -> None:
@@ -98,7 +105,8 @@ class ConflictsScreen(BaseScreen):
         elif not vm.use_typed(conflict_id):
             self.cards[conflict_id]["error"].text = vm.errors.get(conflict_id, "")
             return
-        self.c.sync_vm and self.c.sync_vm.refresh()
+        if self.c.sync_vm is not None:
+            self.c.sync_vm.refresh()
         self.render()
 
 
@@ -136,7 +144,7 @@ class RejectedScreen(BaseScreen):
                 field = FormField(
                     session.tr.field_label(row.collection, name),
                     vm.edits.get(row.id, {}).get(name, text),
-                    on_text=lambda v, rid=row.id, n=name: vm.edit(rid, n, v),
+                    on_text=partial(vm.edit, row.id, name),
                 )
                 field.set_error(
                     vm.errors.get(row.id, {}).get(name) or row.field_errors.get(name, "")

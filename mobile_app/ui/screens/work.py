@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kivy.metrics import dp
@@ -129,7 +130,11 @@ class DealScreen(BaseScreen):
         card = next((d for col in vm.columns for d in col.deals if d.id == opportunity_id), None)
         if card is not None:
             self.add(TitleLabel(text=card.name))
-            self.add(MutedLabel(text=" · ".join(b for b in (card.customer, card.amount, card.probability) if b)))
+            self.add(
+                MutedLabel(
+                    text=" · ".join(b for b in (card.customer, card.amount, card.probability) if b)
+                )
+            )
         self.section(self.t("pipeline.move"))
         grid = GridLayout(cols=2, size_hint_y=None, spacing=dp(4))
         grid.bind(minimum_height=grid.setter("height"))
@@ -153,7 +158,7 @@ class DealScreen(BaseScreen):
             widget = FormField(
                 self.t(label),
                 vm.edit_values.get(key, ""),
-                on_text=lambda v, k=key: vm.edit_values.__setitem__(k, v),
+                on_text=partial(vm.edit_values.__setitem__, key),
             )
             widget.set_error(vm.errors.get(key, ""))
             self.inputs[key] = widget
@@ -212,7 +217,9 @@ class TicketsScreen(BaseScreen):
         vm.set_filter(self._filter_value or None)
         self.set_action("+ " + self.t("action.new"), lambda: self.c.go("ticket_form"))
         self._quiet = True
-        self.status_filter.set_choices([("", self.t("customers.all")), *vm.status_choices], self._filter_value)
+        self.status_filter.set_choices(
+            [("", self.t("customers.all")), *vm.status_choices], self._filter_value
+        )
         self._quiet = False
         if self.status_filter.parent is not None:
             self.status_filter.parent.remove_widget(self.status_filter)
@@ -234,7 +241,7 @@ class TicketsScreen(BaseScreen):
 
 class TicketDetailScreen(BaseScreen):
     screen_name = "ticket_detail"
-    live = True
+    live = False  # a pull must not wipe a half-typed comment
 
     def build(self) -> None:
         session = self.c.session
@@ -322,7 +329,9 @@ class TicketFormScreen(BaseScreen):
         )
         self.customer.set_error(vm.errors.get("customer_id", ""))
         self.add(self.customer)
-        self.title_field = FormField(self.t("tickets.subject"), vm.new_title, on_text=lambda v: setattr(vm, "new_title", v))
+        self.title_field = FormField(
+            self.t("tickets.subject"), vm.new_title, on_text=lambda v: setattr(vm, "new_title", v)
+        )
         self.title_field.set_error(vm.errors.get("title", ""))
         self.add(self.title_field)
         self.add(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyotp
 
-from tests.server.conftest import World, password_of
+from tests.server.conftest import World
 from tests.server.manager.conftest import Web
 
 
