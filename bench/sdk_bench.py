@@ -285,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.server_proc import ServerProcess
 
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+        },
         "aims": {
             "initial_sync_records_per_s": 30_000,
             "memory_growth_mb": 100,
@@ -342,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         "client_cpu": round((enc_cpu - plain_cpu) / plain_cpu * 100, 1),
     }
     results["peak_rss_mb_of_bench_process"] = round(rss_peak_mb(), 1)
+    results["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
         json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -73,6 +73,9 @@ class SyncConfig:
     max_attempts: int = 5
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
+    #: Fetch the next pull page while the current one is applied (overlaps the server's
+    #: work with the device's; two pages in memory at most).
+    prefetch: bool = True
     platform: str | None = "python"
     app_version: str | None = None
     #: Injected for tests (no real sleeping) and simulations.
@@ -391,7 +394,11 @@ class SyncClient:
                     continue
                 stalled = not page.changes and page.checkpoint == checkpoint
                 more = page.has_more and not stalled
-                pending = pool.submit(self._fetch, page.checkpoint, report) if more else None
+                pending = (
+                    pool.submit(self._fetch, page.checkpoint, report)
+                    if more and self.config.prefetch
+                    else None
+                )
                 try:
                     outcome = apply_page(store, page.changes, page.checkpoint, page.server_hlc)
                 except BaseException:
@@ -415,6 +422,8 @@ class SyncClient:
                 checkpoint = page.checkpoint
                 if not more:
                     break
+                if pending is None:  # no prefetch: fetch the next page now
+                    pending = pool.submit(self._fetch, checkpoint, report)
         finish_resync(store)
 
     def _fetch(self, checkpoint: str | None, report: SyncReport) -> PulledPage:

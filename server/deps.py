@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .accounts import Principal, principal_for
@@ -56,13 +57,18 @@ def _bearer(request: Request) -> str:
 
 def get_auth(request: Request, context: ContextDep, session: SessionDep) -> AuthContext:
     claims = context.signer.verify(_bearer(request))
-    device = session.get(Device, claims.device_id)
-    if device is None:
+    # One round trip for both rows: this runs on every request, polls included.
+    row = session.execute(
+        select(Device, User)
+        .join(User, User.id == Device.user_id)
+        .where(Device.id == claims.device_id)
+    ).one_or_none()
+    if row is None:
         raise Unauthorized("unknown device")
+    device, user = row.tuple()
     if device.revoked_at is not None:
         raise DeviceRevoked(wipe=device.wipe)
-    user = session.get(User, claims.user_id)
-    if user is None or not user.active or device.user_id != user.id:
+    if not user.active or user.id != claims.user_id:
         raise Unauthorized("the account or device is no longer valid")
     return AuthContext(user, device, principal_for(session, user, device.id))
 

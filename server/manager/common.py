@@ -77,27 +77,8 @@ IsoDateTime = Annotated[datetime, _iso_text(_ISO_DATETIME, "date and time")]
 def aware(value: datetime) -> datetime: ...
 
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-
-
-def _iso_text(pattern: re.Pattern[str], what: str) -> Any:
-    def check(value: Any) -> Any:
-        if isinstance(value, str) and not pattern.match(value):
-            raise ValueError(f"must be an ISO 8601 {what}")
-        return value
-
-    return BeforeValidator(check)
-
-
-#: Query-string dates and times as their OpenAPI formats say: ISO 8601 text only
-#: (pydantic would also take a number of seconds, which the documented format does not).
-IsoDate = Annotated[date, _iso_text(_ISO_DATE, "date (YYYY-MM-DD)")]
-IsoDateTime = Annotated[datetime, _iso_text(_ISO_DATETIME, "date and time")]
-
-
 @overload
-def aware(value: None) -> None: ...
+def aware(value: datetime | None) -> datetime | None: ...
 def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes (stored as UTC): give them their zone, so the
     API always answers RFC 3339 date-times."""

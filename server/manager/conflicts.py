@@ -139,6 +139,7 @@ def list_conflicts(
 
 @router.get("/{conflict_id}", response_model=ConflictOut, responses=error_responses(404))
 def get_conflict(conflict_id: ConflictId, auth: ManagerAuth, session: SessionDep) -> ConflictOut:
+    """One conflict with its base, local and remote values."""
     row = visible_row(session.connection(), auth.principal, CONFLICTS, conflict_id)
     session.rollback()
     return _out(row)

@@ -264,6 +264,7 @@ def create_user_route(body: CreateUser, auth: ManagerAuth, session: SessionDep) 
 
 @router.get("/users/{user_id}", response_model=UserOut, responses=error_responses(404))
 def get_user(user_id: UserId, auth: ManagerAuth, session: SessionDep) -> UserOut:
+    """One member of your team (any user for an admin)."""
     return user_out(managed_user(session, auth, user_id))
 
 

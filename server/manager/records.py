@@ -334,6 +334,11 @@ def write_record(
     exist and be visible (404). ``base_version`` (when given) must equal the record's
     current version, or the write is refused with 412 and ``details.current``.
     """
+    if new_owner_id is not None and collection != "customers":
+        raise ValidationFailed(
+            "owner_id is set only for customers (their records follow the customer)",
+            errors=[FieldError(field="owner_id", code="not_allowed", message="customers only")],
+        )
     conn = session.connection()
     lock_counter(conn)  # serialise with every other writer before the precondition check
     current = load_row(conn, collection, record_id)

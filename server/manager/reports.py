@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .records import StoredRow
 
@@ -83,6 +83,28 @@ class FunnelStage(BaseModel):
 
 
 class FunnelReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "stages": [
+                        {
+                            "stage_id": "s2",
+                            "name": "Proposal",
+                            "position": 2,
+                            "count": 2,
+                            "amount": 5000,
+                            "weighted_amount": 3100,
+                        }
+                    ],
+                    "total_count": 2,
+                    "total_amount": 5000,
+                    "total_weighted_amount": 3100,
+                }
+            ]
+        }
+    )
+
     stages: list[FunnelStage]
     total_count: int
     total_amount: float
@@ -144,6 +166,31 @@ class RepPerformance(BaseModel):
 
 
 class PerformanceReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "start": "2026-10-01",
+                    "end": "2026-10-31",
+                    "reps": [
+                        {
+                            "rep_id": "u-rep1",
+                            "name": "王芳",
+                            "target": 10000,
+                            "won_amount": 5000,
+                            "attainment": 0.5,
+                            "won_count": 1,
+                            "lost_count": 1,
+                            "win_rate": 0.5,
+                            "avg_cycle_days": 10.0,
+                            "activities": 2,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     start: date
     end: date
     reps: list[RepPerformance]
@@ -226,6 +273,20 @@ class LeadSource(BaseModel):
 
 
 class LeadConversionReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sources": [
+                        {"source": "web", "leads": 3, "converted": 2, "conversion_rate": 0.6667}
+                    ],
+                    "total_leads": 3,
+                    "total_converted": 2,
+                }
+            ]
+        }
+    )
+
     sources: list[LeadSource]
     total_leads: int
     total_converted: int
@@ -264,6 +325,27 @@ class CampaignResult(BaseModel):
 
 
 class CampaignReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaigns": [
+                        {
+                            "campaign_id": "k1",
+                            "name": "Expo",
+                            "members": 3,
+                            "conversions": 2,
+                            "conversion_rate": 0.6667,
+                            "revenue": 4000,
+                            "cost": 2000,
+                            "roi": 1.0,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     campaigns: list[CampaignResult]
 
 
@@ -304,6 +386,26 @@ class TicketStatus(BaseModel):
 
 
 class TicketReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "statuses": [
+                        {
+                            "status": "resolved",
+                            "count": 2,
+                            "avg_resolution_hours": 24.0,
+                            "avg_satisfaction": 4.5,
+                        }
+                    ],
+                    "total": 2,
+                    "avg_resolution_hours": 24.0,
+                    "avg_satisfaction": 4.5,
+                }
+            ]
+        }
+    )
+
     statuses: list[TicketStatus]
     total: int
     avg_resolution_hours: float | None
@@ -361,6 +463,30 @@ class ExpiringContract(BaseModel):
 
 
 class ExpiringContractsReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "today": "2026-11-23",
+                    "days": 30,
+                    "contracts": [
+                        {
+                            "contract_id": "k-a",
+                            "number": "HT-001",
+                            "title": None,
+                            "customer_id": "c1",
+                            "customer_name": "客户一",
+                            "owner_id": "u-rep1",
+                            "amount": 50000,
+                            "ends_on": "2026-12-01",
+                            "days_left": 8,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     today: date
     days: int
     contracts: list[ExpiringContract]
@@ -420,6 +546,39 @@ class OverdueByRep(BaseModel):
 
 
 class OverdueReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2026-11-23T12:00:00Z",
+                    "reps": [
+                        {
+                            "owner_id": "u-rep1",
+                            "name": "王芳",
+                            "overdue_tasks": 1,
+                            "overdue_follow_ups": 1,
+                            "tasks": [
+                                {
+                                    "task_id": "ta1",
+                                    "title": "回访",
+                                    "due_at": "2026-11-20T09:00:00+00:00",
+                                    "customer_id": "c1",
+                                }
+                            ],
+                            "customers": [
+                                {
+                                    "customer_id": "c1",
+                                    "name": "客户一",
+                                    "next_follow_up": "2026-11-10",
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     as_of: datetime
     reps: list[OverdueByRep]
 

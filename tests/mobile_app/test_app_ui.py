@@ -324,3 +324,23 @@ def test_font_falls_back_to_a_system_cjk_font_when_the_bundled_one_is_missing(
     assert find_cjk_font(tmp_path / "gone.ttc") == system
     assert find_cjk_font(tmp_path / "gone.ttc", (str(tmp_path / "none.ttf"),)) is None
     assert system in SYSTEM_CANDIDATES
+
+
+def test_fix_and_retry_a_rejected_write(app: AppDriver, demo_world: Any) -> None:
+    begin(app, demo_world)
+    app.controller.go("rejected")
+    app.pump(2)
+    screen = app.screen
+    [card] = screen.cards.values()
+    name = card["inputs"]["name"]
+    assert name.error.text == "Name is too long"
+    name.input.text = ""
+    app.type(name.input, "Pacific Rim Imports")
+    app.tap(card["retry"])
+    app.controller.wait_for_sync()
+    app.pump(3)
+    assert screen.cards == {}
+    store = app.controller.session.store
+    assert store.status().dead_letters == 0
+    server_copy = demo_world.server.fields("customers", demo_world.rejected_customer)
+    assert server_copy is not None and server_copy["name"] == "Pacific Rim Imports"

@@ -9,10 +9,13 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
+from mobile_app.viewmodels.fields import spec_for
 from mobile_app.viewmodels.inbox import ConflictInboxViewModel, RejectedWritesViewModel
 from mobile_app.viewmodels.settings import SettingsViewModel
+from sync_protocol import FieldType
 
 from ..widgets import (
+    ChoiceField,
     Column,
     DangerButton,
     ErrorLabel,
@@ -25,6 +28,15 @@ from ..widgets import (
     SectionHeader,
 )
 from .base import BaseScreen
+
+#: i18n choice groups whose name differs from the field's (``status`` is per entity).
+_CHOICE_GROUPS = {
+    ("tickets", "status"): "ticket_status",
+    ("contracts", "status"): "contract_status",
+    ("opportunities", "status"): "opp_status",
+    ("tasks", "status"): "task_status",
+    ("activities", "type"): "activity",
+}
 
 
 class ConflictsScreen(BaseScreen):
@@ -137,15 +149,24 @@ class RejectedScreen(BaseScreen):
             card = Column(padding=(dp(8), dp(6)), spacing=dp(4))
             card.add_widget(SectionHeader(text=row.title))
             card.add_widget(ErrorLabel(text=row.reason))
-            inputs: dict[str, FormField] = {}
+            inputs: dict[str, FormField | ChoiceField] = {}
             for name, text in row.fields.items():
                 if name == "customer_id" or name.endswith("_id"):
                     continue
-                field = FormField(
-                    session.tr.field_label(row.collection, name),
-                    vm.edits.get(row.id, {}).get(name, text),
-                    on_text=partial(vm.edit, row.id, name),
-                )
+                label = session.tr.field_label(row.collection, name)
+                current = vm.edits.get(row.id, {}).get(name, text)
+                spec = spec_for(row.collection, name)
+                field: FormField | ChoiceField
+                if spec is not None and spec.type is FieldType.ENUM:
+                    group = _CHOICE_GROUPS.get((row.collection, name), name)
+                    field = ChoiceField(
+                        label,
+                        [(c, session.tr.choice(group, c)) for c in spec.choices],
+                        current,
+                        on_value=partial(vm.edit, row.id, name),
+                    )
+                else:
+                    field = FormField(label, current, on_text=partial(vm.edit, row.id, name))
                 field.set_error(
                     vm.errors.get(row.id, {}).get(name) or row.field_errors.get(name, "")
                 )
