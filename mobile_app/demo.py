@@ -252,6 +252,7 @@ class DemoWorld:
     server: Any
     conflict_contract: str = ""
     rejected_customer: str = ""
+    pending_visit: str = ""
 
 
 def build_demo(
@@ -324,4 +325,50 @@ def build_demo(
         visit.notes = "带样品拜访，客户希望下周看方案。"
         visit.next_follow_up = (today + timedelta(days=6)).isoformat()
         visit.save()
+        world.pending_visit = str(visit.activity_id or "")
     return world
+
+
+def demo_photos(session: Any, activity_id: str, folder: Any) -> list[str]:
+    """Photos on a visit in each upload state the app shows (queued, uploading, uploaded,
+    failed) — for the screenshot of the visit screen. The states are set the way the
+    uploader sets them; no server is involved."""
+    from pathlib import Path
+
+    from client_sdk.attachments import AttachmentState
+    from mobile_app.viewmodels.photos import attachments_of
+
+    attachments: Any = attachments_of(session)
+    if attachments is None:
+        return []
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids: list[str] = []
+    for index, (name, size) in enumerate(
+        (
+            ("IMG_0041.jpg", 2_400_000),
+            ("IMG_0042.jpg", 3_100_000),
+            ("货架陈列.jpg", 1_800_000),
+            ("全景.jpg", 900_000),
+        )
+    ):
+        path = folder / name
+        path.write_bytes(b"\xff\xd8\xff\xe0" + bytes([index]) * (size - 4))
+        info = attachments.add(
+            "activities",
+            activity_id,
+            str(path),
+            kind="photo",
+            mime="image/jpeg",
+            captured_at=session.now_iso(),
+            name=name,
+        )
+        ids.append(info.id)
+    attachments.update(ids[0], state=AttachmentState.COMPLETE, uploaded_bytes=2_400_000)
+    attachments.update(ids[1], state=AttachmentState.UPLOADING, uploaded_bytes=1_310_720)
+    attachments.update(
+        ids[3],
+        state=AttachmentState.FAILED,
+        error={"code": "payload_too_large", "message": "", "details": {"max_bytes": 524_288}},
+    )
+    return ids

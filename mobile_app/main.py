@@ -56,6 +56,10 @@ class FieldsyncApp(App):
             from mobile_app.ui.location import PlyerLocation
 
             options["location"] = PlyerLocation()
+        if "camera" not in options:
+            from mobile_app.ui.camera import PlyerCamera
+
+            options["camera"] = PlyerCamera(data_dir / "camera")
         self.controller = AppController(self.backend, files, self.tr, **options)
         if self.server_url:
             self.controller.default_server_url = self.server_url

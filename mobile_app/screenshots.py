@@ -47,7 +47,7 @@ def render_all(out_dir: Path, *, today: date | None = None) -> list[Path]:
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
-    from mobile_app.demo import build_demo
+    from mobile_app.demo import build_demo, demo_photos
     from mobile_app.i18n import Translator
     from mobile_app.ui import prepare
     from mobile_app.ui.controller import AppController
@@ -127,7 +127,21 @@ def render_all(out_dir: Path, *, today: date | None = None) -> list[Path]:
         screen.scroll.scroll_y = 1
 
     shot("customer_form", form_errors)
-    shot("log_visit", lambda: controller.go("log_visit", customer_id=customer))
+
+    def log_visit() -> None:
+        screen: Any = controller.go("log_visit", customer_id=customer)
+        photo = work / "IMG_0043.jpg"
+        photo.write_bytes(b"\xff\xd8\xff\xe0" + bytes(2_000_000))
+        screen.vm.location_text = "31.230416, 121.473701"
+        screen.vm.notes = "新品上架，拍摄货架陈列。"
+        screen.vm.add_photo(str(photo))
+        screen.render()
+        screen.scroll.scroll_y = 0.25
+
+    shot("log_visit", log_visit)
+    visit_id = world.pending_visit
+    demo_photos(session, visit_id, work / "photos")
+    shot("visit", lambda: controller.go("visit", activity_id=visit_id))
     shot("pipeline", lambda: controller.go("pipeline", reset=True))
     deal = world.ids.opportunities["年度办公设备采购"]
     shot("deal", lambda: controller.go("deal", opportunity_id=deal))

@@ -65,7 +65,7 @@ def get_auth(request: Request, context: ContextDep, session: SessionDep) -> Auth
     ).one_or_none()
     if row is None:
         raise Unauthorized("unknown device")
-    device, user = row.tuple()
+    device, user = row
     if device.revoked_at is not None:
         raise DeviceRevoked(wipe=device.wipe)
     if not user.active or user.id != claims.user_id:

@@ -20,9 +20,12 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from mobile_app.i18n import Translator
 from mobile_app.viewmodels.account import AccountFiles, Backend, account_language
 from mobile_app.viewmodels.base import Session
+from mobile_app.viewmodels.photos import attachments_of
+from mobile_app.viewmodels.ports import UploadsPort
 from mobile_app.viewmodels.sync_bar import SyncBarViewModel
 from mobile_app.viewmodels.visit import LocationProvider, NoLocation
 
+from .camera import NoCamera
 from .screens import ALL_SCREENS
 from .screens.base import BaseScreen
 
@@ -37,11 +40,14 @@ class AppController:
         location: LocationProvider | None = None,
         clock: Callable[[], datetime] | None = None,
         auto_sync_s: float | None = 30.0,
+        camera: Any = None,
     ) -> None:
         self.backend = backend
         self.files = files
         self.tr = tr
         self.location: LocationProvider = location or NoLocation()
+        self.camera: Any = camera or NoCamera()
+        self.uploads: UploadsPort | None = None
         self.clock = clock
         self.auto_sync_s = auto_sync_s
         self.default_server_url: str | None = None
@@ -91,16 +97,44 @@ class AppController:
             self.start_background_sync()
 
     def start_background_sync(self) -> None:
+        self._start_uploads()
         self.sync_now()
         if self.auto_sync_s and self._auto_event is None:
             self._auto_event = Clock.schedule_interval(
                 lambda _dt: self.sync_now(), self.auto_sync_s
             )
 
+    def _start_uploads(self) -> None:
+        """Photos upload on their own thread beside the record sync (never inside it)."""
+        session = self.session
+        if session is None or self.uploads is not None:
+            return
+        attachments = attachments_of(session)
+        if attachments is None:
+            return
+        from mobile_app.viewmodels.account import sdk_uploads
+
+        self.uploads = sdk_uploads(
+            attachments,
+            session.client,
+            session.extras.get("attachment_transport"),
+            interval_s=self.auto_sync_s or 30.0,
+        )
+        if self.uploads is not None:
+            self.uploads.start()
+
+    def trigger_uploads(self) -> None:
+        """Upload now (after a photo was attached, after a sync found the network)."""
+        if self.uploads is not None:
+            self.uploads.trigger()
+
     def end_session(self, *, wipe: bool = False, navigate: bool = True) -> None:
         if self._auto_event is not None:
             self._auto_event.cancel()
             self._auto_event = None
+        uploads, self.uploads = self.uploads, None
+        if uploads is not None:
+            uploads.stop()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe = []
@@ -168,6 +202,8 @@ class AppController:
                 client.sync()
             except Exception as exc:  # offline, server down: the sync bar says so
                 ok, error = False, str(exc) or type(exc).__name__
+            if ok:
+                self.trigger_uploads()  # online: the photos' turn, on their own thread
             Clock.schedule_once(lambda _dt: self._after_sync(ok, error, done))
 
         self._sync_thread = threading.Thread(target=work, name="fieldsync-sync", daemon=True)

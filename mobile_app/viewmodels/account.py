@@ -24,9 +24,12 @@ from typing import Any
 from mobile_app.i18n import Language, Translator
 
 from .base import CurrentUser, Observable, Session, error_parts
-from .ports import StorePort, SyncClientPort
+from .ports import AttachmentsPort, StorePort, SyncClientPort, UploadsPort
 
 MIN_PASSPHRASE = 6
+#: The largest photo the app accepts (checked on the phone before anything is stored;
+#: the server enforces its own limit again). Phone cameras write 2–10 MB.
+PHOTO_MAX_BYTES = 20 * 1024 * 1024
 STORE_FILE = "fieldsync.db"
 ACCOUNT_FILE = "account.json"
 
@@ -68,6 +71,46 @@ def sdk_backend(
         return client
 
     return Backend(open_store=open_store, make_client=make_client, device_name=device_name)
+
+
+def sdk_attachments(store: StorePort, max_bytes: int = PHOTO_MAX_BYTES) -> AttachmentsPort:
+    """The SDK's encrypted attachment storage beside ``store`` (a ``client_sdk.Store``).
+
+    Raises ``TypeError`` for any other store (there is nowhere to keep the bytes).
+    """
+    from client_sdk import Store
+    from client_sdk.attachments import Attachments
+
+    if not isinstance(store, Store):
+        raise TypeError("photos need a client_sdk.Store")
+    attachments: AttachmentsPort = Attachments(store, max_bytes=max_bytes)
+    return attachments
+
+
+def sdk_uploads(
+    attachments: AttachmentsPort,
+    client: SyncClientPort | None,
+    transport: Any = None,
+    *,
+    interval_s: float = 30.0,
+) -> UploadsPort | None:
+    """A ``BackgroundUploads`` thread for the photos, beside (never inside) record sync.
+
+    It shares the sync client's HTTP connection and tokens; ``None`` when the client is
+    not an HTTP ``SyncClient`` (the demo's in-process fake server has no attachment
+    endpoints) and no ``transport`` was given.
+    """
+    from client_sdk import SyncClient
+    from client_sdk.attachments import Attachments, AttachmentUploader, BackgroundUploads
+
+    if not isinstance(attachments, Attachments) or not isinstance(client, SyncClient):
+        return None
+    try:
+        uploader = AttachmentUploader(attachments, client, transport=transport)
+    except TypeError:
+        return None
+    uploads: UploadsPort = BackgroundUploads(uploader, interval_s=interval_s)
+    return uploads
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 from mobile_app.i18n import Translator
 
-from .ports import StorePort, SyncClientPort
+from .ports import AttachmentsPort, StorePort, SyncClientPort
 
 MANAGER_ROLES = frozenset({"manager", "admin"})
 
@@ -61,6 +61,8 @@ class Session:
     """The unlocked app: an open store, the sync client, who is signed in, the language.
 
     ``clock`` is injectable so tests can pin "today"; it returns an aware datetime.
+    ``extras["attachment_transport"]`` (optional) sends photo uploads somewhere other
+    than the sync client's HTTP connection.
     """
 
     store: StorePort
@@ -70,6 +72,8 @@ class Session:
     server_url: str = ""
     clock: Callable[[], datetime] = utc_now
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The photos kept beside the store; opened on first use (``photos.attachments_of``).
+    attachments: AttachmentsPort | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -17,6 +17,7 @@ from sync_protocol import CRM_SCHEMA, FieldError, ValidationFailed
 
 from .base import Observable, Session, local_datetime_text, parse_date
 from .fields import convert_form, messages_by_field, spec_for, to_text
+from .photos import attachments_of
 from .ports import RecordPort
 
 #: How many rows the list renders at once (the rest are reached by searching).
@@ -256,7 +257,9 @@ class CustomerDetailViewModel(Observable):
                     if r.fields.get("outcome")
                     else ""
                 ),
-                str(r.fields.get("notes") or r.fields.get("subject") or ""),
+                self._with_photos(
+                    r.id, str(r.fields.get("notes") or r.fields.get("subject") or "")
+                ),
                 r.pending,
             )
             for r in self._children("activities", order_by="occurred_at")
@@ -297,6 +300,15 @@ class CustomerDetailViewModel(Observable):
             for r in self._children("tickets", order_by="opened_at")
         ]
         self.notify()
+
+    def _with_photos(self, activity_id: str, text: str) -> str:
+        """A timeline line's text plus how many photos the visit has (tap to see them)."""
+        attachments = attachments_of(self.session)
+        count = len(attachments.list(activity_id)) if attachments is not None else 0
+        if not count:
+            return text
+        photos = self.session.tr("photos.count", n=count)
+        return f"{text} · {photos}" if text else photos
 
 
 def stage_names(session: Session) -> dict[str, str]:

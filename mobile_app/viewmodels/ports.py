@@ -11,6 +11,7 @@ temporary directory, never a stand-in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -154,3 +155,77 @@ class SyncClientPort(Protocol):
     def sync(self) -> Any: ...
 
     def logout(self) -> Any: ...
+
+
+class AttachmentInfoPort(Protocol):
+    """One attachment as the SDK reports it (``client_sdk.attachments.AttachmentInfo``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def record_id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def uploaded_bytes(self) -> int: ...
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def captured_at(self) -> str | None: ...
+
+    @property
+    def location(self) -> dict[str, float] | None: ...
+
+    @property
+    def error(self) -> dict[str, Any] | None: ...
+
+
+class AttachmentsPort(Protocol):
+    """Photos kept encrypted on the phone (``client_sdk.attachments.Attachments``)."""
+
+    @property
+    def max_bytes(self) -> int: ...
+
+    def add(
+        self,
+        collection: str,
+        record_id: str,
+        source: str,
+        kind: str = "photo",
+        mime: str = "image/jpeg",
+        *,
+        location: dict[str, float] | None = None,
+        captured_at: datetime | str | None = None,
+        name: str | None = None,
+    ) -> AttachmentInfoPort: ...
+
+    def list(
+        self, record_id: str, collection: str | None = None
+    ) -> Sequence[AttachmentInfoPort]: ...
+
+    def retry(self, attachment_id: str) -> AttachmentInfoPort: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def wipe(self) -> None: ...
+
+
+class UploadsPort(Protocol):
+    """The upload runner (``client_sdk.attachments.BackgroundUploads``)."""
+
+    def start(self) -> None: ...
+
+    def trigger(self) -> None: ...
+
+    def stop(self, timeout_s: float | None = 10.0) -> None: ...

@@ -115,6 +115,9 @@ class SettingsViewModel(Observable):
             # offline: the server forgets the device's token when it expires
             with contextlib.suppress(Exception):
                 client.logout()
+        if self.session.attachments is not None:
+            with contextlib.suppress(Exception):
+                self.session.attachments.wipe()  # the photos' chunk files go with the key
         self.session.store.wipe()
         if self.files is not None:
             self.files.forget()

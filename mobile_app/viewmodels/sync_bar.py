@@ -2,7 +2,8 @@
 when did it last sync, and is there anything a person must look at.
 
 The rep in a basement car park must always know what is not yet safe on the server:
-``pending`` counts the store's outbox; the badge counts open conflicts plus rejected
+``pending`` counts the store's outbox; ``photos`` the photos not yet uploaded (they
+travel separately, see :mod:`.photos`); the badge counts open conflicts plus rejected
 writes (both wait for a person).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import Observable, Session, parse_when, time_ago
+from .photos import attachments_of
 
 
 class SyncBarViewModel(Observable):
@@ -24,6 +26,8 @@ class SyncBarViewModel(Observable):
         self.last_sync: Any = None
         self.clock_warning = ""
         self.syncing = False
+        self.photos = 0
+        self._attachments = attachments_of(session)
         self._unsubscribe = session.store.subscribe(self._on_event)
 
     def _on_event(self, _event: Any) -> None:
@@ -43,6 +47,12 @@ class SyncBarViewModel(Observable):
         self.rejected = int(status.dead_letters)
         self.last_sync = status.last_sync_at
         self.clock_warning = str(status.clock_warning or "")
+        if self._attachments is not None:
+            try:
+                counts = self._attachments.counts()
+            except Exception:  # closed under a late event
+                return
+            self.photos = counts.get("queued", 0) + counts.get("uploading", 0)
         self.notify()
 
     @property
@@ -56,6 +66,10 @@ class SyncBarViewModel(Observable):
     @property
     def pending_text(self) -> str:
         tr = self.session.tr
+        if self.photos:
+            if self.pending:
+                return tr("sync.pending_photos", n=self.pending, p=self.photos)
+            return tr("sync.photos", n=self.photos)
         return tr("sync.pending", n=self.pending) if self.pending else tr("sync.all_sent")
 
     @property

@@ -7,6 +7,11 @@ due on the next follow-up date, and the customer's ``next_follow_up`` and
 
 Location comes from a :class:`LocationProvider`; on phones that is plyer's GPS, on a
 desktop there is none and the rep may type ``lat, lon`` or leave it empty.
+
+Photos picked on the form (camera or file) are checked at once — a photo over the size
+limit is refused with a message before the visit is saved — and stored through the
+SDK's attachment API when the visit is saved, bound to the new ``activities`` record
+with their capture time and the check-in location (see :mod:`.photos`).
 """
 
 from __future__ import annotations
@@ -17,8 +22,16 @@ from typing import Any, Protocol
 
 from sync_protocol import CRM_SCHEMA, FieldError, ValidationFailed
 
-from .base import Observable, Session
+from .base import Observable, Session, local_datetime_text
 from .fields import NotConvertible, messages_by_field, parse_geo
+from .photos import (
+    StagedPhoto,
+    attachments_of,
+    human_size,
+    photo_location,
+    stage_photo,
+    store_photo,
+)
 
 OUTCOMES = CRM_SCHEMA["activities"].fields["outcome"].choices
 FOLLOW_UP_HOUR = 9
@@ -78,6 +91,54 @@ class LogVisitViewModel(Observable):
         self.message = ""
         self.activity_id: str | None = None
         self.task_id: str | None = None
+        self.photos: list[StagedPhoto] = []
+        self.photo_error = ""
+        self.photo_ids: list[str] = []
+
+    # -- photos ----------------------------------------------------------------------
+    @property
+    def photos_available(self) -> bool:
+        return attachments_of(self.session) is not None
+
+    def add_photo(self, path: str, *, temporary: bool = False) -> bool:
+        """Pick a photo for this visit (checked now, stored when the visit is saved).
+
+        ``temporary``: the camera wrote the file for us; it is deleted once stored."""
+        staged = stage_photo(self.session, attachments_of(self.session), path, temporary=temporary)
+        if isinstance(staged, str):
+            self.photo_error = staged
+            self.notify()
+            return False
+        self.photo_error = ""
+        self.photos.append(staged)
+        self.notify()
+        return True
+
+    def remove_photo(self, index: int) -> None:
+        if 0 <= index < len(self.photos):
+            self.photos.pop(index).forget()
+            self.notify()
+
+    def photo_lines(self) -> list[tuple[str, str]]:
+        """(name, "size · attaches when you save") for each picked photo."""
+        tr = self.session.tr
+        return [(p.name, tr("photos.staged", size=human_size(p.size))) for p in self.photos]
+
+    def _store_photos(self, record_id: str, check_in: dict[str, Any] | None) -> list[str]:
+        """Store the picked photos for the saved visit; the messages of those that failed."""
+        attachments = attachments_of(self.session)
+        if attachments is None or not self.photos:
+            return []
+        location = photo_location(check_in)
+        problems: list[str] = []
+        for photo in self.photos:
+            stored = store_photo(self.session, attachments, record_id, photo, location)
+            if isinstance(stored, str):
+                problems.append(stored)
+            else:
+                self.photo_ids.append(stored.id)
+        self.photos = []
+        return problems
 
     @property
     def outcome_choices(self) -> list[tuple[str, str]]:
@@ -181,7 +242,11 @@ class LogVisitViewModel(Observable):
             customer_patch["next_follow_up"] = follow_up
         if store.collection("customers").get(self.customer_id) is not None:
             store.collection("customers").update(self.customer_id, customer_patch)
-        self.message = tr("visit.saved")
+        problems = self._store_photos(record.id, check_in)
+        self.photo_error = "\n".join(problems)
+        self.message = (
+            tr("visit.photos_saved", n=len(self.photo_ids)) if self.photo_ids else tr("visit.saved")
+        )
         self.notify()
         return True
 
@@ -189,3 +254,31 @@ class LogVisitViewModel(Observable):
         self.errors = messages_by_field(self.session.tr, "activities", errors)
         self.message = self.session.tr("customers.fix")
         self.notify()
+
+
+def visit_summary(session: Session, activity_id: str) -> tuple[str, list[str]]:
+    """A logged visit (any activity) as a title and a few lines, for the visit screen."""
+    tr = session.tr
+    record = session.store.collection("activities").get(activity_id)
+    if record is None:
+        return tr("visit.open"), []
+    f = record.fields
+    lines = [
+        " · ".join(
+            x
+            for x in (
+                local_datetime_text(f.get("occurred_at")),
+                tr.choice("activity", f.get("type")),
+                tr.choice("outcome", f.get("outcome")),
+            )
+            if x
+        )
+    ]
+    check_in = f.get("check_in")
+    if isinstance(check_in, dict) and "lat" in check_in and "lon" in check_in:
+        lines.append(f"{tr('visit.location')}: {check_in['lat']}, {check_in['lon']}")
+    if f.get("notes"):
+        lines.append(str(f["notes"]))
+    if f.get("next_follow_up"):
+        lines.append(f"{tr('visit.next')}: {f['next_follow_up']}")
+    return str(f.get("subject") or tr("visit.open")), lines

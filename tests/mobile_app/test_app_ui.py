@@ -344,3 +344,92 @@ def test_fix_and_retry_a_rejected_write(app: AppDriver, demo_world: Any) -> None
     assert store.status().dead_letters == 0
     server_copy = demo_world.server.fields("customers", demo_world.rejected_customer)
     assert server_copy is not None and server_copy["name"] == "Pacific Rim Imports"
+
+
+def test_attach_a_photo_to_a_visit_and_see_its_upload_status(
+    app: AppDriver, demo_world: Any, tmp_path: Path
+) -> None:
+    import threading
+
+    from client_sdk.attachments import AttachmentState
+
+    photo = tmp_path / "shelf.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40)
+    begin(app, demo_world)
+    customer = demo_world.ids.customers["李四"]
+    app.controller.go("customer_detail", customer_id=customer)
+    app.pump(2)
+    visit_button = next(
+        w for w in app.screen.content.walk() if getattr(w, "text", "") == "Log a visit"
+    )
+    app.tap(visit_button)
+    form = app.screen
+    assert form.name == "log_visit"
+    app.type(form.inputs["check_in"].input, "31.2304, 121.4737")
+    app.type(form.inputs["notes"].input, "货架照片")
+    assert form.picker.camera_button is None  # no plyer camera on a desktop
+    app.type(form.picker.path_input, str(tmp_path / "missing.jpg"))
+    app.tap(form.picker.attach_button)
+    assert form.photo_error.text.startswith("No file at")
+    app.type(form.picker.path_input, str(photo))
+    app.tap(form.picker.attach_button)
+    [staged] = app.items(form.photo_box)
+    assert staged.title == "shelf.jpg" and "attaches when you save" in staged.subtitle
+    assert form.photo_error.text == ""
+    app.tap(form.save_button)
+
+    screen = app.screen
+    assert screen.name == "visit"
+    [row] = app.items(screen.photo_box)
+    assert row.title == "shelf.jpg"
+    assert row.subtitle.startswith("Queued · waits for a connection")
+    attachments = app.controller.session.attachments
+    [info] = attachments.list(screen.vm.record_id)
+    assert info.location == {"lat": 31.2304, "lon": 121.4737}
+    assert attachments.open(info.id) == photo.read_bytes()
+
+    # progress arrives as AttachmentChanged events from another thread (the uploader's)
+    def move(**changes: Any) -> None:
+        thread = threading.Thread(target=lambda: attachments.update(info.id, **changes))
+        thread.start()
+        thread.join()
+
+    move(state=AttachmentState.UPLOADING, uploaded_bytes=info.size // 2)
+    app.wait_until(lambda: app.items(screen.photo_box)[0].subtitle.startswith("Uploading 50%"))
+    move(
+        state=AttachmentState.FAILED,
+        error={"code": "payload_too_large", "message": "", "details": {"max_bytes": 4096}},
+    )
+    app.wait_until(lambda: info.id in screen.retry_buttons)
+    assert app.items(screen.photo_box)[0].subtitle.startswith(
+        "Failed: the server accepts photos up to 4 KB"
+    )
+    app.tap(screen.retry_buttons[info.id])
+    assert app.items(screen.photo_box)[0].subtitle.startswith("Queued")
+    assert attachments.status(info.id).state == "queued"
+
+    assert "unsent + 1 photo(s)" in screen.sync_bar.summary
+
+    # a second photo through the file chooser (filtered to images)
+    from kivy.uix.filechooser import FileChooserListView
+
+    card = tmp_path / "card.PNG"
+    card.write_bytes(b"\x89PNG" + bytes(500))
+    app.tap(screen.picker.choose_button)
+    popup = screen.picker.popup
+    chooser = next(w for w in popup.walk() if isinstance(w, FileChooserListView))
+    assert "*.jpg" in chooser.filters and "*.PNG" in chooser.filters
+    chooser.path = str(tmp_path)
+    chooser.selection = [str(card)]
+    attach = next(w for w in popup.walk() if getattr(w, "text", "") == "Attach")
+    app.tap(attach)
+    assert [i.title for i in app.items(screen.photo_box)] == ["shelf.jpg", "card.PNG"]
+
+    # the customer's timeline counts the photos; tapping the visit opens it again
+    app.tap(screen.back_button)
+    assert app.screen.name == "customer_detail"
+    line = next(i for i in app.items() if "货架照片" in i.subtitle)
+    assert "2 photo(s)" in line.subtitle
+    app.tap(line)
+    assert app.screen.name == "visit"
+    assert [i.title for i in app.items(app.screen.photo_box)] == ["shelf.jpg", "card.PNG"]

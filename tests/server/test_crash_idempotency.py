@@ -36,7 +36,7 @@ def test_sigkill_mid_push_applies_every_mutation_exactly_once(db_url: str) -> No
 
     def killer() -> None:
         nonlocal kills
-        while not stop_killing.is_set() and kills < 3:
+        while not stop_killing.is_set() and kills < 2:
             time.sleep(rng.uniform(0.05, 0.4))
             if stop_killing.is_set():
                 return

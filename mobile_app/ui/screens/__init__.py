@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .account import FirstRunScreen, InitialSyncScreen, UnlockScreen
 from .base import BaseScreen
-from .customers import CustomerDetailScreen, CustomerFormScreen, CustomersScreen, LogVisitScreen
+from .customers import CustomerDetailScreen, CustomerFormScreen, CustomersScreen
 from .inbox import ConflictsScreen, RejectedScreen, SettingsScreen
+from .visit import LogVisitScreen, VisitScreen
 from .work import (
     DealScreen,
     PipelineScreen,
@@ -24,6 +25,7 @@ ALL_SCREENS: tuple[type[BaseScreen], ...] = (
     CustomerDetailScreen,
     CustomerFormScreen,
     LogVisitScreen,
+    VisitScreen,
     PipelineScreen,
     DealScreen,
     TicketsScreen,

@@ -127,6 +127,13 @@ class BaseScreen(Screen):
         self.add(widget)
         return widget
 
+    def reset_scroll(self) -> None:
+        """Back to the top, with no drag left over from the last visit to this screen (a
+        ScrollView whose touch-up never came keeps scrolling against the old height)."""
+        if self.scroll.effect_y is not None:
+            self.scroll.effect_y.cancel()
+        self.scroll.scroll_y = 1
+
     def empty(self, text: str) -> None:
         self.add(MutedLabel(text=text))
 

@@ -1,4 +1,4 @@
-"""Customers: list with search and filters, detail, create/edit, log a visit."""
+"""Customers: list with search and filters, detail, create/edit (visits: ``visit.py``)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ from mobile_app.viewmodels.customers import (
     CustomerListViewModel,
     DetailLine,
 )
-from mobile_app.viewmodels.visit import LogVisitViewModel
 
 from ..widgets import (
     ChoiceField,
     ErrorLabel,
-    FlatButton,
     FormField,
     FsButton,
     FsSpinner,
@@ -147,7 +145,7 @@ class CustomerDetailScreen(BaseScreen):
                 vm.opportunities,
                 lambda i: self.c.go("deal", opportunity_id=i),
             ),
-            ("detail.timeline", vm.timeline, None),
+            ("detail.timeline", vm.timeline, lambda i: self.c.go("visit", activity_id=i)),
             ("detail.contracts", vm.contracts, None),
             ("detail.tickets", vm.tickets, lambda i: self.c.go("ticket_detail", ticket_id=i)),
         ]
@@ -224,98 +222,3 @@ class CustomerFormScreen(BaseScreen):
         first = next((w for n, w in self.inputs.items() if n in vm.errors), None)
         if first is not None:
             self.scroll.scroll_to(first, padding=dp(10), animate=False)
-
-
-class LogVisitScreen(BaseScreen):
-    screen_name = "log_visit"
-    title_key = "visit.title"
-
-    def __init__(self, controller: Any, **kw: Any) -> None:
-        super().__init__(controller, **kw)
-        self.vm: LogVisitViewModel | None = None
-        self.inputs: dict[str, FormField | ChoiceField] = {}
-        self.save_button: FsButton | None = None
-        self.locate_button: FlatButton | None = None
-
-    def on_pre_enter(self, *_: Any) -> None:
-        session = self.c.session
-        customer_id = self.params.get("customer_id")
-        if session is not None and customer_id:
-            self.vm = LogVisitViewModel(session, customer_id, self.c.location)
-        self.render()
-
-    def build(self) -> None:
-        vm = self.vm
-        if vm is None:
-            return
-        self.add(MutedLabel(text=self.t("visit.customer", name=vm.customer_name)))
-        self.inputs = {}
-
-        def field(key: str, label: str, value: str, attr: str, **kw: Any) -> FormField:
-            widget = FormField(label, value, on_text=lambda v: setattr(vm, attr, v), **kw)
-            widget.set_error(vm.errors.get(key, ""))
-            self.inputs[key] = widget
-            self.add(widget)
-            return widget
-
-        check_in = field("occurred_at", self.t("visit.check_in"), vm.check_in, "check_in")
-        now = FlatButton(text=self.t("visit.now"))
-        now.bind(on_release=lambda *_: self._now(check_in))
-        self.add(now)
-        location = field(
-            "check_in",
-            self.t("visit.location"),
-            vm.location_text,
-            "location_text",
-            hint="31.2304, 121.4737",
-        )
-        self.locate_button = FlatButton(text=self.t("visit.locate"))
-        self.locate_button.bind(on_release=lambda *_: self._locate(location))
-        self.add(self.locate_button)
-        self.location_note = MutedLabel(text=vm.location_note)
-        self.add(self.location_note)
-        outcome = ChoiceField(
-            self.t("visit.outcome"),
-            vm.outcome_choices,
-            vm.outcome,
-            on_value=lambda v: setattr(vm, "outcome", v),
-        )
-        self.inputs["outcome"] = outcome
-        self.add(outcome)
-        field("notes", self.t("visit.notes"), vm.notes, "notes", multiline=True)
-        field(
-            "next_follow_up",
-            self.t("visit.next"),
-            vm.next_follow_up,
-            "next_follow_up",
-            hint="YYYY-MM-DD",
-        )
-        self.message = ErrorLabel(text=vm.message if vm.errors else "")
-        self.add(self.message)
-        self.save_button = FsButton(text=self.t("action.save"))
-        self.save_button.bind(on_release=lambda *_: self.save())
-        self.add(self.save_button)
-
-    def _now(self, check_in: FormField) -> None:
-        if self.vm is not None:
-            self.vm.stamp_now()
-            check_in.input.text = self.vm.check_in
-
-    def _locate(self, location: FormField) -> None:
-        vm = self.vm
-        if vm is None:
-            return
-        vm.locate()
-        location.input.text = vm.location_text
-        self.location_note.text = vm.location_note
-
-    def save(self) -> None:
-        vm = self.vm
-        if vm is None:
-            return
-        if vm.save():
-            self.c.back()
-            return
-        for key, widget in self.inputs.items():
-            widget.set_error(vm.errors.get(key, ""))
-        self.message.text = vm.message
