@@ -49,6 +49,13 @@ class StoreCorrupted(StoreError):
     """The file is not a readable Fieldsync store."""
 
 
+class StorageFull(StoreError):
+    """The device's disk is full: the write was not saved (and was not acknowledged).
+
+    SQLite rolled the transaction back; the store stays consistent and opens again once
+    space is freed."""
+
+
 class StoreClosed(StoreError):
     """The store was closed or wiped; open it again."""
 

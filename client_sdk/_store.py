@@ -115,16 +115,20 @@ class Store:
         kdf: KdfParams | None = None,
         clock: Clock | None = None,
         encrypted: bool = True,
+        check_integrity: bool = True,
     ) -> Store:
         """Open the store at ``path``, creating it if missing (``path=None``: in memory).
 
         ``passphrase`` is a string (Argon2id-derived key) or any :class:`KeyProvider`.
         ``kdf`` sets the Argon2id cost for a *new* store (an existing one keeps its own).
         ``encrypted=False`` creates a plaintext store — only for measuring overhead.
+        An existing file is checked page by page (``PRAGMA quick_check``) so damage is
+        reported here as :class:`StoreCorrupted`; ``check_integrity=False`` skips that,
+        for salvaging the readable pending writes of a damaged store (docs/testing.md).
         Raises :class:`WrongPassphrase` or :class:`StoreCorrupted`.
         """
         provider = as_key_provider(passphrase)
-        storage = SqliteStorage(path)
+        storage = SqliteStorage(path, check_integrity=check_integrity)
         try:
             if storage.is_new():
                 cipher, device_id = cls._initialise(

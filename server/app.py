@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,7 +24,7 @@ from sync_protocol import ErrorCode, ProtocolError
 
 from .attachments import install_attachments
 from .auth import LoginRateLimiter, TokenSigner
-from .context import ServerContext
+from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
 from .manager import install_manager
@@ -34,6 +35,7 @@ from .settings import Settings
 log = logging.getLogger("fieldsync.server")
 
 _HTTP_CODES = {
+    400: ErrorCode.VALIDATION_FAILED,
     401: ErrorCode.UNAUTHORIZED,
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
@@ -78,6 +80,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL)
         return _error_response(exc.status_code, code, str(exc.detail))
 
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    async def database_busy(request: Request, exc: sqlalchemy.exc.OperationalError) -> JSONResponse:
+        # A lock wait that timed out, a dropped connection, a restarting database: the
+        # transaction rolled back and nothing changed, so the client may simply retry
+        # (pushes are idempotent by mutation id). Not a 500: it is not a bug.
+        log.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc.orig).__name__,
+        )
+        response = _error_response(
+            503,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "the database is busy; nothing was changed, retry shortly",
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The path, never the body or headers: those may hold passwords and tokens.
@@ -97,6 +118,7 @@ def build_context(settings: Settings) -> ServerContext:
             max_attempts_per_address=settings.login_max_attempts_per_address,
             window_s=settings.login_window_s,
         ),
+        clock=ServerClock(ahead_ms=settings.max_drift_ms),
     )
 
 

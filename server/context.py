@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync_protocol import CRM_SCHEMA, HybridLogicalClock, SchemaRegistry, Timestamp
+from sync_protocol.hlc import wall_clock_ms
 
 from .auth import LoginRateLimiter, TokenSigner
 from .settings import Settings
@@ -23,8 +24,14 @@ from .settings import Settings
 class ServerClock:
     """The server's hybrid logical clock, safe to share between request threads."""
 
-    def __init__(self, node: str = "server") -> None:
-        self._clock = HybridLogicalClock(node)
+    def __init__(self, node: str = "server", *, ahead_ms: int = 0) -> None:
+        # The server accepts device timestamps up to ``max_drift_ms`` ahead of its wall
+        # clock (clamping beyond), so stored HLCs can be that far ahead. Running the
+        # server's own clock ``ahead_ms = max_drift_ms`` ahead keeps every server_hlc it
+        # hands out at or above every HLC it has stored — across restarts and across
+        # worker processes, with no shared state — so an edit made after a pull always
+        # orders after what was pulled.
+        self._clock = HybridLogicalClock(node, wall=lambda: wall_clock_ms() + ahead_ms)
         self._lock = threading.Lock()
 
     def now(self) -> str:

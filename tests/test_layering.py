@@ -32,8 +32,22 @@ ALLOWED: dict[str, set[str]] = {
 
 #: Third-party or stdlib modules that would mean I/O inside the pure protocol package.
 IO_MODULES = {
-    "socket", "sqlite3", "httpx", "requests", "urllib", "http", "sqlalchemy", "psycopg",
-    "sqlite_utils", "asyncio", "subprocess", "fastapi", "kivy", "os", "shutil", "pathlib",
+    "socket",
+    "sqlite3",
+    "httpx",
+    "requests",
+    "urllib",
+    "http",
+    "sqlalchemy",
+    "psycopg",
+    "sqlite_utils",
+    "asyncio",
+    "subprocess",
+    "fastapi",
+    "kivy",
+    "os",
+    "shutil",
+    "pathlib",
 }
 
 

@@ -126,6 +126,8 @@ class AppController:
     def trigger_uploads(self) -> None:
         """Upload now (after a photo was attached, after a sync found the network)."""
         if self.uploads is not None:
+            if not self.uploads.running:  # it stops itself on an auth error; try again
+                self.uploads.start()
             self.uploads.trigger()
 
     def end_session(self, *, wipe: bool = False, navigate: bool = True) -> None:

@@ -224,6 +224,9 @@ class AttachmentsPort(Protocol):
 class UploadsPort(Protocol):
     """The upload runner (``client_sdk.attachments.BackgroundUploads``)."""
 
+    @property
+    def running(self) -> bool: ...
+
     def start(self) -> None: ...
 
     def trigger(self) -> None: ...

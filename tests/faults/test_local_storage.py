@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from client_sdk import FAST_KDF, Store, StoreCorrupted, StoreError
+from client_sdk import FAST_KDF, StorageFull, Store, StoreCorrupted, StoreError
 from sync_protocol import CRM_SCHEMA
 from tests.support.server_proc import ServerProcess
 
@@ -77,18 +77,12 @@ def test_disk_full_loses_no_acknowledged_write(server: ServerProcess, tmp_path: 
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK bug: SQLITE_FULL surfaces as a raw sqlite3.OperationalError "
-    "('cannot rollback - no transaction is active': SqliteStorage.transaction() issues "
-    "ROLLBACK after SQLite already rolled back), not a typed StoreError",
-)
 def test_disk_full_raises_a_typed_store_error(server: ServerProcess, tmp_path: Path) -> None:
     store, _client, _ = open_device(tmp_path / "full.db", server.url)
     _cap_disk(store, spare_pages=12)
     _acked, error = _fill(store)
     store.close()
-    assert isinstance(error, StoreError), f"{type(error).__name__}: {error}"
+    assert isinstance(error, StorageFull), f"{type(error).__name__}: {error}"
 
 
 def test_pull_into_a_full_disk_keeps_the_checkpoint(sqlite_url: str, tmp_path: Path) -> None:
@@ -133,11 +127,6 @@ def _corrupted_device(server: ServerProcess, tmp_path: Path) -> tuple[Path, list
     return path, pending
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK gap: Store.open does not check the file's integrity; a damaged store "
-    "opens and the damage surfaces later as StoreCorrupted from a read",
-)
 def test_corruption_is_detected_at_open(server: ServerProcess, tmp_path: Path) -> None:
     path, _pending = _corrupted_device(server, tmp_path)
     with pytest.raises(StoreCorrupted):
@@ -160,7 +149,7 @@ def salvage_pending(path: Path, passphrase: str) -> list[tuple[str, str, str, di
     """Step 1 of the documented recovery: read what is readable of the outbox."""
     salvaged: list[tuple[str, str, str, dict[str, Any]]] = []
     try:
-        store = Store.open(path, passphrase, schema=CRM_SCHEMA, kdf=FAST_KDF)
+        store = Store.open(path, passphrase, schema=CRM_SCHEMA, kdf=FAST_KDF, check_integrity=False)
     except StoreError:
         return salvaged  # the key pages themselves are gone: nothing can be decrypted
     try:

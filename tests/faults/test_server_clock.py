@@ -26,11 +26,6 @@ from tests.support.simulator import SERVER_ENV
 pytestmark = [pytest.mark.e2e]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: ServerClock is in memory only; after a restart server_hlc is "
-    "below HLCs the server has already stored (up to max_drift_ms ahead)",
-)
 def test_server_hlc_never_goes_below_a_stored_hlc_after_restart(sqlite_url: str) -> None:
     with ServerProcess(sqlite_url, env=SERVER_ENV, seed_demo=True, demo_customers=0) as server:
         token = server.login("rep1", device_id="dev-fastclock")["access_token"]

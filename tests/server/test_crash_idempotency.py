@@ -115,6 +115,9 @@ def test_sigkill_mid_push_applies_every_mutation_exactly_once(db_url: str) -> No
                 if r.status_code == 401:
                     token = login()
                     continue
+                if r.status_code == 503:  # database busy right after a restart: retry
+                    time.sleep(0.05)
+                    continue
                 assert r.status_code == 200, r.text
                 for result in r.json()["results"]:
                     final[result["mutation_id"]] = result

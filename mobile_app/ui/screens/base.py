@@ -128,10 +128,13 @@ class BaseScreen(Screen):
         return widget
 
     def reset_scroll(self) -> None:
-        """Back to the top, with no drag left over from the last visit to this screen (a
-        ScrollView whose touch-up never came keeps scrolling against the old height)."""
-        if self.scroll.effect_y is not None:
-            self.scroll.effect_y.cancel()
+        """Back to the top, with no movement left over from the last visit to this screen
+        (a fling or overscroll still running would scroll against the old height)."""
+        effect = self.scroll.effect_y
+        if effect is not None:
+            effect.cancel()
+            effect.velocity = 0
+            effect.value = effect.min
         self.scroll.scroll_y = 1
 
     def empty(self, text: str) -> None:
