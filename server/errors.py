@@ -20,29 +20,10 @@ the one handler in :mod:`server.app`; :data:`HTTP_STATUS` maps each code to its 
 from __future__ import annotations
 
 from sync_protocol import ErrorCode, ProtocolError
+from sync_protocol.errors import HTTP_STATUS as PROTOCOL_HTTP_STATUS
 
-HTTP_STATUS: dict[ErrorCode, int] = {
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.TOKEN_EXPIRED: 401,
-    ErrorCode.TOTP_REQUIRED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.DEVICE_REVOKED: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.CLOCK_SKEW: 409,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.RECORD_DELETED: 409,
-    ErrorCode.APPEND_ONLY: 409,
-    ErrorCode.RESYNC_REQUIRED: 410,
-    ErrorCode.PRECONDITION_FAILED: 412,
-    ErrorCode.BATCH_TOO_LARGE: 413,
-    ErrorCode.PAYLOAD_TOO_LARGE: 413,
-    ErrorCode.VALIDATION_FAILED: 422,
-    ErrorCode.UNKNOWN_COLLECTION: 422,
-    ErrorCode.PROTOCOL_UNSUPPORTED: 426,
-    ErrorCode.SCHEMA_TOO_OLD: 426,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.INTERNAL: 500,
-}
+#: One table for client and server: the protocol package owns the code → status map.
+HTTP_STATUS = PROTOCOL_HTTP_STATUS
 
 
 def http_status(error: ProtocolError) -> int:
