@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Generic, Self, TypeVar
 
 from ._errors import AuthError, SDKError
 from ._status import SyncReport
@@ -16,27 +17,44 @@ from ._sync import SyncClient
 
 log = logging.getLogger("client_sdk")
 
+R = TypeVar("R")
 
-class BackgroundSync:
-    def __init__(self, client: SyncClient, interval_s: float = 30.0) -> None:
-        self.client = client
+
+class PeriodicRunner(Generic[R]):
+    """A daemon thread that runs :meth:`_work` every ``interval_s`` and on :meth:`trigger`.
+
+    Shared by :class:`BackgroundSync` and the attachments' ``BackgroundUploads``: a
+    failure is recorded (``last_exception``) and never kills the thread; an
+    :class:`AuthError` (signed out, revoked) stops it; a closed store stops it.
+    """
+
+    thread_name = "fieldsync-runner"
+    what = "background run"
+
+    def __init__(self, interval_s: float = 30.0) -> None:
         self.interval_s = interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.last_report: SyncReport | None = None
+        self.last_report: R | None = None
         self.last_exception: BaseException | None = None
         self.runs = 0
+
+    def _work(self) -> R:
+        raise NotImplementedError
+
+    def _store_closed(self) -> bool:
+        raise NotImplementedError
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="fieldsync-sync", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
         self._thread.start()
 
     def trigger(self) -> None:
-        """Sync as soon as possible (after a local write, when the network comes back)."""
+        """Run as soon as possible (after a local write, when the network comes back)."""
         self._wake.set()
 
     def stop(self, timeout_s: float | None = 10.0) -> None:
@@ -52,33 +70,50 @@ class BackgroundSync:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # a trigger during the run below causes one more run
             self._run_once()
             self._wake.wait(self.interval_s)
-            self._wake.clear()
 
     def _run_once(self) -> None:
-        if self.client.store.closed:
+        if self._store_closed():
             self._stop.set()
             return
         try:
-            self.last_report = self.client.sync()
+            self.last_report = self._work()
             self.last_exception = None
         except AuthError as exc:
             self.last_exception = exc
-            log.warning("background sync stopped: %s", exc.code)
+            log.warning("%s stopped: %s", self.what, exc.code)
             self._stop.set()
         except SDKError as exc:
             self.last_exception = exc
-            log.info("background sync failed: %s", type(exc).__name__)
+            log.info("%s failed: %s", self.what, type(exc).__name__)
         except Exception as exc:  # keep the thread alive; the next run may succeed
             self.last_exception = exc
-            log.exception("background sync crashed")
+            log.exception("%s crashed", self.what)
         finally:
             self.runs += 1
 
-    def __enter__(self) -> BackgroundSync:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class BackgroundSync(PeriodicRunner[SyncReport]):
+    """Syncs the store through ``client`` every ``interval_s`` and on :meth:`trigger`."""
+
+    thread_name = "fieldsync-sync"
+    what = "background sync"
+
+    def __init__(self, client: SyncClient, interval_s: float = 30.0) -> None:
+        super().__init__(interval_s)
+        self.client = client
+
+    def _work(self) -> SyncReport:
+        return self.client.sync()
+
+    def _store_closed(self) -> bool:
+        return self.client.store.closed
