@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._events import ConflictsChanged, Event, RecordsChanged, StatusChanged
 from ._models import Conflict, DeadLetter, Record
+from ._recovery import RecoveryReport
 from ._status import SyncProgress, SyncReport, SyncStatus
 from ._store import Store
 from ._sync import SyncClient, SyncConfig
@@ -77,6 +78,7 @@ __all__ = [
     "Record",
     "RecordNotFound",
     "RecordsChanged",
+    "RecoveryReport",
     "SDKError",
     "ServerError",
     "StatusChanged",

@@ -63,6 +63,7 @@ from ._storage import FORMAT_VERSION, SqliteStorage, Storage
 
 if TYPE_CHECKING:
     from ._collection import Collection
+    from ._recovery import RecoveryReport
 
 log = logging.getLogger("client_sdk")
 
@@ -186,6 +187,22 @@ class Store:
             PlaintextCipher() if storage.get_meta("encrypted") == b"0" else AesGcmCipher(data_key)
         )
         return cipher, device.decode()
+
+    @classmethod
+    def recover(
+        cls,
+        path: str | os.PathLike[str],
+        passphrase: str | KeyProvider,
+        *,
+        schema: SchemaRegistry,
+        **open_kwargs: Any,
+    ) -> tuple[Store, RecoveryReport]:
+        """Rebuild a damaged store (:class:`StoreCorrupted` at open): keep the device id,
+        key, login and every readable pending write (same mutation ids), move the damaged
+        file aside, and start the synced data over — the next ``sync()`` re-pulls it."""
+        from ._recovery import recover
+
+        return recover(cls, path, passphrase, schema=schema, **open_kwargs)
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:

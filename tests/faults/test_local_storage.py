@@ -20,7 +20,16 @@ from typing import Any
 
 import pytest
 
-from client_sdk import FAST_KDF, StorageFull, Store, StoreCorrupted, StoreError
+from client_sdk import (
+    FAST_KDF,
+    HttpTransport,
+    StorageFull,
+    Store,
+    StoreCorrupted,
+    StoreError,
+    SyncClient,
+    SyncConfig,
+)
 from sync_protocol import CRM_SCHEMA
 from tests.support.server_proc import ServerProcess
 
@@ -199,10 +208,32 @@ def test_corrupted_store_recovery_resyncs_and_keeps_readable_outbox(
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK gap: no recovery API (Store.recover) that keeps the device id, tokens "
-    "and the readable outbox with its mutation ids, and rebuilds the rest from the server",
-)
-def test_sdk_offers_a_recovery_api() -> None:
-    assert hasattr(Store, "recover")
+def test_store_recover_keeps_identity_and_outbox_and_resyncs(
+    server: ServerProcess, sqlite_url: str, tmp_path: Path
+) -> None:
+    """``Store.recover``: same device id and login, the readable outbox with its mutation
+    ids, the damaged file kept aside, and everything else re-pulled from the server."""
+    path, pending = _corrupted_device(server, tmp_path)
+    passphrase = f"passphrase {path.name}"
+    with pytest.raises(StoreCorrupted):
+        Store.open(path, passphrase, schema=CRM_SCHEMA, kdf=FAST_KDF)
+
+    before = Store.open(path, passphrase, schema=CRM_SCHEMA, kdf=FAST_KDF, check_integrity=False)
+    device_id = before.device_id
+    mutation_ids = {p.id for p in before.pending_for("customers")}
+    before.close()
+
+    store, report = Store.recover(path, passphrase, schema=CRM_SCHEMA, kdf=FAST_KDF)
+    assert report.identity_kept and report.damaged_path.exists()
+    assert report.pending_saved + report.pending_lost == len(pending)
+    assert store.device_id == device_id
+    saved = {p.id for p in store.pending_for("customers")}
+    assert saved <= mutation_ids and len(saved) == report.pending_saved
+    assert report.pending_saved > 0
+
+    client = SyncClient(store, HttpTransport(server.url, timeout_s=30.0), SyncConfig())
+    assert client.logged_in, "the login must survive recovery"
+    client.sync()
+    assert store.status().pending_total == 0
+    assert device_records(store) == visible_to(sqlite_url, REP1)
+    store.close()
