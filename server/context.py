@@ -18,6 +18,7 @@ from sync_protocol import CRM_SCHEMA, HybridLogicalClock, SchemaRegistry, Timest
 from sync_protocol.hlc import wall_clock_ms
 
 from .auth import LoginRateLimiter, TokenSigner
+from .operations import Operations
 from .settings import Settings
 
 
@@ -58,6 +59,8 @@ class ServerContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    #: Fleet-health recorder and background tasks (:mod:`server.operations`).
+    ops: Operations
     signer: TokenSigner
     limiter: LoginRateLimiter
     clock: ServerClock = field(default_factory=ServerClock)
