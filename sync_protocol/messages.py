@@ -62,6 +62,12 @@ class Mutation(_Message):
     resolves: list[RecordId] | None = Field(
         default=None, description="Ids of conflicts (records of `_conflicts`) this write resolves."
     )
+    group: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="Mutations of one push sharing a group apply all or nothing (a lead "
+        "conversion, an order with its lines). A group never spans two pushes.",
+    )
 
     @model_validator(mode="after")
     def _delete_has_no_fields(self) -> Mutation:

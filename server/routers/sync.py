@@ -118,6 +118,7 @@ def push(
         now_ms=wall_clock_ms(),
         server_hlc=context.clock.now,
         before_commit=context.hooks.before_push_commit,
+        rules=context.rules,
     )
     auth.device.last_seen = utcnow()
     auth.device.protocol = protocol
