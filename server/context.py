@@ -19,6 +19,7 @@ from sync_protocol.hlc import wall_clock_ms
 
 from .auth import LoginRateLimiter, TokenSigner
 from .crm import push_rules
+from .operations import Operations
 from .repository.push import PushRules
 from .settings import Settings
 
@@ -60,6 +61,8 @@ class ServerContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    #: Fleet-health recorder and background tasks (:mod:`server.operations`).
+    ops: Operations
     signer: TokenSigner
     limiter: LoginRateLimiter
     clock: ServerClock = field(default_factory=ServerClock)
