@@ -30,6 +30,7 @@ from ._config import SyncConfig
 from ._core import StoreCore
 from ._engine import pull as pull_engine
 from ._engine import push as push_engine
+from ._engine.health import Health, device_status
 from ._engine.responses import NO_ANSWER, Action, ErrorInfo, decide, read_error, retry_after
 from ._errors import AuthError, DeviceRevoked, NetworkError, ServerError, StoreClosed, SyncError
 from ._events import ConflictsChanged, StatusChanged
@@ -40,6 +41,9 @@ from ._status import SyncProgress, SyncReport
 from ._transports import Transport, TransportRequest, TransportResponse
 
 log = logging.getLogger("client_sdk")
+
+#: meta secrets: the run of failed sync attempts, and the device name given at sign-in
+HEALTH, DEVICE_NAME = "sync_health", "device_name"
 
 
 class ResyncSignal(ServerError):
@@ -72,6 +76,7 @@ class Runner:
         self.session = session
         self.max_attempts = max_attempts if max_attempts is not None else config.max_attempts
         self.retries = 0
+        self._pull_status: dict[str, Any] | None = None
 
     # -- the one request loop -------------------------------------------------------------
     def call(
@@ -178,6 +183,25 @@ class Runner:
             log.warning("this device was revoked: syncing stopped, local work kept")
             core.set_revoked(True)
 
+    def device_status(self) -> dict[str, Any]:
+        """The ``device_status`` report of a request leaving now (store lock held)."""
+        core, local = self.core, self.core.local
+        outbox = local.outbox.summary()
+        oldest = outbox.oldest_created_at
+        now = core.clock.time()
+        return device_status(
+            pending_count=outbox.total,
+            oldest_pending_age_s=max(0.0, now - oldest) if oldest is not None else None,
+            dead_letters=local.dead_letters.count(),
+            open_conflicts=open_conflict_count(core),
+            health=Health.read(local.meta.get_secret(HEALTH)),
+            device_clock_ms=int(now * 1000),
+            app_version=self.config.app_version,
+            platform=self.config.platform,
+            device_name=local.meta.get_secret(DEVICE_NAME),
+            schema_version=core.schema.version,
+        )
+
     def _set_online(self, online: bool) -> None:
         core = self.core
         if core.online != online:
@@ -201,14 +225,14 @@ class Runner:
         while True:
             with core.lock:
                 batch = apply.take_batch(local, batch_size, summary.last_seq)
-                pending_total = local.outbox.summary().total
+                status = self.device_status() if batch else None
             if not batch:
                 return
             body = push_engine.build_request(
                 batch,
                 device_id=core.device_id,
                 schema_version=core.schema.version,
-                pending_total=pending_total,
+                device_status=status,
             )
             try:
                 response = self.call(Request("POST", "/v1/sync/push", body), report=report)
@@ -279,7 +303,9 @@ class Runner:
         the server's work and the device's overlap, and at most two pages are in memory.
         """
         core = self.core
-        checkpoint = apply.checkpoint(core.local)
+        with core.lock:
+            checkpoint = apply.checkpoint(core.local)
+            self._pull_status = self.device_status()
         resynced, done, total = False, 0, None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldsync-pull") as pool:
             pending: Future[pull_engine.PulledPage] | None = None
@@ -334,6 +360,7 @@ class Runner:
             device_id=self.core.device_id,
             schema_version=self.core.schema.version,
             limit=self.config.pull_limit,
+            device_status=self._pull_status,
         )
         response = self.call(Request("POST", "/v1/sync/pull", body), report=report)
         try:

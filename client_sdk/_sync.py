@@ -24,9 +24,10 @@ from sync_protocol import ErrorCode, LoginRequest, SyncInfo, UserInfo
 
 from ._attention import unsent_work
 from ._config import SyncConfig
-from ._errors import DeviceRevoked, SDKError, ServerError, SyncError, WouldLoseWork
+from ._engine.health import NETWORK, Health
+from ._errors import DeviceRevoked, NetworkError, SDKError, ServerError, SyncError, WouldLoseWork
 from ._local import apply
-from ._runner import Request, Runner
+from ._runner import DEVICE_NAME, HEALTH, Request, Runner
 from ._session import Session, read_tokens
 from ._status import SyncReport
 from ._store import Store
@@ -111,6 +112,7 @@ class SyncClient:
                     core.views.drop()
                 user = self._session.accept(response.content)
                 core.local.meta.set_secret(_OWNER, user_id)
+                core.local.meta.set_secret(DEVICE_NAME, device_name)
                 core.set_revoked(False)
                 core.reached_server()
             self._learn_limits(force=True)
@@ -191,7 +193,7 @@ class SyncClient:
                 raise
             except SyncError as exc:
                 if not self.store.closed:
-                    core.local.meta.set_secret("last_error", f"{exc.code}: {exc.message}")
+                    self._note_failure(exc)
                     runner.emit_status()
                 raise
             report.duration_s = time.monotonic() - started
@@ -199,10 +201,20 @@ class SyncClient:
                 report.checkpoint = apply.checkpoint(core.local)
                 core.local.meta.set("last_sync_at", repr(core.clock.time()).encode())
                 core.local.meta.set_secret("last_error", None)
+                core.local.meta.set_secret(HEALTH, None)
                 core.reached_server()
             self._learn_limits()
             runner.emit_status()
             return report
+
+    def _note_failure(self, exc: SyncError) -> None:
+        core = self._core
+        code = NETWORK if isinstance(exc, NetworkError) else exc.code
+        with core.lock, core.local.transaction():
+            health = Health.read(core.local.meta.get_secret(HEALTH))
+            failed = health.failed(code, int(core.clock.time() * 1000))
+            core.local.meta.set_secret(HEALTH, failed.as_json())
+            core.local.meta.set_secret("last_error", f"{exc.code}: {exc.message}")
 
     def close(self) -> None:
         self._runner.transport.close()

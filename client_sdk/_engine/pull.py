@@ -69,15 +69,15 @@ def build_request(
     device_status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /v1/sync/pull`` (validated on the way)."""
-    extra: dict[str, Any] = {"device_status": device_status} if device_status else {}
     request = PullRequest(
         device_id=device_id,
         schema_version=schema_version,
         checkpoint=checkpoint,
         limit=limit,
-        **extra,
+        device_status=device_status,  # type: ignore[arg-type]  # validated by the model
     )
-    body: dict[str, Any] = request.model_dump(mode="json")
+    body: dict[str, Any] = request.model_dump(mode="json", exclude_none=True)
+    body.setdefault("checkpoint", None)  # null, explicitly, for an initial sync
     return body
 
 

@@ -30,7 +30,6 @@ _KNOWN = frozenset({"applied", "merged", "conflict", "rejected", "duplicate"})
 
 def to_mutation(p: Pending) -> Mutation:
     """The wire form of one outbox entry."""
-    extra: dict[str, Any] = {"group": p.group} if p.group is not None else {}
     return Mutation(
         id=p.id,
         collection=p.collection,
@@ -41,7 +40,7 @@ def to_mutation(p: Pending) -> Mutation:
         base=p.base,
         hlc=p.hlc,
         resolves=p.resolves,
-        **extra,
+        group=p.group,
     )
 
 
@@ -50,17 +49,14 @@ def build_request(
     *,
     device_id: str,
     schema_version: int,
-    pending_total: int,
     device_status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /v1/sync/push`` for ``batch`` (validated on the way)."""
-    extra: dict[str, Any] = {"device_status": device_status} if device_status else {}
     request = PushRequest(
         device_id=device_id,
         schema_version=schema_version,
         mutations=[to_mutation(p) for p in batch],
-        pending_total=pending_total,
-        **extra,
+        device_status=device_status,  # type: ignore[arg-type]  # validated by the model
     )
     body: dict[str, Any] = request.model_dump(mode="json", exclude_none=True)
     return body
