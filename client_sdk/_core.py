@@ -23,6 +23,7 @@ from sync_protocol import HybridLogicalClock, SchemaRegistry
 from ._clock import Clock
 from ._errors import StoreClosed, StoreLocked
 from ._events import EventBus, RecordsChanged, StoreWiped
+from ._ids import new_device_id
 from ._local.base import LocalStore
 from ._local.views import SearchKeys, ViewCache
 
@@ -95,6 +96,18 @@ class StoreCore:
         """The offline lease the server published (``None``/0: no lease)."""
         self._lease_days = float(days) if days else None
         self.reached_server()
+
+    def renew_device_id(self) -> None:
+        """Become a new device (same data, new id and HLC node, clock reading kept): the
+        server binds a device id to the user who registered it, so another user signing
+        in on this phone does so as a new device."""
+        device_id = new_device_id()
+        self.local.meta.set("device_id", device_id.encode())
+        last = self.hlc.last.encode()
+        self.device_id = device_id
+        self.hlc = HybridLogicalClock(
+            device_id, wall=lambda: int(self.clock.time() * 1000), last=last
+        )
 
     def set_revoked(self, revoked: bool) -> None:
         self.revoked = revoked

@@ -31,13 +31,15 @@ from ._runner import DEVICE_NAME, HEALTH, Request, Runner
 from ._session import Session, read_tokens
 from ._status import SyncReport
 from ._store import Store
-from ._transports import Transport
+from ._transports import Transport, TransportResponse
 
 log = logging.getLogger("client_sdk")
 
 #: How often a sync asks the server for its limits (the offline lease among them).
 INFO_EVERY_S = 12 * 3600.0
 _OWNER, _INFO_AT = "replica_owner", "info_at"
+#: The server binds a device id to its first user; another user gets this code.
+DEVICE_ID_TAKEN = "device_id_taken"
 
 
 class SyncClient:
@@ -79,20 +81,20 @@ class SyncClient:
         and unlocks a store locked by the offline lease.
         """
         core = self._core
-        request = LoginRequest(
-            username=username,
-            password=password,
-            device_id=core.device_id,
-            device_name=device_name,
-            platform=self.config.platform,
-            app_version=self.config.app_version,
-            totp=totp,
-        )
         with self._lock:
             core.check_open()
-            response = self._runner.call(
-                Request("POST", "/v1/auth/login", request.model_dump(mode="json")), auth=False
-            )
+            try:
+                response = self._login(username, password, totp, device_name)
+            except ServerError as exc:
+                if exc.code != DEVICE_ID_TAKEN:
+                    raise
+                # The device id belongs to another user (a shared phone): the server never
+                # hands it over, so this user signs in as a new device — after making
+                # sure the other user's unsent work is not silently dropped.
+                self._refuse_loss(force)
+                with core.lock:
+                    core.renew_device_id()
+                response = self._login(username, password, totp, device_name)
             try:
                 user_id = str(read_tokens(response.content)["user"]["id"])
             except (ValueError, KeyError) as exc:
@@ -100,13 +102,7 @@ class SyncClient:
             with core.lock:
                 owner = core.local.meta.get_secret(_OWNER) or self._session.user_id()
                 if owner not in (None, user_id):
-                    work = unsent_work(core)
-                    if work and not force:
-                        raise WouldLoseWork(
-                            "another user's unsent work is on this device: export it, or "
-                            "sign in with force=True",
-                            work,
-                        )
+                    self._refuse_loss(force)
                     log.warning("another user signed in: dropping the previous user's data")
                     apply.reset_replica(core.local)
                     core.views.drop()
@@ -117,6 +113,31 @@ class SyncClient:
                 core.reached_server()
             self._learn_limits(force=True)
             return user
+
+    def _login(
+        self, username: str, password: str, totp: str | None, device_name: str | None
+    ) -> TransportResponse:
+        request = LoginRequest(
+            username=username,
+            password=password,
+            device_id=self._core.device_id,
+            device_name=device_name,
+            platform=self.config.platform,
+            app_version=self.config.app_version,
+            totp=totp,
+        )
+        body = request.model_dump(mode="json")
+        return self._runner.call(Request("POST", "/v1/auth/login", body), auth=False)
+
+    def _refuse_loss(self, force: bool) -> None:
+        """Refuse to drop another user's unsent work unless ``force``."""
+        work = unsent_work(self._core)
+        if work and not force:
+            raise WouldLoseWork(
+                "another user's unsent work is on this device: export it, or sign in "
+                "with force=True",
+                work,
+            )
 
     def logout(self) -> None:
         """Forget the tokens (and tell the server, when it can be reached). The store's
