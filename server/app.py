@@ -27,6 +27,7 @@ from .auth import LoginRateLimiter, TokenSigner
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
+from .console import install_console
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
 from .routers import admin, auth, health, sync
@@ -137,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Offline-first CRM sync server: push, pull, auth, admin.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by the console package (server/console/docs.py)
+        redoc_url=None,
     )
     app.state.fieldsync = context
     _install_error_handlers(app)
@@ -148,4 +151,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
+    install_console(app)  # /, /console/…, /docs (docs/console.md)
     return app

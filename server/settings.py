@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: int = Field(default=100, ge=1)
     login_window_s: int = Field(default=300, ge=1)
 
+    #: Console (browser) sessions: signed out after this long in any case, and after
+    #: ``console_idle_timeout_s`` without a request.
+    console_session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    console_idle_timeout_s: int = Field(default=3600, ge=60)
+
     #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
     #: cost per record small while still shrinking JSON by ~5x.
     gzip_level: int = Field(default=3, ge=1, le=9)

@@ -1,0 +1,40 @@
+"""``/docs``: Swagger UI served from the server's own files (no CDN), with Authorize.
+
+FastAPI's default ``/docs`` page loads Swagger UI from a CDN, which fails on a LAN
+without internet and is unreliable in mainland China; ``create_app`` turns it off and
+this module serves the same page with the vendored bundle. Authorize takes the
+``access_token`` from ``POST /v1/auth/login`` (the bearer scheme the OpenAPI declares);
+``persistAuthorization`` keeps it across reloads until it expires (15 minutes by
+default — then sign in again or call ``/v1/auth/refresh``). ``/redoc`` is not served: one
+explorer, fully offline, is enough.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+
+from .assets import asset_url
+
+DOCS_URL = "/docs"
+
+
+def install(app: FastAPI) -> None:
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} — API",
+            oauth2_redirect_url=f"{DOCS_URL}/oauth2-redirect",
+            swagger_js_url=asset_url("vendor/swagger-ui/swagger-ui-bundle.js"),
+            swagger_css_url=asset_url("vendor/swagger-ui/swagger-ui.css"),
+            swagger_favicon_url=asset_url("vendor/swagger-ui/favicon-32x32.png"),
+            swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        )
+
+    @app.get(f"{DOCS_URL}/oauth2-redirect", include_in_schema=False)
+    def swagger_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()

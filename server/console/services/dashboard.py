@@ -1,0 +1,173 @@
+"""The dashboard's figures: the team's pipeline, targets, week, backlog and trouble.
+
+Every figure comes from the manager API's reports (:mod:`server.manager.reports`) or its
+scope-filtered reads, computed for the caller's team (everything for an admin):
+
+* funnel — :func:`reports.funnel` over the *open* deals;
+* won vs target — :func:`reports.rep_performance` for the current calendar month;
+* visits and calls per rep — activities of type ``visit``/``call`` whose ``occurred_at``
+  falls in the current ISO week (Monday 00:00 UTC on), by author (else owner);
+* overdue follow-ups — :func:`reports.overdue` now;
+* open tickets and satisfaction — :func:`reports.tickets`;
+* waiting — open conflicts, rejected writes of the last 7 days (audit), devices out of
+  sync (not seen for a day, or reporting unsent writes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ...manager import reports
+from ...manager.records import CONFLICTS, StoredRow, load_rows, scope_owners
+from ...manager.report_routes import scope_rows, scope_users
+from ...models import AuditEntry, Device
+from ..session import ConsoleUser
+
+OUT_OF_SYNC_AFTER = timedelta(hours=24)
+OPEN_TICKET_STATUSES = ("open", "in_progress")
+
+
+@dataclass(slots=True)
+class Dashboard:
+    period: str
+    funnel: list[dict[str, Any]]
+    pipeline_value: float
+    deals: int
+    reps: list[dict[str, Any]]
+    week: list[dict[str, Any]]
+    overdue: list[dict[str, Any]]
+    overdue_tasks: int
+    overdue_customers: int
+    open_tickets: int
+    satisfaction: float | None
+    tickets_by_status: list[dict[str, Any]]
+    open_conflicts: int
+    rejected_writes: int
+    out_of_sync: list[dict[str, Any]] = field(default_factory=list)
+
+
+def month_bounds(today: date) -> tuple[date, date]:
+    start = today.replace(day=1)
+    following = (start + timedelta(days=32)).replace(day=1)
+    return start, following - timedelta(days=1)
+
+
+def week_start(now: datetime) -> datetime:
+    monday = (now - timedelta(days=now.weekday())).date()
+    return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
+
+
+def _funnel(rows: dict[str, list[StoredRow]]) -> reports.FunnelReport:
+    live = [o for o in rows.get("opportunities", []) if o.fields.get("status") == "open"]
+    return reports.funnel({"pipeline_stages": rows.get("pipeline_stages", []), "opportunities": live})
+
+
+def week_activity(
+    activities: list[StoredRow], names: dict[str, str], since: datetime
+) -> list[dict[str, Any]]:
+    counts: dict[str, dict[str, int]] = {uid: {"visit": 0, "call": 0} for uid in names}
+    for act in activities:
+        kind = act.fields.get("type")
+        if kind not in ("visit", "call"):
+            continue
+        when = reports.parse_datetime(act.fields.get("occurred_at"))
+        author = act.fields.get("author_id") or act.owner_id
+        if when is None or when < since or when > since + timedelta(days=7):
+            continue
+        if isinstance(author, str) and author in counts:
+            counts[author][str(kind)] += 1
+    return [
+        {"rep_id": uid, "name": names[uid], "visits": c["visit"], "calls": c["call"]}
+        for uid, c in sorted(counts.items(), key=lambda kv: names[kv[0]])
+    ]
+
+
+def _rejected_writes(session: Session, me: ConsoleUser, since_ms: int) -> int:
+    stmt = select(func.count()).where(
+        AuditEntry.action == "mutation.rejected", AuditEntry.at_ms >= since_ms
+    )
+    owners = scope_owners(me.principal)
+    if owners is not None:
+        stmt = stmt.where(AuditEntry.user_id.in_(owners))
+    return int(session.scalar(stmt) or 0)
+
+
+def _out_of_sync(session: Session, me: ConsoleUser, now: datetime) -> list[dict[str, Any]]:
+    stmt = select(Device).where(Device.revoked_at.is_(None), Device.platform != "web")
+    owners = scope_owners(me.principal)
+    if owners is not None:
+        stmt = stmt.where(Device.user_id.in_(owners))
+    late: list[dict[str, Any]] = []
+    for device in session.scalars(stmt):
+        seen = device.last_seen
+        seen = seen if seen is None or seen.tzinfo else seen.replace(tzinfo=UTC)
+        stale = seen is None or now - seen > OUT_OF_SYNC_AFTER
+        if stale or (device.pending_writes or 0) > 0:
+            late.append(
+                {
+                    "id": device.id,
+                    "name": device.name or device.id,
+                    "user_id": device.user_id,
+                    "last_seen": seen,
+                    "pending": device.pending_writes or 0,
+                }
+            )
+    late.sort(key=lambda d: (d["last_seen"] is not None, d["last_seen"] or now))
+    return late
+
+
+def build(session: Session, me: ConsoleUser, now: datetime | None = None) -> Dashboard:
+    now = now or datetime.now(UTC)
+    start, end = month_bounds(now.date())
+    rows = scope_rows(
+        session,
+        me.auth,
+        "pipeline_stages",
+        "opportunities",
+        "stage_changes",
+        "sales_targets",
+        "activities",
+        "tasks",
+        "customers",
+        "tickets",
+    )
+    reps = scope_users(session, me.auth, reps_only=True)
+    everyone = scope_users(session, me.auth, reps_only=False)
+    funnel = _funnel(rows)
+    perf_rows = {k: rows[k] for k in ("opportunities", "stage_changes", "sales_targets")}
+    performance = reports.rep_performance(perf_rows, reps, start, end)
+    overdue = reports.overdue(rows, everyone, now)
+    tickets = reports.tickets(rows)
+    conflicts = load_rows(session.connection(), me.principal, CONFLICTS)
+    dashboard = Dashboard(
+        period=f"{start:%Y-%m}",
+        funnel=[s.model_dump() for s in funnel.stages],
+        pipeline_value=funnel.total_amount,
+        deals=funnel.total_count,
+        reps=[
+            {"rep_id": r.rep_id, "name": r.name, "won": r.won_amount, "target": r.target}
+            for r in performance.reps
+        ],
+        week=week_activity(rows["activities"], reps, week_start(now)),
+        overdue=[
+            {"name": r.name, "tasks": r.overdue_tasks, "customers": r.overdue_follow_ups}
+            for r in overdue.reps
+        ],
+        overdue_tasks=sum(r.overdue_tasks for r in overdue.reps),
+        overdue_customers=sum(r.overdue_follow_ups for r in overdue.reps),
+        open_tickets=sum(s.count for s in tickets.statuses if s.status in OPEN_TICKET_STATUSES),
+        satisfaction=tickets.avg_satisfaction,
+        tickets_by_status=[{"status": s.status, "count": s.count} for s in tickets.statuses],
+        open_conflicts=sum(1 for c in conflicts if c.fields.get("status") == "open"),
+        rejected_writes=_rejected_writes(
+            session, me, int((now - timedelta(days=7)).timestamp() * 1000)
+        ),
+        out_of_sync=_out_of_sync(session, me, now),
+    )
+    session.rollback()
+    return dashboard
