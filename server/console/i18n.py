@@ -319,6 +319,51 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "imp.empty": ("The file is empty.", "文件为空。"),
 }
 
+#: Report columns (the manager API's CSV headers) in words.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "name": ("Name", "名称"),
+    "stage_id": ("Stage", "阶段"),
+    "position": ("Order", "顺序"),
+    "count": ("Count", "数量"),
+    "amount": ("Amount", "金额"),
+    "weighted_amount": ("Weighted amount", "加权金额"),
+    "rep_id": ("Rep", "代表"),
+    "target": ("Target", "目标"),
+    "won_amount": ("Won amount", "成交金额"),
+    "attainment": ("Attainment", "完成率"),
+    "won_count": ("Won", "赢单数"),
+    "lost_count": ("Lost", "输单数"),
+    "win_rate": ("Win rate", "赢单率"),
+    "avg_cycle_days": ("Avg. cycle (days)", "平均周期（天）"),
+    "activities": ("Activities", "跟进次数"),
+    "source": ("Source", "来源"),
+    "total": ("Total", "合计"),
+    "leads": ("Leads", "线索数"),
+    "converted": ("Converted", "已转化"),
+    "conversion_rate": ("Conversion rate", "转化率"),
+    "rate": ("Rate", "比率"),
+    "campaign_id": ("Campaign", "营销活动"),
+    "members": ("Members", "成员"),
+    "conversions": ("Conversions", "转化数"),
+    "revenue": ("Revenue", "收入"),
+    "cost": ("Cost", "成本"),
+    "roi": ("ROI", "投资回报率"),
+    "status": ("Status", "状态"),
+    "avg_resolution_hours": ("Avg. resolution (h)", "平均解决时长（小时）"),
+    "avg_satisfaction": ("Avg. satisfaction", "平均满意度"),
+    "owner_id": ("Owner", "负责人"),
+    "kind": ("Kind", "类型"),
+    "record_id": ("Record", "记录"),
+    "title": ("Title", "标题"),
+    "due": ("Due", "到期"),
+    "customer_id": ("Customer", "客户"),
+    "contract_id": ("Contract", "合同"),
+    "number": ("Number", "编号"),
+    "ends_on": ("Ends on", "到期日"),
+    "days_left": ("Days left", "剩余天数"),
+    "customer_name": ("Customer", "客户"),
+}
+
 #: Choice values shown in words (schema enums).
 CHOICES: dict[str, tuple[str, str]] = {
     "potential": ("Potential", "潜在客户"),
@@ -423,6 +468,10 @@ class Translator:
         if entity is None:
             return collection
         return (entity.label_zh if self.lang == "zh" else entity.label) or collection
+
+    def column(self, name: str) -> str:
+        pair = COLUMNS.get(name)
+        return pair[self.index] if pair else name
 
     def role(self, role: str) -> str:
         return self(f"role.{role}")

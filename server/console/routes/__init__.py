@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import customers, dashboard, signin
+from . import audit, conflicts, customers, dashboard, data, devices, people, reassign, sales, signin
 
-ROUTERS: tuple[APIRouter, ...] = (signin.router, dashboard.router, customers.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    signin.router,
+    dashboard.router,
+    customers.router,
+    sales.router,
+    reassign.router,
+    conflicts.router,
+    devices.router,
+    people.router,
+    audit.router,
+    data.router,
+)
