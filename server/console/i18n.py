@@ -199,7 +199,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cf.keep": ("Keep", "保留"),
     "cf.resolve": ("Resolve", "裁决"),
     "cf.by": ("From {user} on {device}", "来自 {user}（设备 {device}）"),
-    "cf.resolved": ("Resolved. Every device gets the decision at its next sync.", "已裁决，各设备下次同步时获得结果。"),
+    "cf.resolved": (
+        "Resolved. Every device gets the decision at its next sync.",
+        "已裁决，各设备下次同步时获得结果。",
+    ),
     "cf.none": ("No conflicts wait for a decision.", "没有待裁决的冲突。"),
     "cf.bad_value": ("The value is not valid JSON or text.", "值无效。"),
     # devices

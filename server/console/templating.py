@@ -129,8 +129,7 @@ def render(
         me=me,
         csrf=me.csrf if me else "",
         path=request.url.path,
-        current_url=str(request.url.path)
-        + (f"?{request.url.query}" if request.url.query else ""),
+        current_url=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         **context,
     )
     return HTMLResponse(html, status_code=status, headers=dict(SECURITY_HEADERS))

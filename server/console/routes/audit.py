@@ -57,7 +57,14 @@ def audit_page(
     )
     names = scope_users(session, me.auth, reps_only=False)
     session.rollback()
-    params = {"user": user, "action": action, "entity": entity, "record": record, "since": since, "until": until}
+    params = {
+        "user": user,
+        "action": action,
+        "entity": entity,
+        "record": record,
+        "since": since,
+        "until": until,
+    }
     pages = max(1, -(-listing.total // PAGE))
     return render(
         request,

@@ -13,14 +13,15 @@ def page_router() -> APIRouter:
 
 def safe_next(target: str | None, default: str = "/console/") -> str:
     """Only a path inside the console: no open redirect to another site."""
-    if target and target.startswith("/console") and not target.startswith("//"):
-        if "\\" not in target and "\n" not in target and "\r" not in target:
-            return target
-    return default
+    unsafe = not target or not target.startswith("/console") or target.startswith("//")
+    if unsafe or any(c in (target or "") for c in "\\\r\n"):
+        return default
+    return str(target)
 
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
 
 #: Excel (and WPS) read a CSV as UTF-8 only when it starts with a byte-order mark.
 BOM = "\ufeff".encode()

@@ -62,7 +62,9 @@ def inbox(
             labels[item.id] = str(f.get("name") or f.get("title") or f.get("number") or row.id)
     devices = {
         d.id: d.name or d.id
-        for d in session.query(Device).filter(Device.id.in_({i.device_id for i in listing.items if i.device_id}))
+        for d in session.query(Device).filter(
+            Device.id.in_({i.device_id for i in listing.items if i.device_id})
+        )
     }
     names = scope_users(session, me.auth, reps_only=False)
     session.rollback()

@@ -12,10 +12,10 @@ from ...attachments.service import AttachmentService
 from ...attachments.thumbnails import THUMBNAIL_MIME
 from ...deps import ContextDep, SessionDep
 from ...manager import transfer
-from ...manager.records import visible_row, write_record
+from ...manager.records import StoredRow, visible_row, write_record
 from ..services import customers as service
 from ..services.forms import changed, display, field_errors, form_fields, posted_values
-from ..session import ConsoleUserDep, ConsoleWriterDep
+from ..session import ConsoleUser, ConsoleUserDep, ConsoleWriterDep
 from ..templating import render
 from .common import BOM, page_router, see_other
 
@@ -23,7 +23,9 @@ router = page_router()
 Short = Annotated[str, Query(max_length=200)]
 
 
-def _query(q: str, owner: str, status: str, tier: str, source: str, tag: str, page: int):
+def _query(
+    q: str, owner: str, status: str, tier: str, source: str, tag: str, page: int
+) -> service.CustomerQuery:
     return service.CustomerQuery(q.strip(), owner, status, tier, source, tag, max(page, 1))
 
 
@@ -40,9 +42,7 @@ def customer_list(
     tag: Short = "",
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    view = service.list_customers(
-        session, me, _query(q, owner, status, tier, source, tag, page)
-    )
+    view = service.list_customers(session, me, _query(q, owner, status, tier, source, tag, page))
     return render(request, "customers.html", me=me, view=view, nav="customers")
 
 
@@ -61,8 +61,13 @@ def customer_export(
     query = _query(q, owner, status, tier, source, tag, 1)
     terms = [f"{k}:{v}" for k, v in service._filters(query)]
     answer = transfer.export_csv(
-        "customers", me.auth, session, filter=terms, q=query.q or None,
-        owner_id=query.owner or None, sort="name",
+        "customers",
+        me.auth,
+        session,
+        filter=terms,
+        q=query.q or None,
+        owner_id=query.owner or None,
+        sort="name",
     )
     return Response(
         BOM + bytes(answer.body),
@@ -83,7 +88,16 @@ def customer_page(
     return render(request, "customer.html", me=me, view=view, nav="customers")
 
 
-def _edit_page(request, me, row, values, errors, *, status=200, notice=""):  # type: ignore[no-untyped-def]
+def _edit_page(
+    request: Request,
+    me: ConsoleUser,
+    row: StoredRow,
+    values: dict[str, str],
+    errors: dict[str, str],
+    *,
+    status: int = 200,
+    notice: str = "",
+) -> Response:
     return render(
         request,
         "customer_edit.html",
@@ -127,8 +141,14 @@ async def customer_edit(
         return see_other(f"/console/customers/{customer_id}")
     try:
         write_record(
-            session, context, me.principal, "customers", customer_id,
-            op="upsert", fields=patch, base_version=int(base) if base.isdigit() else row.version,
+            session,
+            context,
+            me.principal,
+            "customers",
+            customer_id,
+            op="upsert",
+            fields=patch,
+            base_version=int(base) if base.isdigit() else row.version,
         )
     except ProtocolError as exc:
         session.rollback()

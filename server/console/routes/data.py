@@ -15,8 +15,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import File, Form, Query, Request, Response, UploadFile
 
-from ...deps import ContextDep, SessionDep
-from ...deps import AuthContext
+from ...deps import AuthContext, ContextDep, SessionDep
 from ...manager import report_routes as api
 from ...manager import transfer
 from ...manager.csv_import import ImportRequest
@@ -30,7 +29,15 @@ router = page_router()
 ReportName = Literal[
     "funnel", "performance", "leads", "campaigns", "tickets", "contracts", "overdue"
 ]
-REPORTS: tuple[str, ...] = ("funnel", "performance", "leads", "campaigns", "tickets", "contracts", "overdue")
+REPORTS: tuple[str, ...] = (
+    "funnel",
+    "performance",
+    "leads",
+    "campaigns",
+    "tickets",
+    "contracts",
+    "overdue",
+)
 Importable = Literal["customers", "contacts", "opportunities"]
 MAX_UPLOAD = 20 * 1024 * 1024
 
@@ -115,7 +122,11 @@ def report_page(
         header=header,
         body=body,
         chart_data=chart,
-        params={"start": params["start"].isoformat(), "end": params["end"].isoformat(), "days": days},
+        params={
+            "start": params["start"].isoformat(),
+            "end": params["end"].isoformat(),
+            "days": days,
+        },
     )
 
 
@@ -123,7 +134,9 @@ def _chart(header: list[str], body: list[list[str]]) -> dict[str, Any] | None:
     """A bar chart of the first numeric column against the first label-like column."""
     if not header or not body:
         return None
-    label_col = next((i for i, h in enumerate(header) if h in ("name", "status", "source", "title")), 0)
+    label_col = next(
+        (i for i, h in enumerate(header) if h in ("name", "status", "source", "title")), 0
+    )
 
     def numeric(i: int) -> bool:
         try:
@@ -138,13 +151,24 @@ def _chart(header: list[str], body: list[list[str]]) -> dict[str, Any] | None:
         return None
     return {
         "names": [row[label_col] for row in body],
-        "series": [{"name": header[value_col], "values": [float(row[value_col] or 0) for row in body]}],
+        "series": [
+            {"name": header[value_col], "values": [float(row[value_col] or 0) for row in body]}
+        ],
     }
 
 
 @router.get("/import")
 def import_form(request: Request, me: ConsoleUserDep) -> Response:
-    return render(request, "import.html", me=me, nav="import", report=None, error="", encoding="", collection="customers")
+    return render(
+        request,
+        "import.html",
+        me=me,
+        nav="import",
+        report=None,
+        error="",
+        encoding="",
+        collection="customers",
+    )
 
 
 @router.get("/import/template/{collection}.csv")
@@ -172,7 +196,12 @@ async def import_file(
     data = await file.read(MAX_UPLOAD + 1)
 
     def page(**extra: Any) -> Response:
-        values = {"report": None, "error": "", "encoding": "", "collection": collection}
+        values: dict[str, Any] = {
+            "report": None,
+            "error": "",
+            "encoding": "",
+            "collection": collection,
+        }
         values.update(extra)
         return render(request, "import.html", me=me, nav="import", **values)
 

@@ -24,7 +24,9 @@ Action = Literal["revoke", "wipe"]
 def device_list(
     request: Request, me: ConsoleUserDep, session: SessionDep, done: str = "", device: str = ""
 ) -> Response:
-    listing = api.list_devices(me.auth, session, user_id=None, include_revoked=True, offset=0, limit=1000)
+    listing = api.list_devices(
+        me.auth, session, user_id=None, include_revoked=True, offset=0, limit=1000
+    )
     names = scope_users(session, me.auth, reps_only=False)
     session.rollback()
     t = translator(negotiate(request))
@@ -47,7 +49,9 @@ def device_list(
 def confirm(
     request: Request, device_id: str, action: Action, me: ConsoleUserDep, session: SessionDep
 ) -> Response:
-    listing = api.list_devices(me.auth, session, user_id=None, include_revoked=True, offset=0, limit=1000)
+    listing = api.list_devices(
+        me.auth, session, user_id=None, include_revoked=True, offset=0, limit=1000
+    )
     session.rollback()
     device = next((d for d in listing.items if d.id == device_id), None)
     if device is None:
@@ -61,8 +65,10 @@ def confirm(
 
 @router.post("/devices/{device_id}/{action}")
 def act(device_id: str, action: Action, me: ConsoleWriterDep, session: SessionDep) -> Response:
-    done = api.wipe(device_id, me.auth, session) if action == "wipe" else api.revoke(
-        device_id, me.auth, session
+    done = (
+        api.wipe(device_id, me.auth, session)
+        if action == "wipe"
+        else api.revoke(device_id, me.auth, session)
     )
     label = done.name or done.id
     return see_other(f"/console/devices?done={action}&device={label}")

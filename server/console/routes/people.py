@@ -51,7 +51,9 @@ def _page(
 
 
 @router.get("/users")
-def users_page(request: Request, me: ConsoleUserDep, session: SessionDep, deactivate: str = "") -> Response:
+def users_page(
+    request: Request, me: ConsoleUserDep, session: SessionDep, deactivate: str = ""
+) -> Response:
     confirm = None
     if deactivate:
         confirm = api.user_out(api.managed_user(session, me.auth, deactivate[:64]))

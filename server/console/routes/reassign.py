@@ -23,7 +23,9 @@ Id = Annotated[str, Form(max_length=64)]
 
 def _reps(session: SessionDep, me: ConsoleUserDep) -> dict[str, str]:
     names = scope_users(session, me.auth, reps_only=False)
-    active = {u.id for u in session.query(User).filter(User.id.in_(list(names)), User.active.is_(True))}
+    active = {
+        u.id for u in session.query(User).filter(User.id.in_(list(names)), User.active.is_(True))
+    }
     return {uid: name for uid, name in names.items() if uid in active}
 
 
@@ -44,8 +46,18 @@ def reassign_form(
     reps = _reps(session, me)
     session.rollback()
     return render(
-        request, "reassign.html", me=me, nav="reassign", reps=reps, everyone=scope_users(session, me.auth, reps_only=False), chosen=chosen,
-        matches=matches, find=find, preview=None, error="", flash="",
+        request,
+        "reassign.html",
+        me=me,
+        nav="reassign",
+        reps=reps,
+        everyone=scope_users(session, me.auth, reps_only=False),
+        chosen=chosen,
+        matches=matches,
+        find=find,
+        preview=None,
+        error="",
+        flash="",
     )
 
 
@@ -63,8 +75,19 @@ def preview(
     reps = _reps(session, me)
     if mode == "book" and from_owner == to_owner:
         return render(
-            request, "reassign.html", me=me, nav="reassign", reps=reps, everyone=scope_users(session, me.auth, reps_only=False), chosen=None,
-            matches=[], find="", preview=None, error=t("re.same"), flash="", status=422,
+            request,
+            "reassign.html",
+            me=me,
+            nav="reassign",
+            reps=reps,
+            everyone=scope_users(session, me.auth, reps_only=False),
+            chosen=None,
+            matches=[],
+            find="",
+            preview=None,
+            error=t("re.same"),
+            flash="",
+            status=422,
         )
     view = (
         service.preview_one(session, me, customer_id, to_owner)
@@ -72,8 +95,18 @@ def preview(
         else service.preview_book(session, me, from_owner, to_owner)
     )
     return render(
-        request, "reassign.html", me=me, nav="reassign", reps=reps, everyone=scope_users(session, me.auth, reps_only=False), chosen=None,
-        matches=[], find="", preview=view, error="", flash="",
+        request,
+        "reassign.html",
+        me=me,
+        nav="reassign",
+        reps=reps,
+        everyone=scope_users(session, me.auth, reps_only=False),
+        chosen=None,
+        matches=[],
+        find="",
+        preview=view,
+        error="",
+        flash="",
     )
 
 
@@ -91,21 +124,37 @@ def apply(
     if mode == "one":
         result = api.reassign(
             api.ReassignCustomers(customer_ids=[customer_id], new_owner_id=to_owner),
-            me.auth, context, session,
+            me.auth,
+            context,
+            session,
         )
     else:
         result = api.reassign_owner(
             api.ReassignOwner(from_owner_id=from_owner, new_owner_id=to_owner),
-            me.auth, context, session,
+            me.auth,
+            context,
+            session,
         )
     t = translator(negotiate(request))
     reps = _reps(session, me)
     session.rollback()
     flash = t(
-        "re.done", customers=result.customers, records=result.moved_records,
+        "re.done",
+        customers=result.customers,
+        records=result.moved_records,
         to_name=reps.get(to_owner, to_owner),
     )
     return render(
-        request, "reassign.html", me=me, nav="reassign", reps=reps, everyone=scope_users(session, me.auth, reps_only=False), chosen=None,
-        matches=[], find="", preview=None, error="", flash=flash,
+        request,
+        "reassign.html",
+        me=me,
+        nav="reassign",
+        reps=reps,
+        everyone=scope_users(session, me.auth, reps_only=False),
+        chosen=None,
+        matches=[],
+        find="",
+        preview=None,
+        error="",
+        flash=flash,
     )

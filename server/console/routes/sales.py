@@ -81,8 +81,14 @@ async def create_lead(
     values = {k: v for k, v in posted_values("leads", texts).items() if v is not None}
     try:
         write_record(
-            session, context, me.principal, "leads", new_record_id(),
-            op="upsert", fields=values, creating=True,
+            session,
+            context,
+            me.principal,
+            "leads",
+            new_record_id(),
+            op="upsert",
+            fields=values,
+            creating=True,
         )
     except ProtocolError as exc:
         session.rollback()

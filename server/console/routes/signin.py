@@ -10,7 +10,6 @@ is checked under the same limiter (a wrong code counts as a failed sign-in).
 from __future__ import annotations
 
 from typing import Annotated
-
 from urllib.parse import quote
 
 from fastapi import Form, Request, Response
@@ -102,9 +101,7 @@ def _signed_in(
 ) -> Response:
     if user.role not in MANAGER_ROLES:
         t = translator(negotiate(request))
-        return _form_page(
-            request, "login.html", target, error=t("login.not_manager"), status=403
-        )
+        return _form_page(request, "login.html", target, error=t("login.not_manager"), status=403)
     response = see_other(target)
     open_session(session, context, request, response, user)
     return response
@@ -137,9 +134,7 @@ def login(
         pending = user_by_username(session, username)
         assert pending is not None
         response = see_other(f"/console/login/code?next={quote(target)}")
-        set_cookie(
-            request, response, PENDING_COOKIE, pending_token(context, pending), max_age=300
-        )
+        set_cookie(request, response, PENDING_COOKIE, pending_token(context, pending), max_age=300)
         return response
     except ProtocolError as exc:
         message, status = _refusal(request, exc)
@@ -150,7 +145,9 @@ def login(
 
 
 @router.get("/login/code")
-def code_form(request: Request, context: ContextDep, session: SessionDep, next: str = "") -> Response:
+def code_form(
+    request: Request, context: ContextDep, session: SessionDep, next: str = ""
+) -> Response:
     target = safe_next(next)
     if pending_user(session, context, request.cookies.get(PENDING_COOKIE)) is None:
         return see_other(f"/console/login?next={quote(target)}")
@@ -189,9 +186,7 @@ def code(
             address=address,
         )
         session.commit()
-        return _form_page(
-            request, "login_code.html", target, error=t("login.bad_totp"), status=401
-        )
+        return _form_page(request, "login_code.html", target, error=t("login.bad_totp"), status=401)
     context.limiter.record_success(user.username)
     return _signed_in(request, context, session, user, target)
 

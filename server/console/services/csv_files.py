@@ -74,7 +74,9 @@ def _choice_codes(collection: str, field: str) -> dict[str, str]:
 def to_field_names(collection: str, text: str) -> str:
     """The CSV with label headers and label values rewritten to names and codes."""
     sample = text[:2000]
-    delimiter = "\t" if "\t" in sample.split("\n", 1)[0] and "," not in sample.split("\n", 1)[0] else ","
+    delimiter = (
+        "\t" if "\t" in sample.split("\n", 1)[0] and "," not in sample.split("\n", 1)[0] else ","
+    )
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = next(reader)

@@ -64,7 +64,9 @@ def week_start(now: datetime) -> datetime:
 
 def _funnel(rows: dict[str, list[StoredRow]]) -> reports.FunnelReport:
     live = [o for o in rows.get("opportunities", []) if o.fields.get("status") == "open"]
-    return reports.funnel({"pipeline_stages": rows.get("pipeline_stages", []), "opportunities": live})
+    return reports.funnel(
+        {"pipeline_stages": rows.get("pipeline_stages", []), "opportunities": live}
+    )
 
 
 def week_activity(

@@ -9,7 +9,6 @@ customer and every live record whose ``customer_id`` is it.
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass
 from typing import cast
 
@@ -101,7 +100,9 @@ def preview_book(session: Session, me: ConsoleUser, from_id: str, to_id: str) ->
         .order_by(records_t.c.record_id)
     ).all()
     ids = [r.record_id for r in rows]
-    sample = [(r.record_id, str(json.loads(r.data).get("name", r.record_id))) for r in rows[:SAMPLE]]
+    sample = [
+        (r.record_id, str(json.loads(r.data).get("name", r.record_id))) for r in rows[:SAMPLE]
+    ]
     preview = Preview(
         mode="book",
         customer_ids=ids,
