@@ -152,7 +152,7 @@ def test_download_customers_csv(manager_page: Any, server: ServerProcess, tmp_pa
     assert rows and all(",intent," in row or "intent" in row for row in rows)
 
 
-def test_switch_language(server: ServerProcess, browser: Any) -> None:
+def test_switch_language(browser: Any, server: ServerProcess) -> None:
     context = browser.new_context(locale="en-US")
     page = context.new_page()
     sign_in(page, server.url)
