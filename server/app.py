@@ -24,10 +24,10 @@ from sync_protocol import ErrorCode, ProtocolError
 
 from .attachments import install_attachments
 from .auth import LoginRateLimiter, TokenSigner
+from .console import install_console
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
-from .console import install_console
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
 from .routers import admin, auth, health, sync
