@@ -43,10 +43,23 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: int = Field(default=100, ge=1)
     login_window_s: int = Field(default=300, ge=1)
 
-    #: Console (browser) sessions: signed out after this long in any case, and after
-    #: ``console_idle_timeout_s`` without a request.
-    console_session_ttl_s: int = Field(default=12 * 3600, ge=60)
-    console_idle_timeout_s: int = Field(default=3600, ge=60)
+    console_session_ttl_s: int = Field(
+        default=12 * 3600,
+        ge=60,
+        description="A console (browser) session ends this many seconds after sign-in.",
+    )
+    console_idle_timeout_s: int = Field(
+        default=3600,
+        ge=60,
+        description="A console session also ends after this many seconds without a request.",
+    )
+    health_flush_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often each server process writes the fleet-health activity it "
+        "buffered (last push and pull, checkpoint, device status, errors) to the database.",
+    )
 
     #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
     #: cost per record small while still shrinking JSON by ~5x.
