@@ -3,13 +3,16 @@
 FastAPI's default ``/docs`` page loads Swagger UI from a CDN, which fails on a LAN
 without internet and is unreliable in mainland China; ``create_app`` turns it off and
 this module serves the same page with the vendored bundle. Authorize takes the
-``access_token`` from ``POST /v1/auth/login`` (the bearer scheme the OpenAPI declares);
+``access_token`` from ``POST /v1/auth/login`` (the bearer scheme the OpenAPI declares —
+:func:`declare_bearer` adds it when the routes' dependencies do not);
 ``persistAuthorization`` keeps it across reloads until it expires (15 minutes by
 default — then sign in again or call ``/v1/auth/refresh``). ``/redoc`` is not served: one
 explorer, fully offline, is enough.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -18,10 +21,47 @@ from fastapi.responses import HTMLResponse
 from .assets import asset_url
 
 DOCS_URL = "/docs"
+BEARER = "bearerAuth"
+#: Operations that take no bearer token (they hand one out, or are public).
+PUBLIC_PREFIXES = ("/v1/auth/login", "/v1/auth/refresh", "/healthz", "/readyz", "/metrics")
+
+
+def declare_bearer(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make sure the OpenAPI document declares the bearer scheme Authorize needs.
+
+    When the server's own dependencies already declare a security scheme this changes
+    nothing; otherwise it adds ``bearerAuth`` (HTTP bearer) and asks it of every
+    operation except the public ones.
+    """
+    components = schema.setdefault("components", {})
+    if components.get("securitySchemes"):
+        return schema
+    components["securitySchemes"] = {
+        BEARER: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The `access_token` from `POST /v1/auth/login` (15 minutes; "
+            "renew with `POST /v1/auth/refresh`).",
+        }
+    }
+    for path, operations in schema.get("paths", {}).items():
+        public = path.startswith(PUBLIC_PREFIXES)
+        for operation in operations.values():
+            if isinstance(operation, dict) and "security" not in operation:
+                operation["security"] = [] if public else [{BEARER: []}]
+    return schema
 
 
 def install(app: FastAPI) -> None:
     openapi_url = app.openapi_url or "/openapi.json"
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_bearer(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get(DOCS_URL, include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

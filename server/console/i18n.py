@@ -119,7 +119,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.satisfaction": ("Average satisfaction", "平均满意度"),
     "dash.attention": ("Waiting for you", "待处理"),
     "dash.conflicts": ("Conflicts to decide", "待裁决冲突"),
-    "dash.rejected": ("Rejected writes (7 days)", "被拒绝的写入（7 天）"),
+    "dash.rejected": ("Rejected writes on phones", "手机上被拒绝的写入"),
     "dash.out_of_sync": ("Devices out of sync", "未同步设备"),
     "dash.pipeline_value": ("Open pipeline value", "进行中商机金额"),
     "dash.deals": ("Deals", "商机数"),
@@ -232,6 +232,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dev.done_revoke": ("{device} is revoked.", "设备 {device} 已吊销。"),
     "dev.done_wipe": ("{device} is revoked and will wipe.", "设备 {device} 已吊销并将擦除。"),
     "dev.browser": ("(this browser)", "（当前浏览器）"),
+    "dev.behind": ("{n} changes behind", "落后 {n} 条变更"),
+    "dev.dead_letters": ("{n} rejected", "{n} 条被拒绝"),
     # users
     "users.title": ("Users and teams", "用户与团队"),
     "users.username": ("Username", "用户名"),

@@ -1,7 +1,8 @@
 """Browser tests of the console: a real server process and a real headless Chromium.
 
-One server (SQLite file, demo data) and one browser per module keep the wall time
-modest. Chromium is Debian's ``chromium`` package (``make deps`` installs it), driven by
+One server (SQLite file, demo data) and one browser for the whole package keep the
+wall time modest; each test opens its own browser context (cookies) or shares the
+module's signed-in manager tab. Chromium is Debian's ``chromium`` package (``make deps`` installs it), driven by
 Playwright's Python API with ``executable_path`` — never ``playwright install``. Tests
 are marked ``browser``: a skipped one fails the run under ``CI=true``.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,7 +78,7 @@ def enrol_manager_totp(db_url: str, username: str, secret: str) -> None:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     db = tmp_path_factory.mktemp("console") / "fieldsync.db"
     url = f"sqlite:///{db}"
@@ -87,7 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield proc
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     playwright, browser = launch_browser()
     try:
@@ -97,15 +99,32 @@ def browser() -> Iterator[Any]:
         playwright.stop()
 
 
-def sign_in(page: Any, base: str) -> None:
-    """Password, then the one-time code, as a manager would."""
+_last_counter = [0]
+
+
+def next_code() -> str:
+    """A one-time code not used before (a server may refuse a code twice): the current
+    time step's, else the next one's (accepted as clock drift), else wait for a step."""
+    totp = pyotp.TOTP(MANAGER_TOTP)
+    while True:
+        now = int(time.time())
+        counter = max(now // 30, _last_counter[0] + 1)
+        if counter <= now // 30 + 1:
+            _last_counter[0] = counter
+            return str(totp.at(counter * 30))
+        time.sleep(1)
+
+
+def sign_in(page: Any, base: str, username: str = "manager") -> None:
+    """Password, then (for the manager, who has TOTP) the one-time code."""
     page.goto(f"{base}/")
-    page.fill("#username", "manager")
+    page.fill("#username", username)
     page.fill("#password", DEMO_PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url("**/console/login/code**")
-    page.fill("#code", pyotp.TOTP(MANAGER_TOTP).now())
-    page.click("button[type=submit]")
+    if username == "manager":
+        page.wait_for_url("**/console/login/code**")
+        page.fill("#code", next_code())
+        page.click("button[type=submit]")
     page.wait_for_url(f"{base}/console/")
 
 

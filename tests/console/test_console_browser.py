@@ -11,7 +11,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.console.conftest import MANAGER_TOTP, Device, sign_in
+from tests.console.conftest import MANAGER_TOTP, Device, next_code, sign_in
 from tests.support.server_proc import ServerProcess
 
 
@@ -24,12 +24,13 @@ def test_sign_in_needs_the_one_time_code(server: ServerProcess, browser: Any) ->
     page.fill("#password", "fieldsync-demo")
     page.click("button[type=submit]")
     page.wait_for_url("**/console/login/code**")
-    page.fill("#code", "000000" if pyotp.TOTP(MANAGER_TOTP).now() != "000000" else "111111")
+    wrong = "000000" if pyotp.TOTP(MANAGER_TOTP).now() != "000000" else "111111"
+    page.fill("#code", wrong)
     page.click("button[type=submit]")
     assert page.locator("[role=alert]").inner_text() == "Wrong one-time code."
     cookies = {c["name"]: c for c in context.cookies()}
     assert "fs_console" not in cookies
-    page.fill("#code", pyotp.TOTP(MANAGER_TOTP).now())
+    page.fill("#code", next_code())
     page.click("button[type=submit]")
     page.wait_for_url("**/console/customers")  # back where the manager wanted to go
     session = {c["name"]: c for c in context.cookies()}["fs_console"]
@@ -155,7 +156,7 @@ def test_download_customers_csv(manager_page: Any, server: ServerProcess, tmp_pa
 def test_switch_language(browser: Any, server: ServerProcess) -> None:
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    sign_in(page, server.url)
+    sign_in(page, server.url, "admin")
     assert page.locator("nav.side a[aria-current=page]").inner_text() == "Dashboard"
     page.click("text=中文")
     assert page.locator("nav.side a[aria-current=page]").inner_text() == "仪表盘"

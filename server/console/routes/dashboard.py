@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from ...deps import SessionDep
+from ...deps import ContextDep, SessionDep
 from ..services import dashboard
 from ..session import ConsoleUserDep
 from ..templating import render
@@ -14,6 +14,8 @@ router = page_router()
 
 
 @router.get("/")
-def dashboard_page(request: Request, me: ConsoleUserDep, session: SessionDep) -> Response:
-    view = dashboard.build(session, me)
+def dashboard_page(
+    request: Request, me: ConsoleUserDep, session: SessionDep, context: ContextDep
+) -> Response:
+    view = dashboard.build(session, context, me)
     return render(request, "dashboard.html", me=me, view=view, nav="dashboard")

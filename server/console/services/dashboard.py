@@ -9,8 +9,8 @@ scope-filtered reads, computed for the caller's team (everything for an admin):
   falls in the current ISO week (Monday 00:00 UTC on), by author (else owner);
 * overdue follow-ups — :func:`reports.overdue` now;
 * open tickets and satisfaction — :func:`reports.tickets`;
-* waiting — open conflicts, rejected writes of the last 7 days (audit), devices out of
-  sync (not seen for a day, or reporting unsent writes).
+* waiting — open conflicts, rejected writes waiting on the team's phones (their dead
+  letters, from fleet health), devices out of sync (:func:`is_out_of_sync`).
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ...context import ServerContext
+from ...manager import devices as devices_api
 from ...manager import reports
-from ...manager.records import CONFLICTS, StoredRow, load_rows, scope_owners
+from ...manager.devices import DeviceOut
+from ...manager.records import CONFLICTS, StoredRow, load_rows
 from ...manager.report_routes import scope_rows, scope_users
-from ...models import AuditEntry, Device
 from ..session import ConsoleUser
 
 OUT_OF_SYNC_AFTER = timedelta(hours=24)
+STALE_AFTER_S = 3600
 OPEN_TICKET_STATUSES = ("open", "in_progress")
 
 
@@ -89,41 +91,53 @@ def week_activity(
     ]
 
 
-def _rejected_writes(session: Session, me: ConsoleUser, since_ms: int) -> int:
-    stmt = select(func.count()).where(
-        AuditEntry.action == "mutation.rejected", AuditEntry.at_ms >= since_ms
+def is_out_of_sync(device: DeviceOut, now: datetime) -> bool:
+    """Behind by changes older than an hour, writes unsent for an hour, a current error,
+    a resync ahead — or no sync at all for a day."""
+    health = device.health
+    if health is None:
+        return True
+    lag = health.lag
+    if lag is not None and (lag.resync_required or (lag.seconds or 0) > STALE_AFTER_S):
+        return True
+    if (health.oldest_pending_age_s or 0) > STALE_AFTER_S or health.last_error is not None:
+        return True
+    synced = [t for t in (health.last_push_at, health.last_pull_at) if t is not None]
+    return not synced or now - max(synced) > OUT_OF_SYNC_AFTER
+
+
+def _devices(
+    session: Session, context: ServerContext, me: ConsoleUser, now: datetime
+) -> tuple[list[dict[str, Any]], int]:
+    """(devices out of sync, rejected writes waiting on the team's phones)."""
+    listing = devices_api.list_devices(
+        me.auth, session, context, user_id=None, include_revoked=False, offset=0, limit=1000
     )
-    owners = scope_owners(me.principal)
-    if owners is not None:
-        stmt = stmt.where(AuditEntry.user_id.in_(owners))
-    return int(session.scalar(stmt) or 0)
-
-
-def _out_of_sync(session: Session, me: ConsoleUser, now: datetime) -> list[dict[str, Any]]:
-    stmt = select(Device).where(Device.revoked_at.is_(None), Device.platform != "web")
-    owners = scope_owners(me.principal)
-    if owners is not None:
-        stmt = stmt.where(Device.user_id.in_(owners))
-    late: list[dict[str, Any]] = []
-    for device in session.scalars(stmt):
-        seen = device.last_seen
-        seen = seen if seen is None or seen.tzinfo else seen.replace(tzinfo=UTC)
-        stale = seen is None or now - seen > OUT_OF_SYNC_AFTER
-        if stale or (device.pending_writes or 0) > 0:
-            late.append(
-                {
-                    "id": device.id,
-                    "name": device.name or device.id,
-                    "user_id": device.user_id,
-                    "last_seen": seen,
-                    "pending": device.pending_writes or 0,
-                }
+    phones = [d for d in listing.items if d.platform != "web"]
+    rejected = sum((d.health.dead_letters or 0) for d in phones if d.health is not None)
+    late = [
+        {
+            "id": d.id,
+            "name": d.name or d.id,
+            "user_id": d.user_id,
+            "last_seen": max(
+                [t for t in (d.health.last_push_at, d.health.last_pull_at) if t is not None]
+                or [d.last_seen or d.created_at]
             )
+            if d.health
+            else d.last_seen,
+            "pending": (d.health.pending_writes if d.health else d.pending_writes) or 0,
+        }
+        for d in phones
+        if is_out_of_sync(d, now)
+    ]
     late.sort(key=lambda d: (d["last_seen"] is not None, d["last_seen"] or now))
-    return late
+    return late, rejected
 
 
-def build(session: Session, me: ConsoleUser, now: datetime | None = None) -> Dashboard:
+def build(
+    session: Session, context: ServerContext, me: ConsoleUser, now: datetime | None = None
+) -> Dashboard:
     now = now or datetime.now(UTC)
     start, end = month_bounds(now.date())
     rows = scope_rows(
@@ -146,6 +160,7 @@ def build(session: Session, me: ConsoleUser, now: datetime | None = None) -> Das
     overdue = reports.overdue(rows, everyone, now)
     tickets = reports.tickets(rows)
     conflicts = load_rows(session.connection(), me.principal, CONFLICTS)
+    late, rejected = _devices(session, context, me, now)
     dashboard = Dashboard(
         period=f"{start:%Y-%m}",
         funnel=[s.model_dump() for s in funnel.stages],
@@ -166,10 +181,8 @@ def build(session: Session, me: ConsoleUser, now: datetime | None = None) -> Das
         satisfaction=tickets.avg_satisfaction,
         tickets_by_status=[{"status": s.status, "count": s.count} for s in tickets.statuses],
         open_conflicts=sum(1 for c in conflicts if c.fields.get("status") == "open"),
-        rejected_writes=_rejected_writes(
-            session, me, int((now - timedelta(days=7)).timestamp() * 1000)
-        ),
-        out_of_sync=_out_of_sync(session, me, now),
+        rejected_writes=rejected,
+        out_of_sync=late,
     )
     session.rollback()
     return dashboard
