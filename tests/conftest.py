@@ -116,7 +116,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
             bad.append(report.nodeid)
     if bad:
         terminalreporter.write_line(
-            f"CI=true: {len(bad)} PostgreSQL/app/browser test(s) were skipped; failing the run:", red=True
+            f"CI=true: {len(bad)} PostgreSQL/app/browser test(s) were skipped; failing the run:",
+            red=True,
         )
         for nodeid in bad:
             terminalreporter.write_line(f"  {nodeid}", red=True)

@@ -3,8 +3,9 @@
 FastAPI's default ``/docs`` page loads Swagger UI from a CDN, which fails on a LAN
 without internet and is unreliable in mainland China; ``create_app`` turns it off and
 this module serves the same page with the vendored bundle. Authorize takes the
-``access_token`` from ``POST /v1/auth/login`` (the bearer scheme the OpenAPI declares —
-:func:`declare_bearer` adds it when the routes' dependencies do not);
+``access_token`` from ``POST /v1/auth/login``: the explorer reads ``/docs/openapi.json``,
+which is ``/openapi.json`` plus — when the routes' dependencies do not declare one yet —
+the bearer scheme Authorize needs (:func:`declare_bearer`);
 ``persistAuthorization`` keeps it across reloads until it expires (15 minutes by
 default — then sign in again or call ``/v1/auth/refresh``). ``/redoc`` is not served: one
 explorer, fully offline, is enough.
@@ -12,11 +13,12 @@ explorer, fully offline, is enough.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from .assets import asset_url
 
@@ -53,15 +55,15 @@ def declare_bearer(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    openapi_url = app.openapi_url or "/openapi.json"
-    build = app.openapi
+    openapi_url = f"{DOCS_URL}/openapi.json"
+    explorer_schema: dict[str, Any] = {}
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = declare_bearer(build())
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    @app.get(openapi_url, include_in_schema=False)
+    def explorer_openapi() -> JSONResponse:
+        """``/openapi.json`` as the explorer needs it (with the bearer scheme)."""
+        if not explorer_schema:
+            explorer_schema.update(declare_bearer(copy.deepcopy(app.openapi())))
+        return JSONResponse(explorer_schema)
 
     @app.get(DOCS_URL, include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
