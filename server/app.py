@@ -29,6 +29,7 @@ from .console import install_console
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
+from .fleet import routes as fleet_routes
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
 from .operations import build_operations
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (health, auth, sync, admin):
         app.include_router(module.router)
+    app.include_router(fleet_routes.router)  # /v1/manager/devices/{id}/diagnosis
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
     install_console(app)  # /, /console/…, /docs (docs/console.md)
