@@ -60,7 +60,7 @@ def customer_export(
 ) -> Response:
     """The API's own export (same columns and escaping) with a UTF-8 BOM for Excel."""
     query = _query(q, owner, status, tier, source, tag, 1)
-    terms = [f"{k}:{v}" for k, v in service._filters(query)]
+    terms = [f"{k}:{v}" for k, v in service.filter_terms(query)]
     answer = transfer.export_csv(
         "customers",
         me.auth,
