@@ -64,6 +64,16 @@ class Settings(BaseSettings):
         description="With `--workers` > 1: a directory for prometheus-client's multiprocess "
         "mode, so `/metrics` adds up every worker (emptied by `fieldsync serve` at start).",
     )
+    console_session_ttl_s: int = Field(
+        default=12 * 3600,
+        ge=60,
+        description="A console (browser) session ends this many seconds after sign-in.",
+    )
+    console_idle_timeout_s: int = Field(
+        default=3600,
+        ge=60,
+        description="A console session also ends after this many seconds without a request.",
+    )
     health_flush_interval_s: float = Field(
         default=5.0,
         gt=0,
