@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from sync_protocol import (
     ErrorCode,
+    HybridLogicalClock,
     LoginRequest,
     PullRequest,
     PushRequest,
@@ -53,6 +54,7 @@ from ._errors import (
     SyncError,
 )
 from ._events import ConflictsChanged, StatusChanged
+from ._ids import new_device_id
 from ._outbox import apply_results, take_batch, to_mutation
 from ._replica import PulledPage, apply_page, begin_resync, finish_resync, parse_page, reset_replica
 from ._status import SyncProgress, SyncReport
@@ -126,7 +128,20 @@ class SyncClient:
             app_version=self.config.app_version,
             totp=totp,
         )
-        response = self._call("POST", "/v1/auth/login", request.model_dump(mode="json"), auth=False)
+        try:
+            response = self._call(
+                "POST", "/v1/auth/login", request.model_dump(mode="json"), auth=False
+            )
+        except ServerError as exc:
+            if exc.code != ErrorCode.DEVICE_ID_TAKEN.value:
+                raise
+            # The device id is registered to another user (a shared phone): the server
+            # never hands it over, so this user signs in as a new device.
+            _renew_device_id(self.store)
+            request = request.model_copy(update={"device_id": self.store.device_id})
+            response = self._call(
+                "POST", "/v1/auth/login", request.model_dump(mode="json"), auth=False
+            )
         tokens = TokenResponse.model_validate_json(response.content)
         previous = self._load_tokens()
         if previous and previous.get("user", {}).get("id") not in (None, tokens.user.id):
@@ -471,3 +486,15 @@ def _error_of(response: TransportResponse) -> tuple[str, str, dict[str, Any]]:
         return str(err["code"]), str(err.get("message", "")), dict(err.get("details") or {})
     except (ValueError, KeyError, TypeError):
         return f"http_{response.status}", f"the server answered HTTP {response.status}", {}
+
+
+def _renew_device_id(store: Store) -> None:
+    """Give the store a new device id (and HLC node), keeping its clock reading."""
+    device_id = new_device_id()
+    with store.storage.transaction():
+        store.storage.set_meta("device_id", device_id.encode())
+    last = store.hlc.last
+    store.device_id = device_id
+    store.hlc = HybridLogicalClock(
+        device_id, wall=lambda: int(store.clock.time() * 1000), last=last.encode()
+    )

@@ -23,7 +23,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from sync_protocol import ErrorCode, ProtocolError
 
 from .attachments import install_attachments
-from .auth import LoginRateLimiter, TokenSigner
+from .auth import TokenSigner
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
@@ -31,6 +31,7 @@ from .manager import install_manager
 from .middleware import GzipRequestMiddleware
 from .routers import admin, auth, health, sync
 from .settings import Settings
+from .throttle import LoginThrottle
 
 log = logging.getLogger("fieldsync.server")
 
@@ -113,7 +114,8 @@ def build_context(settings: Settings) -> ServerContext:
         engine=engine,
         sessions=make_session_factory(engine),
         signer=TokenSigner(settings.secret_key, settings.access_token_ttl_s),
-        limiter=LoginRateLimiter(
+        throttle=LoginThrottle(
+            engine,
             max_failures_per_user=settings.login_max_failures_per_user,
             max_attempts_per_address=settings.login_max_attempts_per_address,
             window_s=settings.login_window_s,

@@ -1,4 +1,4 @@
-"""Per-app runtime state: settings, database, token signer, rate limiter, server clock.
+"""Per-app runtime state: settings, database, token signer, login throttle, server clock.
 
 One :class:`ServerContext` is built by :func:`server.app.create_app` and hung on
 ``app.state.fieldsync``; dependencies reach it through the request. Nothing is global,
@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sync_protocol import CRM_SCHEMA, HybridLogicalClock, SchemaRegistry, Timestamp
 from sync_protocol.hlc import wall_clock_ms
 
-from .auth import LoginRateLimiter, TokenSigner
+from .auth import TokenSigner
 from .settings import Settings
+from .throttle import LoginThrottle
 
 
 class ServerClock:
@@ -59,7 +60,7 @@ class ServerContext:
     engine: Engine
     sessions: sessionmaker[Session]
     signer: TokenSigner
-    limiter: LoginRateLimiter
+    throttle: LoginThrottle
     clock: ServerClock = field(default_factory=ServerClock)
     schema: SchemaRegistry = CRM_SCHEMA
     hooks: TestHooks = field(default_factory=TestHooks)

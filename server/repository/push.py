@@ -7,7 +7,13 @@ passes every check changes that state, so a rejected mutation leaves no trace bu
 result. The rows, the mutation's idempotency record (``applied_mutations``) and its
 audit row are written at the end and commit together: after a crash mid-request either
 all of a mutation's effects are stored with its result, or none are and a retry
-applies it afresh. A retried id answers ``duplicate`` with the stored result.
+applies it afresh.
+
+**Idempotency** is keyed by ``(user, device, mutation id)`` — ids are chosen by
+devices, so two devices choosing one id never meet — and checked against the SHA-256
+of what the device sent (:func:`mutation_digest`, taken before the server clamps a
+clock). A retry with the same content answers ``duplicate`` with the stored result; the
+same id with other content is rejected with ``mutation_id_reused`` and changes nothing.
 """
 
 from __future__ import annotations
@@ -83,9 +89,29 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[i : i + _CHUNK]
 
 
-def conflict_id(mutation_id: str, field_name: str) -> str:
-    digest = hashlib.sha256(f"{mutation_id}|{field_name}".encode()).hexdigest()
+def conflict_id(mutation_id: str, field_name: str, origin: str = "") -> str:
+    """The id of the conflict a mutation opens on a field. ``origin`` (user and device)
+    keeps two devices' equal mutation ids apart."""
+    key = f"{origin}|{mutation_id}|{field_name}" if origin else f"{mutation_id}|{field_name}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"cf-{digest[:32]}"
+
+
+def mutation_digest(m: Mutation) -> str:
+    """SHA-256 of a mutation's content as the device sent it (canonical JSON of the
+    parsed message, so formatting and key order do not matter)."""
+    canonical = json.dumps(
+        m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A mutation's first answer and the digest of what was sent then."""
+
+    result: str
+    digest: str | None
 
 
 class PushBatch:
@@ -106,8 +132,9 @@ class PushBatch:
         self.now_ms = now_ms
         self.server_hlc = server_hlc
         self.rows: dict[tuple[str, str], RowState | None] = {}
-        self.applied: dict[str, str] = {}
+        self.applied: dict[str, _Stored] = {}
         self.new_results: list[tuple[Mutation, MutationResult]] = []
+        self.origin = f"{principal.user_id}|{principal.device_id or ''}"
         self.state = SyncCounter(0, 0)
 
     # ---- loading -------------------------------------------------------------------
@@ -147,12 +174,18 @@ class PushBatch:
         return self.rows[key]
 
     def _prefetch(self, mutations: Sequence[Mutation]) -> None:
-        ids = [m.id for m in mutations]
+        ids = sorted({m.id for m in mutations})
         for chunk in _chunks(ids):
-            stmt = select(applied_t.c.mutation_id, applied_t.c.result).where(
-                applied_t.c.mutation_id.in_(chunk)
+            stmt = select(
+                applied_t.c.mutation_id, applied_t.c.result, applied_t.c.content_hash
+            ).where(
+                applied_t.c.user_id == self.principal.user_id,
+                applied_t.c.device_id == (self.principal.device_id or ""),
+                applied_t.c.mutation_id.in_(chunk),
             )
-            self.applied.update({r.mutation_id: r.result for r in self.conn.execute(stmt)})
+            self.applied.update(
+                {r.mutation_id: _Stored(r.result, r.content_hash) for r in self.conn.execute(stmt)}
+            )
         by_collection: dict[str, set[str]] = {}
         customers: set[str] = set()
         for m in mutations:
@@ -172,18 +205,21 @@ class PushBatch:
     # ---- the batch -----------------------------------------------------------------
 
     def run(
-        self, mutations: Sequence[Mutation], before_commit: Callable[[], None] | None = None
+        self,
+        mutations: Sequence[Mutation],
+        digests: Sequence[str],
+        before_commit: Callable[[], None] | None = None,
     ) -> PushOutcome:
         self.state = lock_counter(self.conn)
         start_counter = self.state.counter
         self._prefetch(mutations)
         results: list[MutationResult] = []
         outcome = PushOutcome(results, start_counter)
-        for m in mutations:
+        for m, digest in zip(mutations, digests, strict=True):
             stored = self.applied.get(m.id)
             if stored is not None:
-                original = MutationResult.model_validate_json(stored)
-                results.append(original.model_copy(update={"status": MutationStatus.DUPLICATE}))
+                results.append(_repeat(m, stored, digest))
+                outcome.rejected += results[-1].status is MutationStatus.REJECTED
                 continue
             try:
                 result = self._apply(m)
@@ -193,7 +229,7 @@ class PushBatch:
                     mutation_id=m.id, status=MutationStatus.REJECTED, error=rejection.body
                 )
                 outcome.rejected += 1
-            self.applied[m.id] = result.model_dump_json(exclude={"record"})
+            self.applied[m.id] = _Stored(result.model_dump_json(exclude={"record"}), digest)
             self.new_results.append((m, result))
             results.append(result)
         self._flush(start_counter)
@@ -372,7 +408,7 @@ class PushBatch:
     # ---- conflicts -----------------------------------------------------------------
 
     def _store_conflict(self, m: Mutation, row: RowState, c: FieldConflict) -> str:
-        cid = conflict_id(m.id, c.field)
+        cid = conflict_id(m.id, c.field, self.origin)
         version = self._next_version()
         fields = {
             "collection": row.collection,
@@ -470,7 +506,10 @@ class PushBatch:
             conn,
             "applied_mutations",
             _APPLIED_COLUMNS,
-            [(m.id, uid, device, self.applied[m.id], now) for m, _ in self.new_results],
+            [
+                (uid, device or "", m.id, self.applied[m.id].digest, self.applied[m.id].result, now)
+                for m, _ in self.new_results
+            ],
         )
         _insert(
             conn,
@@ -543,9 +582,10 @@ _RECORD_COLUMNS = (
     ("updated_by", "text"),
 )
 _APPLIED_COLUMNS = (
-    ("mutation_id", "text"),
     ("user_id", "text"),
     ("device_id", "text"),
+    ("mutation_id", "text"),
+    ("content_hash", "text"),
     ("result", "text"),
     ("created_at_ms", "bigint"),
 )
@@ -559,6 +599,24 @@ _AUDIT_COLUMNS = (
 )
 
 
+def _repeat(m: Mutation, stored: _Stored, digest: str) -> MutationResult:
+    """The answer to a mutation id already used by this device: ``duplicate`` with the
+    first answer when the content is the same, else ``mutation_id_reused``."""
+    if stored.digest is not None and stored.digest != digest:
+        return MutationResult(
+            mutation_id=m.id,
+            status=MutationStatus.REJECTED,
+            error=ErrorBody(
+                code=ErrorCode.MUTATION_ID_REUSED,
+                message="this mutation id was already used for a different write; "
+                "give every write its own id",
+                details={"mutation_id": m.id},
+            ),
+        )
+    original = MutationResult.model_validate_json(stored.result)
+    return original.model_copy(update={"status": MutationStatus.DUPLICATE})
+
+
 def apply_push(
     conn: Connection,
     principal: Principal,
@@ -568,7 +626,15 @@ def apply_push(
     now_ms: int,
     server_hlc: Callable[[], str],
     before_commit: Callable[[], None] | None = None,
+    digests: Sequence[str] | None = None,
 ) -> PushOutcome:
-    """Apply ``mutations`` in order inside the caller's transaction (which commits)."""
+    """Apply ``mutations`` in order inside the caller's transaction (which commits).
+
+    ``digests`` are the :func:`mutation_digest` of each mutation *as the device sent
+    it* — pass them when the mutations were altered since (clocks clamped), so an
+    honest retry still answers ``duplicate``. By default they are taken here.
+    """
+    if digests is None:
+        digests = [mutation_digest(m) for m in mutations]
     batch = PushBatch(conn, principal, schema, now_ms=now_ms, server_hlc=server_hlc)
-    return batch.run(mutations, before_commit)
+    return batch.run(mutations, digests, before_commit)
