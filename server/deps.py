@@ -87,6 +87,7 @@ def get_auth(request: Request, context: ContextDep, session: SessionDep) -> Auth
     if row is None:
         raise Unauthorized("unknown device")
     device, user = row
+    request.state.device_id = device.id  # errors answered from here on are the device's
     check_token(claims, user, device)
     return AuthContext(user, device, principal_for(session, user, device.id))
 

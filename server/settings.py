@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     #: of a device silent for longer (``lease_expired``). 0 turns the lease off.
     offline_lease_days: int = Field(default=14, ge=0, le=3650)
 
+    health_flush_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often each server process writes the fleet-health activity it "
+        "buffered (last push and pull, checkpoint, device status, errors) to the database.",
+    )
+
     #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
     #: cost per record small while still shrinking JSON by ~5x.
     gzip_level: int = Field(default=3, ge=1, le=9)

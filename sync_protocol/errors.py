@@ -52,6 +52,8 @@ class ErrorCode(StrEnum):
     DEVICE_ID_TAKEN = "device_id_taken"
     LEASE_EXPIRED = "lease_expired"
     INTERNAL = "internal_error"
+    GROUP_REJECTED = "group_rejected"
+    TOTAL_MISMATCH = "total_mismatch"
 
 
 #: The HTTP status each code is answered with when it is the whole response's error.
@@ -82,6 +84,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.DEVICE_ID_TAKEN: 409,  # the device id belongs to another user
     ErrorCode.LEASE_EXPIRED: 401,  # offline longer than the lease: sign in with a password
     ErrorCode.INTERNAL: 500,
+    ErrorCode.GROUP_REJECTED: 409,  # per mutation: another member of its group failed
+    ErrorCode.TOTAL_MISMATCH: 422,  # per mutation: stated totals differ from sync_protocol.orders
 }
 
 

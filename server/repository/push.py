@@ -1,4 +1,4 @@
-"""Applying a pushed batch: validate, check scope, merge, store — one mutation at a time.
+"""Applying a pushed batch: validate, check scope, merge, store — one unit at a time.
 
 The whole batch runs in one transaction that first locks the version counter (see
 :mod:`.state`). Each mutation is *validated before anything is written*: its effect is
@@ -14,6 +14,17 @@ devices, so two devices choosing one id never meet — and checked against the S
 of what the device sent (:func:`mutation_digest`, taken before the server clamps a
 clock). A retry with the same content answers ``duplicate`` with the stored result; the
 same id with other content is rejected with ``mutation_id_reused`` and changes nothing.
+
+**Units and groups.** The batch is applied unit by unit: a mutation without ``group``
+is a unit of its own; the mutations sharing a ``group`` form one unit, applied together
+(in request order) at the position of the group's first member. A unit is all or
+nothing: every row it touches is journalled before its first change, and when any
+member is rejected — by the engine or by a schema's :class:`PushRules` run on the unit
+afterwards — the journal is rolled back (rows and the version counter), the failing
+member answers its own error and every other member ``group_rejected``
+(``details.group``, ``details.failed_mutation_id``). A group is decided once: if any
+member already has a stored result (a retry), every member answers from the stored
+results (``duplicate``), and a member never seen before answers ``group_rejected``.
 """
 
 from __future__ import annotations
@@ -21,8 +32,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Table, select
 
@@ -61,11 +72,54 @@ _CHUNK = 500
 
 
 class Rejected(Exception):
-    """A mutation refused with a stable code; nothing of it is written."""
+    """A mutation refused with a stable code; nothing of it (or of its group) is written.
 
-    def __init__(self, code: ErrorCode, message: str, details: dict[str, Any] | None = None):
+    ``mutation_id`` names the member to blame when a rule rejects a whole unit (default:
+    the mutation being applied).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        mutation_id: str | None = None,
+    ):
         super().__init__(message)
         self.body = ErrorBody(code=code, message=message, details=details or {})
+        self.mutation_id = mutation_id
+
+
+@dataclass(frozen=True, slots=True)
+class UnitWrite:
+    """One applied member of a unit, as a rule sees it: the mutation, the row after it
+    (the batch's live state) and the row as it stood before the unit (``None``: new)."""
+
+    mutation: Mutation
+    row: RowState
+    before: RowState | None
+
+
+class PushRules(Protocol):
+    """Schema-specific checks run on each unit after it is applied in memory.
+
+    Raise :class:`Rejected` (with ``mutation_id`` set to the member to blame) to undo
+    the whole unit. Rules read other records through :meth:`PushBatch.row`, which sees
+    the batch's own earlier writes.
+    """
+
+    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None: ...
+
+
+class NoRules:
+    """The engine's checks only (any schema without domain rules)."""
+
+    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+        return None
+
+
+NO_RULES: PushRules = NoRules()
 
 
 @dataclass(slots=True)
@@ -125,8 +179,10 @@ class PushBatch:
         *,
         now_ms: int,
         server_hlc: Callable[[], str],
+        rules: PushRules = NO_RULES,
     ) -> None:
         self.conn = conn
+        self.rules = rules
         self.principal = principal
         self.schema = schema
         self.now_ms = now_ms
@@ -136,6 +192,10 @@ class PushBatch:
         self.new_results: list[tuple[Mutation, MutationResult]] = []
         self.origin = f"{principal.user_id}|{principal.device_id or ''}"
         self.state = SyncCounter(0, 0)
+        #: Rows as they stood before the running unit first touched them.
+        self._journal: dict[tuple[str, str], RowState | None] = {}
+        #: The version counter when the running unit started.
+        self._unit_counter = 0
 
     # ---- loading -------------------------------------------------------------------
 
@@ -172,6 +232,57 @@ class PushBatch:
         if key not in self.rows:
             self._load_rows(collection, [record_id])
         return self.rows[key]
+
+    def row(self, collection: str, record_id: str) -> RowState | None:
+        """A record as this batch sees it (stored, or as changed by earlier writes of the
+        batch); ``None`` if the server never held it. Do not modify the result."""
+        return self._row(collection, record_id)
+
+    def load(self, collection: str, record_ids: Iterable[str]) -> None:
+        """Prefetch records for :meth:`row` in one query per 500 ids."""
+        self._load_rows(collection, record_ids)
+
+    def children(self, collection: str, customer_id: str) -> list[RowState]:
+        """The live records of ``collection`` hanging off ``customer_id``, as this batch
+        sees them (stored rows plus the batch's own writes)."""
+        stmt = select(records_t.c.record_id).where(
+            records_t.c.collection == collection, records_t.c.customer_id == customer_id
+        )
+        self._load_rows(collection, [r.record_id for r in self.conn.execute(stmt)])
+        return [
+            state
+            for (c, _rid), state in self.rows.items()
+            if c == collection
+            and state is not None
+            and state.customer_id == customer_id
+            and not state.record.deleted
+        ]
+
+    def derive(self, collection: str, record_id: str, values: dict[str, Any]) -> None:
+        """Set server-maintained fields of a live record (an order's totals) as part of
+        the running unit: new version, server HLC, rolled back with the unit."""
+        key = (collection, record_id)
+        state = self._row(collection, record_id)
+        if state is None or state.record.deleted:
+            return
+        changed = {k: v for k, v in values.items() if state.record.fields.get(k) != v}
+        if not changed:
+            return
+        self._touch(key)
+        # A record the unit already wrote keeps that version (its mutation's result
+        # names it); otherwise the derived change is a change of its own.
+        version = state.version if state.version > self._unit_counter else self._next_version()
+        hlc = self.server_hlc()
+        record = state.record.copy()
+        record.fields.update(changed)
+        record.clocks.update({k: FieldClock(hlc, version) for k in changed})
+        state.record, state.version, state.dirty = record, version, True
+
+    def _touch(self, key: tuple[str, str]) -> None:
+        """Journal ``key`` before the running unit changes it (first touch only)."""
+        if key not in self._journal:
+            state = self.rows.get(key)
+            self._journal[key] = replace(state) if state is not None else None
 
     def _prefetch(self, mutations: Sequence[Mutation]) -> None:
         ids = sorted({m.id for m in mutations})
@@ -213,30 +324,111 @@ class PushBatch:
         self.state = lock_counter(self.conn)
         start_counter = self.state.counter
         self._prefetch(mutations)
-        results: list[MutationResult] = []
-        outcome = PushOutcome(results, start_counter)
-        for m, digest in zip(mutations, digests, strict=True):
-            stored = self.applied.get(m.id)
-            if stored is not None:
-                results.append(_repeat(m, stored, digest))
-                outcome.rejected += results[-1].status is MutationStatus.REJECTED
-                continue
-            try:
-                result = self._apply(m)
-                outcome.applied += 1
-            except Rejected as rejection:
-                result = MutationResult(
-                    mutation_id=m.id, status=MutationStatus.REJECTED, error=rejection.body
-                )
-                outcome.rejected += 1
-            self.applied[m.id] = _Stored(result.model_dump_json(exclude={"record"}), digest)
-            self.new_results.append((m, result))
-            results.append(result)
+        slots: list[MutationResult | None] = [None] * len(mutations)
+        outcome = PushOutcome([], start_counter)
+        for unit in units_of(mutations):
+            members = [mutations[i] for i in unit]
+            sent = [digests[i] for i in unit]
+            for i, result in zip(unit, self._run_unit(members, sent, outcome), strict=True):
+                slots[i] = result
+        outcome.results = [r for r in slots if r is not None]
         self._flush(start_counter)
         outcome.counter = self.state.counter
         if before_commit is not None:
             before_commit()
         return outcome
+
+    def _run_unit(
+        self, members: list[Mutation], digests: list[str], outcome: PushOutcome
+    ) -> list[MutationResult]:
+        """Apply one unit (a mutation, or a group) all or nothing; its results in order."""
+        stored = [self.applied.get(m.id) for m in members]
+        if any(s is not None for s in stored):
+            return self._decided_earlier(members, stored, digests, outcome)
+        self._journal = {}
+        counter = self._unit_counter = self.state.counter
+        applied: list[MutationResult] = []
+        member = members[0]
+        try:
+            for member in members:
+                applied.append(self._apply(member))
+            writes = [
+                UnitWrite(
+                    m,
+                    cast(RowState, self.rows[(m.collection, m.record_id)]),
+                    self._journal.get((m.collection, m.record_id)),
+                )
+                for m in members
+                if self.rows.get((m.collection, m.record_id)) is not None
+            ]
+            self.rules.check_unit(self, writes)
+        except Rejected as rejection:
+            for key, state in self._journal.items():
+                self.rows[key] = state
+            self.state.counter = counter
+            results = self._reject_unit(members, rejection.mutation_id or member.id, rejection)
+            outcome.rejected += len(members)
+        else:
+            results = applied
+            outcome.applied += len(members)
+        finally:
+            self._journal = {}
+        for m, digest, result in zip(members, digests, results, strict=True):
+            self.applied[m.id] = _Stored(result.model_dump_json(exclude={"record"}), digest)
+            self.new_results.append((m, result))
+        return results
+
+    def _reject_unit(
+        self, members: list[Mutation], failed_id: str, rejection: Rejected
+    ) -> list[MutationResult]:
+        group = members[0].group
+        results = []
+        for m in members:
+            body = rejection.body
+            if m.id != failed_id:
+                body = ErrorBody(
+                    code=ErrorCode.GROUP_REJECTED,
+                    message=f"another write of group {group!r} was rejected: "
+                    f"{rejection.body.message}",
+                    details={"group": group, "failed_mutation_id": failed_id},
+                )
+            results.append(
+                MutationResult(mutation_id=m.id, status=MutationStatus.REJECTED, error=body)
+            )
+        return results
+
+    def _decided_earlier(
+        self,
+        members: list[Mutation],
+        stored: list[_Stored | None],
+        digests: list[str],
+        outcome: PushOutcome,
+    ) -> list[MutationResult]:
+        """A retried unit: stored members answer ``duplicate`` (``mutation_id_reused``
+        when the content differs); a member never seen before cannot join a group already
+        decided and answers ``group_rejected``."""
+        first_known = next(m.id for m, s in zip(members, stored, strict=True) if s is not None)
+        results = []
+        for m, s, digest in zip(members, stored, digests, strict=True):
+            if s is not None:
+                results.append(_repeat(m, s, digest))
+                outcome.rejected += results[-1].status is MutationStatus.REJECTED
+                continue
+            result = MutationResult(
+                mutation_id=m.id,
+                status=MutationStatus.REJECTED,
+                error=ErrorBody(
+                    code=ErrorCode.GROUP_REJECTED,
+                    message=f"group {m.group!r} was already decided in an earlier push; "
+                    "a group never spans two pushes",
+                    details={"group": m.group, "failed_mutation_id": first_known},
+                ),
+            )
+            outcome.rejected += 1
+            self.applied[m.id] = _Stored(result.model_dump_json(exclude={"record"}), digest)
+            self.new_results.append((m, result))
+            results.append(result)
+        return results
 
     def _next_version(self) -> int:
         self.state.counter += 1
@@ -265,6 +457,7 @@ class PushBatch:
                 {"write_roles": sorted(entity.write_roles)},
             )
         current = self._row(m.collection, m.record_id)
+        self._touch((m.collection, m.record_id))
         if entity.append_only and (m.op == "delete" or current is not None):
             raise Rejected(
                 ErrorCode.APPEND_ONLY,
@@ -428,6 +621,7 @@ class PushBatch:
         }
         hlc = self.server_hlc()
         record = StoredRecord(fields=fields, clocks={n: FieldClock(hlc, version) for n in fields})
+        self._touch((CONFLICTS, cid))
         self.rows[(CONFLICTS, cid)] = RowState(
             pk=None,
             collection=CONFLICTS,
@@ -448,6 +642,7 @@ class PushBatch:
                 continue
             if not self.principal.sees_owner(conflict.owner_id):
                 continue
+            self._touch((CONFLICTS, cid))
             name = conflict.record.fields.get("field")
             value: Any = row.record.deleted if name == DELETED_FIELD else None
             if isinstance(name, str) and name != DELETED_FIELD:
@@ -617,6 +812,22 @@ def _repeat(m: Mutation, stored: _Stored, digest: str) -> MutationResult:
     return original.model_copy(update={"status": MutationStatus.DUPLICATE})
 
 
+def units_of(mutations: Sequence[Mutation]) -> list[list[int]]:
+    """Indices of ``mutations`` cut into units: each ungrouped mutation alone; the members
+    of a group together, in request order, placed where the group's first member is."""
+    units: list[list[int]] = []
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(mutations):
+        if m.group is None:
+            units.append([i])
+        elif m.group in groups:
+            groups[m.group].append(i)
+        else:
+            groups[m.group] = [i]
+            units.append(groups[m.group])
+    return units
+
+
 def apply_push(
     conn: Connection,
     principal: Principal,
@@ -626,9 +837,10 @@ def apply_push(
     now_ms: int,
     server_hlc: Callable[[], str],
     before_commit: Callable[[], None] | None = None,
+    rules: PushRules = NO_RULES,
     digests: Sequence[str] | None = None,
 ) -> PushOutcome:
-    """Apply ``mutations`` in order inside the caller's transaction (which commits).
+    """Apply ``mutations`` unit by unit inside the caller's transaction (which commits).
 
     ``digests`` are the :func:`mutation_digest` of each mutation *as the device sent
     it* — pass them when the mutations were altered since (clocks clamped), so an
@@ -636,5 +848,5 @@ def apply_push(
     """
     if digests is None:
         digests = [mutation_digest(m) for m in mutations]
-    batch = PushBatch(conn, principal, schema, now_ms=now_ms, server_hlc=server_hlc)
+    batch = PushBatch(conn, principal, schema, now_ms=now_ms, server_hlc=server_hlc, rules=rules)
     return batch.run(mutations, digests, before_commit)

@@ -13,8 +13,8 @@ attachment proof-of-possession nonce.
   and the SHA-256 of what the device sent (``content_hash``; NULL for older rows).
 * ``attachments.proof_nonce`` — the per-attachment key of the possession proof.
 
-Revision ID: 0003_hardening
-Revises: 0002_attachments
+Revision ID: 0004_hardening
+Revises: 0003_fleet_health
 Create Date: 2026-11-24 09:00:00
 """
 
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003_hardening"
-down_revision: str | None = "0002_attachments"
+revision: str = "0004_hardening"
+down_revision: str | None = "0003_fleet_health"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
