@@ -28,6 +28,7 @@ from .auth import TokenSigner
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
+from .fleet import routes as fleet_routes
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
 from .operations import build_operations
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (health, auth, sync, admin):
         app.include_router(module.router)
+    app.include_router(fleet_routes.router)  # /v1/manager/devices/{id}/diagnosis
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
     return app
