@@ -25,6 +25,7 @@ from sync_protocol.hlc import wall_clock_ms
 
 from .attachments import install_attachments
 from .auth import TokenSigner
+from .console import install_console
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
@@ -163,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Offline-first CRM sync server: push, pull, auth, admin.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by the console package (server/console/docs.py)
+        redoc_url=None,
     )
     app.state.fieldsync = context
     _install_error_handlers(app)
@@ -175,4 +178,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fleet_routes.router)  # /v1/manager/devices/{id}/diagnosis
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
+    install_console(app)  # /, /console/…, /docs (docs/console.md)
     return app

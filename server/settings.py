@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     #: of a device silent for longer (``lease_expired``). 0 turns the lease off.
     offline_lease_days: int = Field(default=14, ge=0, le=3650)
 
+    console_session_ttl_s: int = Field(
+        default=12 * 3600,
+        ge=60,
+        description="A console (browser) session ends this many seconds after sign-in.",
+    )
+    console_idle_timeout_s: int = Field(
+        default=3600,
+        ge=60,
+        description="A console session also ends after this many seconds without a request.",
+    )
     health_flush_interval_s: float = Field(
         default=5.0,
         gt=0,
