@@ -64,9 +64,7 @@ _WHOLE = BeforeValidator(_whole)
 _NonNegative = Annotated[int, Field(ge=0, le=_MAX_INT)]
 Count = Annotated[_NonNegative | None, _WHOLE, _DROP]
 EpochMs = Annotated[_NonNegative | None, _WHOLE, _DROP]
-ErrorCodeText = Annotated[
-    Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] | None, _DROP
-]
+ErrorCodeText = Annotated[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] | None, _DROP]
 
 
 Text32 = Annotated[Annotated[str, Field(max_length=32)] | None, _cut(32), _DROP]
