@@ -180,3 +180,26 @@ def test_a_push_enters_each_module_once_in_the_documented_order(tmp_path: Path) 
     assert hops == documented
     assert len(set(hops)) == len(hops)  # each module once
     assert not reentered, reentered
+
+
+def test_the_sdk_extra_installs_everything_the_sdk_imports() -> None:
+    """docs/sdk.md's install line (``pip install '.[sdk]'``) is enough for client_sdk."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {
+        re.split(r"[<>=\[ ]", d, maxsplit=1)[0].lower()
+        for d in [*project["dependencies"], *project["optional-dependencies"]["sdk"]]
+    }
+    distribution = {"argon2": "argon2-cffi", "cryptography": "cryptography", "httpx": "httpx"}
+    distribution["pydantic"] = "pydantic"
+    needed: set[str] = set()
+    for path in [*sdk_files(), *sorted((ROOT / "sync_protocol").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                needed.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                needed.add(node.module.split(".")[0])
+    third_party = needed - set(sys.stdlib_module_names) - {"client_sdk", "sync_protocol"}
+    assert third_party <= set(distribution), f"map these to distributions: {third_party}"
+    assert {distribution[m] for m in third_party} <= declared
