@@ -35,7 +35,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_drift_ms: int = Field(default=5 * 60 * 1000, ge=0)
     clock_policy: Literal["clamp", "refuse"] = "clamp"
-    tombstone_retention_days: int = Field(default=90, ge=0)
+    tombstone_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="How long deletes (tombstones) and evictions are kept for offline devices; "
+        "a device away longer resyncs from scratch (keeping its unsent writes).",
+    )
+    idempotency_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="How long each pushed mutation's answer is kept, so that a retried push "
+        "answers `duplicate`.",
+    )
+    audit_retention_days: int = Field(
+        default=365, ge=0, description="How long audit entries are kept; 0 keeps them forever."
+    )
+    compaction_interval_s: float = Field(
+        default=3600,
+        ge=0,
+        description="How often each server process runs compaction in the background (one "
+        "instance at a time on PostgreSQL); 0 turns it off (run `fieldsync maintain` from "
+        "cron instead).",
+    )
 
     #: Failed logins tolerated per username within ``login_window_s``.
     login_max_failures_per_user: int = Field(default=5, ge=1)
