@@ -128,6 +128,8 @@ def device_view(store: Store) -> dict[str, dict[str, Any]]:
     return {r.id: dict(r.fields) for r in store.collection("customers").all()}
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_history_after_compaction_and_every_device_converges(app: Any, tmp_path: Path) -> None:
     writer = Writer(app)
     with TestClient(app) as http:
@@ -179,7 +181,7 @@ def test_history_after_compaction_and_every_device_converges(app: Any, tmp_path:
         ):
             reports[name] = client.sync()
         assert reports["early"].resynced and reports["middle"].resynced
-        assert not reports["late"].resynced and reports["late"].pulled == 0
+        assert not reports["late"].resynced and reports["late"].pulled <= 1  # the middle edit
         for client in (early_client, late_client, newcomer_client):
             client.sync()  # the middle device's edit reaches everyone
 
