@@ -1,0 +1,236 @@
+"""The sales funnel: live deals per pipeline stage, and stage-to-stage conversion.
+
+* **Live deals** are opportunities with ``status = "open"`` standing in a stage that is
+  neither a won nor a lost stage (``is_won`` / ``is_lost``). Per stage: their count, the
+  sum of ``amount`` and the probability-weighted amount Σ amount × p, where p is the
+  deal's own ``probability``, else its stage's, else 0.
+* **Conversion** counts every deal in scope, open or closed. A deal *reached* a stage
+  when its current stage or any stage it passed through (``stage_changes``, from and to)
+  is at that stage's position or later; a won deal (``status = "won"`` or a won stage)
+  reached every stage. Lost stages mark no progress. For each live stage in order,
+  ``advanced`` is how many of the deals that reached it reached the next live stage (for
+  the last one: were won), and ``conversion_rate = advanced ÷ reached``.
+
+All counting happens in SQL; Python only accumulates the small ``position → deals``
+histogram into the cumulative ``reached`` figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, Subquery, case, func, literal, or_, select, union_all
+
+from . import sql
+from .base import ReportContext
+
+#: A position beyond every stage: where won deals stand for the conversion count.
+WON = 1_000_000_000
+
+
+class FunnelStage(BaseModel):
+    stage_id: str
+    name: str = Field(description="In the requested language (`name_zh` for zh when set).")
+    position: int | None = Field(description="Null for a stage id no stage record has.")
+    probability: float | None
+    count: int = Field(description="Live deals standing in this stage.")
+    amount: float
+    weighted_amount: float
+    reached: int | None = Field(description="Deals (open or closed) that reached the stage.")
+    advanced: int | None = Field(description="Of those, deals that reached the next stage.")
+    conversion_rate: float | None = Field(description="advanced ÷ reached")
+
+
+class FunnelReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "lang": "zh",
+                    "stages": [
+                        {
+                            "stage_id": "s2",
+                            "name": "方案报价",
+                            "position": 2,
+                            "probability": 0.5,
+                            "count": 2,
+                            "amount": 5000,
+                            "weighted_amount": 3100,
+                            "reached": 6,
+                            "advanced": 3,
+                            "conversion_rate": 0.5,
+                        }
+                    ],
+                    "total_count": 2,
+                    "total_amount": 5000,
+                    "total_weighted_amount": 3100,
+                    "deals": 8,
+                    "won": 3,
+                    "win_rate": 0.375,
+                }
+            ]
+        }
+    )
+
+    lang: str
+    stages: list[FunnelStage]
+    total_count: int
+    total_amount: float
+    total_weighted_amount: float
+    deals: int = Field(description="Opportunities in scope, open or closed.")
+    won: int = Field(description="Of those, won.")
+    win_rate: float | None = Field(description="won ÷ deals")
+
+
+def _views(ctx: ReportContext) -> tuple[Subquery, Subquery, Subquery]:
+    stages = ctx.view(
+        "pipeline_stages",
+        {
+            "name": sql.TEXT,
+            "name_zh": sql.TEXT,
+            "position": sql.NUMBER,
+            "probability": sql.NUMBER,
+            "is_won": sql.FLAG,
+            "is_lost": sql.FLAG,
+        },
+        "stages",
+    )
+    opps = ctx.view(
+        "opportunities",
+        {
+            "stage_id": sql.TEXT,
+            "status": sql.TEXT,
+            "amount": sql.NUMBER,
+            "probability": sql.NUMBER,
+        },
+        "opps",
+    )
+    changes = ctx.view(
+        "stage_changes",
+        {"opportunity_id": sql.TEXT, "from_stage_id": sql.TEXT, "to_stage_id": sql.TEXT},
+        "changes",
+    )
+    return stages, opps, changes
+
+
+def _live(ctx: ReportContext, stages: Subquery, opps: Subquery) -> dict[str, Any]:
+    amount = func.coalesce(opps.c.amount, 0)
+    p = func.coalesce(opps.c.probability, stages.c.probability, 0)
+    stmt = (
+        select(
+            opps.c.stage_id,
+            func.count(),
+            func.sum(amount),
+            func.sum(amount * p),
+        )
+        .select_from(opps.outerjoin(stages, stages.c.id == opps.c.stage_id))
+        .where(
+            opps.c.status == "open",
+            func.coalesce(stages.c.is_won, 0) == 0,
+            func.coalesce(stages.c.is_lost, 0) == 0,
+        )
+        .group_by(opps.c.stage_id)
+    )
+    return {str(row[0]): row for row in ctx.rows(stmt)}
+
+
+def _progress(stage: Any, *, won: ColumnElement[bool] | None = None) -> ColumnElement[Any]:
+    """How far a stage puts a deal: its position, WON for a won stage, NULL if lost."""
+    is_won = stage.c.is_won == 1 if won is None else or_(won, stage.c.is_won == 1)
+    return case(
+        (is_won, literal(WON)),
+        (stage.c.is_lost == 1, None),
+        else_=stage.c.position,
+    )
+
+
+def _reach_histogram(
+    ctx: ReportContext, stages: Subquery, opps: Subquery, changes: Subquery
+) -> tuple[dict[float, int], int, int]:
+    """(top position → deals, deals, won deals)."""
+    current = select(
+        opps.c.id.label("deal"),
+        _progress(stages, won=opps.c.status == "won").label("p"),
+    ).select_from(opps.outerjoin(stages, stages.c.id == opps.c.stage_id))
+    passed = [
+        select(changes.c.opportunity_id.label("deal"), _progress(stages).label("p"))
+        .select_from(changes)
+        .join(opps, opps.c.id == changes.c.opportunity_id)
+        .join(stages, stages.c.id == ref)
+        for ref in (changes.c.to_stage_id, changes.c.from_stage_id)
+    ]
+    points = union_all(current, *passed).subquery("points")
+    reach = (
+        select(points.c.deal, func.max(points.c.p).label("top"))
+        .group_by(points.c.deal)
+        .subquery("reach")
+    )
+    histogram: dict[float, int] = {}
+    deals = won = 0
+    for top, n in ctx.rows(select(reach.c.top, func.count()).group_by(reach.c.top)):
+        deals += int(n)
+        if top is None:
+            continue
+        histogram[float(top)] = int(n)
+        if float(top) >= WON:
+            won = int(n)
+    return histogram, deals, won
+
+
+def funnel(ctx: ReportContext) -> FunnelReport:
+    stages_v, opps_v, changes_v = _views(ctx)
+    live = _live(ctx, stages_v, opps_v)
+    histogram, deals, won = _reach_histogram(ctx, stages_v, opps_v, changes_v)
+    stage_rows = ctx.rows(select(stages_v).order_by(stages_v.c.position, stages_v.c.id))
+    ordered = [s for s in stage_rows if not s.is_won and not s.is_lost]
+
+    def reached(position: float) -> int:
+        return sum(n for top, n in histogram.items() if top >= position)
+
+    out: list[FunnelStage] = []
+    for i, s in enumerate(ordered):
+        got = reached(float(s.position))
+        nxt = reached(float(ordered[i + 1].position)) if i + 1 < len(ordered) else won
+        out.append(_stage(ctx, s.id, s, live.get(s.id), got, nxt))
+    known = {s.id for s in stage_rows}
+    for stage_id in sorted(set(live) - known):  # a stage id no stage record has
+        out.append(_stage(ctx, stage_id, None, live[stage_id], None, None))
+    return FunnelReport(
+        lang=ctx.lang,
+        stages=out,
+        total_count=sum(s.count for s in out),
+        total_amount=sql.money(sum(s.amount for s in out)),
+        total_weighted_amount=sql.money(sum(s.weighted_amount for s in out)),
+        deals=deals,
+        won=won,
+        win_rate=sql.ratio(won, deals),
+    )
+
+
+def _stage(
+    ctx: ReportContext,
+    stage_id: str,
+    stage: Any,
+    live: Any,
+    reached: int | None,
+    advanced: int | None,
+) -> FunnelStage:
+    fields: Mapping[str, Any] = stage._mapping if stage is not None else {}
+    name = fields.get("name") or stage_id
+    if ctx.lang == "zh" and fields.get("name_zh"):
+        name = fields["name_zh"]
+    position = fields.get("position")
+    return FunnelStage(
+        stage_id=stage_id,
+        name=str(name),
+        position=int(position) if position is not None else None,
+        probability=sql.as_float(fields.get("probability")),
+        count=int(live[1]) if live is not None else 0,
+        amount=sql.money(live[2] if live is not None else None),
+        weighted_amount=sql.money(live[3] if live is not None else None),
+        reached=reached,
+        advanced=advanced,
+        conversion_rate=sql.ratio(advanced, reached),
+    )
