@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from sync_protocol import CRM_SCHEMA
-
 from tests.conftest import POSTGRES_ADMIN_URL, _libpq_url, postgres_reachable, sqlalchemy_url
 from tests.server.conftest import World, build_world
 from tests.server.manager.conftest import Web
