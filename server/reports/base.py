@@ -34,7 +34,7 @@ class ReportContext:
         self.dialect = sql.prepare(self.session)
 
     def view(self, collection: str, columns: sql.Columns, name: str) -> Subquery:
-        return sql.view(self.dialect, collection, columns, self.principal, name=name)
+        return sql.view(collection, columns, self.principal, name=name)
 
     def rows(self, stmt: Executable) -> Sequence[Any]:
         """Result rows (SQLAlchemy ``Row`` objects: by index or attribute)."""

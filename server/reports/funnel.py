@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Subquery, case, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, case, func, literal, select, true
 
 from . import sql
 from .base import ReportContext
@@ -84,8 +84,8 @@ class FunnelReport(BaseModel):
     win_rate: float | None = Field(description="won ÷ deals")
 
 
-def _views(ctx: ReportContext) -> tuple[Subquery, Subquery, Subquery]:
-    stages = ctx.view(
+def _stages(ctx: ReportContext) -> list[Any]:
+    v = ctx.view(
         "pipeline_stages",
         {
             "name": sql.TEXT,
@@ -97,93 +97,95 @@ def _views(ctx: ReportContext) -> tuple[Subquery, Subquery, Subquery]:
         },
         "stages",
     )
-    opps = ctx.view(
+    return list(ctx.rows(select(v).order_by(v.c.position, v.c.id)))
+
+
+def _lookup(column: Any, values: dict[str, Any]) -> ColumnElement[Any]:
+    """``column`` (a stage id) mapped through ``values`` — the stages are a handful of
+    reference rows, so a CASE beats a join the planner would have to estimate."""
+    if not values:
+        return literal(None)
+    return case(*((column == k, literal(v)) for k, v in values.items()), else_=None)
+
+
+def _live(ctx: ReportContext, stages: list[Any]) -> dict[str, Any]:
+    o = ctx.view(
         "opportunities",
-        {
-            "stage_id": sql.TEXT,
-            "status": sql.TEXT,
-            "amount": sql.NUMBER,
-            "probability": sql.NUMBER,
-        },
+        {"stage_id": sql.TEXT, "status": sql.TEXT, "amount": sql.NUMBER, "probability": sql.NUMBER},
         "opps",
     )
-    changes = ctx.view(
-        "stage_changes",
-        {"opportunity_id": sql.TEXT, "from_stage_id": sql.TEXT, "to_stage_id": sql.TEXT},
-        "changes",
+    closing = [s.id for s in stages if s.is_won or s.is_lost]
+    stage_p = _lookup(
+        o.c.stage_id, {s.id: s.probability for s in stages if s.probability is not None}
     )
-    return stages, opps, changes
-
-
-def _live(ctx: ReportContext, stages: Subquery, opps: Subquery) -> dict[str, Any]:
-    amount = func.coalesce(opps.c.amount, 0)
-    p = func.coalesce(opps.c.probability, stages.c.probability, 0)
+    amount = func.coalesce(o.c.amount, 0)
     stmt = (
         select(
-            opps.c.stage_id,
+            o.c.stage_id,
             func.count(),
             func.sum(amount),
-            func.sum(amount * p),
+            func.sum(amount * func.coalesce(o.c.probability, stage_p, 0)),
         )
-        .select_from(opps.outerjoin(stages, stages.c.id == opps.c.stage_id))
-        .where(
-            opps.c.status == "open",
-            func.coalesce(stages.c.is_won, 0) == 0,
-            func.coalesce(stages.c.is_lost, 0) == 0,
-        )
-        .group_by(opps.c.stage_id)
+        .where(o.c.status == "open", o.c.stage_id.not_in(closing) if closing else true())
+        .group_by(o.c.stage_id)
     )
     return {str(row[0]): row for row in ctx.rows(stmt)}
 
 
-def _progress(stage: Any, *, won: ColumnElement[bool] | None = None) -> ColumnElement[Any]:
-    """How far a stage puts a deal: its position, WON for a won stage, NULL if lost."""
-    is_won = stage.c.is_won == 1 if won is None else or_(won, stage.c.is_won == 1)
-    return case(
-        (is_won, literal(WON)),
-        (stage.c.is_lost == 1, None),
-        else_=stage.c.position,
+def _greatest(ctx: ReportContext, *values: Any) -> ColumnElement[Any]:
+    """The largest of ``values`` (each already non-NULL)."""
+    if ctx.dialect == "postgresql":
+        return func.greatest(*values)
+    return func.max(*values)  # SQLite's scalar max()
+
+
+def _reach_histogram(ctx: ReportContext, stages: list[Any]) -> tuple[dict[float, int], int, int]:
+    """(furthest position → deals, deals, won deals); -1 stands for "no progress"."""
+    progress = {s.id: WON if s.is_won else -1 if s.is_lost else float(s.position) for s in stages}
+    o = ctx.view("opportunities", {"stage_id": sql.TEXT, "status": sql.TEXT}, "opps")
+    c = ctx.view(
+        "stage_changes",
+        {"opportunity_id": sql.TEXT, "from_stage_id": sql.TEXT, "to_stage_id": sql.TEXT},
+        "changes",
     )
-
-
-def _reach_histogram(
-    ctx: ReportContext, stages: Subquery, opps: Subquery, changes: Subquery
-) -> tuple[dict[float, int], int, int]:
-    """(top position → deals, deals, won deals)."""
-    current = select(
-        opps.c.id.label("deal"),
-        _progress(stages, won=opps.c.status == "won").label("p"),
-    ).select_from(opps.outerjoin(stages, stages.c.id == opps.c.stage_id))
-    passed = [
-        select(changes.c.opportunity_id.label("deal"), _progress(stages).label("p"))
-        .select_from(changes)
-        .join(opps, opps.c.id == changes.c.opportunity_id)
-        .join(stages, stages.c.id == ref)
-        for ref in (changes.c.to_stage_id, changes.c.from_stage_id)
-    ]
-    points = union_all(current, *passed).subquery("points")
+    passed = (
+        select(
+            c.c.opportunity_id,
+            func.max(
+                _greatest(
+                    ctx,
+                    func.coalesce(_lookup(c.c.from_stage_id, progress), -1),
+                    func.coalesce(_lookup(c.c.to_stage_id, progress), -1),
+                )
+            ).label("top"),
+        )
+        .group_by(c.c.opportunity_id)
+        .subquery("passed")
+    )
+    current = case(
+        (o.c.status == "won", literal(WON)),
+        else_=func.coalesce(_lookup(o.c.stage_id, progress), -1),
+    )
+    top = _greatest(ctx, current, func.coalesce(passed.c.top, -1)).label("top")
     reach = (
-        select(points.c.deal, func.max(points.c.p).label("top"))
-        .group_by(points.c.deal)
-        .subquery("reach")
+        select(top).select_from(o.outerjoin(passed, passed.c.opportunity_id == o.c.id)).subquery()
     )
     histogram: dict[float, int] = {}
     deals = won = 0
-    for top, n in ctx.rows(select(reach.c.top, func.count()).group_by(reach.c.top)):
+    for furthest, n in ctx.rows(select(reach.c.top, func.count()).group_by(reach.c.top)):
         deals += int(n)
-        if top is None:
+        if furthest is None or float(furthest) < 0:
             continue
-        histogram[float(top)] = int(n)
-        if float(top) >= WON:
-            won = int(n)
+        histogram[float(furthest)] = int(n)
+        if float(furthest) >= WON:
+            won += int(n)
     return histogram, deals, won
 
 
 def funnel(ctx: ReportContext) -> FunnelReport:
-    stages_v, opps_v, changes_v = _views(ctx)
-    live = _live(ctx, stages_v, opps_v)
-    histogram, deals, won = _reach_histogram(ctx, stages_v, opps_v, changes_v)
-    stage_rows = ctx.rows(select(stages_v).order_by(stages_v.c.position, stages_v.c.id))
+    stage_rows = _stages(ctx)
+    live = _live(ctx, stage_rows)
+    histogram, deals, won = _reach_histogram(ctx, stage_rows)
     ordered = [s for s in stage_rows if not s.is_won and not s.is_lost]
 
     def reached(position: float) -> int:

@@ -29,7 +29,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Subquery, and_, case, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Integer, String, case, cast, func, literal, select
 
 from . import sql
 from .base import Period, ReportContext, Window, periods
@@ -96,23 +96,33 @@ class PerformanceReport(BaseModel):
     reps: list[RepPerformance]
 
 
-def _windows_table(windows: list[Window]) -> Subquery:
-    parts = [
-        select(
-            literal(w.label).label("label"),
-            literal(w.start.isoformat()).label("first"),
-            literal(w.end.isoformat()).label("last"),
-        )
-        for w in windows
-    ]
-    return union_all(*parts).subquery("windows")
+def bucket(day: Any, period: Period) -> ColumnElement[str]:
+    """The label of the period a ``YYYY-MM-DD`` day falls in ("2026-10", "2026-Q4",
+    "2026"; "total" for the whole window) — computed per row, so no join is needed."""
+    if period == "month":
+        return func.substr(day, 1, 7)
+    if period == "year":
+        return func.substr(day, 1, 4)
+    if period == "quarter":
+        month = cast(func.substr(day, 6, 2), Integer)
+        return func.substr(day, 1, 4) + "-Q" + cast((month + 2) / 3, String)
+    return literal(TOTAL)
 
 
-def _in(window: Subquery, day: Any) -> Any:
-    return and_(day >= window.c.first, day <= window.c.last)
+#: Per (rep, period label): Σ won amount, won, lost, Σ cycle days, deals with a cycle,
+#: activities, target — summed, so the total is the sum of the periods.
+_Sums = dict[tuple[str, str], list[float]]
+_WON, _WON_N, _LOST_N, _CYCLE, _CYCLE_N, _ACTS, _TARGET = range(7)
 
 
-def _targets(ctx: ReportContext, windows: Subquery) -> dict[tuple[str, str], float]:
+def _add(sums: _Sums, rep: str, label: str, values: dict[int, Any]) -> None:
+    for key in ((rep, label), (rep, TOTAL)) if label != TOTAL else ((rep, TOTAL),):
+        acc = sums.setdefault(key, [0.0] * 7)
+        for index, value in values.items():
+            acc[index] += float(value or 0)
+
+
+def _targets(ctx: ReportContext, start: date, end: date, period: Period, sums: _Sums) -> None:
     t = ctx.view(
         "sales_targets",
         {
@@ -123,17 +133,22 @@ def _targets(ctx: ReportContext, windows: Subquery) -> dict[tuple[str, str], flo
         },
         "targets",
     )
+    first, last = bucket(t.c.period_start, period), bucket(t.c.period_end, period)
     stmt = (
-        select(t.c.owner_id, windows.c.label, func.sum(t.c.amount))
-        .select_from(t)
-        .join(windows, and_(t.c.period_start >= windows.c.first, t.c.period_end <= windows.c.last))
-        .where(t.c.product_id.is_(None))
-        .group_by(t.c.owner_id, windows.c.label)
+        select(t.c.owner_id, first, last, func.sum(t.c.amount))
+        .where(
+            t.c.product_id.is_(None),
+            t.c.period_start >= start.isoformat(),
+            t.c.period_end <= end.isoformat(),
+        )
+        .group_by(t.c.owner_id, first, last)
     )
-    return {(r[0], r[1]): sql.money(r[2]) for r in ctx.rows(stmt)}
+    for owner, b1, b2, amount in ctx.rows(stmt):
+        # A target counts in a period only when its whole period lies inside it.
+        _add(sums, owner, b1 if b1 == b2 else TOTAL, {_TARGET: amount})
 
 
-def _closed(ctx: ReportContext, windows: Subquery) -> dict[tuple[str, str], Any]:
+def _closed(ctx: ReportContext, start: date, end: date, period: Period, sums: _Sums) -> None:
     o = ctx.view(
         "opportunities",
         {
@@ -144,87 +159,93 @@ def _closed(ctx: ReportContext, windows: Subquery) -> dict[tuple[str, str], Any]
         },
         "opps",
     )
-    c = ctx.view(
-        "stage_changes",
-        {"opportunity_id": sql.TEXT, "changed_at": sql.EPOCH},
-        "changes",
-    )
+    c = ctx.view("stage_changes", {"opportunity_id": sql.TEXT, "changed_at": sql.EPOCH}, "changes")
     first = (
         select(c.c.opportunity_id, func.min(c.c.changed_at).label("began"))
         .group_by(c.c.opportunity_id)
         .subquery("first_change")
     )
     won = o.c.status == "won"
-    began = func.coalesce(first.c.began, o.c.created_at_ms / 1000.0)
+    cycle = (o.c.closed_at - func.coalesce(first.c.began, o.c.created_at_ms / 1000.0)) / 86400.0
+    timed = won & o.c.closed_at.is_not(None)
+    label = bucket(o.c.closed_day, period)
     stmt = (
         select(
             o.c.owner_id,
-            windows.c.label,
+            label,
             func.sum(case((won, func.coalesce(o.c.amount, 0)), else_=0)),
             func.sum(case((won, 1), else_=0)),
             func.sum(case((won, 0), else_=1)),
-            func.avg(case((won, (o.c.closed_at - began) / 86400.0), else_=None)),
+            func.sum(case((timed, cycle), else_=0)),
+            func.sum(case((timed, 1), else_=0)),
         )
-        .select_from(o)
-        .join(windows, _in(windows, o.c.closed_day))
-        .outerjoin(first, first.c.opportunity_id == o.c.id)
-        .where(o.c.status.in_(("won", "lost")), o.c.owner_id.is_not(None))
-        .group_by(o.c.owner_id, windows.c.label)
+        .select_from(o.outerjoin(first, first.c.opportunity_id == o.c.id))
+        .where(
+            o.c.status.in_(("won", "lost")),
+            o.c.owner_id.is_not(None),
+            o.c.closed_day >= start.isoformat(),
+            o.c.closed_day <= end.isoformat(),
+        )
+        .group_by(o.c.owner_id, label)
     )
-    return {(r[0], r[1]): r for r in ctx.rows(stmt)}
+    for owner, b, *figures in ctx.rows(stmt):
+        _add(
+            sums,
+            owner,
+            b,
+            dict(zip((_WON, _WON_N, _LOST_N, _CYCLE, _CYCLE_N), figures, strict=True)),
+        )
 
 
-def _activities(ctx: ReportContext, windows: Subquery) -> dict[tuple[str, str], int]:
+def _activities(ctx: ReportContext, start: date, end: date, period: Period, sums: _Sums) -> None:
     a = ctx.view(
         "activities", {"author_id": sql.TEXT, "day": sql.F("occurred_at", sql.DAY)}, "acts"
     )
-    who = func.coalesce(a.c.author_id, a.c.owner_id)
+    who, label = func.coalesce(a.c.author_id, a.c.owner_id), bucket(a.c.day, period)
     stmt = (
-        select(who, windows.c.label, func.count())
-        .select_from(a)
-        .join(windows, _in(windows, a.c.day))
-        .group_by(who, windows.c.label)
+        select(who, label, func.count())
+        .where(a.c.day >= start.isoformat(), a.c.day <= end.isoformat())
+        .group_by(who, label)
     )
-    return {(r[0], r[1]): int(r[2]) for r in ctx.rows(stmt)}
+    for rep, b, n in ctx.rows(stmt):
+        _add(sums, rep, b, {_ACTS: n})
+
+
+def _figures(sums: _Sums, rep: str, w: Window) -> PeriodFigures:
+    s = sums.get((rep, w.label), [0.0] * 7)
+    won_amount, won_n, lost_n = sql.money(s[_WON]), int(s[_WON_N]), int(s[_LOST_N])
+    goal = sql.money(s[_TARGET])
+    return PeriodFigures(
+        period=w.label,
+        start=w.start,
+        end=w.end,
+        target=goal,
+        won_amount=won_amount,
+        attainment=sql.ratio(won_amount, goal),
+        won_count=won_n,
+        lost_count=lost_n,
+        win_rate=sql.ratio(won_n, won_n + lost_n),
+        avg_cycle_days=sql.ratio(s[_CYCLE], s[_CYCLE_N], 2),
+        activities=int(s[_ACTS]),
+    )
 
 
 def rep_performance(
     ctx: ReportContext, start: date, end: date, period: Period = "all"
 ) -> PerformanceReport:
     buckets = periods(start, end, period) if period != "all" else []
-    windows = _windows_table([Window(TOTAL, start, end), *buckets])
-    targets = _targets(ctx, windows)
-    closed = _closed(ctx, windows)
-    activities = _activities(ctx, windows)
-
-    def figures(rep: str, w: Window) -> PeriodFigures:
-        key = (rep, w.label)
-        row = closed.get(key)
-        won_amount = sql.money(row[2]) if row else 0.0
-        won_n, lost_n = (int(row[3]), int(row[4])) if row else (0, 0)
-        goal = targets.get(key, 0.0)
-        return PeriodFigures(
-            period=w.label,
-            start=w.start,
-            end=w.end,
-            target=goal,
-            won_amount=won_amount,
-            attainment=sql.ratio(won_amount, goal),
-            won_count=won_n,
-            lost_count=lost_n,
-            win_rate=sql.ratio(won_n, won_n + lost_n),
-            avg_cycle_days=sql.mean(row[5]) if row else None,
-            activities=activities.get(key, 0),
-        )
+    sums: _Sums = {}
+    for part in (_targets, _closed, _activities):
+        part(ctx, start, end, period, sums)
 
     reps = []
     for rep_id, name in sorted(ctx.people(reps_only=True).items()):
-        total = figures(rep_id, Window(TOTAL, start, end))
+        total = _figures(sums, rep_id, Window(TOTAL, start, end))
         reps.append(
             RepPerformance(
                 rep_id=rep_id,
                 name=name,
-                periods=[figures(rep_id, w) for w in buckets],
+                periods=[_figures(sums, rep_id, w) for w in buckets],
                 **total.model_dump(),
             )
         )
