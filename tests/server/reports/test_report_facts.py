@@ -36,7 +36,9 @@ def test_report_follows_edits_deletions_and_moves(
     assert statuses(mgr) == {"intent": 1}
     # A rep's phone pushes a second customer: the manager's next report has it.
     phone = world.phone("rep_a2")
-    assert phone.push_one("customers", "c-phone", customer_fields("手机客户"))["status"] == "applied"
+    assert (
+        phone.push_one("customers", "c-phone", customer_fields("手机客户"))["status"] == "applied"
+    )
     assert statuses(mgr) == {"potential": 1, "intent": 1}
     # Reassigned to team B: it leaves team A's figures and reaches team B's.
     moved = admin.post(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sync_protocol import CRM_SCHEMA
 from tests.server.conftest import World
 from tests.server.manager.conftest import Web
 from tests.server.reports.conftest import TEAM_B_IDS
@@ -241,40 +242,39 @@ def test_campaign_members_scope(data: World, admin: Web, mgr_b: Web) -> None:
     assert team_b["Mailing"]["members"] == 0
 
 
+AS_OF = "2026-11-23T12:00:00+00:00"
+
+
+def _ticket_rows(report: dict[str, Any], key: str, name: str, *cols: str) -> list[tuple[Any, ...]]:
+    return [(r[name], *(r[c] for c in cols)) for r in report[key]]
+
+
 def test_tickets(data: World, mgr: Web) -> None:
-    report = get(mgr, "tickets", as_of="2026-11-23T12:00:00+00:00")
-    assert (report["total"], report["open"], report["overdue"]) == (5, 2, 1)  # tk1, tk5; tk1
+    report = get(mgr, "tickets", as_of=AS_OF)
+    assert (report["total"], report["open"]) == (5, 2)  # tk1, tk5 open
     assert report["avg_resolution_hours"] == approx(20.67)  # (12 + 36 + 14) / 3
-    assert report["sla_met_rate"] == approx(0.5)  # tk2 met, tk3 missed
     assert report["avg_satisfaction"] == approx(3.67)  # (4 + 5 + 2) / 3
     assert (report["survey_responses"], report["avg_survey_score"]) == (2, approx(3.5))
-
-    def rows(key: str, name: str) -> list[tuple[Any, ...]]:
-        return [
-            (r[name], r["count"], r["open"], r["overdue"], r["avg_resolution_hours"],
-             r["sla_met_rate"], r["avg_satisfaction"])
-            for r in report[key]
-        ]  # fmt: skip
-
-    assert rows("statuses", "status") == [
-        ("open", 1, 1, 1, None, None, None),
-        ("in_progress", 1, 1, 0, None, None, None),
-        ("resolved", 2, 0, 0, approx(24.0), approx(0.5), approx(4.5)),
-        ("closed", 1, 0, 0, approx(14.0), None, approx(2.0)),
+    cols = ("count", "open", "avg_resolution_hours", "avg_satisfaction")
+    assert _ticket_rows(report, "statuses", "status", *cols) == [
+        ("open", 1, 1, None, None),
+        ("in_progress", 1, 1, None, None),
+        ("resolved", 2, 0, approx(24.0), approx(4.5)),  # (12 h + 36 h) / 2; (4 + 5) / 2
+        ("closed", 1, 0, approx(14.0), approx(2.0)),
     ]
-    assert rows("priorities", "priority") == [
-        ("urgent", 1, 1, 0, None, None, None),
-        ("high", 2, 1, 1, approx(36.0), approx(0.0), approx(5.0)),
-        ("normal", 2, 0, 0, approx(13.0), approx(1.0), approx(3.0)),
+    assert _ticket_rows(report, "priorities", "priority", *cols) == [
+        ("urgent", 1, 1, None, None),
+        ("high", 2, 1, approx(36.0), approx(5.0)),
+        ("normal", 2, 0, approx(13.0), approx(3.0)),
     ]
-    assert rows("agents", "assignee_id") == [
-        ("u-rep_a1", 2, 1, 1, approx(12.0), approx(1.0), approx(4.0)),
-        ("u-rep_a2", 2, 0, 0, approx(25.0), approx(0.0), approx(3.5)),
-        (None, 1, 1, 0, None, None, None),
+    assert _ticket_rows(report, "agents", "assignee_id", *cols) == [
+        ("u-rep_a1", 2, 1, approx(12.0), approx(4.0)),
+        ("u-rep_a2", 2, 0, approx(25.0), approx(3.5)),
+        (None, 1, 1, None, None),
     ]
-    zh = get(mgr, "tickets", as_of="2026-11-23T12:00:00+00:00", lang="zh")
+    zh = get(mgr, "tickets", as_of=AS_OF, lang="zh")
     assert [s["label"] for s in zh["statuses"]] == ["待处理", "处理中", "已解决", "已关闭"]
-    lines = get_csv(mgr, "tickets", as_of="2026-11-23T12:00:00+00:00")
+    lines = get_csv(mgr, "tickets", as_of=AS_OF)
     assert [(r["breakdown"], r["key"], r["count"]) for r in lines][:2] == [
         ("status", "open", "1"),
         ("status", "in_progress", "1"),
@@ -282,13 +282,37 @@ def test_tickets(data: World, mgr: Web) -> None:
     assert len(lines) == 4 + 3 + 3
 
 
+@pytest.mark.xfail(
+    "sla_due_at" not in CRM_SCHEMA["tickets"].fields,
+    reason="tickets.sla_due_at arrives with the service desk (crm)",
+    strict=True,
+)
+def test_ticket_sla(data: World, mgr: Web, mgr_b: Web) -> None:
+    report = get(mgr, "tickets", as_of=AS_OF)
+    assert (report["overdue"], report["sla_met_rate"]) == (1, approx(0.5))  # tk1; tk2 met, tk3 not
+    cols = ("overdue", "sla_met_rate")
+    assert _ticket_rows(report, "statuses", "status", *cols) == [
+        ("open", 1, None),
+        ("in_progress", 0, None),  # tk5 is due after as_of
+        ("resolved", 0, approx(0.5)),
+        ("closed", 0, None),  # tk4 has no SLA
+    ]
+    assert _ticket_rows(report, "priorities", "priority", *cols) == [
+        ("urgent", 0, None),
+        ("high", 1, approx(0.0)),
+        ("normal", 0, approx(1.0)),
+    ]
+    assert _ticket_rows(report, "agents", "assignee_id", *cols) == [
+        ("u-rep_a1", 1, approx(1.0)),
+        ("u-rep_a2", 0, approx(0.0)),
+        (None, 0, None),
+    ]
+    assert get(mgr_b, "tickets", as_of=AS_OF)["sla_met_rate"] == approx(0.0)  # tkb late
+
+
 def test_tickets_scope(data: World, mgr_b: Web) -> None:
-    report = get(mgr_b, "tickets", as_of="2026-11-23T12:00:00+00:00")
-    assert (report["total"], report["avg_resolution_hours"], report["sla_met_rate"]) == (
-        1,
-        approx(240.0),
-        approx(0.0),
-    )
+    report = get(mgr_b, "tickets", as_of=AS_OF)
+    assert (report["total"], report["avg_resolution_hours"]) == (1, approx(240.0))  # tkb
     assert (report["survey_responses"], report["avg_survey_score"]) == (1, approx(1.0))
 
 
