@@ -15,6 +15,7 @@ from sync_protocol import CRM_SCHEMA
 from sync_protocol.labels import Language, choice_label
 
 from ..accounts import Principal
+from ..deps import AuthContext
 from ..models import User
 from . import sql
 
@@ -48,18 +49,24 @@ class ReportContext:
         return (spec.label_zh if self.lang == "zh" else spec.label) or field
 
     def people(self, *, reps_only: bool) -> dict[str, str]:
-        """User id → display name for the users in the caller's scope."""
-        stmt = select(User.id, User.display_name, User.role)
-        p = self.principal
-        if p.role == "manager":
-            stmt = stmt.where(User.id.in_(sorted(p.team_member_ids | {p.user_id})))
-        elif p.role != "admin":
-            stmt = stmt.where(User.id == p.user_id)
-        return {
-            uid: name
-            for uid, name, role in self.session.execute(stmt)
-            if not reps_only or role == "rep"
-        }
+        return people_in_scope(self.session, self.principal, reps_only=reps_only)
+
+
+def people_in_scope(session: Session, principal: Principal, *, reps_only: bool) -> dict[str, str]:
+    """User id → display name for the users in the caller's scope (reps only, or all)."""
+    stmt = select(User.id, User.display_name, User.role)
+    if principal.role == "manager":
+        stmt = stmt.where(User.id.in_(sorted(principal.team_member_ids | {principal.user_id})))
+    elif principal.role != "admin":
+        stmt = stmt.where(User.id == principal.user_id)
+    return {
+        uid: name for uid, name, role in session.execute(stmt) if not reps_only or role == "rep"
+    }
+
+
+def scope_users(session: Session, auth: AuthContext, *, reps_only: bool) -> dict[str, str]:
+    """:func:`people_in_scope` for an authenticated caller."""
+    return people_in_scope(session, auth.principal, reps_only=reps_only)
 
 
 @dataclass(frozen=True, slots=True)

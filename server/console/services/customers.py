@@ -12,7 +12,7 @@ from sync_protocol import CRM_SCHEMA
 from ...attachments.messages import AttachmentOut
 from ...attachments.service import AttachmentService
 from ...manager.records import StoredRow, load_rows, select_rows, visible_row
-from ...manager.report_routes import scope_users
+from ...reports.base import scope_users
 from ..session import ConsoleUser
 from .records import PageSlice, children, paginate, sort_by
 
