@@ -84,7 +84,8 @@ class FunnelReport(BaseModel):
     win_rate: float | None = Field(description="won ÷ deals")
 
 
-def _stages(ctx: ReportContext) -> list[Any]:
+def stages(ctx: ReportContext) -> list[Any]:
+    """The pipeline stages (id, name, name_zh, position, probability, is_won, is_lost)."""
     v = ctx.view(
         "pipeline_stages",
         {
@@ -183,7 +184,7 @@ def _reach_histogram(ctx: ReportContext, stages: list[Any]) -> tuple[dict[float,
 
 
 def funnel(ctx: ReportContext) -> FunnelReport:
-    stage_rows = _stages(ctx)
+    stage_rows = stages(ctx)
     live = _live(ctx, stage_rows)
     histogram, deals, won = _reach_histogram(ctx, stage_rows)
     ordered = [s for s in stage_rows if not s.is_won and not s.is_lost]

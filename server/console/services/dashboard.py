@@ -75,6 +75,15 @@ def _moment(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _funnel(ctx: ReportContext) -> list[dict[str, Any]]:
+    """The live funnel (open deals in the open stages), with each stage's Chinese name."""
+    names_zh = {s.id: s.name_zh for s in funnel.stages(ctx)}
+    return [
+        {**st.model_dump(), "name_zh": names_zh.get(st.stage_id) or st.name}
+        for st in funnel.funnel(ctx).stages
+    ]
+
+
 def week_activity(
     activities: list[StoredRow], names: dict[str, str], since: datetime
 ) -> list[dict[str, Any]]:
@@ -146,7 +155,7 @@ def build(
     start, end = month_bounds(now.date())
     reps = scope_users(session, me.auth, reps_only=True)
     ctx = ReportContext(session, me.principal)
-    pipeline = funnel.funnel(ctx)
+    stages = _funnel(ctx)
     won = performance.rep_performance(ctx, start, end)
     overdue = followups.overdue(ctx, now)
     tickets = service.tickets(ctx, now)
@@ -155,9 +164,9 @@ def build(
     late, rejected = _devices(session, context, me, now)
     dashboard = Dashboard(
         period=f"{start:%Y-%m}",
-        funnel=[s.model_dump() for s in pipeline.stages],
-        pipeline_value=pipeline.total_amount,
-        deals=pipeline.total_count,
+        funnel=stages,
+        pipeline_value=sum(s["amount"] for s in stages),
+        deals=sum(s["count"] for s in stages),
         reps=[
             {"rep_id": r.rep_id, "name": r.name, "won": r.won_amount, "target": r.target}
             for r in won.reps

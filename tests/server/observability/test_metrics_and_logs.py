@@ -73,11 +73,17 @@ def test_a_sync_moves_the_metrics_and_leaves_no_secret_in_the_logs(
     server: ServerProcess, tmp_path: Path
 ) -> None:
     before = scrape(server)
-    store, client = full_sync(server, tmp_path)
-    tokens = client._load_tokens()
-    assert tokens is not None
-    # A manager's search for the customer by name (the query string holds the name), a
-    # wrong password, and a request id chosen by a proxy.
+    store, _client = full_sync(server, tmp_path)
+    # The manager's browser: a sign-in, a token refresh (the refresh token in a body), a
+    # search for the customer by name (the query string holds the name), a wrong
+    # password, and a request id chosen by a proxy.
+    first = server.login("alice", PASSWORD, device_id="dev-browser")
+    refreshed = httpx.post(
+        f"{server.url}/v1/auth/refresh",
+        json={"refresh_token": first["refresh_token"], "device_id": "dev-browser"},
+    )
+    assert refreshed.status_code == 200
+    tokens = refreshed.json()
     headers = {"Authorization": f"Bearer {tokens['access_token']}", "X-Request-ID": "proxy-42"}
     found = httpx.get(
         f"{server.url}/v1/manager/records/customers", params={"q": CUSTOMER}, headers=headers
@@ -113,6 +119,8 @@ def test_a_sync_moves_the_metrics_and_leaves_no_secret_in_the_logs(
         "password": PASSWORD,
         "access token": tokens["access_token"],
         "refresh token": tokens["refresh_token"],
+        "first access token": first["access_token"],
+        "first refresh token": first["refresh_token"],
         "customer name": CUSTOMER,
         "customer name (zh)": CUSTOMER_ZH,
         "customer name (url-encoded)": CUSTOMER.replace(" ", "+"),
