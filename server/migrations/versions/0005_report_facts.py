@@ -3,8 +3,8 @@ the version up to which it is true (``report_state``). Filled from the change se
 by ``server.reports.facts.catch_up`` — the first catch-up after this migration indexes
 every existing record.
 
-Revision ID: 0004_report_facts
-Revises: 0003_fleet_health
+Revision ID: 0005_report_facts
+Revises: 0004_hardening
 Create Date: 2026-12-02 21:30:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_report_facts"
-down_revision: str | None = "0003_fleet_health"
+revision: str = "0005_report_facts"
+down_revision: str | None = "0004_hardening"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
