@@ -241,6 +241,7 @@ def _valid(row: RefreshToken, device: Device, user: User, idle_s: int, now: date
         and expires > now
         and device.revoked_at is None
         and device.platform == PLATFORM
+        and device.user_id == user.id
         and bool(user.active)
         and (seen is None or now - seen <= timedelta(seconds=idle_s))
     )
