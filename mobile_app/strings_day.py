@@ -87,6 +87,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "未获定位权限：请手动填写地点。",
     ),
     "visit.waiting_fix": ("Waiting for a GPS fix…", "正在等待 GPS 定位…"),
+    "visit.place_note": ("Place: ", "地点："),
+    "settings.switch_user": ("Switch user", "切换用户"),
     # deals
     "deals.title": ("Deal", "商机"),
     "deals.close_won": ("Mark this deal as won?", "确定将该商机标记为赢单？"),

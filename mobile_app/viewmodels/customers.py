@@ -164,7 +164,7 @@ class DetailLine:
 class CustomerDetailViewModel(Observable):
     """Everything about one customer: fields, contacts, deals, timeline, contracts, tickets."""
 
-    INFO_FIELDS = ("company", "phone", "mobile", "email", "address", "city", "industry")
+    INFO_FIELDS = ("company", "mobile", "phone", "email", "address", "city", "industry")
 
     def __init__(self, session: Session, customer_id: str) -> None:
         super().__init__()
@@ -177,6 +177,8 @@ class CustomerDetailViewModel(Observable):
         self.timeline: list[DetailLine] = []
         self.contracts: list[DetailLine] = []
         self.tickets: list[DetailLine] = []
+        self.tasks: list[DetailLine] = []
+        self.orders: list[DetailLine] = []
 
     @property
     def name(self) -> str:
@@ -298,6 +300,40 @@ class CustomerDetailViewModel(Observable):
                 r.pending,
             )
             for r in self._children("tickets", order_by="opened_at")
+        ]
+        self.tasks = [
+            DetailLine(
+                r.id,
+                str(r.fields.get("title") or ""),
+                " · ".join(
+                    x
+                    for x in (
+                        tr.choice("task_status", r.fields.get("status")),
+                        local_datetime_text(r.fields.get("due_at")),
+                    )
+                    if x
+                ),
+                r.pending,
+            )
+            for r in self._children("tasks", order_by="due_at")
+            if r.fields.get("status") == "open"
+        ]
+        self.orders = [
+            DetailLine(
+                r.id,
+                str(r.fields.get("number") or ""),
+                " · ".join(
+                    x
+                    for x in (
+                        tr.choice("quote_kind", r.fields.get("kind")),
+                        tr.choice("quote_status", r.fields.get("status")),
+                        money(r.fields.get("total"), r.fields.get("currency")),
+                    )
+                    if x
+                ),
+                r.pending,
+            )
+            for r in self._children("quotes", order_by="number")
         ]
         self.notify()
 

@@ -267,17 +267,38 @@ def test_log_visit_without_gps_falls_back_to_manual_entry_and_validates(
     vm = LogVisitViewModel(session, demo.customers["张三"])  # no location provider
     assert vm.locate() is False
     assert "type the location" in vm.location_note
-    vm.location_text = "north of here"
     vm.check_in = "yesterday"
     vm.next_follow_up = "soon"
     assert vm.save() is False
-    assert set(vm.errors) == {"check_in", "occurred_at", "next_follow_up"}
+    assert set(vm.errors) == {"occurred_at", "next_follow_up"}
     vm.location_text = "39.9042, 116.4074"
     vm.check_in = "2026-03-10 09:30"
     vm.next_follow_up = ""
     assert vm.save() is True and vm.task_id is None
     activity = session.store.collection("activities").get(str(vm.activity_id))
     assert activity is not None and activity.fields["check_in"] == {"lat": 39.9042, "lon": 116.4074}
+
+
+def test_log_visit_map_free_fallback_place_in_words_or_the_customers_address(
+    session: Session, demo: DemoIds
+) -> None:
+    customer = demo.customers["王芳"]
+    session.store.collection("customers").update(
+        customer, {"address": "西湖区龙井路 1 号", "location": {"lat": 30.22, "lon": 120.12}}
+    )
+    vm = LogVisitViewModel(session, customer)
+    vm.use_customer_address()
+    assert vm.location_text == "杭州 西湖区龙井路 1 号"
+    vm.notes = "品茶"
+    assert vm.save() is True
+    f = session.store.collection("activities").get(str(vm.activity_id)).fields
+    assert f["check_in"] == {"lat": 30.22, "lon": 120.12}
+    assert f["notes"] == "品茶\nPlace: 杭州 西湖区龙井路 1 号"
+    typed = LogVisitViewModel(session, demo.customers["黄磊"])
+    typed.location_text = "客户仓库门口"
+    assert typed.save() is True
+    f = session.store.collection("activities").get(str(typed.activity_id)).fields
+    assert "check_in" not in f and f["notes"] == "Place: 客户仓库门口"
 
 
 # -- pipeline ------------------------------------------------------------------------------
