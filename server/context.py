@@ -18,6 +18,9 @@ from sync_protocol import CRM_SCHEMA, HybridLogicalClock, SchemaRegistry, Timest
 from sync_protocol.hlc import wall_clock_ms
 
 from .auth import LoginRateLimiter, TokenSigner
+from .crm import push_rules
+from .operations import Operations
+from .repository.push import PushRules
 from .settings import Settings
 
 
@@ -58,8 +61,15 @@ class ServerContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    #: Fleet-health recorder and background tasks (:mod:`server.operations`).
+    ops: Operations
     signer: TokenSigner
     limiter: LoginRateLimiter
     clock: ServerClock = field(default_factory=ServerClock)
     schema: SchemaRegistry = CRM_SCHEMA
     hooks: TestHooks = field(default_factory=TestHooks)
+
+    @property
+    def rules(self) -> PushRules:
+        """The schema's domain rules every write path runs (:mod:`server.crm`)."""
+        return push_rules(self.schema)

@@ -24,6 +24,7 @@ from sync_protocol import CRM_SCHEMA, HybridLogicalClock, Mutation
 
 from .accounts import Principal, create_team, create_user, principal_for
 from .auth import hash_password
+from .crm import push_rules
 from .models import Record, User
 from .repository import apply_push
 from .settings import DEMO_PASSWORD
@@ -456,6 +457,7 @@ def seed_demo(
                 chunk,
                 now_ms=int(now.timestamp() * 1000),
                 server_hlc=lambda: w.clock.now().encode(),
+                rules=push_rules(CRM_SCHEMA),
             )
             bad = [r for r in outcome.results if r.error is not None]
             if bad:

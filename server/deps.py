@@ -66,6 +66,7 @@ def get_auth(request: Request, context: ContextDep, session: SessionDep) -> Auth
     if row is None:
         raise Unauthorized("unknown device")
     device, user = row
+    request.state.device_id = device.id  # errors answered from here on are the device's
     if device.revoked_at is not None:
         raise DeviceRevoked(wipe=device.wipe)
     if not user.active or user.id != claims.user_id:

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: int = Field(default=100, ge=1)
     login_window_s: int = Field(default=300, ge=1)
 
+    health_flush_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often each server process writes the fleet-health activity it "
+        "buffered (last push and pull, checkpoint, device status, errors) to the database.",
+    )
+
     #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
     #: cost per record small while still shrinking JSON by ~5x.
     gzip_level: int = Field(default=3, ge=1, le=9)

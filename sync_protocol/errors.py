@@ -48,6 +48,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal_error"
+    GROUP_REJECTED = "group_rejected"
+    TOTAL_MISMATCH = "total_mismatch"
 
 
 #: The HTTP status each code is answered with when it is the whole response's error.
@@ -74,6 +76,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
+    ErrorCode.GROUP_REJECTED: 409,  # per mutation: another member of its group failed
+    ErrorCode.TOTAL_MISMATCH: 422,  # per mutation: stated totals differ from sync_protocol.orders
 }
 
 

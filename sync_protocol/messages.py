@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import ErrorBody
+from .status import OptionalDeviceStatus
 from .versions import PROTOCOL_VERSION
 
 ID_PATTERN = r"^[A-Za-z0-9_\-.:]{1,64}$"
@@ -61,6 +62,12 @@ class Mutation(_Message):
     resolves: list[RecordId] | None = Field(
         default=None, description="Ids of conflicts (records of `_conflicts`) this write resolves."
     )
+    group: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description="Mutations of one push sharing a group apply all or nothing (a lead "
+        "conversion, an order with its lines). A group never spans two pushes.",
+    )
 
     @model_validator(mode="after")
     def _delete_has_no_fields(self) -> Mutation:
@@ -105,7 +112,13 @@ class PushRequest(_Message):
     pending_total: int | None = Field(
         default=None,
         ge=0,
-        description="How many writes the device still has queued (reported to managers).",
+        description="Superseded by `device_status.pending_count` (same meaning: writes "
+        "queued when the request was sent, this batch included); still accepted.",
+    )
+    device_status: OptionalDeviceStatus = Field(
+        default=None,
+        description="The device's own sync health (`DeviceStatus`), read tolerantly: an "
+        "invalid value is dropped, never refused.",
     )
 
 
@@ -138,6 +151,11 @@ class PullRequest(_Message):
         description="Opaque; null for an initial sync. Store it after applying a page.",
     )
     limit: int = Field(default=500, ge=1, le=10_000)
+    device_status: OptionalDeviceStatus = Field(
+        default=None,
+        description="The device's own sync health (`DeviceStatus`), read tolerantly: an "
+        "invalid value is dropped, never refused.",
+    )
 
 
 class Change(_Message):

@@ -286,6 +286,7 @@ def apply_mutations(
         mutations,
         now_ms=wall_clock_ms(),
         server_hlc=context.clock.now,
+        rules=context.rules,
     )
     return outcome.results
 

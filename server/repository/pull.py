@@ -194,3 +194,68 @@ def pull_page(
     )
     body = head + ",".join(_change_json(iter(rows))) + tail
     return PullPage(body.encode("utf-8"), len(rows), new_checkpoint, has_more, remaining)
+
+
+@dataclass(slots=True)
+class Backlog:
+    """What a device is missing behind the server (fleet health, ``fieldsync doctor``)."""
+
+    #: Changes in the user's scope after the checkpoint (at most ``cap``).
+    changes: int
+    #: Last-change time (epoch ms) of the oldest of them; None when there are none.
+    oldest_ms: int | None
+    #: The checkpoint is from before the purge horizon (or not one this server issued):
+    #: the device's next pull answers ``resync_required`` and it syncs from scratch.
+    resync: bool
+    capped: bool = False
+
+
+_BACKLOG_OWNER = (
+    "SELECT count(*), min(t) FROM (SELECT updated_at_ms AS t FROM records "
+    "WHERE owner_id = {owner} AND version > {since} AND version <= {high} "
+    "ORDER BY version LIMIT {n}) AS page"
+)
+_BACKLOG_REFERENCE = (
+    "SELECT count(*), min(t) FROM (SELECT updated_at_ms AS t FROM records "
+    "WHERE owner_id IS NULL AND version > {since} AND version <= {high} "
+    "ORDER BY version LIMIT {n}) AS page"
+)
+_BACKLOG_ALL = (
+    "SELECT count(*), min(t) FROM (SELECT updated_at_ms AS t FROM records "
+    "WHERE version > {since} AND version <= {high} ORDER BY version LIMIT {n}) AS page"
+)
+_BACKLOG_EVICTIONS = (
+    "SELECT count(*), min(t) FROM (SELECT created_at_ms AS t FROM evictions "
+    "WHERE user_id = {user} AND version > {since} AND version <= {high} "
+    "ORDER BY version LIMIT {n}) AS page"
+)
+
+
+def backlog(
+    conn: Connection, principal: Principal, checkpoint: str | None, *, cap: int = 100_000
+) -> Backlog:
+    """Count what a pull from ``checkpoint`` would deliver — the same scope and index
+    range scans as :func:`pull_page`, each bounded by ``cap``."""
+    try:
+        since = parse_checkpoint(checkpoint) or 0
+    except ValidationFailed:
+        return Backlog(0, None, resync=True)
+    state = read_counter(conn)
+    resync = checkpoint is not None and since < state.purge_horizon
+    params: dict[str, Any] = {"since": since, "high": state.counter, "n": cap}
+    owners = _owners(principal)
+    queries: list[tuple[str, dict[str, Any]]] = [
+        (_BACKLOG_EVICTIONS, {**params, "user": principal.user_id})
+    ]
+    if owners is None:
+        queries.append((_BACKLOG_ALL, params))
+    else:
+        queries.append((_BACKLOG_REFERENCE, params))
+        queries.extend((_BACKLOG_OWNER, {**params, "owner": owner}) for owner in owners)
+    total, oldest = 0, None
+    for template, values in queries:
+        [(count, first)] = _raw_query(conn, template, values)
+        total += int(count)
+        if first is not None:
+            oldest = int(first) if oldest is None else min(oldest, int(first))
+    return Backlog(min(total, cap), oldest, resync=resync, capped=total >= cap)

@@ -1,4 +1,4 @@
-"""Applying a pushed batch: validate, check scope, merge, store — one mutation at a time.
+"""Applying a pushed batch: validate, check scope, merge, store — one unit at a time.
 
 The whole batch runs in one transaction that first locks the version counter (see
 :mod:`.state`). Each mutation is *validated before anything is written*: its effect is
@@ -8,6 +8,17 @@ result. The rows, the mutation's idempotency record (``applied_mutations``) and 
 audit row are written at the end and commit together: after a crash mid-request either
 all of a mutation's effects are stored with its result, or none are and a retry
 applies it afresh. A retried id answers ``duplicate`` with the stored result.
+
+**Units and groups.** The batch is applied unit by unit: a mutation without ``group``
+is a unit of its own; the mutations sharing a ``group`` form one unit, applied together
+(in request order) at the position of the group's first member. A unit is all or
+nothing: every row it touches is journalled before its first change, and when any
+member is rejected — by the engine or by a schema's :class:`PushRules` run on the unit
+afterwards — the journal is rolled back (rows and the version counter), the failing
+member answers its own error and every other member ``group_rejected``
+(``details.group``, ``details.failed_mutation_id``). A group is decided once: if any
+member already has a stored result (a retry), every member answers from the stored
+results (``duplicate``), and a member never seen before answers ``group_rejected``.
 """
 
 from __future__ import annotations
@@ -15,8 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Table, select
 
@@ -55,11 +66,54 @@ _CHUNK = 500
 
 
 class Rejected(Exception):
-    """A mutation refused with a stable code; nothing of it is written."""
+    """A mutation refused with a stable code; nothing of it (or of its group) is written.
 
-    def __init__(self, code: ErrorCode, message: str, details: dict[str, Any] | None = None):
+    ``mutation_id`` names the member to blame when a rule rejects a whole unit (default:
+    the mutation being applied).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        mutation_id: str | None = None,
+    ):
         super().__init__(message)
         self.body = ErrorBody(code=code, message=message, details=details or {})
+        self.mutation_id = mutation_id
+
+
+@dataclass(frozen=True, slots=True)
+class UnitWrite:
+    """One applied member of a unit, as a rule sees it: the mutation, the row after it
+    (the batch's live state) and the row as it stood before the unit (``None``: new)."""
+
+    mutation: Mutation
+    row: RowState
+    before: RowState | None
+
+
+class PushRules(Protocol):
+    """Schema-specific checks run on each unit after it is applied in memory.
+
+    Raise :class:`Rejected` (with ``mutation_id`` set to the member to blame) to undo
+    the whole unit. Rules read other records through :meth:`PushBatch.row`, which sees
+    the batch's own earlier writes.
+    """
+
+    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None: ...
+
+
+class NoRules:
+    """The engine's checks only (any schema without domain rules)."""
+
+    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+        return None
+
+
+NO_RULES: PushRules = NoRules()
 
 
 @dataclass(slots=True)
@@ -99,8 +153,10 @@ class PushBatch:
         *,
         now_ms: int,
         server_hlc: Callable[[], str],
+        rules: PushRules = NO_RULES,
     ) -> None:
         self.conn = conn
+        self.rules = rules
         self.principal = principal
         self.schema = schema
         self.now_ms = now_ms
@@ -109,6 +165,10 @@ class PushBatch:
         self.applied: dict[str, str] = {}
         self.new_results: list[tuple[Mutation, MutationResult]] = []
         self.state = SyncCounter(0, 0)
+        #: Rows as they stood before the running unit first touched them.
+        self._journal: dict[tuple[str, str], RowState | None] = {}
+        #: The version counter when the running unit started.
+        self._unit_counter = 0
 
     # ---- loading -------------------------------------------------------------------
 
@@ -146,6 +206,57 @@ class PushBatch:
             self._load_rows(collection, [record_id])
         return self.rows[key]
 
+    def row(self, collection: str, record_id: str) -> RowState | None:
+        """A record as this batch sees it (stored, or as changed by earlier writes of the
+        batch); ``None`` if the server never held it. Do not modify the result."""
+        return self._row(collection, record_id)
+
+    def load(self, collection: str, record_ids: Iterable[str]) -> None:
+        """Prefetch records for :meth:`row` in one query per 500 ids."""
+        self._load_rows(collection, record_ids)
+
+    def children(self, collection: str, customer_id: str) -> list[RowState]:
+        """The live records of ``collection`` hanging off ``customer_id``, as this batch
+        sees them (stored rows plus the batch's own writes)."""
+        stmt = select(records_t.c.record_id).where(
+            records_t.c.collection == collection, records_t.c.customer_id == customer_id
+        )
+        self._load_rows(collection, [r.record_id for r in self.conn.execute(stmt)])
+        return [
+            state
+            for (c, _rid), state in self.rows.items()
+            if c == collection
+            and state is not None
+            and state.customer_id == customer_id
+            and not state.record.deleted
+        ]
+
+    def derive(self, collection: str, record_id: str, values: dict[str, Any]) -> None:
+        """Set server-maintained fields of a live record (an order's totals) as part of
+        the running unit: new version, server HLC, rolled back with the unit."""
+        key = (collection, record_id)
+        state = self._row(collection, record_id)
+        if state is None or state.record.deleted:
+            return
+        changed = {k: v for k, v in values.items() if state.record.fields.get(k) != v}
+        if not changed:
+            return
+        self._touch(key)
+        # A record the unit already wrote keeps that version (its mutation's result
+        # names it); otherwise the derived change is a change of its own.
+        version = state.version if state.version > self._unit_counter else self._next_version()
+        hlc = self.server_hlc()
+        record = state.record.copy()
+        record.fields.update(changed)
+        record.clocks.update({k: FieldClock(hlc, version) for k in changed})
+        state.record, state.version, state.dirty = record, version, True
+
+    def _touch(self, key: tuple[str, str]) -> None:
+        """Journal ``key`` before the running unit changes it (first touch only)."""
+        if key not in self._journal:
+            state = self.rows.get(key)
+            self._journal[key] = replace(state) if state is not None else None
+
     def _prefetch(self, mutations: Sequence[Mutation]) -> None:
         ids = [m.id for m in mutations]
         for chunk in _chunks(ids):
@@ -177,30 +288,103 @@ class PushBatch:
         self.state = lock_counter(self.conn)
         start_counter = self.state.counter
         self._prefetch(mutations)
-        results: list[MutationResult] = []
-        outcome = PushOutcome(results, start_counter)
-        for m in mutations:
-            stored = self.applied.get(m.id)
-            if stored is not None:
-                original = MutationResult.model_validate_json(stored)
-                results.append(original.model_copy(update={"status": MutationStatus.DUPLICATE}))
-                continue
-            try:
-                result = self._apply(m)
-                outcome.applied += 1
-            except Rejected as rejection:
-                result = MutationResult(
-                    mutation_id=m.id, status=MutationStatus.REJECTED, error=rejection.body
-                )
-                outcome.rejected += 1
-            self.applied[m.id] = result.model_dump_json(exclude={"record"})
-            self.new_results.append((m, result))
-            results.append(result)
+        slots: list[MutationResult | None] = [None] * len(mutations)
+        outcome = PushOutcome([], start_counter)
+        for unit in units_of(mutations):
+            members = [mutations[i] for i in unit]
+            for i, result in zip(unit, self._run_unit(members, outcome), strict=True):
+                slots[i] = result
+        outcome.results = [r for r in slots if r is not None]
         self._flush(start_counter)
         outcome.counter = self.state.counter
         if before_commit is not None:
             before_commit()
         return outcome
+
+    def _run_unit(self, members: list[Mutation], outcome: PushOutcome) -> list[MutationResult]:
+        """Apply one unit (a mutation, or a group) all or nothing; its results in order."""
+        stored = [self.applied.get(m.id) for m in members]
+        if any(s is not None for s in stored):
+            return self._decided_earlier(members, stored, outcome)
+        self._journal = {}
+        counter = self._unit_counter = self.state.counter
+        applied: list[MutationResult] = []
+        member = members[0]
+        try:
+            for member in members:
+                applied.append(self._apply(member))
+            writes = [
+                UnitWrite(
+                    m,
+                    cast(RowState, self.rows[(m.collection, m.record_id)]),
+                    self._journal.get((m.collection, m.record_id)),
+                )
+                for m in members
+                if self.rows.get((m.collection, m.record_id)) is not None
+            ]
+            self.rules.check_unit(self, writes)
+        except Rejected as rejection:
+            for key, state in self._journal.items():
+                self.rows[key] = state
+            self.state.counter = counter
+            results = self._reject_unit(members, rejection.mutation_id or member.id, rejection)
+            outcome.rejected += len(members)
+        else:
+            results = applied
+            outcome.applied += len(members)
+        finally:
+            self._journal = {}
+        for m, result in zip(members, results, strict=True):
+            self.applied[m.id] = result.model_dump_json(exclude={"record"})
+            self.new_results.append((m, result))
+        return results
+
+    def _reject_unit(
+        self, members: list[Mutation], failed_id: str, rejection: Rejected
+    ) -> list[MutationResult]:
+        group = members[0].group
+        results = []
+        for m in members:
+            body = rejection.body
+            if m.id != failed_id:
+                body = ErrorBody(
+                    code=ErrorCode.GROUP_REJECTED,
+                    message=f"another write of group {group!r} was rejected: "
+                    f"{rejection.body.message}",
+                    details={"group": group, "failed_mutation_id": failed_id},
+                )
+            results.append(
+                MutationResult(mutation_id=m.id, status=MutationStatus.REJECTED, error=body)
+            )
+        return results
+
+    def _decided_earlier(
+        self, members: list[Mutation], stored: list[str | None], outcome: PushOutcome
+    ) -> list[MutationResult]:
+        """A retried unit: stored members answer ``duplicate``; a member never seen
+        before cannot join a group already decided and answers ``group_rejected``."""
+        first_known = next(m.id for m, s in zip(members, stored, strict=True) if s is not None)
+        results = []
+        for m, s in zip(members, stored, strict=True):
+            if s is not None:
+                original = MutationResult.model_validate_json(s)
+                results.append(original.model_copy(update={"status": MutationStatus.DUPLICATE}))
+                continue
+            result = MutationResult(
+                mutation_id=m.id,
+                status=MutationStatus.REJECTED,
+                error=ErrorBody(
+                    code=ErrorCode.GROUP_REJECTED,
+                    message=f"group {m.group!r} was already decided in an earlier push; "
+                    "a group never spans two pushes",
+                    details={"group": m.group, "failed_mutation_id": first_known},
+                ),
+            )
+            outcome.rejected += 1
+            self.applied[m.id] = result.model_dump_json(exclude={"record"})
+            self.new_results.append((m, result))
+            results.append(result)
+        return results
 
     def _next_version(self) -> int:
         self.state.counter += 1
@@ -229,6 +413,7 @@ class PushBatch:
                 {"write_roles": sorted(entity.write_roles)},
             )
         current = self._row(m.collection, m.record_id)
+        self._touch((m.collection, m.record_id))
         if entity.append_only and (m.op == "delete" or current is not None):
             raise Rejected(
                 ErrorCode.APPEND_ONLY,
@@ -392,6 +577,7 @@ class PushBatch:
         }
         hlc = self.server_hlc()
         record = StoredRecord(fields=fields, clocks={n: FieldClock(hlc, version) for n in fields})
+        self._touch((CONFLICTS, cid))
         self.rows[(CONFLICTS, cid)] = RowState(
             pk=None,
             collection=CONFLICTS,
@@ -412,6 +598,7 @@ class PushBatch:
                 continue
             if not self.principal.sees_owner(conflict.owner_id):
                 continue
+            self._touch((CONFLICTS, cid))
             name = conflict.record.fields.get("field")
             value: Any = row.record.deleted if name == DELETED_FIELD else None
             if isinstance(name, str) and name != DELETED_FIELD:
@@ -559,6 +746,22 @@ _AUDIT_COLUMNS = (
 )
 
 
+def units_of(mutations: Sequence[Mutation]) -> list[list[int]]:
+    """Indices of ``mutations`` cut into units: each ungrouped mutation alone; the members
+    of a group together, in request order, placed where the group's first member is."""
+    units: list[list[int]] = []
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(mutations):
+        if m.group is None:
+            units.append([i])
+        elif m.group in groups:
+            groups[m.group].append(i)
+        else:
+            groups[m.group] = [i]
+            units.append(groups[m.group])
+    return units
+
+
 def apply_push(
     conn: Connection,
     principal: Principal,
@@ -568,7 +771,8 @@ def apply_push(
     now_ms: int,
     server_hlc: Callable[[], str],
     before_commit: Callable[[], None] | None = None,
+    rules: PushRules = NO_RULES,
 ) -> PushOutcome:
-    """Apply ``mutations`` in order inside the caller's transaction (which commits)."""
-    batch = PushBatch(conn, principal, schema, now_ms=now_ms, server_hlc=server_hlc)
+    """Apply ``mutations`` unit by unit inside the caller's transaction (which commits)."""
+    batch = PushBatch(conn, principal, schema, now_ms=now_ms, server_hlc=server_hlc, rules=rules)
     return batch.run(mutations, before_commit)

@@ -118,12 +118,19 @@ def push(
         now_ms=wall_clock_ms(),
         server_hlc=context.clock.now,
         before_commit=context.hooks.before_push_commit,
+        rules=context.rules,
     )
     auth.device.last_seen = utcnow()
     auth.device.protocol = protocol
-    if body.pending_total is not None:
-        auth.device.pending_writes = body.pending_total
     session.commit()
+    context.ops.activity.push(
+        auth.device.id,
+        now_ms=wall_clock_ms(),
+        status=body.device_status,
+        pending_total=body.pending_total,
+        answered=len(outcome.results),
+        rejected=outcome.rejected,
+    )
     response = PushResponse(
         protocol=protocol,
         results=outcome.results,
@@ -157,6 +164,12 @@ def pull(
         session.commit()
     else:
         session.rollback()
+    context.ops.activity.pull(
+        auth.device.id,
+        now_ms=wall_clock_ms(),
+        status=body.device_status,
+        checkpoint=page.checkpoint,
+    )
     return Response(page.body, media_type="application/json")
 
 
