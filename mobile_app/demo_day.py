@@ -85,6 +85,7 @@ def fill_day(store: StorePort, today: date, *, user_id: str, reference: bool = T
                 "price": price,
                 "unit": unit,
                 "active": True,
+                "tax_rate": 0.13,
             },
         )
     for title, category, body in ARTICLES:

@@ -11,12 +11,12 @@ as one mutation group: the server stores all of them or none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+import sync_protocol.orders as totals
 from sync_protocol import CRM_SCHEMA
-from sync_protocol import orders as totals
 
 from .base import Observable, Session
 from .customers import money
@@ -125,6 +125,7 @@ class LineDraft:
     discount_pct: str = ""
     tax_rate: Any = None
     id: str | None = None
+    list_price: float | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
     def values(self) -> dict[str, Any]:
@@ -167,6 +168,7 @@ class OrderBuilderViewModel(Observable):
         self.notes = ""
         self.lines: list[LineDraft] = []
         self.removed: list[str] = []
+        self.extra_header: dict[str, Any] = {}
         self.errors: dict[str, str] = {}
         self.message = ""
         if quote_id:
@@ -231,6 +233,7 @@ class OrderBuilderViewModel(Observable):
                 _text(price) if price is not None else "",
                 "",
                 tax,
+                list_price=float(price) if price is not None else None,
             )
         )
         self.notify()
@@ -313,6 +316,13 @@ class OrderBuilderViewModel(Observable):
         """Write the quote/order and its lines as one group, totals from the shared function."""
         if not self.editable or not self._check():
             return False
+        with write_group(self.session):
+            self._write()
+        self.message = self.session.tr("customers.saved")
+        self.notify()
+        return True
+
+    def _write(self) -> None:
         store = self.session.store
         line_values = [line.values() for line in self.lines]
         header: dict[str, Any] = {
@@ -324,46 +334,55 @@ class OrderBuilderViewModel(Observable):
             "notes": self.notes.strip() or None,
         }
         header |= {k: v for k, v in totals.order_fields(line_values).items() if _has("quotes", k)}
+        header |= {k: v for k, v in self.extra_header.items() if _has("quotes", k)}
         header = {k: v for k, v in header.items() if v is not None}
-        with write_group(self.session):
-            quotes = store.collection("quotes")
-            if self.quote_id and quotes.get(self.quote_id) is not None:
-                quotes.update(self.quote_id, header)
+        quotes = store.collection("quotes")
+        if self.quote_id and quotes.get(self.quote_id) is not None:
+            quotes.update(self.quote_id, header)
+        else:
+            self.quote_id = quotes.insert(header).id
+        lines = store.collection("quote_lines")
+        for line_id in self.removed:
+            if lines.get(line_id) is not None:
+                lines.delete(line_id)
+        self.removed = []
+        for line, values in zip(self.lines, line_values, strict=True):
+            record = {
+                "customer_id": self.customer_id,
+                "quote_id": self.quote_id,
+                "product_id": line.product_id,
+                **values,
+            }
+            record |= {
+                k: v for k, v in totals.line_fields(values).items() if _has("quote_lines", k)
+            }
+            if line.list_price is not None and _has("quote_lines", "list_price"):
+                record["list_price"] = line.list_price
+            if line.id and lines.get(line.id) is not None:
+                lines.update(line.id, record)
             else:
-                self.quote_id = quotes.insert(header).id
-            lines = store.collection("quote_lines")
-            for line_id in self.removed:
-                if lines.get(line_id) is not None:
-                    lines.delete(line_id)
-            self.removed = []
-            for line, values in zip(self.lines, line_values, strict=True):
-                record = {
-                    "customer_id": self.customer_id,
-                    "quote_id": self.quote_id,
-                    "product_id": line.product_id,
-                    **values,
-                }
-                record |= {
-                    k: v for k, v in totals.line_fields(values).items() if _has("quote_lines", k)
-                }
-                if line.id and lines.get(line.id) is not None:
-                    lines.update(line.id, record)
-                else:
-                    line.id = lines.insert(record).id
-        self.message = self.session.tr("customers.saved")
-        self.notify()
-        return True
+                line.id = lines.insert(record).id
 
     def place(self) -> bool:
-        """Turn a draft quote into an order (or confirm a draft order)."""
-        self.kind = "order"
-        if not self.save():
+        """Place the order: a draft order becomes ``accepted`` (``ordered_at`` now); a
+        saved quote is marked accepted and a new order is made from it (``quote_id``),
+        with the same lines — all in one group."""
+        if not self.editable or not self._check():
             return False
-        assert self.quote_id is not None
-        self.session.store.collection("quotes").update(
-            self.quote_id, {"kind": "order", "status": "accepted"}
-        )
-        self.status = "accepted"
+        source = self.quote_id if self.kind == "quote" and self.quote_id else None
+        self.extra_header = {"ordered_at": self.session.now_iso()}
+        if source is not None:
+            self.extra_header["quote_id"] = source
+            self.quote_id = None
+            self.lines = [replace(line, id=None) for line in self.lines]
+            self.removed = []
+        self.kind, self.status = "order", "accepted"
+        if source is not None:
+            self.number = self._new_number()
+        with write_group(self.session):
+            if source is not None:
+                self.session.store.collection("quotes").update(source, {"status": "accepted"})
+            self._write()
         self.message = self.session.tr("orders.placed")
         self.notify()
         return True

@@ -289,3 +289,74 @@ def test_customer_picker_finds_by_characters_pinyin_and_initials(
     picker.set_query("oynn")
     assert [r.title for r in picker.rows] == ["欧阳娜娜"]
     assert picker.rows[0].subtitle.startswith("南京欧阳文化传媒")
+
+
+def test_order_with_two_lines_totals_by_the_shared_function(
+    session: Session, demo: DemoIds
+) -> None:
+    from decimal import Decimal
+
+    from mobile_app.viewmodels.orders import (
+        CatalogueViewModel,
+        OrderBuilderViewModel,
+        OrderListViewModel,
+    )
+    from sync_protocol.orders import order_amounts
+
+    catalogue = CatalogueViewModel(session)
+    catalogue.set_query("bjb")  # 笔记本 by initials
+    assert [r.name for r in catalogue.rows] == ["商用笔记本 X14"]
+    vm = OrderBuilderViewModel(session, customer_id=demo.customers["张三"])
+    assert vm.save() is False and vm.errors["lines"] == "Add at least one product."
+    assert vm.add_line(demo.day.products["商用笔记本 X14"])
+    assert vm.add_line(demo.day.products["A4 复印纸（箱）"])
+    vm.set_line(0, "quantity", "3")
+    vm.set_line(0, "discount_pct", "5")
+    vm.set_line(1, "quantity", "10")
+    vm.set_line(1, "unit_price", "229.9")
+    # 3 × 6999 = 20997, −5 % = 1049.85 → 19947.15, +13 % tax 2593.13 → 22540.28
+    # 10 × 229.9 = 2299, +13 % = 298.87 → 2597.87; order 25138.15
+    assert vm.line_total_text(0) == "¥22,540.28" and vm.line_total_text(1) == "¥2,597.87"
+    assert vm.totals_text.endswith("total ¥25,138.15")
+    vm.set_line(1, "quantity", "x")
+    assert vm.totals_text == "Fix the marked lines to see the total."
+    assert vm.save() is False and vm.lines[1].errors == {"quantity": "Type a number (0 or more)"}
+    vm.set_line(1, "quantity", "10")
+    assert vm.save() is True
+    store = session.store
+    order = store.collection("quotes").get(str(vm.quote_id))
+    lines = store.collection("quote_lines").query(where={"quote_id": order.id})
+    assert order.fields["kind"] == "order" and order.fields["status"] == "draft"
+    assert order.fields["total"] == 25138.15 and order.fields["tax_total"] == 2892.0
+    assert order_amounts([line.fields for line in lines]).total == Decimal("25138.15")
+    assert sorted(line.fields["line_total"] for line in lines) == [2597.87, 22540.28]
+    assert {line.fields["list_price"] for line in lines} == {6999.0, 239.0}
+    edit = OrderBuilderViewModel(session, order.id)
+    assert sorted(line.product_name for line in edit.lines) == ["A4 复印纸（箱）", "商用笔记本 X14"]
+    edit.remove_line(next(i for i, x in enumerate(edit.lines) if x.product_name.startswith("A4")))
+    assert edit.place() is True
+    order = store.collection("quotes").get(order.id)
+    assert order.fields["status"] == "accepted" and order.fields["ordered_at"]
+    assert order.fields["total"] == 22540.28
+    assert len(store.collection("quote_lines").query(where={"quote_id": order.id})) == 1
+    assert OrderBuilderViewModel(session, order.id).editable is False
+    listing = OrderListViewModel(session, demo.customers["张三"])
+    listing.refresh()
+    assert listing.rows[0].subtitle == "Order · Accepted · ¥22,540.28"
+
+
+def test_a_saved_quote_becomes_an_order_that_points_back(session: Session, demo: DemoIds) -> None:
+    from mobile_app.viewmodels.orders import OrderBuilderViewModel
+
+    quote = OrderBuilderViewModel(session, customer_id=demo.customers["李四"])
+    quote.kind = "quote"
+    quote.add_line(demo.day.products["27 寸显示器"])
+    assert quote.save() is True
+    source = str(quote.quote_id)
+    placed = OrderBuilderViewModel(session, source)
+    assert placed.place() is True and placed.quote_id != source
+    store = session.store
+    assert store.collection("quotes").get(source).fields["status"] == "accepted"
+    order = store.collection("quotes").get(str(placed.quote_id))
+    assert order.fields["kind"] == "order" and order.fields["quote_id"] == source
+    assert len(store.collection("quote_lines").query(where={"quote_id": order.id})) == 1
