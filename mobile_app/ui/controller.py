@@ -352,11 +352,16 @@ class AppController:
             due = due_reminders(session, self.announced)
         except Exception:
             return
+        in_app: list[str] = []
         for reminder in due:
             self.announced.add(reminder.key)
             title = self.tr("reminder.title", title=reminder.title)
             if not self.notifier.notify(title, reminder.message):
-                self.banner = f"{title} · {reminder.message}" if reminder.message else title
+                in_app.append(f"{title} · {reminder.message}" if reminder.message else title)
+        if in_app:
+            self.banner = "\n".join(
+                in_app[:3] + ([f"+{len(in_app) - 3}"] if len(in_app) > 3 else [])
+            )
         if due and self.sm.current:
             self.current.update_overlays()
 

@@ -31,7 +31,12 @@ def _popup(title: str, content: Any, height: float | None = None) -> Popup:
         auto_dismiss=True,
     )
     current["popup"] = popup
-    popup.bind(on_dismiss=lambda *_: current.pop("popup", None))
+
+    def dismissed(*_: Any) -> None:  # returning a value would veto the dismissal
+        if current.get("popup") is popup:
+            current.clear()
+
+    popup.bind(on_dismiss=dismissed)
     return popup
 
 
@@ -63,10 +68,10 @@ def confirm(
     current.update(yes=yes, cancel=cancel, reason=reason)
 
     def accept(*_: Any) -> None:
-        popup.dismiss()
+        popup.dismiss(animation=False)
         on_yes(reason.text.strip() if reason is not None else "")
 
-    cancel.bind(on_release=lambda *_: popup.dismiss())
+    cancel.bind(on_release=lambda *_: popup.dismiss(animation=False))
     yes.bind(on_release=accept)
     popup.open()
     return popup
@@ -102,7 +107,7 @@ def pick_date(
     current.update(days=days, today=today_button, clear=clear, next=nxt, prev=prev)
 
     def choose(text: str) -> None:
-        popup.dismiss()
+        popup.dismiss(animation=False)
         on_pick(text)
 
     def fill() -> None:
@@ -169,7 +174,7 @@ def pick_time(tr: Callable[..., str], value: str, on_pick: Callable[[str], None]
         minutes.add_widget(b)
 
         def done(_b: Any, m: int = m) -> None:
-            popup.dismiss()
+            popup.dismiss(animation=False)
             on_pick(f"{state['hour']}:{m:02d}")
 
         b.bind(on_release=done)
@@ -201,7 +206,7 @@ def pick_record(
             column.add_widget(item)
 
     def choose(record_id: str) -> None:
-        popup.dismiss()
+        popup.dismiss(animation=False)
         on_pick(record_id)
 
     def on_text(_w: Any, text: str) -> None:

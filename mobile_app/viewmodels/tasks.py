@@ -109,6 +109,7 @@ class Reminder:
     key: str  # task id + reminder time: announced once
     title: str
     message: str
+    at: str = ""
 
 
 def due_reminders(
@@ -134,5 +135,6 @@ def due_reminders(
         message = " · ".join(
             b for b in (customer, tr("today.due_at", date=due) if due else "") if b
         )
-        out.append(Reminder(task.id, key, str(f.get("title") or ""), message))
+        out.append(Reminder(task.id, key, str(f.get("title") or ""), message, when.isoformat()))
+    out.sort(key=lambda r: r.at)
     return out

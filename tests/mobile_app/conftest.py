@@ -145,8 +145,26 @@ class AppDriver:
         self.pump(3)
 
     def end(self) -> None:
+        from mobile_app.ui import dialogs
+
+        popup = dialogs.current.get("popup")
+        if popup is not None:
+            popup.dismiss(animation=False)
+        self.controller.banner = ""
         self.controller.end_session(navigate=False)
         self.pump(1)
+
+    def find(self, text: str, root: Any | None = None) -> Any:
+        """The first widget whose (markup-free) text ends with ``text``."""
+        import re
+
+        for widget in (root or self.screen).walk(restrict=True):
+            label = getattr(widget, "text", None)
+            if isinstance(label, str) and re.sub(r"\[/?[a-z]+[^\]]*\]", "", label).strip().endswith(
+                text
+            ):
+                return widget
+        raise AssertionError(f"no widget says {text!r}")
 
 
 @pytest.fixture(scope="session")
@@ -161,6 +179,7 @@ def kivy_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDriver]:
     from client_sdk import SyncClient, SyncConfig
     from mobile_app.main import FieldsyncApp
     from mobile_app.viewmodels.account import Backend
+    from mobile_app.viewmodels.links import RecordingLauncher
     from mobile_app.viewmodels.visit import NoLocation
 
     state: dict[str, Any] = {"server": None}
@@ -174,7 +193,12 @@ def kivy_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDriver]:
         backend=backend,
         data_dir=tmp_path_factory.mktemp("app-data"),
         tr=Translator("en"),
-        controller_options={"location": NoLocation(), "auto_sync_s": None, "clock": pinned_clock},
+        controller_options={
+            "location": NoLocation(),
+            "auto_sync_s": None,
+            "clock": pinned_clock,
+            "launcher": RecordingLauncher(),
+        },
     )
     app._run_prepare()
     Window.size = (360, 640)
