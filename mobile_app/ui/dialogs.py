@@ -115,7 +115,9 @@ def pick_date(
         days.clear()
         year, month = state["year"], state["month"]
         title.text = f"{year}-{month:02d}"
-        for name in ("一", "二", "三", "四", "五", "六", "日"):
+        zh = getattr(tr, "language", "zh") == "zh"
+        names = ("一", "二", "三", "四", "五", "六", "日") if zh else calendar.day_abbr
+        for name in names:
             grid.add_widget(FsLabel(text=name, halign="center", color=(1, 1, 1, 1)))
         first, count = calendar.monthrange(year, month)
         for _ in range(first):

@@ -21,6 +21,17 @@ from kivy.utils import platform
 LOCATION_PERMISSIONS = ("ACCESS_FINE_LOCATION", "ACCESS_COARSE_LOCATION")
 NOTIFICATION_PERMISSIONS = ("POST_NOTIFICATIONS",)
 CAMERA_PERMISSIONS = ("CAMERA",)
+#: Every Android permission the app uses, and why (buildozer.spec must declare exactly
+#: these; tests/mobile_app/test_android_spec.py checks).
+MANIFEST_PERMISSIONS: dict[str, str] = {
+    "INTERNET": "sync with the server",
+    "ACCESS_NETWORK_STATE": "know when a connection appears",
+    **{name: "visit check-in location" for name in LOCATION_PERMISSIONS},
+    **{name: "photos on a visit" for name in CAMERA_PERMISSIONS},
+    "READ_MEDIA_IMAGES": "pick a photo file (Android 13+)",
+    "READ_EXTERNAL_STORAGE": "pick a photo file (Android 12 and older)",
+    **{name: "task reminders" for name in NOTIFICATION_PERMISSIONS},
+}
 
 
 class PlatformLauncher:

@@ -16,7 +16,7 @@ from mobile_app.viewmodels.tickets import TicketsViewModel
 from mobile_app.viewmodels.today import TodayViewModel
 
 from .. import dialogs
-from ..forms import RecordField
+from ..forms import DateField, RecordField
 from ..icons import ICON_FONT, glyph
 from ..widgets import (
     ChoiceField,
@@ -129,7 +129,7 @@ class DealScreen(BaseScreen):
         super().__init__(controller, **kw)
         self.vm: PipelineViewModel | None = None
         self.stage_buttons: dict[str, FlatButton] = {}
-        self.inputs: dict[str, FormField] = {}
+        self.inputs: dict[str, Any] = {}
         self.save_button: FsButton | None = None
 
     def on_pre_enter(self, *_: Any) -> None:
@@ -177,16 +177,26 @@ class DealScreen(BaseScreen):
         for key, label in (
             ("amount", "pipeline.amount"),
             ("probability", "pipeline.probability"),
-            ("expected_close_date", "pipeline.close_date"),
         ):
             widget = FormField(
                 self.t(label),
                 vm.edit_values.get(key, ""),
+                input_filter="float",
                 on_text=partial(vm.edit_values.__setitem__, key),
             )
             widget.set_error(vm.errors.get(key, ""))
             self.inputs[key] = widget
             self.add(widget)
+        close = DateField(
+            self.c.tr.field_label("opportunities", "expected_close_date"),
+            vm.edit_values.get("expected_close_date", ""),
+            self.c.tr,
+            vm.session.today(),
+            partial(vm.edit_values.__setitem__, "expected_close_date"),
+        )
+        close.set_error(vm.errors.get("expected_close_date", ""))
+        self.inputs["expected_close_date"] = close
+        self.add(close)
         self.save_button = FsButton(text=self.t("action.save"))
         self.save_button.bind(on_release=lambda *_: self.save())
         self.add(self.save_button)
@@ -233,7 +243,8 @@ class DealScreen(BaseScreen):
             vm.edit_values.update(edits)
             vm.errors = errors
             for key, widget in self.inputs.items():
-                widget.input.text = edits.get(key, "")
+                if isinstance(widget, FormField):
+                    widget.input.text = edits.get(key, "")
                 widget.set_error(errors.get(key, ""))
 
 
