@@ -155,6 +155,19 @@ def scenes(controller: Any, world: Any, files: Any, work: Path) -> Iterator[Scen
     yield "ticket_detail", lambda: go("ticket_detail", ticket_id=ticket)
     yield "ticket_form", lambda: go("ticket_form", customer_id=customer)
     yield "conflicts", lambda: go("conflicts", reset=True)
-    yield "rejected", lambda: go("rejected", reset=True)
+
+    def rejected() -> None:
+        if not getattr(world, "_evicted", False):  # a customer reassigned while offline
+            from mobile_app.viewmodels.inbox import remember_names
+
+            gone = ids.customers["黄磊"]
+            session.store.collection("customers").update(gone, {"notes": "老板说下月补货 200 箱"})
+            world.server.evict("customers", gone)
+            remember_names(session)
+            session.client.sync()
+            world._evicted = True
+        go("rejected", reset=True)
+
+    yield "rejected", rejected
     yield "settings", lambda: go("settings", reset=True)
     yield "sign_out", lambda: go("sign_out")

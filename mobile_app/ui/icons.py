@@ -51,8 +51,7 @@ CODEPOINTS: dict[str, int] = {
     "logout": 0xE9BA,
     "export": 0xE2C4,  # file_download
     "note": 0xF1FC,  # sticky_note_2
-    "visit": 0xE0C8,  # location_on
-    "meeting": 0xE7EF,  # group
+    "visit": 0xEA12,  # storefront
     "photo": 0xE412,  # photo_camera
     "star": 0xE838,
     "chevron": 0xE5CC,  # chevron_right

@@ -267,3 +267,42 @@ def test_a_wipe_mid_session_returns_to_first_run(app: AppDriver, world: Any) -> 
     assert app.controller.session is None
     assert app.controller.files.load() is None
     assert app.screen.banner.text.startswith("An administrator erased this phone's data")
+
+
+def test_revoked_without_wipe_keeps_the_work_readable_and_stops_syncing(
+    app: AppDriver, world: Any
+) -> None:
+    from client_sdk import DeviceRevoked
+
+    session = app.controller.session
+    revoked = DeviceRevoked("revoked", code="device_revoked", status=403, details={"wipe": False})
+    app.controller._sync_failed(revoked)
+    app.pump(2)
+    assert app.controller.revoked and app.controller.session is session
+    assert "unsent work is kept" in app.screen.banner.text
+    assert session.store.status().pending_total == 3  # nothing erased, still readable
+    app.controller.sync_now()
+    assert app.controller._sync_thread is None or not app.controller._sync_thread.is_alive()
+    more(app, "settings")
+    app.tap(app.screen.logout_button)
+    assert app.screen.name == "sign_out" and app.screen.export_button is not None
+
+
+def test_every_icon_draws_a_real_glyph(app: AppDriver) -> None:
+    from kivy.uix.label import Label
+
+    from mobile_app.ui.icons import CODEPOINTS, ICON_FONT
+
+    def pixels(text: str) -> bytes:
+        label = Label(text=text, font_name=ICON_FONT, font_size=32)
+        label.texture_update()
+        return bytes(label.texture.pixels)
+
+    missing = pixels("\U000f0000")  # a code point the font has no glyph for
+    seen = set()
+    for name, codepoint in CODEPOINTS.items():
+        drawn = pixels(chr(codepoint))
+        assert any(drawn[3::4]), f"{name} draws nothing"
+        seen.add(drawn)
+    assert len(seen) == len(CODEPOINTS), "two icons draw the same glyph (an alias)"
+    assert missing not in seen
