@@ -10,7 +10,8 @@ HOST   ?= 127.0.0.1
 DB_URL ?= sqlite:///$(CURDIR)/var/fieldsync.db
 
 # Debian packages the headless Kivy tests and CJK rendering need.
-DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libmtdev1 fonts-wqy-microhei
+# chromium: the browser tests of the console (driven by Playwright, never `playwright install`).
+DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libmtdev1 fonts-wqy-microhei chromium
 
 .PHONY: run test lint typecheck pytest deps deb-deps app bench schemas screenshots clean
 

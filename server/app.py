@@ -25,9 +25,11 @@ from sync_protocol.hlc import wall_clock_ms
 
 from .attachments import install_attachments
 from .auth import LoginRateLimiter, TokenSigner
+from .console import install_console
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
+from .fleet import routes as fleet_routes
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
 from .operations import build_operations
@@ -160,6 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Offline-first CRM sync server: push, pull, auth, admin.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by the console package (server/console/docs.py)
+        redoc_url=None,
     )
     app.state.fieldsync = context
     _install_error_handlers(app)
@@ -169,6 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (health, auth, sync, admin):
         app.include_router(module.router)
+    app.include_router(fleet_routes.router)  # /v1/manager/devices/{id}/diagnosis
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
+    install_console(app)  # /, /console/…, /docs (docs/console.md)
     return app

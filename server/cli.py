@@ -201,7 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_db(purge)
     purge.set_defaults(func=cmd_purge)
 
+    from .fleet.cli import add_doctor_command
     from .manager.backup import add_backup_commands
+
+    add_doctor_command(sub)  # doctor (server/fleet/cli.py)
 
     add_backup_commands(sub)  # backup, restore (server/manager/backup.py)
     return parser

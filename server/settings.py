@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: int = Field(default=100, ge=1)
     login_window_s: int = Field(default=300, ge=1)
 
+    console_session_ttl_s: int = Field(
+        default=12 * 3600,
+        ge=60,
+        description="A console (browser) session ends this many seconds after sign-in.",
+    )
+    console_idle_timeout_s: int = Field(
+        default=3600,
+        ge=60,
+        description="A console session also ends after this many seconds without a request.",
+    )
     health_flush_interval_s: float = Field(
         default=5.0,
         gt=0,

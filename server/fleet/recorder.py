@@ -82,11 +82,13 @@ class _Entry:
         self.identity.update(newer.identity)
 
 
-def _status_values(status: DeviceStatus | None, now_ms: int) -> dict[str, Any]:
+def _status_values(
+    status: DeviceStatus | None, now_ms: int, schema_version: int | None = None
+) -> dict[str, Any]:
     """The columns a report sets. A count left out keeps its stored value; the device's
     last error is always taken from the report (null: the last attempt succeeded)."""
     if status is None:
-        return {}
+        return {} if schema_version is None else {"schema_version": schema_version}
     values: dict[str, Any] = {
         "device_error_code": status.last_error_code,
         "device_error_at_ms": status.last_error_at_ms if status.last_error_code else None,
@@ -101,6 +103,8 @@ def _status_values(status: DeviceStatus | None, now_ms: int) -> dict[str, Any]:
         values["clock_offset_ms"] = status.device_clock_ms - now_ms
     if status.schema_version is not None:
         values["schema_version"] = status.schema_version
+    elif schema_version is not None:
+        values["schema_version"] = schema_version
     return values
 
 
@@ -135,6 +139,29 @@ class ActivityRecorder:
             else:
                 current.absorb(entry)
 
+    def report(
+        self,
+        device_id: str,
+        *,
+        now_ms: int,
+        status: DeviceStatus | None,
+        schema_version: int,
+        pending_total: int | None = None,
+    ) -> None:
+        """A push or pull arrived with this status (noted before it is served, so a
+        refused request still tells what the device said)."""
+        values = _status_values(status, now_ms, schema_version)
+        if pending_total is not None and "pending_count" not in values:
+            values["pending_count"] = pending_total
+        self._note(
+            device_id,
+            _Entry(status_at=now_ms, status=values, identity=_identity(status)),
+        )
+
+    def clock_ahead(self, device_id: str, *, now_ms: int, drift_ms: int) -> None:
+        """The device's timestamps ran ``drift_ms`` ahead of the server (a refused push)."""
+        self._note(device_id, _Entry(status_at=now_ms, status={"clock_offset_ms": drift_ms}))
+
     def push(
         self,
         device_id: str,
@@ -144,10 +171,15 @@ class ActivityRecorder:
         pending_total: int | None,
         answered: int,
         rejected: int,
+        clock_ahead_ms: int | None = None,
     ) -> None:
         """A push was answered: ``answered`` mutations left the device's outbox, of
-        which ``rejected`` went to its dead letters."""
+        which ``rejected`` went to its dead letters. ``clock_ahead_ms``: how far its
+        timestamps ran ahead of the server beyond the tolerated drift (None: within it).
+        A device that does not report its clock gets that as its clock offset."""
         values = _status_values(status, now_ms)
+        if answered and "clock_offset_ms" not in values:
+            values["clock_offset_ms"] = clock_ahead_ms
         pending = status.pending_count if status is not None else None
         if pending is None:
             pending = pending_total
@@ -165,26 +197,13 @@ class ActivityRecorder:
                 status_at=now_ms if values else None,
                 status=values,
                 errors_reset=True,
-                identity=_identity(status),
             ),
         )
 
-    def pull(
-        self, device_id: str, *, now_ms: int, status: DeviceStatus | None, checkpoint: str
-    ) -> None:
-        """A pull page was served; ``checkpoint`` is the one the page carried."""
-        values = _status_values(status, now_ms)
-        self._note(
-            device_id,
-            _Entry(
-                pull_at=now_ms,
-                checkpoint=checkpoint,
-                status_at=now_ms if values else None,
-                status=values,
-                errors_reset=True,
-                identity=_identity(status),
-            ),
-        )
+    def pull(self, device_id: str, *, now_ms: int, checkpoint: str) -> None:
+        """A pull page was served; ``checkpoint`` is the one the page carried (the
+        device's status came with :meth:`report`)."""
+        self._note(device_id, _Entry(pull_at=now_ms, checkpoint=checkpoint, errors_reset=True))
 
     def error(self, device_id: str, *, now_ms: int, code: str, endpoint: str) -> None:
         """The server answered this device's request with an error."""

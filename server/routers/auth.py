@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.orm import Session
 
 from sync_protocol import LoginRequest, RefreshRequest, TokenResponse, UserInfo
 
@@ -15,6 +16,7 @@ from ..accounts import (
     user_by_username,
 )
 from ..auth import burn_password_check, verify_password, verify_totp
+from ..context import ServerContext
 from ..deps import ContextDep, CurrentAuth, SessionDep
 from ..errors import TotpRequired, Unauthorized
 from ..models import User
@@ -39,45 +41,74 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/login", response_model=TokenResponse)
-def login(
-    body: LoginRequest, request: Request, context: ContextDep, session: SessionDep
-) -> TokenResponse:
-    """Password (+ TOTP when enabled) → access + refresh token bound to ``device_id``."""
-    address = _address(request)
-    context.limiter.check(body.username, address)
+def authenticate(
+    session: Session,
+    context: ServerContext,
+    *,
+    username: str,
+    password: str,
+    totp: str | None,
+    address: str,
+    device_id: str | None,
+) -> User:
+    """The sign-in rules, shared by ``/v1/auth/login`` and the browser console: rate
+    limits, the password (the demo one only in development), then TOTP when enrolled.
+
+    A failure is counted, audited and committed before the error is raised; a correct
+    password without the code answers :class:`TotpRequired` (not a failure).
+    """
+    context.limiter.check(username, address)
 
     def fail(reason: str, user_id: str | None, message: str = _BAD_CREDENTIALS) -> Unauthorized:
-        context.limiter.record_failure(body.username)
+        context.limiter.record_failure(username)
         audit(
             session,
             "login.failure",
             user_id=user_id,
-            device_id=body.device_id,
-            target=f"users/{body.username}"[:200],
+            device_id=device_id,
+            target=f"users/{username}"[:200],
             details={"reason": reason},
             address=address,
         )
         session.commit()
         return Unauthorized(message)
 
-    user = user_by_username(session, body.username)
+    user = user_by_username(session, username)
     if user is None or not user.active:
-        burn_password_check(body.password)
+        burn_password_check(password)
         raise fail("unknown_user" if user is None else "inactive", user.id if user else None)
-    if body.password == DEMO_PASSWORD and not context.settings.demo_password_allowed:
+    if password == DEMO_PASSWORD and not context.settings.demo_password_allowed:
         raise fail(
             "demo_password",
             user.id,
             "the demo password is only accepted in development; set a real password",
         )
-    if not verify_password(user.password_hash, body.password):
+    if not verify_password(user.password_hash, password):
         raise fail("password", user.id)
     if user.totp_secret:
-        if body.totp is None:
+        if totp is None:
             raise TotpRequired("this account needs the 6-digit code from the authenticator app")
-        if not verify_totp(user.totp_secret, body.totp):
+        if not verify_totp(user.totp_secret, totp):
             raise fail("totp", user.id, "wrong one-time code")
+    context.limiter.record_success(username)
+    return user
+
+
+@router.post("/login", response_model=TokenResponse)
+def login(
+    body: LoginRequest, request: Request, context: ContextDep, session: SessionDep
+) -> TokenResponse:
+    """Password (+ TOTP when enabled) → access + refresh token bound to ``device_id``."""
+    address = _address(request)
+    user = authenticate(
+        session,
+        context,
+        username=body.username,
+        password=body.password,
+        totp=body.totp,
+        address=address,
+        device_id=body.device_id,
+    )
     device = register_device(
         session,
         user,
@@ -87,7 +118,6 @@ def login(
         app_version=body.app_version,
     )
     refresh = issue_refresh_token(session, user.id, device.id, context.settings.refresh_token_ttl_s)
-    context.limiter.record_success(body.username)
     audit(
         session,
         "login.success",

@@ -101,15 +101,29 @@ def push(
     body: PushRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> Response:
     """Apply a batch of mutations, each atomically, each with its own result."""
-    protocol = _check_versions(context, body.protocol, body.schema_version)
     if body.device_id != auth.device.id:
         raise Forbidden("device_id does not match the signed-in device")
+    # Kept even if this push fails (fleet health: what the device said when refused).
+    context.ops.activity.report(
+        auth.device.id,
+        now_ms=wall_clock_ms(),
+        status=body.device_status,
+        pending_total=body.pending_total,
+        schema_version=body.schema_version,
+    )
+    protocol = _check_versions(context, body.protocol, body.schema_version)
     if len(body.mutations) > context.settings.max_batch:
         raise BatchTooLarge(
             f"at most {context.settings.max_batch} mutations per push",
             details={"max_batch": context.settings.max_batch, "got": len(body.mutations)},
         )
-    mutations, warnings = _settle_clocks(context, body.mutations)
+    try:
+        mutations, warnings = _settle_clocks(context, body.mutations)
+    except ClockSkew as refused:
+        context.ops.activity.clock_ahead(
+            auth.device.id, now_ms=wall_clock_ms(), drift_ms=int(refused.details["drift_ms"])
+        )
+        raise
     outcome = apply_push(
         session.connection(),
         auth.principal,
@@ -130,6 +144,7 @@ def push(
         pending_total=body.pending_total,
         answered=len(outcome.results),
         rejected=outcome.rejected,
+        clock_ahead_ms=int(warnings[0].details["drift_ms"]) if warnings else None,
     )
     response = PushResponse(
         protocol=protocol,
@@ -145,9 +160,15 @@ def pull(
     body: PullRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> Response:
     """The next page of changes after ``checkpoint`` within the caller's scope."""
-    protocol = _check_versions(context, body.protocol, body.schema_version)
     if body.device_id != auth.device.id:
         raise Forbidden("device_id does not match the signed-in device")
+    context.ops.activity.report(
+        auth.device.id,
+        now_ms=wall_clock_ms(),
+        status=body.device_status,
+        schema_version=body.schema_version,
+    )
+    protocol = _check_versions(context, body.protocol, body.schema_version)
     seen = auth.device.last_seen
     now = utcnow()
     stale = seen is None or (seen.replace(tzinfo=now.tzinfo) + LAST_SEEN_RESOLUTION) < now
@@ -164,12 +185,7 @@ def pull(
         session.commit()
     else:
         session.rollback()
-    context.ops.activity.pull(
-        auth.device.id,
-        now_ms=wall_clock_ms(),
-        status=body.device_status,
-        checkpoint=page.checkpoint,
-    )
+    context.ops.activity.pull(auth.device.id, now_ms=wall_clock_ms(), checkpoint=page.checkpoint)
     return Response(page.body, media_type="application/json")
 
 

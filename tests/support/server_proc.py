@@ -127,8 +127,11 @@ class ServerProcess:
         demo_customers: int = 200,
         startup_timeout_s: float = 30.0,
         log_path: Path | None = None,
+        module: str = "server",
     ) -> None:
         self.db_url = db_url
+        #: ``python -m <module> serve …``: a test may run a wrapper that injects a fault.
+        self.module = module
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.url = f"http://{self.host}:{self.port}"
@@ -174,7 +177,7 @@ class ServerProcess:
         cmd = [
             sys.executable,
             "-m",
-            "server",
+            self.module,
             "serve",
             "--host",
             self.host,

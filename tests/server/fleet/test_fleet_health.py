@@ -199,10 +199,12 @@ def test_flushes_from_two_processes_keep_the_newest(world: World, order: str) ->
     one = ActivityRecorder(world.context.engine)
     two = ActivityRecorder(world.context.engine)
     now = int(time.time() * 1000)
-    one.pull(phone.device_id, now_ms=now, status=DeviceStatus(pending_count=9), checkpoint="v1:1")
-    two.pull(
-        phone.device_id, now_ms=now + 5, status=DeviceStatus(pending_count=1), checkpoint="v1:2"
+    one.report(phone.device_id, now_ms=now, status=DeviceStatus(pending_count=9), schema_version=1)
+    one.pull(phone.device_id, now_ms=now, checkpoint="v1:1")
+    two.report(
+        phone.device_id, now_ms=now + 5, status=DeviceStatus(pending_count=1), schema_version=1
     )
+    two.pull(phone.device_id, now_ms=now + 5, checkpoint="v1:2")
     one.error(phone.device_id, now_ms=now + 9, code="internal_error", endpoint="/v1/sync/push")
     two.error(phone.device_id, now_ms=now + 7, code="rate_limited", endpoint="/v1/sync/pull")
     first, second = (two, one) if order == "newer-first" else (one, two)
@@ -218,7 +220,7 @@ def test_a_failed_flush_keeps_the_activity_for_the_next_one(world: World) -> Non
     phone = world.phone("rep_a1")
     recorder = ActivityRecorder(world.context.engine)
     now = int(time.time() * 1000)
-    recorder.pull(phone.device_id, now_ms=now, status=None, checkpoint="v1:5")
+    recorder.pull(phone.device_id, now_ms=now, checkpoint="v1:5")
 
     def broken(_entries: Any) -> None:
         raise RuntimeError("database went away")
@@ -227,9 +229,10 @@ def test_a_failed_flush_keeps_the_activity_for_the_next_one(world: World) -> Non
     recorder._write = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         recorder.flush()
-    recorder.pull(
-        phone.device_id, now_ms=now + 1, status=DeviceStatus(pending_count=4), checkpoint="v1:6"
+    recorder.report(
+        phone.device_id, now_ms=now + 1, status=DeviceStatus(pending_count=4), schema_version=1
     )
+    recorder.pull(phone.device_id, now_ms=now + 1, checkpoint="v1:6")
     recorder._write = real  # type: ignore[method-assign]
     assert recorder.flush() == 1
     found = health(Web(world, "mgr_a"), phone.device_id)["health"]
