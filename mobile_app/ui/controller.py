@@ -56,6 +56,7 @@ class AppController:
         camera: Any = None,
         launcher: LauncherPort | None = None,
         notifier: Any = None,
+        undo_s: float | None = None,
     ) -> None:
         self.backend = backend
         self.files = files
@@ -65,6 +66,7 @@ class AppController:
         self.launcher: LauncherPort = launcher or PlatformLauncher()
         self.notifier: Any = notifier or NoNotifier()
         self.banner = ""
+        self.undo_s = undo_s
         self.announced: set[str] = set()
         self.revoked = False
         self.uploads: UploadsPort | None = None
@@ -106,6 +108,8 @@ class AppController:
         if self.clock is not None:
             session.clock = self.clock
         self.session = session
+        if self.undo_s is not None:
+            session.undo.seconds = self.undo_s
         self.revoked = False
         self._load_kept_notes(session)
         self._unsubscribe.append(session.undo.subscribe(self._on_undo_offer))
@@ -324,11 +328,10 @@ class AppController:
             self.current.update_overlays()
 
     def _on_undo_offer(self) -> None:
-        from mobile_app.viewmodels.undo import UNDO_SECONDS
-
         if self._undo_event is not None:
             self._undo_event.cancel()
-        self._undo_event = Clock.schedule_once(lambda _dt: self._expire_undo(), UNDO_SECONDS)
+        seconds = self.session.undo.seconds if self.session is not None else 8.0
+        self._undo_event = Clock.schedule_once(lambda _dt: self._expire_undo(), seconds)
         if self.sm.current:
             self.current.update_overlays()
 

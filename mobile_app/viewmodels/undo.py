@@ -29,9 +29,12 @@ class UndoOffer:
 class UndoQueue(Observable):
     """The newest undoable action (older offers are dropped when a new one arrives)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, seconds: float = UNDO_SECONDS
+    ) -> None:
         super().__init__()
         self._clock = clock
+        self.seconds = seconds
         self.current: UndoOffer | None = None
         self.last_message = ""
 
@@ -42,7 +45,7 @@ class UndoQueue(Observable):
     @property
     def active(self) -> bool:
         offer = self.current
-        return offer is not None and self._clock() - offer.created < UNDO_SECONDS
+        return offer is not None and self._clock() - offer.created < self.seconds
 
     def undo(self) -> bool:
         """Run the inverse of the newest action; ``False`` when there is none (or it expired)."""

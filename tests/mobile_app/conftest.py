@@ -198,6 +198,7 @@ def kivy_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDriver]:
             "auto_sync_s": None,
             "clock": pinned_clock,
             "launcher": RecordingLauncher(),
+            "undo_s": 600.0,  # a loaded machine must not expire the snackbar mid-test
         },
     )
     app._run_prepare()

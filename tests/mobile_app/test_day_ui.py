@@ -112,6 +112,13 @@ def test_log_a_call_after_tapping_the_number(app: AppDriver, world: Any) -> None
     screen = app.screen
     app.tap(screen.reach_buttons["+86 138 0013 8000"])
     assert app.controller.launcher.opened[-1] == "tel:+8613800138000"
+    app.tap(next(i for i in app.items() if i.title == "张伟"))  # a contact: call them too
+    assert app.screen.name == "contact_form"
+    app.tap(app.screen.reach_buttons["SMS"])
+    assert app.controller.launcher.opened[-1] == "sms:+8613800138001"
+    app.controller.back()
+    app.pump(2)
+    screen = app.screen
     app.tap(screen.action_buttons["Log a call"])
     form = app.screen
     assert form.name == "log_activity" and form.title_label.text == "Log a Call"

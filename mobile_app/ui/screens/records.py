@@ -14,6 +14,7 @@ from mobile_app.viewmodels.contacts import ContactFormViewModel
 from mobile_app.viewmodels.deals import DealFormViewModel
 from mobile_app.viewmodels.forms import RecordForm
 from mobile_app.viewmodels.leads import LeadFormViewModel
+from mobile_app.viewmodels.links import mail_uri, phone_numbers
 from mobile_app.viewmodels.tasks import TaskFormViewModel, TaskListViewModel
 
 from ..forms import DateField, FormWidget, TimeField, build_form, show_errors
@@ -96,9 +97,28 @@ class LeadFormScreen(RecordFormScreen):
 
 
 class ContactFormScreen(RecordFormScreen):
+    """Add or edit a contact; an existing one starts with call / SMS / e-mail buttons."""
+
     screen_name = "contact_form"
     form_cls = ContactFormViewModel
     id_param = "contact_id"
+
+    def build(self) -> None:
+        vm = self.vm
+        record = vm.current() if vm is not None else None
+        self.reach_buttons: dict[str, Any] = {}
+        if record is not None:
+            f = record.fields
+            reach: list[tuple[str, str, Any]] = []
+            for number in phone_numbers("contacts", f):
+                reach.append(("call", number.number, lambda u=number.dial: self.c.open_uri(u)))
+                reach.append(("sms", self.t("action.sms"), lambda u=number.sms: self.c.open_uri(u)))
+            if f.get("email"):
+                uri = mail_uri(str(f["email"]))
+                reach.append(("mail", self.t("action.mail"), lambda: self.c.open_uri(uri)))
+            if reach:
+                self.reach_buttons = self.buttons(reach, cols=2, flat=True)
+        super().build()
 
 
 class DealFormScreen(RecordFormScreen):
