@@ -70,9 +70,10 @@ app: deps
 schemas: deps
 	$(BIN)/python -m sync_protocol.jsonschema docs/protocol
 
-## make screenshots — render every app screen into docs/screenshots/
+## make screenshots — render every app screen and every console page (zh, en) into docs/screenshots/
 screenshots: deps
 	$(BIN)/python -m mobile_app.screenshots docs/screenshots
+	$(BIN)/python -m server.console.screenshots docs/screenshots
 
 ## make bench — the benchmark suite, writing bench/results/ and docs/benchmarks.md
 bench: deps

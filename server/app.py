@@ -32,8 +32,10 @@ from .errors import RateLimited, http_status
 from .fleet import routes as fleet_routes
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
+from .observability import routes as observability_routes
+from .observability.middleware import ObservabilityMiddleware
 from .operations import build_operations
-from .routers import admin, auth, health, sync
+from .routers import admin, auth, sync
 from .settings import Settings
 
 log = logging.getLogger("fieldsync.server")
@@ -171,7 +173,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=settings.gzip_level
     )
     app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, auth, sync, admin):
+    # Outermost (added last): request id, latency and the access line cover everything.
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=context.ops.metrics, access_log=settings.access_log
+    )
+    for module in (observability_routes, auth, sync, admin):
         app.include_router(module.router)
     app.include_router(fleet_routes.router)  # /v1/manager/devices/{id}/diagnosis
     install_attachments(app)  # /v1/attachments (docs/attachments.md)

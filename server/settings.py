@@ -43,6 +43,27 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: int = Field(default=100, ge=1)
     login_window_s: int = Field(default=300, ge=1)
 
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Level of the server's log (`fieldsync serve`)."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`json`: one JSON object per line with a request id (for log "
+        "collectors); `text`: plain lines for a terminal.",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One log line per request: method, route template, status, duration, "
+        "request id, device (never a query string or a body).",
+    )
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at `/metrics`."
+    )
+    metrics_multiprocess_dir: str | None = Field(
+        default=None,
+        description="With `--workers` > 1: a directory for prometheus-client's multiprocess "
+        "mode, so `/metrics` adds up every worker (emptied by `fieldsync serve` at start).",
+    )
     console_session_ttl_s: int = Field(
         default=12 * 3600,
         ge=60,

@@ -8,12 +8,14 @@ JSON Schemas in ``docs/protocol/`` are generated from these models.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ErrorBody
+from .merge import DELETED_FIELD, FieldConflict
 from .status import OptionalDeviceStatus
 from .versions import PROTOCOL_VERSION
 
@@ -259,3 +261,48 @@ class ConflictRecord(BaseModel):
     user_id: str | None = None
     status: Literal["open", "resolved"] = "open"
     resolution: Any = Field(default=None, description="Value chosen by the resolver.")
+    mutation_id: str | None = Field(default=None, description="The push that conflicted.")
+    kind: Literal["field", "delete"] = Field(
+        default="field", description='"delete" for a delete-versus-edit conflict.'
+    )
+
+    @classmethod
+    def read(cls, fields: Mapping[str, Any]) -> ConflictRecord | None:
+        """The conflict in a ``_conflicts`` record's fields, or ``None`` if they are not
+        one (read tolerantly: unknown fields are kept, an unknown ``status`` or ``kind``
+        from a newer server makes the record unreadable rather than an error)."""
+        try:
+            return cls.model_validate(dict(fields))
+        except ValidationError:
+            return None
+
+    @classmethod
+    def of(
+        cls,
+        conflict: FieldConflict,
+        *,
+        collection: str,
+        record_id: str,
+        device_id: str | None = None,
+        user_id: str | None = None,
+        mutation_id: str | None = None,
+    ) -> ConflictRecord:
+        """The record a server stores for a :class:`FieldConflict` of a merge."""
+        return cls(
+            collection=collection,
+            record_id=record_id,
+            field=conflict.field,
+            base=conflict.base,
+            local=conflict.local,
+            remote=conflict.remote,
+            local_hlc=conflict.local_hlc,
+            remote_hlc=conflict.remote_hlc,
+            device_id=device_id,
+            user_id=user_id,
+            mutation_id=mutation_id,
+            kind="delete" if conflict.field == DELETED_FIELD else "field",
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """The record's fields as stored and synced."""
+        return self.model_dump(mode="json")

@@ -35,9 +35,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _drop_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     """Validate; on failure answer ``None`` instead of failing the whole request."""
+    if value is None:
+        return None
     try:
         return handler(value)
-    except ValidationError:
+    except (ValidationError, ValueError, TypeError):
         return None
 
 
@@ -59,14 +61,15 @@ def _whole(value: Any) -> Any:
 
 _DROP = WrapValidator(_drop_invalid)
 _WHOLE = BeforeValidator(_whole)
-Count = Annotated[int | None, _WHOLE, Field(ge=0, le=_MAX_INT), _DROP]
-EpochMs = Annotated[int | None, _WHOLE, Field(ge=0, le=_MAX_INT), _DROP]
-ErrorCodeText = Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$"), _DROP]
+_NonNegative = Annotated[int, Field(ge=0, le=_MAX_INT)]
+Count = Annotated[_NonNegative | None, _WHOLE, _DROP]
+EpochMs = Annotated[_NonNegative | None, _WHOLE, _DROP]
+ErrorCodeText = Annotated[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")] | None, _DROP]
 
 
-Text32 = Annotated[str | None, _cut(32), Field(max_length=32), _DROP]
-Text64 = Annotated[str | None, _cut(64), Field(max_length=64), _DROP]
-Text128 = Annotated[str | None, _cut(128), Field(max_length=128), _DROP]
+Text32 = Annotated[Annotated[str, Field(max_length=32)] | None, _cut(32), _DROP]
+Text64 = Annotated[Annotated[str, Field(max_length=64)] | None, _cut(64), _DROP]
+Text128 = Annotated[Annotated[str, Field(max_length=128)] | None, _cut(128), _DROP]
 
 
 class DeviceStatus(BaseModel):
@@ -128,7 +131,7 @@ class DeviceStatus(BaseModel):
     app_version: Text32 = Field(default=None, description="Version of the app.")
     platform: Text64 = Field(default=None, description='e.g. "android 14", "ios 17".')
     device_name: Text128 = Field(default=None, description='e.g. "Pixel 7".')
-    schema_version: Annotated[int | None, Field(ge=1, le=_MAX_INT), _DROP] = Field(
+    schema_version: Annotated[Annotated[int, Field(ge=1, le=_MAX_INT)] | None, _DROP] = Field(
         default=None, description="Schema version of the app's local store."
     )
 

@@ -8,9 +8,10 @@ kept from refused writes — and offers, in this order: *sync now* (the normal w
 button the rep has to press knowing the count. :meth:`SignOutViewModel.sign_out`
 refuses while anything would be lost unless told ``discard=True``.
 
-The summary and the export come from the SDK (``Store.loss_summary()`` /
-``Store.export_unsent()``) when it offers them; until then the same facts are read
-from the documented surface (status counts, dead letters, conflicts, attachments).
+The counts come from the SDK's ``Store.unsent_work()`` (with the per-collection split
+of ``status().pending_by_collection``), the export from ``Store.export_unsent(path)``
+(a zip: ``unsent.json`` and the photos); a store without them (an older SDK) is read
+from the documented surface instead (status counts, dead letters, conflicts).
 """
 
 from __future__ import annotations
@@ -61,25 +62,27 @@ class LossSummary:
 
 
 def loss_summary(session: Session) -> LossSummary:
-    """The SDK's summary when it has one, else counted from the documented surface."""
+    """The SDK's ``unsent_work()`` split by collection, else counted from the status."""
     store: Any = session.store
-    sdk_summary = getattr(store, "loss_summary", None)
-    if callable(sdk_summary):
-        found = sdk_summary()
+    status: Any = store.status()
+    pending = dict(getattr(status, "pending_by_collection", {}) or {})
+    unsent_work = getattr(store, "unsent_work", None)
+    if callable(unsent_work):
+        work = unsent_work()
+        if not pending and work.pending_writes:
+            pending = {"records": int(work.pending_writes)}
         return LossSummary(
-            pending=dict(getattr(found, "pending_by_collection", {}) or {}),
-            rejected=int(getattr(found, "rejected", 0) or 0),
-            conflicts=int(getattr(found, "conflicts", 0) or 0),
-            photos=int(getattr(found, "photos", 0) or 0),
+            pending=pending,
+            rejected=int(work.rejected_writes),
+            conflicts=int(work.open_conflicts),
+            photos=int(work.unsent_photos),
         )
-    status: Any = session.store.status()
     photos = 0
     attachments = attachments_of(session)
     if attachments is not None:
         with contextlib.suppress(Exception):
             counts = attachments.counts()
             photos = sum(counts.get(k, 0) for k in ("queued", "uploading", "failed"))
-    pending = dict(getattr(status, "pending_by_collection", {}) or {})
     if not pending and status.pending_total:
         pending = {"records": int(status.pending_total)}
     return LossSummary(
@@ -99,11 +102,11 @@ def export_unsent(session: Session, folder: Path) -> Path:
     store: Any = session.store
     folder.mkdir(parents=True, exist_ok=True)
     stamp = session.now().astimezone().strftime("%Y%m%d-%H%M%S")
-    path = folder / f"fieldsync-unsent-{session.user.username}-{stamp}.json"
+    name = f"fieldsync-unsent-{session.user.username}-{stamp}"
     sdk_export = getattr(store, "export_unsent", None)
-    if callable(sdk_export):
-        sdk_export(path)
-        return path
+    if callable(sdk_export):  # a zip: unsent.json (writes, refusals, conflicts) + photos/
+        return Path(sdk_export(folder / f"{name}.zip"))
+    path = folder / f"{name}.json"
     pending = []
     for name in _collections():
         for record in store.collection(name).query(where=lambda r: bool(r.pending)):

@@ -130,10 +130,8 @@ def erase_session(session: Session, files: AccountFiles | None) -> None:
     if session.attachments is not None:
         with contextlib.suppress(Exception):
             session.attachments.wipe()  # the photos' chunk files go with the key
-    store: Any = session.store
-    try:
-        store.wipe(force=True)  # the SDK's guarded wipe: we showed what would be lost
-    except TypeError:
-        store.wipe()
+    # the SDK refuses to discard unsent work unless forced: the caller showed the rep
+    # what would be lost (sign-out sheet) and the rep chose, or nothing was unsent
+    session.store.wipe(force=True)
     if files is not None:
         files.forget()

@@ -324,6 +324,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "imp.empty": ("The file is empty.", "文件为空。"),
 }
 
+#: Field error codes (the API's ``FieldError.code``) in words; others show the API's text.
+ERRORS: dict[str, tuple[str, str]] = {
+    "required": ("Required.", "必填。"),
+    "invalid_email": ("Not an e-mail address.", "不是有效的邮箱地址。"),
+    "invalid_phone": ("Not a phone number.", "不是有效的电话号码。"),
+    "invalid_choice": ("Not one of the choices.", "不在可选范围内。"),
+    "invalid_date": ("Not a date (YYYY-MM-DD).", "不是有效日期（YYYY-MM-DD）。"),
+    "invalid_datetime": ("Not a date and time.", "不是有效的日期时间。"),
+    "too_long": ("Too long.", "内容过长。"),
+    "type": ("Wrong kind of value.", "值的类型不对。"),
+    "duplicate": ("A duplicate of another record.", "与已有记录重复。"),
+    "possible_duplicate": ("Looks like an existing customer.", "疑似与已有客户重复。"),
+    "not_found": ("Refers to something that does not exist.", "引用的记录不存在。"),
+    "forbidden": ("Not allowed for you.", "您无权设置。"),
+    "unknown_field": ("Unknown column.", "未知的列。"),
+}
+
 #: Report columns (the manager API's CSV headers) in words.
 COLUMNS: dict[str, tuple[str, str]] = {
     "name": ("Name", "名称"),
@@ -473,6 +490,11 @@ class Translator:
         if entity is None:
             return collection
         return (entity.label_zh if self.lang == "zh" else entity.label) or collection
+
+    def error(self, code: str, message: str) -> str:
+        """A field error in the page's language (the API's own text when unknown)."""
+        pair = ERRORS.get(code)
+        return pair[self.index] if pair else message
 
     def column(self, name: str) -> str:
         pair = COLUMNS.get(name)

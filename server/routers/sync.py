@@ -146,6 +146,7 @@ def push(
         rejected=outcome.rejected,
         clock_ahead_ms=int(warnings[0].details["drift_ms"]) if warnings else None,
     )
+    context.ops.metrics.observe_push(mutations, outcome.results)
     response = PushResponse(
         protocol=protocol,
         results=outcome.results,
@@ -186,6 +187,7 @@ def pull(
     else:
         session.rollback()
     context.ops.activity.pull(auth.device.id, now_ms=wall_clock_ms(), checkpoint=page.checkpoint)
+    context.ops.metrics.observe_pull(page.count)
     return Response(page.body, media_type="application/json")
 
 

@@ -5,6 +5,7 @@ delete). Real encrypted stores; the SDK's fake server."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 from mobile_app.demo import DemoWorld
@@ -55,14 +56,16 @@ def test_export_keeps_every_unsent_write_refused_write_and_conflict(
 ) -> None:
     vm, _files = _sign_out_vm(world, tmp_path)
     path = vm.export()
-    assert path is not None and path.is_file()
-    body = json.loads(path.read_text("utf-8"))
-    notes = [p["fields"].get("notes") for p in body["pending"] if p["collection"] == "activities"]
+    assert path is not None and path.is_file() and path.suffix == ".zip"
+    with zipfile.ZipFile(path) as archive:  # the SDK's export: unsent.json + photos/
+        body = json.loads(archive.read("unsent.json"))
+    pending = body["pending_writes"]
+    notes = [p["fields"].get("notes") for p in pending if p["collection"] == "activities"]
     assert notes == ["带样品拜访，客户希望下周看方案。"]
-    assert [r["fields"]["name"] for r in body["rejected"]] == [
+    assert [r["fields"]["name"] for r in body["rejected_writes"]] == [
         "Pacific Rim Imports & Exports Holdings (HK) Ltd"
     ]
-    assert {c["field"] for c in body["conflicts"]} == {"amount", "ends_on"}
+    assert {c["field"] for c in body["open_conflicts"]} == {"amount", "ends_on"}
     assert vm.sign_out() is False  # exporting is not signing out
 
 

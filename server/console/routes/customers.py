@@ -13,6 +13,7 @@ from ...attachments.thumbnails import THUMBNAIL_MIME
 from ...deps import ContextDep, SessionDep
 from ...manager import transfer
 from ...manager.records import StoredRow, visible_row, write_record
+from ..i18n import negotiate, translator
 from ..services import customers as service
 from ..services.forms import changed, display, field_errors, form_fields, posted_values
 from ..session import ConsoleUser, ConsoleUserDep, ConsoleWriterDep
@@ -59,7 +60,7 @@ def customer_export(
 ) -> Response:
     """The API's own export (same columns and escaping) with a UTF-8 BOM for Excel."""
     query = _query(q, owner, status, tier, source, tag, 1)
-    terms = [f"{k}:{v}" for k, v in service._filters(query)]
+    terms = [f"{k}:{v}" for k, v in service.filter_terms(query)]
     answer = transfer.export_csv(
         "customers",
         me.auth,
@@ -158,7 +159,7 @@ async def customer_edit(
             current = {f.name: display(fresh.fields.get(f.name)) for f in form_fields("customers")}
             t_notice = "cust.changed"
             return _edit_page(request, me, fresh, current, {}, status=409, notice=t_notice)
-        errors = field_errors(exc) or {"_": exc.message}
+        errors = field_errors(exc, translator(negotiate(request))) or {"_": exc.message}
         return _edit_page(request, me, row, texts, errors, status=422)
     return see_other(f"/console/customers/{customer_id}?saved=1")
 

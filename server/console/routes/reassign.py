@@ -37,7 +37,7 @@ def reassign_form(
     customer: Annotated[str, Query(max_length=64)] = "",
     find: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
-    matches = search(session, me, CustomerQuery(q=find))[:20] if find else []
+    matches = search(session, me, CustomerQuery(q=find)) if find else []
     chosen = None
     if customer:
         from ...manager.records import visible_row

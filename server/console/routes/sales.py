@@ -11,6 +11,7 @@ from sync_protocol import CRM_SCHEMA, ProtocolError
 from ...deps import ContextDep, SessionDep
 from ...manager.records import load_rows, new_record_id, select_rows, write_record
 from ...manager.report_routes import scope_users
+from ..i18n import negotiate, translator
 from ..services import pipeline
 from ..services.forms import field_errors, form_fields, posted_values
 from ..services.records import paginate
@@ -92,7 +93,7 @@ async def create_lead(
         )
     except ProtocolError as exc:
         session.rollback()
-        errors = field_errors(exc) or {"_": exc.message}
+        errors = field_errors(exc, translator(negotiate(request))) or {"_": exc.message}
         return _leads_page(request, me, session, values=texts, errors=errors, code=422)
     return see_other("/console/leads")
 

@@ -64,11 +64,24 @@ def week_start(now: datetime) -> datetime:
     return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
 
 
-def _funnel(rows: dict[str, list[StoredRow]]) -> reports.FunnelReport:
-    live = [o for o in rows.get("opportunities", []) if o.fields.get("status") == "open"]
-    return reports.funnel(
-        {"pipeline_stages": rows.get("pipeline_stages", []), "opportunities": live}
-    )
+def _funnel(rows: dict[str, list[StoredRow]]) -> list[dict[str, Any]]:
+    """The live funnel: open deals in the open stages, with each stage's Chinese name."""
+    stages = [
+        s
+        for s in rows.get("pipeline_stages", [])
+        if not (s.fields.get("is_won") or s.fields.get("is_lost"))
+    ]
+    open_stages = {s.id for s in stages}
+    live = [
+        o
+        for o in rows.get("opportunities", [])
+        if o.fields.get("status") == "open" and o.fields.get("stage_id") in open_stages
+    ]
+    report = reports.funnel({"pipeline_stages": stages, "opportunities": live})
+    names_zh = {s.id: s.fields.get("name_zh") for s in stages}
+    return [
+        {**st.model_dump(), "name_zh": names_zh.get(st.stage_id) or st.name} for st in report.stages
+    ]
 
 
 def week_activity(
@@ -163,9 +176,9 @@ def build(
     late, rejected = _devices(session, context, me, now)
     dashboard = Dashboard(
         period=f"{start:%Y-%m}",
-        funnel=[s.model_dump() for s in funnel.stages],
-        pipeline_value=funnel.total_amount,
-        deals=funnel.total_count,
+        funnel=funnel,
+        pipeline_value=sum(s["amount"] for s in funnel),
+        deals=sum(s["count"] for s in funnel),
         reps=[
             {"rep_id": r.rep_id, "name": r.name, "won": r.won_amount, "target": r.target}
             for r in performance.reps

@@ -15,6 +15,8 @@ from typing import Any
 
 from sync_protocol import CRM_SCHEMA, FieldType, ProtocolError
 
+from ..i18n import Translator
+
 #: Fields a manager edits in the console, per entity (others move by their own actions:
 #: owner by reassignment, notes append from the phone, location from check-ins).
 EDITABLE: dict[str, tuple[str, ...]] = {
@@ -114,10 +116,11 @@ def changed(current: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, 
     return {k: v for k, v in values.items() if current.get(k) != v}
 
 
-def field_errors(exc: ProtocolError) -> dict[str, str]:
-    """``{field: message}`` from an API error's ``details.fields``."""
+def field_errors(exc: ProtocolError, t: Translator) -> dict[str, str]:
+    """``{field: message}`` from an API error's ``details.fields``, in the page's language."""
     errors: dict[str, str] = {}
     for item in exc.details.get("fields", []) if isinstance(exc.details, dict) else []:
         if isinstance(item, dict) and item.get("field"):
-            errors.setdefault(str(item["field"]), str(item.get("message", item.get("code", ""))))
+            message = t.error(str(item.get("code", "")), str(item.get("message", "")))
+            errors.setdefault(str(item["field"]), message)
     return errors

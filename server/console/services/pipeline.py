@@ -30,6 +30,7 @@ from ...manager.records import (
 )
 from ...repository import lock_counter
 from ..session import ConsoleUser
+from .records import names_of
 
 CARDS_PER_COLUMN = 50
 
@@ -53,7 +54,6 @@ def board(session: Session, me: ConsoleUser) -> tuple[list[Column], dict[str, st
     the most recently closed in won/lost stages)."""
     ordered = stages(session, me)
     deals = load_rows(session.connection(), me.principal, "opportunities")
-    customers: dict[str, str] = {}
     by_stage: dict[str, list[StoredRow]] = {s.id: [] for s in ordered}
     for deal in deals:
         stage_id = str(deal.fields.get("stage_id"))
@@ -70,10 +70,8 @@ def board(session: Session, me: ConsoleUser) -> tuple[list[Column], dict[str, st
             cards.sort(key=lambda d: -float(d.fields.get("amount") or 0))
         amount = sum(float(d.fields.get("amount") or 0) for d in cards)
         columns.append(Column(s.id, s.fields, cards[:CARDS_PER_COLUMN], len(cards), amount))
-    wanted = {d.customer_id for c in columns for d in c.cards if d.customer_id}
-    for cust in load_rows(session.connection(), me.principal, "customers"):
-        if cust.id in wanted:
-            customers[cust.id] = str(cust.fields.get("name", cust.id))
+    wanted = sorted({d.customer_id for c in columns for d in c.cards if d.customer_id})
+    customers = names_of(session.connection(), "customers", wanted)
     session.rollback()
     return columns, customers
 

@@ -24,13 +24,13 @@ import pytest
 from client_sdk import (
     FAST_KDF,
     DeviceRevoked,
+    HttpTransport,
     NetworkError,
     ServerError,
     Store,
     SyncClient,
     SyncConfig,
 )
-from client_sdk._transport import HttpTransport
 from sync_protocol import CRM_SCHEMA
 from tests.support.server_proc import REPO_ROOT, ServerProcess
 

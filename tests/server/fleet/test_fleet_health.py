@@ -159,6 +159,9 @@ def test_an_invalid_status_never_fails_the_request(world: World) -> None:
     )
     assert pushed.status_code == 200, pushed.text
     assert phone.push_raw([], device_status="not an object").status_code == 200
+    nulls = {name: None for name in DeviceStatus.model_fields}  # explicit nulls are fine
+    assert phone.push_raw([], device_status=nulls).status_code == 200
+    assert phone.pull_raw(device_status=nulls).status_code == 200
     device = health(mgr, phone.device_id)
     assert device["name"] == "x" * 128
     assert device["pending_writes"] is None  # the invalid count was dropped, not stored

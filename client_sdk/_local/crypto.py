@@ -25,7 +25,7 @@ from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ._errors import TamperedData, WrongPassphrase
+from .._errors import TamperedData, WrongPassphrase
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

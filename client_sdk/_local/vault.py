@@ -7,11 +7,11 @@ with HKDF-SHA256 from a 256-bit *attachment root secret*; the associated data bi
 chunk to its attachment id and position, so chunks cannot be swapped or reordered
 without failing authentication.
 
-Where the root secret lives: sealed inside the store (``Store.secret_set``) under the
-store's data key. The Store keeps its data key private, so the root is one wrapping
-step below it rather than an HKDF of it; the effect is the same — without the passphrase
-(or after :meth:`Store.wipe`, which destroys the key material) the chunk files are
-unreadable noise — and a passphrase change re-encrypts nothing.
+Where the root secret lives: sealed inside the store (``meta.set_secret``) under the
+store's data key. The local store keeps its data key private, so the root is one
+wrapping step below it rather than an HKDF of it; the effect is the same — without the
+passphrase (or after :meth:`Store.wipe`, which destroys the key material) the chunk
+files are unreadable noise — and a passphrase change re-encrypts nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .._errors import TamperedData
-from .._store import Store
+from .base import LocalStore
 
 NONCE_BYTES = 12
 ROOT_SECRET_KEY = "attachments_root_v1"
@@ -45,25 +45,25 @@ def derive_chunk_key(root: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=_HKDF_INFO).derive(root)
 
 
-def _root_secret(store: Store) -> bytes:
+def _root_secret(local: LocalStore) -> bytes:
     """The store's attachment root secret, created on first use."""
-    with store.locked():
-        encoded = store.secret_get(ROOT_SECRET_KEY)
+    with local.lock:
+        encoded = local.meta.get_secret(ROOT_SECRET_KEY)
         if encoded is None:
             encoded = base64.b64encode(os.urandom(32)).decode()
-            store.secret_set(ROOT_SECRET_KEY, encoded)
+            local.meta.set_secret(ROOT_SECRET_KEY, encoded)
         return base64.b64decode(encoded)
 
 
 class ChunkVault:
     """Sealed chunk files of every attachment of one store."""
 
-    def __init__(self, store: Store, directory: Path) -> None:
+    def __init__(self, local: LocalStore, directory: Path) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             os.chmod(self.directory, 0o700)
-        self._aead = AESGCM(derive_chunk_key(_root_secret(store)))
+        self._aead = AESGCM(derive_chunk_key(_root_secret(local)))
 
     def _folder(self, attachment_id: str) -> Path:
         if not attachment_id or "/" in attachment_id or attachment_id.startswith("."):
