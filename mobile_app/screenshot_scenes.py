@@ -171,3 +171,10 @@ def scenes(controller: Any, world: Any, files: Any, work: Path) -> Iterator[Scen
     yield "rejected", rejected
     yield "settings", lambda: go("settings", reset=True)
     yield "sign_out", lambda: go("sign_out")
+
+    def relogin() -> None:
+        controller.banner = tr("session.lease")
+        go("relogin", reset=True)
+
+    yield "relogin", relogin
+    controller.banner = ""

@@ -118,6 +118,13 @@ class AppController:
         self._unsubscribe.append(self.sync_vm.close)
         self._unsubscribe.append(session.store.subscribe(self._on_store_event))
         self.sync_vm.refresh()
+        status: Any = session.store.status()
+        if getattr(status, "revoked", False):
+            self.revoked = True
+            self.banner = self.tr("session.revoked")
+        if getattr(status, "locked", False):
+            self.lease_expired()
+            return
         if initial_sync:
             self.go("initial_sync", reset=True)
             return
@@ -276,15 +283,33 @@ class AppController:
         session = self.session
         if session is None:
             return
-        if type(exc).__name__ == "DeviceRevoked" or getattr(exc, "code", "") == "device_revoked":
-            details = getattr(exc, "details", None) or {}
-            if details.get("wipe") is False and not getattr(session.store, "closed", False):
-                self.revoked = True
-                self.banner = self.tr("session.revoked")
-                self.render_current()
-                return
-        if getattr(session.store, "closed", False):
+        closed = bool(getattr(session.store, "closed", False))
+        revoked = type(exc).__name__ == "DeviceRevoked"
+        if revoked and not getattr(exc, "wiped", False) and not closed:
+            self.mark_revoked()
+            return
+        if closed:
             self.session_lost("session.wiped")
+        elif type(exc).__name__ == "StoreLocked":
+            self.lease_expired()
+
+    def mark_revoked(self) -> None:
+        """Revoked without wipe: the work stays readable and exportable; no more syncing."""
+        self.revoked = True
+        self.banner = self.tr("session.revoked")
+        self.render_current()
+
+    def relogged_in(self) -> None:
+        self.revoked = False
+        self.banner = ""
+        self.go("today", reset=True)
+        self.sync_now()
+
+    def lease_expired(self) -> None:
+        """Offline past the server's lease: sign in online to unlock (the work is kept)."""
+        self.banner = self.tr("session.lease")
+        if self.sm.current != "relogin":
+            self.go("relogin", reset=True)
 
     def store_gone(self, exc: BaseException) -> bool:
         """A screen failed because the store is closed (wiped mid-session): first run."""
@@ -292,6 +317,9 @@ class AppController:
         closed = session is not None and getattr(session.store, "closed", False)
         if type(exc).__name__ == "StoreClosed" or closed:
             Clock.schedule_once(lambda _dt: self.session_lost("session.wiped"))
+            return True
+        if type(exc).__name__ == "StoreLocked":
+            Clock.schedule_once(lambda _dt: self.lease_expired())
             return True
         return False
 

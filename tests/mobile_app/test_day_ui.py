@@ -230,7 +230,7 @@ def test_sign_out_with_pending_work_is_warned_and_nothing_is_erased(
     assert session is not None and not session.store.closed
     assert session.store.status().pending_total == 3
     app.tap(sheet.export_button)
-    exported = list((app.controller.files.data_dir / "exports").glob("*.json"))
+    exported = list((app.controller.files.data_dir / "exports").glob("*.zip"))
     assert exported and "已" not in sheet.message.text and "Saved to" in sheet.message.text
 
 
@@ -268,7 +268,7 @@ def test_a_wipe_mid_session_returns_to_first_run(app: AppDriver, world: Any) -> 
             server_url="demo://fake", username="rep1"
         )
     )
-    world.session.store.wipe()  # as the SDK does when the server says wipe
+    world.session.store.wipe(force=True)  # as the SDK does when the server says wipe
     app.controller.go("customers", reset=True)
     app.wait_until(lambda: app.screen.name == "first_run")
     assert app.controller.session is None
@@ -279,20 +279,28 @@ def test_a_wipe_mid_session_returns_to_first_run(app: AppDriver, world: Any) -> 
 def test_revoked_without_wipe_keeps_the_work_readable_and_stops_syncing(
     app: AppDriver, world: Any
 ) -> None:
-    from client_sdk import DeviceRevoked
+    from client_sdk import MockTransport, SyncClient, SyncConfig, TransportResponse
 
     session = app.controller.session
-    revoked = DeviceRevoked("revoked", code="device_revoked", status=403, details={"wipe": False})
-    app.controller._sync_failed(revoked)
-    app.pump(2)
-    assert app.controller.revoked and app.controller.session is session
+    revoke = {"error": {"code": "device_revoked", "message": "revoked", "details": {"wipe": False}}}
+    session.client = SyncClient(  # the server now answers: revoked, do not wipe
+        session.store,
+        MockTransport(lambda _request: TransportResponse.of(403, revoke)),
+        SyncConfig(sleep=lambda _s: None),
+    )
+    app.controller.sync_now()
+    app.controller.wait_for_sync()
+    app.wait_until(lambda: app.controller.revoked)
+    assert app.controller.session is session and not session.store.closed
+    assert session.store.status().revoked
     assert "unsent work is kept" in app.screen.banner.text
     assert session.store.status().pending_total == 3  # nothing erased, still readable
-    app.controller.sync_now()
-    assert app.controller._sync_thread is None or not app.controller._sync_thread.is_alive()
     more(app, "settings")
     app.tap(app.screen.logout_button)
-    assert app.screen.name == "sign_out" and app.screen.export_button is not None
+    sheet = app.screen
+    assert sheet.name == "sign_out" and sheet.export_button is not None
+    app.tap(sheet.export_button)
+    assert list((app.controller.files.data_dir / "exports").glob("*.zip"))
 
 
 def test_every_icon_draws_a_real_glyph(app: AppDriver) -> None:

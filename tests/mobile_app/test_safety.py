@@ -146,3 +146,33 @@ def test_a_visit_to_a_reassigned_customer_is_kept_not_retried(world: DemoWorld) 
     for row in mine:
         assert "李四" in row.title and "demo" not in row.title
         assert "fix" not in row.actions
+
+
+def test_first_run_sets_an_unnamed_store_aside_instead_of_deleting_it(tmp_path: Path) -> None:
+    from client_sdk.testing import FakeServer
+    from mobile_app.i18n import Translator
+    from mobile_app.viewmodels.account import Backend, FirstRunViewModel, sdk_backend
+
+    server = FakeServer(users={"rep1": "fieldsync-demo"})
+    real = sdk_backend(fast_kdf=True)
+    backend = Backend(
+        open_store=real.open_store,
+        make_client=lambda store, _url: __import__("client_sdk").SyncClient(
+            store, server.transport()
+        ),
+    )
+    files = AccountFiles(tmp_path / "phone")
+    files.data_dir.mkdir(parents=True)
+    old = real.open_store(files.store_path, "old-passphrase")
+    old.collection("customers").insert({"name": "没同步的客户", "status": "potential"})
+    old.close()  # and account.json is gone (a reinstall, a bad restore)
+    first = FirstRunViewModel(backend, files, Translator("en"))
+    first.username, first.password = "rep1", "fieldsync-demo"
+    first.passphrase = first.passphrase_again = "new-passphrase"
+    session = first.submit()
+    assert session is not None, first.error
+    session.store.close()
+    [kept] = files.data_dir.glob("kept-*")
+    again = real.open_store(kept / "fieldsync.db", "old-passphrase")
+    assert [r.fields["name"] for r in again.collection("customers").all()] == ["没同步的客户"]
+    again.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .account import FirstRunScreen, InitialSyncScreen, UnlockScreen
+from .account import FirstRunScreen, InitialSyncScreen, ReloginScreen, UnlockScreen
 from .base import BaseScreen
 from .customers import CustomerDetailScreen, CustomerFormScreen, CustomersScreen
 from .inbox import ConflictsScreen, RejectedScreen, SettingsScreen
@@ -73,6 +73,7 @@ ALL_SCREENS: tuple[type[BaseScreen], ...] = (
     RejectedScreen,
     SettingsScreen,
     SignOutScreen,
+    ReloginScreen,
 )
 
 __all__ = ["ALL_SCREENS", "BaseScreen"]

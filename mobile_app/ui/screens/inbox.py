@@ -276,6 +276,10 @@ class SettingsScreen(BaseScreen):
         logout = DangerButton(text=self.t("settings.logout"))
         logout.bind(on_release=lambda *_: self.c.go("sign_out"))
         self.logout_button = logout
+        if self.c.revoked:
+            again = FsButton(text=self.t("login.submit"))
+            again.bind(on_release=lambda *_: self.c.go("relogin"))
+            self.add(again)
         switch = FlatButton(text=self.t("settings.switch_user"))
         switch.bind(on_release=lambda *_: self.c.go("sign_out"))  # the same safeguards
         self.switch_button = switch
