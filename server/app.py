@@ -24,7 +24,7 @@ from sync_protocol import ErrorCode, ProtocolError
 from sync_protocol.hlc import wall_clock_ms
 
 from .attachments import install_attachments
-from .auth import LoginRateLimiter, TokenSigner
+from .auth import TokenSigner
 from .console import install_console
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
@@ -37,6 +37,7 @@ from .observability.middleware import ObservabilityMiddleware
 from .operations import build_operations
 from .routers import admin, auth, sync
 from .settings import Settings
+from .throttle import LoginThrottle
 
 log = logging.getLogger("fieldsync.server")
 
@@ -136,7 +137,8 @@ def build_context(settings: Settings) -> ServerContext:
         sessions=make_session_factory(engine),
         ops=build_operations(settings, engine),
         signer=TokenSigner(settings.secret_key, settings.access_token_ttl_s),
-        limiter=LoginRateLimiter(
+        throttle=LoginThrottle(
+            engine,
             max_failures_per_user=settings.login_max_failures_per_user,
             max_attempts_per_address=settings.login_max_attempts_per_address,
             window_s=settings.login_window_s,

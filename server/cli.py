@@ -85,6 +85,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_new_epoch(args: argparse.Namespace) -> int:
+    from .manager.backup import start_new_epoch
+
+    settings = _settings(args.database_url)
+    epoch = start_new_epoch(settings.database_url)
+    print(f"new sync epoch {epoch}: every device will resync from scratch")
+    return 0
+
+
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     from .demo import database_is_empty, seed_demo
 
@@ -210,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--revision", default="head")
     add_db(up)
     up.set_defaults(func=cmd_db_upgrade)
+    epoch = db_sub.add_parser(
+        "new-epoch",
+        help="after restoring a backup by other means than `fieldsync restore`: "
+        "make every device resync",
+    )
+    add_db(epoch)
+    epoch.set_defaults(func=cmd_db_new_epoch)
 
     seed = sub.add_parser("seed-demo", help="add the demo team and ~200 customers")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when data exists")

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: int = Field(default=100, ge=1)
     login_window_s: int = Field(default=300, ge=1)
 
+    #: Days a device may go without reaching the server before its store locks until
+    #: the user signs in online again (with the password): a lost phone that never
+    #: reconnects does not stay open forever. The server also refuses a refresh token
+    #: of a device silent for longer (``lease_expired``). 0 turns the lease off.
+    offline_lease_days: int = Field(default=14, ge=0, le=3650)
+
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Level of the server's log (`fieldsync serve`)."
     )

@@ -189,6 +189,12 @@ class SyncLimits(_Message):
     max_drift_ms: int
     tombstone_retention_days: int
     max_body_bytes: int
+    offline_lease_days: int = Field(
+        default=0,
+        ge=0,
+        description="Days without reaching the server after which a device locks its store "
+        "until the user signs in online again; 0: no lease.",
+    )
 
 
 class SyncInfo(_Message):

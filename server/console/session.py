@@ -47,7 +47,7 @@ from ..accounts import (
 from ..auth import hash_refresh_token
 from ..context import ServerContext
 from ..deps import AuthContext, ContextDep, SessionDep
-from ..errors import DeviceRevoked
+from ..errors import DeviceIdTaken, DeviceRevoked
 from ..models import Device, RefreshToken, User
 
 SESSION_COOKIE = "fs_console"
@@ -192,7 +192,7 @@ def _browser_device(session: Session, request: Request, user: User) -> Device:
                 platform=PLATFORM,
                 app_version="console",
             )
-        except DeviceRevoked:
+        except (DeviceRevoked, DeviceIdTaken):  # another user's browser id: a new one
             continue
     raise AssertionError("a fresh device id cannot be revoked")  # pragma: no cover
 
@@ -241,6 +241,7 @@ def _valid(row: RefreshToken, device: Device, user: User, idle_s: int, now: date
         and expires > now
         and device.revoked_at is None
         and device.platform == PLATFORM
+        and device.user_id == user.id
         and bool(user.active)
         and (seen is None or now - seen <= timedelta(seconds=idle_s))
     )

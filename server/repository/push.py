@@ -7,7 +7,13 @@ passes every check changes that state, so a rejected mutation leaves no trace bu
 result. The rows, the mutation's idempotency record (``applied_mutations``) and its
 audit row are written at the end and commit together: after a crash mid-request either
 all of a mutation's effects are stored with its result, or none are and a retry
-applies it afresh. A retried id answers ``duplicate`` with the stored result.
+applies it afresh.
+
+**Idempotency** is keyed by ``(user, device, mutation id)`` — ids are chosen by
+devices, so two devices choosing one id never meet — and checked against the SHA-256
+of what the device sent (:func:`mutation_digest`, taken before the server clamps a
+clock). A retry with the same content answers ``duplicate`` with the stored result; the
+same id with other content is rejected with ``mutation_id_reused`` and changes nothing.
 
 **Units and groups.** The batch is applied unit by unit: a mutation without ``group``
 is a unit of its own; the mutations sharing a ``group`` form one unit, applied together
@@ -137,9 +143,29 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[i : i + _CHUNK]
 
 
-def conflict_id(mutation_id: str, field_name: str) -> str:
-    digest = hashlib.sha256(f"{mutation_id}|{field_name}".encode()).hexdigest()
+def conflict_id(mutation_id: str, field_name: str, origin: str = "") -> str:
+    """The id of the conflict a mutation opens on a field. ``origin`` (user and device)
+    keeps two devices' equal mutation ids apart."""
+    key = f"{origin}|{mutation_id}|{field_name}" if origin else f"{mutation_id}|{field_name}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"cf-{digest[:32]}"
+
+
+def mutation_digest(m: Mutation) -> str:
+    """SHA-256 of a mutation's content as the device sent it (canonical JSON of the
+    parsed message, so formatting and key order do not matter)."""
+    canonical = json.dumps(
+        m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A mutation's first answer and the digest of what was sent then."""
+
+    result: str
+    digest: str | None
 
 
 class PushBatch:
@@ -162,8 +188,9 @@ class PushBatch:
         self.now_ms = now_ms
         self.server_hlc = server_hlc
         self.rows: dict[tuple[str, str], RowState | None] = {}
-        self.applied: dict[str, str] = {}
+        self.applied: dict[str, _Stored] = {}
         self.new_results: list[tuple[Mutation, MutationResult]] = []
+        self.origin = f"{principal.user_id}|{principal.device_id or ''}"
         self.state = SyncCounter(0, 0)
         #: Rows as they stood before the running unit first touched them.
         self._journal: dict[tuple[str, str], RowState | None] = {}
@@ -258,12 +285,18 @@ class PushBatch:
             self._journal[key] = replace(state) if state is not None else None
 
     def _prefetch(self, mutations: Sequence[Mutation]) -> None:
-        ids = [m.id for m in mutations]
+        ids = sorted({m.id for m in mutations})
         for chunk in _chunks(ids):
-            stmt = select(applied_t.c.mutation_id, applied_t.c.result).where(
-                applied_t.c.mutation_id.in_(chunk)
+            stmt = select(
+                applied_t.c.mutation_id, applied_t.c.result, applied_t.c.content_hash
+            ).where(
+                applied_t.c.user_id == self.principal.user_id,
+                applied_t.c.device_id == (self.principal.device_id or ""),
+                applied_t.c.mutation_id.in_(chunk),
             )
-            self.applied.update({r.mutation_id: r.result for r in self.conn.execute(stmt)})
+            self.applied.update(
+                {r.mutation_id: _Stored(r.result, r.content_hash) for r in self.conn.execute(stmt)}
+            )
         by_collection: dict[str, set[str]] = {}
         customers: set[str] = set()
         for m in mutations:
@@ -283,7 +316,10 @@ class PushBatch:
     # ---- the batch -----------------------------------------------------------------
 
     def run(
-        self, mutations: Sequence[Mutation], before_commit: Callable[[], None] | None = None
+        self,
+        mutations: Sequence[Mutation],
+        digests: Sequence[str],
+        before_commit: Callable[[], None] | None = None,
     ) -> PushOutcome:
         self.state = lock_counter(self.conn)
         start_counter = self.state.counter
@@ -292,7 +328,8 @@ class PushBatch:
         outcome = PushOutcome([], start_counter)
         for unit in units_of(mutations):
             members = [mutations[i] for i in unit]
-            for i, result in zip(unit, self._run_unit(members, outcome), strict=True):
+            sent = [digests[i] for i in unit]
+            for i, result in zip(unit, self._run_unit(members, sent, outcome), strict=True):
                 slots[i] = result
         outcome.results = [r for r in slots if r is not None]
         self._flush(start_counter)
@@ -301,11 +338,13 @@ class PushBatch:
             before_commit()
         return outcome
 
-    def _run_unit(self, members: list[Mutation], outcome: PushOutcome) -> list[MutationResult]:
+    def _run_unit(
+        self, members: list[Mutation], digests: list[str], outcome: PushOutcome
+    ) -> list[MutationResult]:
         """Apply one unit (a mutation, or a group) all or nothing; its results in order."""
         stored = [self.applied.get(m.id) for m in members]
         if any(s is not None for s in stored):
-            return self._decided_earlier(members, stored, outcome)
+            return self._decided_earlier(members, stored, digests, outcome)
         self._journal = {}
         counter = self._unit_counter = self.state.counter
         applied: list[MutationResult] = []
@@ -334,8 +373,8 @@ class PushBatch:
             outcome.applied += len(members)
         finally:
             self._journal = {}
-        for m, result in zip(members, results, strict=True):
-            self.applied[m.id] = result.model_dump_json(exclude={"record"})
+        for m, digest, result in zip(members, digests, results, strict=True):
+            self.applied[m.id] = _Stored(result.model_dump_json(exclude={"record"}), digest)
             self.new_results.append((m, result))
         return results
 
@@ -359,16 +398,21 @@ class PushBatch:
         return results
 
     def _decided_earlier(
-        self, members: list[Mutation], stored: list[str | None], outcome: PushOutcome
+        self,
+        members: list[Mutation],
+        stored: list[_Stored | None],
+        digests: list[str],
+        outcome: PushOutcome,
     ) -> list[MutationResult]:
-        """A retried unit: stored members answer ``duplicate``; a member never seen
-        before cannot join a group already decided and answers ``group_rejected``."""
+        """A retried unit: stored members answer ``duplicate`` (``mutation_id_reused``
+        when the content differs); a member never seen before cannot join a group already
+        decided and answers ``group_rejected``."""
         first_known = next(m.id for m, s in zip(members, stored, strict=True) if s is not None)
         results = []
-        for m, s in zip(members, stored, strict=True):
+        for m, s, digest in zip(members, stored, digests, strict=True):
             if s is not None:
-                original = MutationResult.model_validate_json(s)
-                results.append(original.model_copy(update={"status": MutationStatus.DUPLICATE}))
+                results.append(_repeat(m, s, digest))
+                outcome.rejected += results[-1].status is MutationStatus.REJECTED
                 continue
             result = MutationResult(
                 mutation_id=m.id,
@@ -381,7 +425,7 @@ class PushBatch:
                 ),
             )
             outcome.rejected += 1
-            self.applied[m.id] = result.model_dump_json(exclude={"record"})
+            self.applied[m.id] = _Stored(result.model_dump_json(exclude={"record"}), digest)
             self.new_results.append((m, result))
             results.append(result)
         return results
@@ -557,7 +601,7 @@ class PushBatch:
     # ---- conflicts -----------------------------------------------------------------
 
     def _store_conflict(self, m: Mutation, row: RowState, c: FieldConflict) -> str:
-        cid = conflict_id(m.id, c.field)
+        cid = conflict_id(m.id, c.field, self.origin)
         version = self._next_version()
         fields = {
             "collection": row.collection,
@@ -657,7 +701,10 @@ class PushBatch:
             conn,
             "applied_mutations",
             _APPLIED_COLUMNS,
-            [(m.id, uid, device, self.applied[m.id], now) for m, _ in self.new_results],
+            [
+                (uid, device or "", m.id, self.applied[m.id].digest, self.applied[m.id].result, now)
+                for m, _ in self.new_results
+            ],
         )
         _insert(
             conn,
@@ -730,9 +777,10 @@ _RECORD_COLUMNS = (
     ("updated_by", "text"),
 )
 _APPLIED_COLUMNS = (
-    ("mutation_id", "text"),
     ("user_id", "text"),
     ("device_id", "text"),
+    ("mutation_id", "text"),
+    ("content_hash", "text"),
     ("result", "text"),
     ("created_at_ms", "bigint"),
 )
@@ -744,6 +792,24 @@ _AUDIT_COLUMNS = (
     ("target", "text"),
     ("details", "text"),
 )
+
+
+def _repeat(m: Mutation, stored: _Stored, digest: str) -> MutationResult:
+    """The answer to a mutation id already used by this device: ``duplicate`` with the
+    first answer when the content is the same, else ``mutation_id_reused``."""
+    if stored.digest is not None and stored.digest != digest:
+        return MutationResult(
+            mutation_id=m.id,
+            status=MutationStatus.REJECTED,
+            error=ErrorBody(
+                code=ErrorCode.MUTATION_ID_REUSED,
+                message="this mutation id was already used for a different write; "
+                "give every write its own id",
+                details={"mutation_id": m.id},
+            ),
+        )
+    original = MutationResult.model_validate_json(stored.result)
+    return original.model_copy(update={"status": MutationStatus.DUPLICATE})
 
 
 def units_of(mutations: Sequence[Mutation]) -> list[list[int]]:
@@ -772,7 +838,15 @@ def apply_push(
     server_hlc: Callable[[], str],
     before_commit: Callable[[], None] | None = None,
     rules: PushRules = NO_RULES,
+    digests: Sequence[str] | None = None,
 ) -> PushOutcome:
-    """Apply ``mutations`` unit by unit inside the caller's transaction (which commits)."""
+    """Apply ``mutations`` unit by unit inside the caller's transaction (which commits).
+
+    ``digests`` are the :func:`mutation_digest` of each mutation *as the device sent
+    it* — pass them when the mutations were altered since (clocks clamped), so an
+    honest retry still answers ``duplicate``. By default they are taken here.
+    """
+    if digests is None:
+        digests = [mutation_digest(m) for m in mutations]
     batch = PushBatch(conn, principal, schema, now_ms=now_ms, server_hlc=server_hlc, rules=rules)
-    return batch.run(mutations, before_commit)
+    return batch.run(mutations, digests, before_commit)

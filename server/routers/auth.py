@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from sync_protocol import LoginRequest, RefreshRequest, TokenResponse, UserInfo
 
 from ..accounts import (
+    accept_totp_step,
     audit,
     issue_refresh_token,
     register_device,
@@ -15,11 +16,11 @@ from ..accounts import (
     rotate_refresh_token,
     user_by_username,
 )
-from ..auth import burn_password_check, verify_password, verify_totp
+from ..auth import burn_password_check, totp_step, verify_password
 from ..context import ServerContext
 from ..deps import ContextDep, CurrentAuth, SessionDep
-from ..errors import TotpRequired, Unauthorized
-from ..models import User
+from ..errors import DeviceIdTaken, TotpRequired, Unauthorized
+from ..models import Device, User
 from ..settings import DEMO_PASSWORD
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -54,13 +55,15 @@ def authenticate(
     """The sign-in rules, shared by ``/v1/auth/login`` and the browser console: rate
     limits, the password (the demo one only in development), then TOTP when enrolled.
 
-    A failure is counted, audited and committed before the error is raised; a correct
-    password without the code answers :class:`TotpRequired` (not a failure).
+    The attempt is counted and a failure reserved *before* the password is checked, in
+    the database, so every process and instance shares the limit (:mod:`server.throttle`);
+    a failure is audited and committed before the error is raised; a correct password
+    without the code answers :class:`TotpRequired` (not a failure). A one-time code is
+    accepted once.
     """
-    context.limiter.check(username, address)
+    context.throttle.check(username, address)
 
     def fail(reason: str, user_id: str | None, message: str = _BAD_CREDENTIALS) -> Unauthorized:
-        context.limiter.record_failure(username)
         audit(
             session,
             "login.failure",
@@ -87,10 +90,14 @@ def authenticate(
         raise fail("password", user.id)
     if user.totp_secret:
         if totp is None:
+            context.throttle.release(username)
             raise TotpRequired("this account needs the 6-digit code from the authenticator app")
-        if not verify_totp(user.totp_secret, totp):
+        step = totp_step(user.totp_secret, totp)
+        if step is None:
             raise fail("totp", user.id, "wrong one-time code")
-    context.limiter.record_success(username)
+        if not accept_totp_step(context.engine, user.id, step):
+            raise fail("totp_replay", user.id, "this one-time code was already used")
+    context.throttle.record_success(username)
     return user
 
 
@@ -109,14 +116,27 @@ def login(
         address=address,
         device_id=body.device_id,
     )
-    device = register_device(
-        session,
-        user,
-        device_id=body.device_id,
-        name=body.device_name,
-        platform=body.platform,
-        app_version=body.app_version,
-    )
+    try:
+        device = register_device(
+            session,
+            user,
+            device_id=body.device_id,
+            name=body.device_name,
+            platform=body.platform,
+            app_version=body.app_version,
+        )
+    except DeviceIdTaken:
+        session.rollback()
+        audit(
+            session,
+            "login.device_id_taken",
+            user_id=user.id,
+            device_id=body.device_id,
+            target=f"devices/{body.device_id}",
+            address=address,
+        )
+        session.commit()
+        raise
     refresh = issue_refresh_token(session, user.id, device.id, context.settings.refresh_token_ttl_s)
     audit(
         session,
@@ -127,8 +147,17 @@ def login(
         address=address,
     )
     session.commit()
+    return _tokens(context, user, device, refresh)
+
+
+def _tokens(context: ServerContext, user: User, device: Device, refresh: str) -> TokenResponse:
     return TokenResponse(
-        access_token=context.signer.issue(user.id, device.id),
+        access_token=context.signer.issue(
+            user.id,
+            device.id,
+            user_generation=user.token_generation or 0,
+            device_generation=device.token_generation or 0,
+        ),
         refresh_token=refresh,
         expires_in=context.settings.access_token_ttl_s,
         user=_user_info(user),
@@ -138,22 +167,24 @@ def login(
 @router.post("/refresh", response_model=TokenResponse)
 def refresh(body: RefreshRequest, context: ContextDep, session: SessionDep) -> TokenResponse:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
+    settings = context.settings
     user, device, new_refresh = rotate_refresh_token(
-        session, body.refresh_token, body.device_id, context.settings.refresh_token_ttl_s
+        session,
+        body.refresh_token,
+        body.device_id,
+        settings.refresh_token_ttl_s,
+        lease_s=settings.offline_lease_days * 86_400,
     )
     session.commit()
-    return TokenResponse(
-        access_token=context.signer.issue(user.id, device.id),
-        refresh_token=new_refresh,
-        expires_in=context.settings.access_token_ttl_s,
-        user=_user_info(user),
-    )
+    return _tokens(context, user, device, new_refresh)
 
 
 @router.post("/logout", status_code=204)
 def logout(auth: CurrentAuth, session: SessionDep) -> Response:
-    """Revoke the device's refresh tokens (its access token lapses on its own)."""
+    """Sign this device out: its refresh tokens and its access tokens stop working at
+    once, on every server instance."""
     revoke_refresh_tokens(session, auth.device.id)
+    auth.device.token_generation = (auth.device.token_generation or 0) + 1
     audit(session, "logout", user_id=auth.user.id, device_id=auth.device.id)
     session.commit()
     return Response(status_code=204)

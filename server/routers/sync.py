@@ -35,7 +35,7 @@ from ..accounts import utcnow
 from ..context import ServerContext
 from ..deps import ContextDep, CurrentAuth, SessionDep
 from ..errors import Forbidden
-from ..repository import apply_push, pull_page
+from ..repository import apply_push, mutation_digest, pull_page
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
@@ -117,6 +117,9 @@ def push(
             f"at most {context.settings.max_batch} mutations per push",
             details={"max_batch": context.settings.max_batch, "got": len(body.mutations)},
         )
+    # Idempotency compares what the device sent, before any clock is clamped: an
+    # honest retry of a clamped mutation is still a duplicate.
+    digests = [mutation_digest(m) for m in body.mutations]
     try:
         mutations, warnings = _settle_clocks(context, body.mutations)
     except ClockSkew as refused:
@@ -132,6 +135,7 @@ def push(
         now_ms=wall_clock_ms(),
         server_hlc=context.clock.now,
         before_commit=context.hooks.before_push_commit,
+        digests=digests,
         rules=context.rules,
     )
     auth.device.last_seen = utcnow()
@@ -207,6 +211,7 @@ def info(context: ContextDep) -> SyncInfo:
             max_drift_ms=s.max_drift_ms,
             tombstone_retention_days=s.tombstone_retention_days,
             max_body_bytes=s.max_body_bytes,
+            offline_lease_days=s.offline_lease_days,
         ),
         server_time_ms=wall_clock_ms(),
     )

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from sync_protocol import ProtocolError
 
-from ...accounts import audit, user_by_username
-from ...auth import verify_totp
+from ...accounts import accept_totp_step, audit, user_by_username
+from ...auth import totp_step
 from ...context import ServerContext
 from ...deps import ContextDep, SessionDep
 from ...errors import RateLimited, TotpRequired
@@ -171,23 +171,24 @@ def code(
     address = _address(request)
     t = translator(negotiate(request))
     try:
-        context.limiter.check(user.username, address)
+        context.throttle.check(user.username, address)
     except RateLimited as exc:
         message, status = _refusal(request, exc)
         return _form_page(request, "login_code.html", target, error=message, status=status)
-    if not verify_totp(user.totp_secret, code.strip()):
-        context.limiter.record_failure(user.username)
+    step = totp_step(user.totp_secret, code.strip())
+    # A code is accepted once (the same replay guard as /v1/auth/login).
+    if step is None or not accept_totp_step(context.engine, user.id, step):
         audit(
             session,
             "login.failure",
             user_id=user.id,
             target=f"users/{user.username}"[:200],
-            details={"reason": "totp", "via": "console"},
+            details={"reason": "totp" if step is None else "totp_replay", "via": "console"},
             address=address,
         )
         session.commit()
         return _form_page(request, "login_code.html", target, error=t("login.bad_totp"), status=401)
-    context.limiter.record_success(user.username)
+    context.throttle.record_success(user.username)
     return _signed_in(request, context, session, user, target)
 
 
