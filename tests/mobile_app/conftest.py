@@ -106,17 +106,23 @@ class AppDriver:
         from kivy.tests.common import UnitTestTouch
         from kivy.uix.scrollview import ScrollView
 
+        scroll = None
         parent = widget.parent
         for _ in range(50):  # the Window is its own parent: walk a bounded chain
             if parent is None:
                 break
             if isinstance(parent, ScrollView):
-                parent.scroll_to(widget, padding=10, animate=False)
-                self.pump(2)
+                scroll = parent
                 break
             parent = parent.parent
         self.pump(1)
-        x, y = widget.to_window(*widget.center)
+        for _ in range(10):  # a fresh layout may need a few frames to settle
+            if scroll is not None:
+                scroll.scroll_to(widget, padding=10, animate=False)
+            self.pump(2)
+            x, y = widget.to_window(*widget.center)
+            if self.controller.sm.collide_point(x, y):
+                break
         assert self.controller.sm.collide_point(x, y), f"{widget} is off screen at {x},{y}"
         touch = UnitTestTouch(x, y)
         touch.touch_down()
@@ -128,7 +134,10 @@ class AppDriver:
         """Focus a text field by tapping it, then type ``text`` as the keyboard/IME would."""
         from kivy.core.window import Window
 
-        self.tap(text_input)
+        for _ in range(3):  # a loaded machine can stretch a tap past the scroll timeout
+            self.tap(text_input)
+            if text_input.focus:
+                break
         assert text_input.focus, "tapping the field did not focus it"
         Window.dispatch("on_textinput", text)
         self.pump(2)
