@@ -13,7 +13,8 @@ from fastapi import FastAPI
 
 def install_manager(app: FastAPI) -> None:
     """Mount the manager routers (they reach the per-app context through the request)."""
-    from . import conflicts, devices, entities, people, reassignment, report_routes, transfer
+    from ..reports import routes as report_routes
+    from . import conflicts, devices, entities, people, reassignment, transfer
 
     for router in (
         entities.router,

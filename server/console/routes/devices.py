@@ -12,7 +12,7 @@ from ...deps import ContextDep, SessionDep
 from ...errors import NotFound
 from ...fleet import routes as fleet_routes
 from ...manager import devices as api
-from ...manager.report_routes import scope_users
+from ...reports.base import scope_users
 from ..i18n import negotiate, translator
 from ..session import ConsoleUser, ConsoleUserDep, ConsoleWriterDep
 from ..templating import render

@@ -15,7 +15,7 @@ from sync_protocol import CRM_SCHEMA
 from ...attachments.messages import AttachmentOut
 from ...attachments.service import AttachmentService
 from ...manager.records import StoredRow, load_rows, scope_owners, visible_row
-from ...manager.report_routes import scope_users
+from ...reports.base import scope_users
 from ..session import ConsoleUser
 from .records import PAGE_SIZE, ROW_COLUMNS, PageSlice, children, decode, records_t, sort_by
 
