@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             counts = seed(db_url, customers, activities)
             print(f"seeded in {time.monotonic() - started:.0f} s", flush=True)
-        with ServerProcess(db_url, migrate=False) as server:
+        with ServerProcess(db_url) as server:  # migrates a reused database to head
             rows = measure(server.url, args.repeat)
     finally:
         if pg_name and not args.keep:
