@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...context import ServerContext
 from ...manager import devices as devices_api
 from ...manager.devices import DeviceOut
-from ...manager.records import CONFLICTS, StoredRow, load_rows
-from ...reports import followups, funnel, performance, service
+from ...manager.records import CONFLICTS, load_rows
+from ...reports import followups, funnel, performance, service, sql
 from ...reports.base import ReportContext, scope_users
 from ..session import ConsoleUser
 
@@ -65,16 +66,6 @@ def week_start(now: datetime) -> datetime:
     return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
 
 
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str) or "T" not in value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _funnel(ctx: ReportContext) -> list[dict[str, Any]]:
     """The live funnel (open deals in the open stages), with each stage's Chinese name."""
     names_zh = {s.id: s.name_zh for s in funnel.stages(ctx)}
@@ -84,20 +75,26 @@ def _funnel(ctx: ReportContext) -> list[dict[str, Any]]:
     ]
 
 
-def week_activity(
-    activities: list[StoredRow], names: dict[str, str], since: datetime
-) -> list[dict[str, Any]]:
+def week_activity(ctx: ReportContext, names: dict[str, str], since: date) -> list[dict[str, Any]]:
+    """Visits and calls per rep from ``since`` (a Monday) for seven days, by the
+    activity's author (else the owner of its customer), from the reporting table."""
+    acts = ctx.view(
+        "activities", {"author_id": sql.TEXT, "occurred_at": sql.DAY, "type": sql.TEXT}, "acts"
+    )
+    who = func.coalesce(acts.c.author_id, acts.c.owner_id)
+    stmt = (
+        select(who, acts.c.type, func.count())
+        .where(
+            acts.c.type.in_(("visit", "call")),
+            acts.c.occurred_at >= since.isoformat(),
+            acts.c.occurred_at < (since + timedelta(days=7)).isoformat(),
+        )
+        .group_by(who, acts.c.type)
+    )
     counts: dict[str, dict[str, int]] = {uid: {"visit": 0, "call": 0} for uid in names}
-    for act in activities:
-        kind = act.fields.get("type")
-        if kind not in ("visit", "call"):
-            continue
-        when = _moment(act.fields.get("occurred_at"))
-        author = act.fields.get("author_id") or act.owner_id
-        if when is None or when < since or when > since + timedelta(days=7):
-            continue
-        if isinstance(author, str) and author in counts:
-            counts[author][str(kind)] += 1
+    for author, kind, n in ctx.rows(stmt):
+        if author in counts:
+            counts[author][str(kind)] += int(n)
     return [
         {"rep_id": uid, "name": names[uid], "visits": c["visit"], "calls": c["call"]}
         for uid, c in sorted(counts.items(), key=lambda kv: names[kv[0]])
@@ -159,7 +156,6 @@ def build(
     won = performance.rep_performance(ctx, start, end)
     overdue = followups.overdue(ctx, now)
     tickets = service.tickets(ctx, now)
-    activities = load_rows(session.connection(), me.principal, "activities")
     conflicts = load_rows(session.connection(), me.principal, CONFLICTS)
     late, rejected = _devices(session, context, me, now)
     dashboard = Dashboard(
@@ -171,7 +167,7 @@ def build(
             {"rep_id": r.rep_id, "name": r.name, "won": r.won_amount, "target": r.target}
             for r in won.reps
         ],
-        week=week_activity(activities, reps, week_start(now)),
+        week=week_activity(ctx, reps, week_start(now).date()),
         overdue=[
             {"name": r.name, "tasks": r.overdue_tasks, "customers": r.overdue_follow_ups}
             for r in overdue.reps
