@@ -171,3 +171,31 @@ class SyncState(Base):
     #: Tombstones and evictions at or below this version are gone: older checkpoints
     #: must resync from scratch.
     purge_horizon: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RecordKey(Base):
+    """A normalised duplicate key of a customer or lead (:mod:`server.crm.keys`)."""
+
+    __tablename__ = "record_keys"
+    __table_args__ = (
+        Index("ix_record_keys_lookup", "collection", "key"),
+        Index("ix_record_keys_record", "collection", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    collection: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(300))
+
+
+class RecordSearch(Base):
+    """Search text (characters, pinyin, initials) and pinyin sort key of a record: a
+    narrow table a substring search scans instead of ``records``."""
+
+    __tablename__ = "record_search"
+    __table_args__ = (Index("ix_record_search_sort", "collection", "sort_key"),)
+
+    collection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    sort_key: Mapped[str] = mapped_column(String(400))

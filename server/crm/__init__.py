@@ -7,31 +7,68 @@ schema brings its own :class:`~server.repository.push.PushRules`, run on each un
 for any other (an SDK developer's own schema).
 
 * :mod:`.totals` — quote/order totals by :mod:`sync_protocol.orders`: stated totals are
-  checked (``total_mismatch``); unstated ones are kept up to date by the server.
+  checked (``total_mismatch``); unstated ones are kept up to date by the server;
+* :mod:`.references` — referenced records exist and are in the writer's scope;
+* :mod:`.custom` — typed custom fields (:mod:`sync_protocol.custom_fields`);
+* :mod:`.conversion` — a lead turns ``converted`` only with live links;
+* :mod:`.duplicates` — ``possible_duplicate`` (last: it remembers accepted keys).
+
+On flush, :mod:`.indexing` keeps the duplicate keys and the search text of every written
+record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from sync_protocol import CRM_SCHEMA, SchemaRegistry
 
 from ..repository.push import NO_RULES, PushBatch, PushRules, UnitWrite
+from ..repository.rows import RowState
+from .conversion import ConversionRule
+from .custom import CustomFieldsRule
+from .duplicates import DuplicatesRule
+from .indexing import IndexedRow, index_records
+from .references import ReferencesRule
 from .totals import OrderTotalsRule
 
 
-class CrmRules:
-    """Every CRM rule, in order."""
+class UnitRule(Protocol):
+    """One CRM check of a unit (raise :class:`~server.repository.push.Rejected`)."""
 
-    def __init__(self, rules: Sequence[PushRules]) -> None:
+    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None: ...
+
+
+class CrmRules:
+    """Every CRM rule, in order, and the derived tables on flush."""
+
+    def __init__(self, rules: Sequence[UnitRule]) -> None:
         self.rules = tuple(rules)
 
     def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
         for rule in self.rules:
             rule.check_unit(batch, unit)
 
+    def on_flush(self, batch: PushBatch, written: Sequence[RowState]) -> None:
+        index_records(
+            batch.conn,
+            [
+                IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted)
+                for r in written
+            ],
+        )
 
-CRM_RULES = CrmRules([OrderTotalsRule()])
+
+CRM_RULES = CrmRules(
+    [
+        ReferencesRule(),
+        CustomFieldsRule(),
+        OrderTotalsRule(),
+        ConversionRule(),
+        DuplicatesRule(),  # last: it remembers the keys of accepted units
+    ]
+)
 
 
 def push_rules(schema: SchemaRegistry) -> PushRules:

@@ -13,10 +13,22 @@ from fastapi import FastAPI
 
 def install_manager(app: FastAPI) -> None:
     """Mount the manager routers (they reach the per-app context through the request)."""
-    from . import conflicts, devices, entities, people, reassignment, report_routes, transfer
+    from . import (
+        conflicts,
+        devices,
+        entities,
+        leads,
+        merge,
+        people,
+        reassignment,
+        report_routes,
+        transfer,
+    )
 
     for router in (
         entities.router,
+        leads.router,
+        merge.router,
         report_routes.router,
         reassignment.router,
         conflicts.router,

@@ -20,7 +20,7 @@ from .report_routes import csv_text
 
 router = APIRouter(prefix="/v1/manager", tags=["manager: import and export"])
 
-Importable = Literal["customers", "contacts", "opportunities"]
+Importable = Literal["customers", "leads", "contacts", "opportunities"]
 
 
 @router.post("/import/{collection}", response_model=ImportReport, responses=error_responses())

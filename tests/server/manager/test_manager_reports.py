@@ -136,12 +136,12 @@ def data(world: World, mgr: Web, admin: Web) -> World:
         occurred_at="2026-10-02T09:00:00+08:00",
     )
     for rid, source, status, converted_to in (
-        ("l1", "web", "converted", None),
+        ("l1", "web", "converted", "c3"),  # a converted lead names its customer
         ("l2", "web", "qualified", "c1"),  # converted by reference
         ("l3", "web", "new", None),
         ("l4", "referral", "contacted", None),
         ("l5", "referral", "disqualified", None),
-        ("l6", None, "converted", None),
+        ("l6", None, "converted", "c4"),
     ):
         fields: dict[str, Any] = {"name": rid, "status": status}
         if source:
@@ -149,7 +149,15 @@ def data(world: World, mgr: Web, admin: Web) -> World:
         if converted_to:
             fields["converted_customer_id"] = converted_to
         _make(mgr, "leads", rid, **fields)
-    _make(admin, "leads", "lb", name="lb", status="converted", source="web")  # admin's own
+    _make(  # admin's own
+        admin,
+        "leads",
+        "lb",
+        name="lb",
+        status="converted",
+        source="web",
+        converted_customer_id="cb",
+    )
     _make(mgr, "campaigns", "k1", name="Expo", cost=2000, budget=5000)
     _make(mgr, "campaigns", "k2", name="Mailing", budget=1000)
     _make(mgr, "campaigns", "k3", name="Idle")

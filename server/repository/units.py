@@ -1,0 +1,136 @@
+"""Units of a push and the domain-rule seam.
+
+A push is applied unit by unit (:func:`units_of`): each ungrouped mutation alone, the
+members of a group together. A schema's :class:`PushRules` check each unit after the
+engine applied it in memory and may refuse it with :class:`Rejected`; they also see
+every row a batch writes (:meth:`PushRules.on_flush`) to keep derived tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sync_protocol import ErrorBody, ErrorCode, Mutation, MutationResult, MutationStatus
+
+from .rows import RowState
+
+if TYPE_CHECKING:
+    from .push import PushBatch
+
+
+class Rejected(Exception):
+    """A mutation refused with a stable code; nothing of it (or of its group) is written.
+
+    ``mutation_id`` names the member to blame when a rule rejects a whole unit (default:
+    the mutation being applied).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        mutation_id: str | None = None,
+    ):
+        super().__init__(message)
+        self.body = ErrorBody(code=code, message=message, details=details or {})
+        self.mutation_id = mutation_id
+
+
+@dataclass(frozen=True, slots=True)
+class UnitWrite:
+    """One applied member of a unit, as a rule sees it: the mutation, the row after it
+    (the batch's live state) and the row as it stood before the unit (``None``: new)."""
+
+    mutation: Mutation
+    row: RowState
+    before: RowState | None
+
+
+class PushRules(Protocol):
+    """Schema-specific checks run on each unit after it is applied in memory.
+
+    Raise :class:`Rejected` (with ``mutation_id`` set to the member to blame) to undo
+    the whole unit. Rules read other records through :meth:`PushBatch.row`, which sees
+    the batch's own earlier writes.
+    """
+
+    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None: ...
+
+    def on_flush(self, batch: PushBatch, written: Sequence[RowState]) -> None:
+        """Called with every row the batch writes, in its transaction (derived tables)."""
+
+
+class NoRules:
+    """The engine's checks only (any schema without domain rules)."""
+
+    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+        return None
+
+    def on_flush(self, batch: PushBatch, written: Sequence[RowState]) -> None:
+        return None
+
+
+NO_RULES: PushRules = NoRules()
+
+
+def units_of(mutations: Sequence[Mutation]) -> list[list[int]]:
+    """Indices of ``mutations`` cut into units: each ungrouped mutation alone; the members
+    of a group together, in request order, placed where the group's first member is."""
+    units: list[list[int]] = []
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(mutations):
+        if m.group is None:
+            units.append([i])
+        elif m.group in groups:
+            groups[m.group].append(i)
+        else:
+            groups[m.group] = [i]
+            units.append(groups[m.group])
+    return units
+
+
+def rejected_results(
+    members: Sequence[Mutation], failed_id: str, rejection: Rejected
+) -> list[MutationResult]:
+    """A refused unit's answers: the failing member's own error, ``group_rejected`` for
+    the others."""
+    group = members[0].group
+    results = []
+    for m in members:
+        body = rejection.body
+        if m.id != failed_id:
+            body = ErrorBody(
+                code=ErrorCode.GROUP_REJECTED,
+                message=f"another write of group {group!r} was rejected: {rejection.body.message}",
+                details={"group": group, "failed_mutation_id": failed_id},
+            )
+        results.append(MutationResult(mutation_id=m.id, status=MutationStatus.REJECTED, error=body))
+    return results
+
+
+def decided_results(
+    members: Sequence[Mutation], stored: Sequence[str | None]
+) -> list[MutationResult]:
+    """A retried unit's answers: each stored member ``duplicate`` with its first answer;
+    a member never seen before ``group_rejected`` (a group is decided once)."""
+    first_known = next(m.id for m, s in zip(members, stored, strict=True) if s is not None)
+    results = []
+    for m, s in zip(members, stored, strict=True):
+        if s is not None:
+            original = MutationResult.model_validate_json(s)
+            results.append(original.model_copy(update={"status": MutationStatus.DUPLICATE}))
+            continue
+        error = ErrorBody(
+            code=ErrorCode.GROUP_REJECTED,
+            message=f"group {m.group!r} was already decided in an earlier push; "
+            "a group never spans two pushes",
+            details={"group": m.group, "failed_mutation_id": first_known},
+        )
+        results.append(
+            MutationResult(mutation_id=m.id, status=MutationStatus.REJECTED, error=error)
+        )
+    return results
