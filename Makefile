@@ -10,7 +10,8 @@ HOST   ?= 127.0.0.1
 DB_URL ?= sqlite:///$(CURDIR)/var/fieldsync.db
 
 # Debian packages the headless Kivy tests and CJK rendering need.
-DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libmtdev1 fonts-wqy-microhei
+# chromium: the browser tests of the console (driven by Playwright, never `playwright install`).
+DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libmtdev1 fonts-wqy-microhei chromium
 
 .PHONY: run test lint typecheck pytest deps deb-deps app bench schemas screenshots clean
 
@@ -69,9 +70,10 @@ app: deps
 schemas: deps
 	$(BIN)/python -m sync_protocol.jsonschema docs/protocol
 
-## make screenshots — render every app screen into docs/screenshots/
+## make screenshots — render every app screen and every console page (zh, en) into docs/screenshots/
 screenshots: deps
 	$(BIN)/python -m mobile_app.screenshots docs/screenshots
+	$(BIN)/python -m server.console.screenshots docs/screenshots
 
 ## make bench — the benchmark suite, writing bench/results/ and docs/benchmarks.md
 bench: deps

@@ -7,6 +7,8 @@ Runs, each in its own process so one bench's memory does not colour another's:
    beside the raw AES-GCM + SQLite ceiling, search, encryption overhead;
 3. ``bench.fleet_bench`` — 100 devices syncing at once against PostgreSQL with two
    server workers, and pulls of 100 changes among 1,000 / 50,000 / 200,000 records;
+4. ``bench.console_bench`` — every console page at 50,000 customers and 200,000
+   activities on PostgreSQL (aim: p95 ≤ 300 ms);
 
 then writes ``docs/benchmarks.md`` from the JSON files in ``bench/results/`` (including
 ``convergence.json`` from ``python -m bench.simulate --long`` when it exists), every
@@ -65,6 +67,10 @@ def run_benches(results: Path, quick: bool, only: set[str] | None) -> dict[str, 
     if quick:
         fleet_args += ["--quick", "--db", "sqlite"]
     plan.append(("fleet", "bench.fleet_bench", fleet_args))
+    console_args = ["--output", str(results / "console.json")]
+    if quick:
+        console_args += ["--quick", "--db", "sqlite", "--repeat", "5"]
+    plan.append(("console", "bench.console_bench", console_args))
 
     outcome: dict[str, str] = {}
     for name, module, args in plan:
@@ -257,6 +263,29 @@ def _generic_section(title: str, data: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _console_section(console: dict[str, Any]) -> list[str]:
+    """Console pages: p50/p95 per page against the 300 ms aim (bench.console_bench)."""
+    lines = [
+        f"## Console pages (`python -m bench.console_bench`, {console.get('database')})",
+        "",
+        f"{_n(console.get('customers'))} customers and {_n(console.get('activities'))} "
+        f"activities; each page asked {console.get('repeat')} times after two warm-ups, timed "
+        "at the client over loopback (server time plus under a millisecond). Aim: p95 ≤ "
+        f"{_n(console.get('aim_p95_ms'))} ms. Load average (1 min) before/after: "
+        f"{console.get('load_avg_1m_before')} / {console.get('load_avg_1m_after')} on "
+        f"{console.get('cpu_count')} cores; measured {console.get('when')}.",
+        "",
+        "| Page | p50 ms | p95 ms | max ms | Aim met |",
+        "|---|---|---|---|---|",
+    ]
+    for row in console.get("pages", []):
+        lines.append(
+            f"| {row['page']} | {_n(row['p50_ms'], 1)} | {_n(row['p95_ms'], 1)} "
+            f"| {_n(row['max_ms'], 1)} | {'yes' if row['meets_aim'] else '**no**'} |"
+        )
+    return [*lines, ""]
+
+
 def _convergence_section(conv: dict[str, Any]) -> list[str]:
     runs = conv.get("runs", [])
     if not runs:
@@ -292,6 +321,7 @@ def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> s
     server = _load(results / "server.json")
     fleet = _load(results / "fleet.json")
     conv = _load(results / "convergence.json") or _load(RESULTS / "convergence.json")
+    console = _load(results / "console.json")
     date = (fleet or {}).get("date") or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         "# Benchmarks",
@@ -310,6 +340,8 @@ def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> s
         lines += _server_section(server)
     if fleet:
         lines += _fleet_section(fleet)
+    if console:
+        lines += _console_section(console)
     if conv:
         lines += _convergence_section(conv)
     text = "\n".join(lines).rstrip() + "\n"
@@ -322,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke run into bench/results/quick")
     parser.add_argument(
-        "--only", action="append", choices=("server", "sdk", "fleet"), help="run only these"
+        "--only",
+        action="append",
+        choices=("server", "sdk", "fleet", "console"),
+        help="run only these",
     )
     parser.add_argument("--render-only", action="store_true", help="just rewrite the report")
     parser.add_argument("--results", type=Path, default=None)

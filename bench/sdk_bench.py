@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from client_sdk import FAST_KDF, HttpTransport, Store, SyncClient, SyncConfig  # noqa: E402
-from client_sdk._crypto import AesGcmCipher, new_data_key  # noqa: E402
+from client_sdk._local.crypto import AesGcmCipher, new_data_key  # noqa: E402
 from client_sdk.testing import FakeServer  # noqa: E402
 from sync_protocol import CRM_SCHEMA, HybridLogicalClock, Mutation  # noqa: E402
 

@@ -17,7 +17,7 @@ from sync_protocol import ValidationFailed
 from ._background import BackgroundSync
 from ._clock import Clock, ManualClock, SystemClock
 from ._collection import Collection
-from ._crypto import FAST_KDF, KdfParams, KeyProvider, PassphraseKeyProvider
+from ._config import SyncConfig
 from ._errors import (
     AuthError,
     DeviceRevoked,
@@ -30,17 +30,20 @@ from ._errors import (
     StoreClosed,
     StoreCorrupted,
     StoreError,
+    StoreLocked,
     SyncError,
     TamperedData,
+    WouldLoseWork,
     WrongPassphrase,
 )
-from ._events import ConflictsChanged, Event, RecordsChanged, StatusChanged
+from ._events import ConflictsChanged, Event, RecordsChanged, StatusChanged, StoreWiped
+from ._local.crypto import FAST_KDF, KdfParams, KeyProvider, PassphraseKeyProvider
+from ._local.recovery import RecoveryReport
 from ._models import Conflict, DeadLetter, Record
-from ._recovery import RecoveryReport
-from ._status import SyncProgress, SyncReport, SyncStatus
+from ._status import SyncProgress, SyncReport, SyncStatus, UnsentWork
 from ._store import Store
-from ._sync import SyncClient, SyncConfig
-from ._transport import (
+from ._sync import SyncClient
+from ._transports import (
     HttpTransport,
     MockTransport,
     Transport,
@@ -87,6 +90,8 @@ __all__ = [
     "StoreClosed",
     "StoreCorrupted",
     "StoreError",
+    "StoreLocked",
+    "StoreWiped",
     "SyncClient",
     "SyncConfig",
     "SyncError",
@@ -98,7 +103,9 @@ __all__ = [
     "Transport",
     "TransportRequest",
     "TransportResponse",
+    "UnsentWork",
     "ValidationFailed",
+    "WouldLoseWork",
     "WrongPassphrase",
 ]
 # attachments (docs/attachments.md)

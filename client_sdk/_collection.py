@@ -14,11 +14,11 @@ from typing import Any
 from sync_protocol import EntitySchema, FieldError, ValidationFailed
 from sync_protocol.schema import RESERVED_FIELDS
 
+from ._core import StoreCore
 from ._errors import NotAllowed, RecordNotFound
 from ._ids import uuid7
 from ._models import Record
-from ._outbox import drop_unsent, enqueue
-from ._store import Store
+from ._writes import drop_unsent, enqueue
 
 Where = Mapping[str, Any] | Callable[[Record], bool] | None
 
@@ -26,8 +26,8 @@ Where = Mapping[str, Any] | Callable[[Record], bool] | None
 class Collection:
     """Records of one entity. Get one with :meth:`Store.collection`."""
 
-    def __init__(self, store: Store, entity: EntitySchema) -> None:
-        self._store = store
+    def __init__(self, core: StoreCore, entity: EntitySchema) -> None:
+        self._core = core
         self.entity = entity
         self.name = entity.name
 
@@ -43,13 +43,14 @@ class Collection:
         if errors:
             raise ValidationFailed(f"the {self.name} record is not valid", errors=errors)
         record_id = id or uuid7()
-        with self._store.locked():
-            if self._store.view(self.name, record_id) is not None:
+        with self._core.lock:
+            self._core.check_usable()
+            if self._core.views.view(self.name, record_id) is not None:
                 raise ValidationFailed(
                     f"{self.name} {record_id} already exists",
                     errors=[FieldError(field="id", code="duplicate", message="id already exists")],
                 )
-            rec = enqueue(self._store, self.name, record_id, "upsert", values)
+            rec = enqueue(self._core, self.name, record_id, "upsert", values)
         assert rec is not None
         return rec
 
@@ -62,8 +63,9 @@ class Collection:
         errors = self.entity.validate(values, partial=True)
         if errors:
             raise ValidationFailed(f"the {self.name} change is not valid", errors=errors)
-        with self._store.locked():
-            current = self._store.view(self.name, record_id)
+        with self._core.lock:
+            self._core.check_usable()
+            current = self._core.views.view(self.name, record_id)
             if current is None:
                 raise RecordNotFound(f"no {self.name} record {record_id!r}")
             changed = {
@@ -71,7 +73,7 @@ class Collection:
             }
             if not changed:
                 return current
-            rec = enqueue(self._store, self.name, record_id, "upsert", changed)
+            rec = enqueue(self._core, self.name, record_id, "upsert", changed)
         assert rec is not None
         return rec
 
@@ -79,11 +81,12 @@ class Collection:
         """Delete a record (a record that never reached the server simply disappears)."""
         if self.entity.append_only:
             raise NotAllowed(f"{self.name} is append-only: records cannot be deleted")
-        with self._store.locked():
-            if self._store.view(self.name, record_id) is None:
+        with self._core.lock:
+            self._core.check_usable()
+            if self._core.views.view(self.name, record_id) is None:
                 raise RecordNotFound(f"no {self.name} record {record_id!r}")
-            if not drop_unsent(self._store, self.name, record_id):
-                enqueue(self._store, self.name, record_id, "delete", {})
+            if not drop_unsent(self._core, self.name, record_id):
+                enqueue(self._core, self.name, record_id, "delete", {})
 
     def _check_writable(self, values: Mapping[str, Any]) -> None:
         errors = []
@@ -101,8 +104,13 @@ class Collection:
             raise ValidationFailed(f"the {self.name} write is not allowed", errors=errors)
 
     # -- reads ----------------------------------------------------------------------------
+    def _records(self) -> dict[str, Record]:
+        with self._core.lock:
+            self._core.check_usable()
+            return self._core.views.cache(self.name).records
+
     def get(self, record_id: str) -> Record | None:
-        return self._store.cache(self.name).records.get(record_id)
+        return self._records().get(record_id)
 
     def __getitem__(self, record_id: str) -> Record:
         rec = self.get(record_id)
@@ -111,10 +119,11 @@ class Collection:
         return rec
 
     def __len__(self) -> int:
-        return len(self._store.cache(self.name).records)
+        return len(self._records())
 
     def all(self) -> list[Record]:
-        return list(self._store.cache(self.name).records.values())
+        with self._core.lock:
+            return list(self._records().values())
 
     def count(self, where: Where = None, *, search: str | None = None) -> int:
         return len(self._select(where, search))
@@ -142,14 +151,10 @@ class Collection:
         return rows[offset:end]
 
     def _select(self, where: Where, search: str | None) -> list[Record]:
-        with self._store.locked():
-            cache = self._store.cache(self.name)
-            rows = list(cache.records.values())
+        with self._core.lock:
+            rows = list(self._records().values())
             if search and search.strip():
-                if cache.haystack is None:
-                    text = self._store.search_text
-                    cache.haystack = {r.id: text(self.name, r.fields) for r in rows}
-                hay = cache.haystack
+                hay = self._core.views.haystack(self.name)
                 needle = search.strip().casefold()
                 words = needle.split()
                 if len(words) > 1:

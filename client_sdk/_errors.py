@@ -7,14 +7,17 @@ Hierarchy::
     │   ├── WrongPassphrase         the passphrase does not unwrap the data key
     │   ├── TamperedData            a ciphertext failed authentication (edited or swapped)
     │   ├── StoreCorrupted          the file is not a Fieldsync store / unreadable SQLite
+    │   ├── StorageFull             the disk is full: the write was not saved
     │   ├── StoreClosed             the store was closed or wiped
+    │   ├── StoreLocked             offline past the lease: sign in online to unlock
+    │   ├── WouldLoseWork           wipe/sign-in refused: unsent work (``.work`` says what)
     │   ├── RecordNotFound          no such record (also a ``KeyError``)
     │   └── NotAllowed              the schema forbids the write (append-only entity, ...)
     └── SyncError                   talking to the server (carries ``code`` and ``details``)
         ├── NetworkError            no answer (offline, timeout, DNS); retried with backoff
         ├── ServerError             the server answered with an error body
         │   └── AuthError           401: not logged in, bad credentials, refresh refused
-        │       └── DeviceRevoked   403 device_revoked: the store has been wiped
+        │       └── DeviceRevoked   device_revoked: syncing stopped (``.wiped``: erased too)
         └── (codes from ``sync_protocol.ErrorCode``: ``code`` says which)
 
 A write that breaks its entity schema raises :class:`sync_protocol.ValidationFailed`
@@ -26,7 +29,10 @@ Messages never contain passphrases, keys, tokens or record values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._status import UnsentWork
 
 
 class SDKError(Exception):
@@ -58,6 +64,22 @@ class StorageFull(StoreError):
 
 class StoreClosed(StoreError):
     """The store was closed or wiped; open it again."""
+
+
+class StoreLocked(StoreError):
+    """The device has not reached the server for longer than the offline lease the server
+    set (``SyncLimits.offline_lease_days``): records cannot be read or written until a
+    sync or sign-in succeeds online. Status and the unsent-work summary still answer."""
+
+
+class WouldLoseWork(StoreError):
+    """A destructive call (``Store.wipe``, signing in as another user) was refused
+    because it would discard unsent work; ``work`` says what. Show it, offer
+    ``Store.export_unsent``, and call again with ``force=True`` if the user agrees."""
+
+    def __init__(self, message: str, work: UnsentWork) -> None:
+        super().__init__(message)
+        self.work = work
 
 
 class RecordNotFound(StoreError, KeyError):
@@ -105,4 +127,13 @@ class AuthError(ServerError):
 
 
 class DeviceRevoked(AuthError):
-    """An administrator revoked this device; the local store has been wiped."""
+    """An administrator revoked this device: it stops syncing.
+
+    ``wiped`` is true when the administrator also asked for a wipe (``details.wipe``)
+    and the store was erased; otherwise every unsent write stays readable and
+    exportable (``Store.unsent_work``, ``Store.export_unsent``) and syncing resumes
+    only after a successful ``SyncClient.login``."""
+
+    @property
+    def wiped(self) -> bool:
+        return bool(self.details.get("wipe"))

@@ -37,7 +37,16 @@ class ConflictsChanged:
     open_conflicts: int
 
 
-Event = RecordsChanged | SyncProgress | StatusChanged | ConflictsChanged
+@dataclass(frozen=True, slots=True)
+class StoreWiped:
+    """The store was erased (``reason``: ``"wipe"`` — the app asked — or ``"revoked"`` —
+    an administrator revoked the device with a wipe). Every later call on it raises
+    :class:`~client_sdk.StoreClosed`; open the path again for a fresh, empty store."""
+
+    reason: str
+
+
+Event = RecordsChanged | SyncProgress | StatusChanged | ConflictsChanged | StoreWiped
 Listener = Callable[[Event], None]
 
 
@@ -56,12 +65,12 @@ class EventBus:
 
         return unsubscribe
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: object) -> None:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
             try:
-                listener(event)
+                listener(event)  # type: ignore[arg-type]
             except Exception:
                 log.exception("event listener failed on %s", type(event).__name__)
 

@@ -65,6 +65,8 @@ class DeadLetter:
     fields: dict[str, Any]
     error: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
+    #: the mutation group the write belonged to (``Store.group()``), if any
+    group: str | None = None
 
     @property
     def code(self) -> str:

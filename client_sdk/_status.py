@@ -24,6 +24,10 @@ class SyncStatus:
     clock_warning: str | None
     open_conflicts: int
     dead_letters: int
+    #: offline past the server's lease: records are locked until a sync succeeds online
+    locked: bool = False
+    #: revoked by an administrator (without a wipe): syncing stopped, work kept
+    revoked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +64,27 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     checkpoint: str | None = None
     duration_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class UnsentWork:
+    """What would be lost if the store were erased now (``Store.unsent_work()``).
+
+    ``pending_writes``: writes not yet acknowledged by the server; ``rejected_writes``:
+    writes the server refused (dead letters); ``open_conflicts``: conflicts not yet
+    resolved; ``unsent_photos``: attachments whose bytes the server does not hold yet.
+    """
+
+    pending_writes: int = 0
+    rejected_writes: int = 0
+    open_conflicts: int = 0
+    unsent_photos: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.pending_writes or self.rejected_writes or self.open_conflicts or self.unsent_photos
+        )
+
+    def __bool__(self) -> bool:
+        return not self.empty

@@ -1,95 +1,45 @@
-"""The sync runner: log in, push the outbox, pull changes — resumably.
+"""The sync client — the public face: sign in, sync (push then pull), sign out.
 
-One :meth:`SyncClient.sync` is *push then pull*:
+One :meth:`SyncClient.sync` pushes the outbox oldest first in batches (each answer
+folded into the store in one transaction: acknowledged writes leave the outbox, refused
+ones go to the dead letters) and then pulls pages from the stored checkpoint until up
+to date (each page applied with its checkpoint in one transaction). The work is done by
+:class:`._runner.Runner`; what each answer means is decided by :mod:`._engine`.
 
-1. **Push** the outbox oldest first in batches. Each answer is folded into the store in
-   one transaction (acknowledged writes leave the outbox, refused ones go to the
-   dead-letter list, the others continue). A lost answer is harmless: the entries stay
-   queued with the same mutation ids and the server answers ``duplicate`` next time.
-2. **Pull** pages from the stored checkpoint until ``has_more`` is false, storing the
-   checkpoint with each page (see :mod:`._replica`).
-
-Failures: no answer → retried with exponential backoff and full jitter, then
-:class:`NetworkError` (status goes offline); ``401`` → the access token is refreshed once
-and the *same* request retried (a pull resumes from the same checkpoint); ``403
-device_revoked`` → the store is wiped and :class:`DeviceRevoked` raised; ``410
-resync_required`` → a fresh full pull that keeps pending writes; ``413`` → smaller push
-batches; ``429``/``5xx`` → retried like network failures (``Retry-After`` honoured);
-``clock_skew`` (warning or refusal) → ``status.clock_warning``.
+Failures: no answer → retried with backoff, then :class:`NetworkError`; ``401`` → the
+token is refreshed once and the same request repeated; ``device_revoked`` →
+:class:`DeviceRevoked` (the store is erased only when the server asks for a wipe);
+``410 resync_required`` → a full re-pull that keeps pending writes; ``413`` → smaller
+push batches; ``429``/``5xx`` → retried (``Retry-After`` honoured).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
 
-from pydantic import ValidationError
+from sync_protocol import ErrorCode, LoginRequest, SyncInfo, UserInfo
 
-from sync_protocol import (
-    ErrorCode,
-    LoginRequest,
-    PullRequest,
-    PushRequest,
-    PushResponse,
-    RefreshRequest,
-    SyncInfo,
-    TokenResponse,
-    UserInfo,
-)
-
-from ._errors import (
-    AuthError,
-    DeviceRevoked,
-    NetworkError,
-    ServerError,
-    StoreClosed,
-    SyncError,
-)
-from ._events import ConflictsChanged, StatusChanged
-from ._outbox import apply_results, take_batch, to_mutation
-from ._replica import PulledPage, apply_page, begin_resync, finish_resync, parse_page, reset_replica
-from ._status import SyncProgress, SyncReport
+from ._attention import unsent_work
+from ._config import SyncConfig
+from ._engine.health import NETWORK, Health
+from ._errors import DeviceRevoked, NetworkError, SDKError, ServerError, SyncError, WouldLoseWork
+from ._local import apply
+from ._runner import DEVICE_NAME, HEALTH, Request, Runner
+from ._session import Session, read_tokens
+from ._status import SyncReport
 from ._store import Store
-from ._transport import Transport, TransportRequest, TransportResponse
+from ._transports import Transport, TransportResponse
 
 log = logging.getLogger("client_sdk")
 
-_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True, slots=True)
-class SyncConfig:
-    """Tuning of the sync runner; the defaults suit a phone on a mobile network."""
-
-    push_batch: int = 200
-    pull_limit: int = 1000
-    max_attempts: int = 5
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    #: Fetch the next pull page while the current one is applied (overlaps the server's
-    #: work with the device's; two pages in memory at most).
-    prefetch: bool = True
-    platform: str | None = "python"
-    app_version: str | None = None
-    #: Injected for tests (no real sleeping) and simulations.
-    sleep: Callable[[float], None] = field(default=time.sleep)
-    rng: random.Random = field(default_factory=random.Random)
-
-    def backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(max, initial * 2**attempt)]."""
-        cap = min(self.backoff_max_s, self.backoff_initial_s * (2 ** max(0, attempt - 1)))
-        return self.rng.uniform(0, cap)
-
-
-class _ResyncSignal(ServerError):
-    pass
+#: How often a sync asks the server for its limits (the offline lease among them).
+INFO_EVERY_S = 12 * 3600.0
+_OWNER, _INFO_AT = "replica_owner", "info_at"
+#: The server binds a device id to its first user; another user gets this code.
+DEVICE_ID_TAKEN = "device_id_taken"
 
 
 class SyncClient:
@@ -99,185 +49,137 @@ class SyncClient:
         self, store: Store, transport: Transport, config: SyncConfig | None = None
     ) -> None:
         self.store = store
-        self.transport = transport
         self.config = config or SyncConfig()
+        self._core = store._core
+        self._session = Session(self._core)
+        self._runner = Runner(self._core, transport, self.config, self._session)
         self._lock = threading.RLock()
-        self._tokens: dict[str, Any] | None = None
 
-    # -- authentication -------------------------------------------------------------------
+    @property
+    def transport(self) -> Transport:
+        return self._runner.transport
+
+    @transport.setter
+    def transport(self, transport: Transport) -> None:
+        self._runner.transport = transport
+
+    # -- signing in and out ---------------------------------------------------------------
     def login(
         self,
         username: str,
         password: str,
         totp: str | None = None,
         device_name: str | None = None,
+        *,
+        force: bool = False,
     ) -> UserInfo:
-        """Log in and keep the tokens (sealed) in the store; returns who logged in.
+        """Sign in and keep the tokens (sealed) in the store; returns who signed in.
 
-        If a different user logs in on a store holding someone else's data, that data is
-        dropped first (records, pending writes, checkpoint).
+        When another user signs in on a store holding someone else's data, that data is
+        dropped first — refused with :class:`WouldLoseWork` while it holds unsent work,
+        unless ``force=True``. A successful sign-in also resumes syncing after a revoke
+        and unlocks a store locked by the offline lease.
         """
+        core = self._core
+        with self._lock:
+            core.check_open()
+            try:
+                response = self._login(username, password, totp, device_name)
+            except ServerError as exc:
+                if exc.code != DEVICE_ID_TAKEN:
+                    raise
+                # The device id belongs to another user (a shared phone): the server never
+                # hands it over, so this user signs in as a new device — after making
+                # sure the other user's unsent work is not silently dropped.
+                self._refuse_loss(force)
+                with core.lock:
+                    core.renew_device_id()
+                response = self._login(username, password, totp, device_name)
+            try:
+                user_id = str(read_tokens(response.content)["user"]["id"])
+            except (ValueError, KeyError) as exc:
+                raise ServerError(str(exc), code="internal_error", status=response.status) from None
+            with core.lock:
+                owner = core.local.meta.get_secret(_OWNER) or self._session.user_id()
+                if owner not in (None, user_id):
+                    self._refuse_loss(force)
+                    log.warning("another user signed in: dropping the previous user's data")
+                    apply.reset_replica(core.local)
+                    core.views.drop()
+                user = self._session.accept(response.content)
+                core.local.meta.set_secret(_OWNER, user_id)
+                core.local.meta.set_secret(DEVICE_NAME, device_name)
+                core.set_revoked(False)
+                core.reached_server()
+            self._learn_limits(force=True)
+            return user
+
+    def _login(
+        self, username: str, password: str, totp: str | None, device_name: str | None
+    ) -> TransportResponse:
         request = LoginRequest(
             username=username,
             password=password,
-            device_id=self.store.device_id,
+            device_id=self._core.device_id,
             device_name=device_name,
             platform=self.config.platform,
             app_version=self.config.app_version,
             totp=totp,
         )
-        response = self._call("POST", "/v1/auth/login", request.model_dump(mode="json"), auth=False)
-        tokens = TokenResponse.model_validate_json(response.content)
-        previous = self._load_tokens()
-        if previous and previous.get("user", {}).get("id") not in (None, tokens.user.id):
-            log.warning("another user logged in: dropping the previous user's local data")
-            reset_replica(self.store)
-        self._save_tokens(tokens)
-        return tokens.user
+        body = request.model_dump(mode="json")
+        return self._runner.call(Request("POST", "/v1/auth/login", body), auth=False)
+
+    def _refuse_loss(self, force: bool) -> None:
+        """Refuse to drop another user's unsent work unless ``force``."""
+        work = unsent_work(self._core)
+        if work and not force:
+            raise WouldLoseWork(
+                "another user's unsent work is on this device: export it, or sign in "
+                "with force=True",
+                work,
+            )
 
     def logout(self) -> None:
-        """Forget the tokens (and tell the server, when it can be reached)."""
-        tokens = self._load_tokens()
+        """Forget the tokens (and tell the server, when it can be reached). The store's
+        data stays; wipe it with :meth:`Store.wipe` if the device is handed on."""
+        tokens = self._session.tokens()
         if tokens:
+            body = {"refresh_token": tokens.get("refresh_token"), "device_id": self._core.device_id}
             with contextlib.suppress(SyncError):
-                self._call(
-                    "POST",
-                    "/v1/auth/logout",
-                    {
-                        "refresh_token": tokens.get("refresh_token"),
-                        "device_id": self.store.device_id,
-                    },
-                    retry=False,
-                )
-        self._tokens = None
-        if not self.store.closed:
-            self.store.secret_set("tokens", None)
-
-    @property
-    def user(self) -> UserInfo | None:
-        tokens = self._load_tokens()
-        return UserInfo.model_validate(tokens["user"]) if tokens and tokens.get("user") else None
-
-    @property
-    def logged_in(self) -> bool:
-        return self._load_tokens() is not None
-
-    def _load_tokens(self) -> dict[str, Any] | None:
-        if self._tokens is None and not self.store.closed:
-            self._tokens = self.store.secret_get("tokens")
-        return self._tokens
-
-    def _save_tokens(self, tokens: TokenResponse) -> None:
-        data = {
-            "access_token": tokens.access_token,
-            "refresh_token": tokens.refresh_token,
-            "expires_at": self.store.clock.time() + tokens.expires_in,
-            "user": tokens.user.model_dump(mode="json"),
-        }
-        self.store.secret_set("tokens", data)
-        self._tokens = data
+                self._runner.call(Request("POST", "/v1/auth/logout", body), retry=False)
+        self._session.forget()
 
     def refresh(self) -> None:
         """Exchange the refresh token for new tokens (done automatically on a 401)."""
-        tokens = self._load_tokens()
-        if not tokens:
-            raise AuthError("not logged in", code=ErrorCode.UNAUTHORIZED.value, status=401)
-        request = RefreshRequest(
-            refresh_token=tokens["refresh_token"], device_id=self.store.device_id
-        )
-        try:
-            response = self._call(
-                "POST", "/v1/auth/refresh", request.model_dump(mode="json"), auth=False
-            )
-        except AuthError:
-            if not self.store.closed:
-                self.store.secret_set("tokens", None)
-            self._tokens = None
-            raise
-        self._save_tokens(TokenResponse.model_validate_json(response.content))
+        self._runner.refresh()
 
-    # -- requests -------------------------------------------------------------------------
-    def _call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        auth: bool = True,
-        retry: bool = True,
-        report: SyncReport | None = None,
-    ) -> TransportResponse:
-        attempt = 0
-        refreshed = False
-        while True:
-            headers: dict[str, str] = {}
-            if auth:
-                tokens = self._load_tokens()
-                if not tokens:
-                    raise AuthError("not logged in", code=ErrorCode.UNAUTHORIZED.value, status=401)
-                headers["Authorization"] = f"Bearer {tokens['access_token']}"
-            try:
-                response = self.transport.send(TransportRequest(method, path, body, headers))
-            except NetworkError:
-                self._set_online(False)
-                attempt += 1
-                if not retry or attempt >= self.config.max_attempts:
-                    raise
-                if report is not None:
-                    report.retries += 1
-                self.config.sleep(self.config.backoff(attempt))
-                continue
-            self._set_online(True)
-            if 200 <= response.status < 300:
-                return response
-            code, message, details = _error_of(response)
-            if response.status == 401:
-                if auth and not refreshed and self._load_tokens():
-                    self.refresh()
-                    refreshed = True
-                    if report is not None:
-                        report.token_refreshes += 1
-                    continue
-                raise AuthError(message, code=code, status=401, details=details)
-            if code == ErrorCode.DEVICE_REVOKED.value:
-                self._revoked()
-                raise DeviceRevoked(message, code=code, status=response.status, details=details)
-            if response.status == 410 or code == ErrorCode.RESYNC_REQUIRED.value:
-                raise _ResyncSignal(message, code=code, status=response.status, details=details)
-            if response.status == 403:
-                raise AuthError(message, code=code, status=403, details=details)
-            if retry and response.status in _RETRYABLE_STATUS:
-                attempt += 1
-                if attempt < self.config.max_attempts:
-                    if report is not None:
-                        report.retries += 1
-                    wait = self.config.backoff(attempt)
-                    after = response.headers.get("retry-after") or details.get("retry_after_s")
-                    with contextlib.suppress(TypeError, ValueError):
-                        wait = max(wait, float(after)) if after is not None else wait
-                    self.config.sleep(min(wait, self.config.backoff_max_s))
-                    continue
-            raise ServerError(message, code=code, status=response.status, details=details)
+    @property
+    def user(self) -> UserInfo | None:
+        return self._session.user()
 
-    def _revoked(self) -> None:
-        log.warning("this device was revoked by an administrator: wiping the local store")
-        self._tokens = None
-        if not self.store.closed:
-            self.store.wipe()
-
-    def _set_online(self, online: bool) -> None:
-        if self.store.online != online:
-            self.store.online = online
-            self._emit_status()
-
-    def _emit_status(self) -> None:
-        if not self.store.closed:
-            with contextlib.suppress(StoreClosed):
-                self.store.emit(StatusChanged(self.store.status()))
+    @property
+    def logged_in(self) -> bool:
+        return self._session.tokens() is not None
 
     def info(self) -> SyncInfo:
         """The server's protocol range, schema versions and limits."""
-        return SyncInfo.model_validate_json(self._call("GET", "/v1/sync/info").content)
+        response = self._runner.call(Request("GET", "/v1/sync/info"))
+        return SyncInfo.model_validate_json(response.content)
+
+    def _learn_limits(self, *, force: bool = False) -> None:
+        """Ask for the server's limits (best effort): the offline lease is one of them."""
+        core = self._core
+        raw = core.local.meta.get(_INFO_AT)
+        if not force and raw is not None and core.clock.time() - float(raw) < INFO_EVERY_S:
+            return
+        try:
+            info = self._runner.call(Request("GET", "/v1/sync/info"), retry=False).json()
+            lease = (info.get("limits") or {}).get("offline_lease_days")
+        except (SDKError, ValueError, AttributeError):
+            return
+        with core.lock:
+            core.set_lease(lease if isinstance(lease, int | float) else None)
+            core.local.meta.set(_INFO_AT, repr(core.clock.time()).encode())
 
     # -- sync -----------------------------------------------------------------------------
     def sync(self) -> SyncReport:
@@ -291,183 +193,49 @@ class SyncClient:
         return self._run(push=False, pull=True)
 
     def _run(self, *, push: bool, pull: bool) -> SyncReport:
+        core, runner = self._core, self._runner
         with self._lock:
+            core.check_open()
+            if core.revoked:
+                raise DeviceRevoked(
+                    "this device was revoked: sign in again once an administrator allows it",
+                    code=ErrorCode.DEVICE_REVOKED.value,
+                    status=403,
+                    details={"wipe": False},
+                )
             started = time.monotonic()
             report = SyncReport()
             try:
                 if push:
-                    self._push(report)
+                    runner.push(report)
                 if pull:
-                    self._pull(report)
+                    runner.pull(report)
             except DeviceRevoked:
                 raise
             except SyncError as exc:
                 if not self.store.closed:
-                    self.store.secret_set("last_error", f"{exc.code}: {exc.message}")
-                    self._emit_status()
+                    self._note_failure(exc)
+                    runner.emit_status()
                 raise
             report.duration_s = time.monotonic() - started
-            report.checkpoint = self.store.meta_get("checkpoint")
-            self.store.meta_set("last_sync_at", repr(self.store.clock.time()))
-            self.store.secret_set("last_error", None)
-            self._emit_status()
+            with core.lock, core.local.transaction():
+                report.checkpoint = apply.checkpoint(core.local)
+                core.local.meta.set("last_sync_at", repr(core.clock.time()).encode())
+                core.local.meta.set_secret("last_error", None)
+                core.local.meta.set_secret(HEALTH, None)
+                core.reached_server()
+            self._learn_limits()
+            runner.emit_status()
             return report
 
-    def _push(self, report: SyncReport) -> None:
-        store = self.store
-        rows = store.storage.execute("SELECT MAX(seq), COUNT(*) FROM outbox")
-        last_seq, total = rows[0]
-        if last_seq is None:
-            return
-        batch_size = max(1, self.config.push_batch)
-        done = 0
-        while True:
-            batch = [p for p in take_batch(store, batch_size) if p.seq <= last_seq]
-            if not batch:
-                return
-            request = PushRequest(
-                device_id=store.device_id,
-                schema_version=store.schema.version,
-                mutations=[to_mutation(p) for p in batch],
-                pending_total=int(store.storage.execute("SELECT COUNT(*) FROM outbox")[0][0]),
-            )
-            try:
-                response = self._call(
-                    "POST",
-                    "/v1/sync/push",
-                    request.model_dump(mode="json", exclude_none=True),
-                    report=report,
-                )
-            except ServerError as exc:
-                if exc.code == ErrorCode.BATCH_TOO_LARGE.value and batch_size > 1:
-                    batch_size = max(1, batch_size // 2)
-                    continue
-                if exc.code == ErrorCode.CLOCK_SKEW.value:
-                    store.secret_set("clock_warning", exc.message)
-                raise
-            answer = _parse(PushResponse, response)
-            counts = apply_results(store, batch, answer.results)
-            if not counts:
-                raise ServerError(
-                    "the server answered a push without results", code="internal_error"
-                )
-            report.pushed += sum(counts.values())
-            report.applied += counts.get("applied", 0)
-            report.merged += counts.get("merged", 0)
-            report.conflicts += counts.get("conflict", 0)
-            report.rejected += counts.get("rejected", 0)
-            report.duplicates += counts.get("duplicate", 0)
-            skew = [w for w in answer.warnings if w.code is ErrorCode.CLOCK_SKEW]
-            store.secret_set("clock_warning", skew[0].message if skew else None)
-            report.warnings.extend(w.message for w in answer.warnings)
-            self._receive_hlc(answer.server_hlc)
-            done += len(batch)
-            store.emit(SyncProgress("push", done, int(total)))
-
-    def _pull(self, report: SyncReport) -> None:
-        """Pull pages until up to date, fetching page N+1 while page N is applied.
-
-        The next request needs only the checkpoint of the page just received, so it is
-        sent from a helper thread while this one decrypts and stores the current page:
-        the server's work and the device's overlap, and at most two pages are in memory.
-        """
-        store = self.store
-        checkpoint = store.meta_get("checkpoint")
-        resynced = False
-        done = 0
-        total: int | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldsync-pull") as pool:
-            pending: Future[PulledPage] | None = None
-            while True:
-                try:
-                    page = (
-                        pending.result() if pending is not None else self._fetch(checkpoint, report)
-                    )
-                except _ResyncSignal:
-                    if resynced:
-                        raise
-                    log.warning("server asked for a full resync; pending writes are kept")
-                    begin_resync(store)
-                    checkpoint, resynced, done, total = None, True, 0, None
-                    pending = None
-                    report.resynced = True
-                    continue
-                stalled = not page.changes and page.checkpoint == checkpoint
-                more = page.has_more and not stalled
-                pending = (
-                    pool.submit(self._fetch, page.checkpoint, report)
-                    if more and self.config.prefetch
-                    else None
-                )
-                try:
-                    outcome = apply_page(store, page.changes, page.checkpoint, page.server_hlc)
-                except BaseException:
-                    if pending is not None:
-                        pending.cancel()
-                    raise
-                if outcome.conflicts_changed:
-                    store.emit(ConflictsChanged(len(store.conflicts())))
-                report.pulled += len(page.changes)
-                report.evicted += outcome.evictions
-                report.pages += 1
-                done += len(page.changes)
-                # servers may count only on the first page: keep that estimate until the end
-                if page.remaining is not None:
-                    total = done + page.remaining
-                elif total is not None:
-                    total = max(total, done)
-                if not more:
-                    total = done
-                store.emit(SyncProgress("pull", done, total))
-                checkpoint = page.checkpoint
-                if not more:
-                    break
-                if pending is None:  # no prefetch: fetch the next page now
-                    pending = pool.submit(self._fetch, checkpoint, report)
-        finish_resync(store)
-
-    def _fetch(self, checkpoint: str | None, report: SyncReport) -> PulledPage:
-        request = PullRequest(
-            device_id=self.store.device_id,
-            schema_version=self.store.schema.version,
-            checkpoint=checkpoint,
-            limit=self.config.pull_limit,
-        )
-        response = self._call(
-            "POST", "/v1/sync/pull", request.model_dump(mode="json"), report=report
-        )
-        try:
-            return parse_page(response.content)
-        except ValueError as exc:
-            raise ServerError(str(exc), code="internal_error", status=response.status) from None
-
-    def _receive_hlc(self, server_hlc: str) -> None:
-        with self.store.locked():  # the UI thread stamps writes with the same clock
-            try:
-                stamp = self.store.hlc.receive(server_hlc).encode()
-            except ValueError:
-                return
-            self.store.meta_set("hlc", stamp)
+    def _note_failure(self, exc: SyncError) -> None:
+        core = self._core
+        code = NETWORK if isinstance(exc, NetworkError) else exc.code
+        with core.lock, core.local.transaction():
+            health = Health.read(core.local.meta.get_secret(HEALTH))
+            failed = health.failed(code, int(core.clock.time() * 1000))
+            core.local.meta.set_secret(HEALTH, failed.as_json())
+            core.local.meta.set_secret("last_error", f"{exc.code}: {exc.message}")
 
     def close(self) -> None:
-        self.transport.close()
-
-
-def _parse(model: Any, response: TransportResponse) -> Any:
-    try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
-        raise ServerError(
-            f"the server's answer is not a valid {model.__name__} ({exc.error_count()} errors)",
-            code="internal_error",
-            status=response.status,
-        ) from None
-
-
-def _error_of(response: TransportResponse) -> tuple[str, str, dict[str, Any]]:
-    try:
-        body = response.json()
-        err = body["error"]
-        return str(err["code"]), str(err.get("message", "")), dict(err.get("details") or {})
-    except (ValueError, KeyError, TypeError):
-        return f"http_{response.status}", f"the server answered HTTP {response.status}", {}
+        self._runner.transport.close()

@@ -35,7 +35,7 @@ from sync_protocol import (
 )
 from sync_protocol.errors import ErrorBody
 
-from ._transport import MockTransport, TransportRequest, TransportResponse
+from ._transports import MockTransport, TransportRequest, TransportResponse
 
 CONFLICTS = "_conflicts"
 

@@ -11,13 +11,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, Table, select, update
 from sqlalchemy.orm import Session
 
 from .auth import hash_password, hash_refresh_token, new_refresh_token
-from .errors import DeviceRevoked, Unauthorized
+from .errors import DeviceIdTaken, DeviceRevoked, LeaseExpired, Unauthorized
 from .models import ROLES, AuditEntry, Device, RefreshToken, Team, User
 
 
@@ -128,15 +128,21 @@ def register_device(
     app_version: str | None,
     protocol: int | None = None,
 ) -> Device:
-    """Create or update the device row; a revoked device cannot sign in again."""
+    """Create or refresh the device row of ``user``.
+
+    A device id belongs to the user who registered it first: another user presenting
+    it is refused (``device_id_taken``) — never handed the device, its sessions or its
+    audit trail. A revoked device cannot sign in again.
+    """
     device = session.get(Device, device_id)
     now = utcnow()
     if device is None:
         device = Device(id=device_id, user_id=user.id, created_at=now, wipe=False)
         session.add(device)
+    elif device.user_id != user.id:
+        raise DeviceIdTaken()
     elif device.revoked_at is not None:
-        raise DeviceRevoked(wipe=device.wipe)
-    device.user_id = user.id
+        raise DeviceRevoked(wipe=bool(device.wipe))
     device.name = name or device.name
     device.platform = platform or device.platform
     device.app_version = app_version or device.app_version
@@ -146,18 +152,53 @@ def register_device(
     return device
 
 
-def revoke_device(session: Session, device_id: str, *, wipe: bool = True) -> Device | None:
+def revoke_device(session: Session, device_id: str, *, wipe: bool = False) -> Device | None:
+    """Stop a device syncing: its refresh tokens die and its access tokens stop working
+    on their next request. ``wipe`` also orders it to erase its data (see
+    :func:`wipe_device`); without it the device keeps its unsent work."""
     device = session.get(Device, device_id)
     if device is None:
         return None
-    device.revoked_at = utcnow()
-    device.wipe = wipe
+    if device.revoked_at is None:
+        device.revoked_at = utcnow()
+    device.wipe = bool(device.wipe) or wipe
+    device.token_generation = (device.token_generation or 0) + 1
+    revoke_refresh_tokens(session, device_id)
+    return device
+
+
+def wipe_device(session: Session, device_id: str) -> Device | None:
+    """Revoke a device (if it is not already) and order it to erase its local data."""
+    return revoke_device(session, device_id, wipe=True)
+
+
+def sign_out_user(session: Session, user: User) -> None:
+    """Revoke every token of ``user`` at once: refresh tokens, and (by raising the
+    user's token generation) every access token already issued, on every instance."""
+    user.token_generation = (user.token_generation or 0) + 1
     session.execute(
         update(RefreshToken)
-        .where(RefreshToken.device_id == device_id, RefreshToken.revoked_at.is_(None))
+        .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
-    return device
+
+
+def accept_totp_step(engine: Engine, user_id: str, step: int) -> bool:
+    """Record ``step`` as the user's last accepted TOTP step if it is newer than the
+    last one: False means the code (or an older one) was already used. One conditional
+    UPDATE committed at once on its own connection, so two logins racing with one code
+    on two instances accept it once."""
+    users = cast(Table, User.__table__)
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(users)
+            .where(
+                users.c.id == user_id,
+                (users.c.totp_last_step.is_(None)) | (users.c.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+        )
+        return bool(done.rowcount == 1)
 
 
 def issue_refresh_token(session: Session, user_id: str, device_id: str, ttl_s: int) -> str:
@@ -176,9 +217,13 @@ def issue_refresh_token(session: Session, user_id: str, device_id: str, ttl_s: i
 
 
 def rotate_refresh_token(
-    session: Session, token: str, device_id: str, ttl_s: int
+    session: Session, token: str, device_id: str, ttl_s: int, *, lease_s: int = 0
 ) -> tuple[User, Device, str]:
-    """Exchange a refresh token for a new one (the old one stops working)."""
+    """Exchange a refresh token for a new one (the old one stops working).
+
+    ``lease_s`` (the offline lease; 0: none): a device silent for longer must sign in
+    with the password again (``lease_expired``), as its store has locked itself.
+    """
     row = session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
     )
@@ -188,21 +233,25 @@ def rotate_refresh_token(
     if device is None:
         raise Unauthorized("unknown device")
     if device.revoked_at is not None:
-        raise DeviceRevoked(wipe=device.wipe)
+        raise DeviceRevoked(wipe=bool(device.wipe))
     now = utcnow()
     if row.revoked_at is not None:
         raise Unauthorized("refresh token revoked; sign in again")
     if row.rotated_at is not None:
-        # Reuse of a rotated token: someone holds a copy. Cut the whole device off.
-        session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.device_id == device_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        # Reuse of a rotated token: someone holds a copy. Cut the whole device off,
+        # access tokens included.
+        revoke_refresh_tokens(session, device_id)
+        device.token_generation = (device.token_generation or 0) + 1
         session.commit()
         raise Unauthorized("refresh token already used; sign in again")
     if _aware(row.expires_at) <= now:
         raise Unauthorized("refresh token expired; sign in again")
+    seen = _aware(device.last_seen) if device.last_seen is not None else None
+    if lease_s and seen is not None and seen + timedelta(seconds=lease_s) < now:
+        raise LeaseExpired(
+            "this device was offline longer than the offline lease; sign in with the password",
+            details={"last_seen": seen.isoformat(), "offline_lease_s": lease_s},
+        )
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         raise Unauthorized("account disabled")

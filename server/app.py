@@ -21,16 +21,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 
 from sync_protocol import ErrorCode, ProtocolError
+from sync_protocol.hlc import wall_clock_ms
 
 from .attachments import install_attachments
-from .auth import LoginRateLimiter, TokenSigner
+from .auth import TokenSigner
+from .console import install_console
 from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
+from .fleet import routes as fleet_routes
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
-from .routers import admin, auth, health, sync
+from .observability import routes as observability_routes
+from .observability.middleware import ObservabilityMiddleware
+from .operations import build_operations
+from .routers import admin, auth, sync
 from .settings import Settings
+from .throttle import LoginThrottle
 
 log = logging.getLogger("fieldsync.server")
 
@@ -53,16 +60,29 @@ def _error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _note_error(request: Request, code: ErrorCode | str) -> None:
+    """Record the error on the device that made the request (fleet health), if known."""
+    device_id = getattr(request.state, "device_id", None)
+    if device_id is None:
+        return
+    context: ServerContext = request.app.state.fieldsync
+    route = request.scope.get("route")
+    endpoint = str(getattr(route, "path", None) or request.url.path)
+    context.ops.activity.error(device_id, now_ms=wall_clock_ms(), code=str(code), endpoint=endpoint)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProtocolError)
-    async def protocol_error(_request: Request, exc: ProtocolError) -> JSONResponse:
+    async def protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:
+        _note_error(request, exc.code)
         response = _error_response(http_status(exc), exc.code, exc.message, exc.details)
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after_s)
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        _note_error(request, ErrorCode.VALIDATION_FAILED)
         fields = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
@@ -76,12 +96,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL)
+        _note_error(request, code)
         return _error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(sqlalchemy.exc.OperationalError)
     async def database_busy(request: Request, exc: sqlalchemy.exc.OperationalError) -> JSONResponse:
+        _note_error(request, ErrorCode.SERVICE_UNAVAILABLE)
         # A lock wait that timed out, a dropped connection, a restarting database: the
         # transaction rolled back and nothing changed, so the client may simply retry
         # (pushes are idempotent by mutation id). Not a 500: it is not a bug.
@@ -103,6 +125,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The path, never the body or headers: those may hold passwords and tokens.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        _note_error(request, ErrorCode.INTERNAL)
         return _error_response(500, ErrorCode.INTERNAL, "internal server error")
 
 
@@ -112,8 +135,10 @@ def build_context(settings: Settings) -> ServerContext:
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
+        ops=build_operations(settings, engine),
         signer=TokenSigner(settings.secret_key, settings.access_token_ttl_s),
-        limiter=LoginRateLimiter(
+        throttle=LoginThrottle(
+            engine,
             max_failures_per_user=settings.login_max_failures_per_user,
             max_attempts_per_address=settings.login_max_attempts_per_address,
             window_s=settings.login_window_s,
@@ -129,14 +154,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        context.engine.dispose()
+        context.ops.start()
+        try:
+            yield
+        finally:
+            context.ops.stop()  # the last health flush happens here
+            context.engine.dispose()
 
     app = FastAPI(
         title="Fieldsync",
         version="0.1.0",
         description="Offline-first CRM sync server: push, pull, auth, admin.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by the console package (server/console/docs.py)
+        redoc_url=None,
     )
     app.state.fieldsync = context
     _install_error_handlers(app)
@@ -144,8 +175,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=settings.gzip_level
     )
     app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, auth, sync, admin):
+    # Outermost (added last): request id, latency and the access line cover everything.
+    app.add_middleware(
+        ObservabilityMiddleware, metrics=context.ops.metrics, access_log=settings.access_log
+    )
+    for module in (observability_routes, auth, sync, admin):
         app.include_router(module.router)
+    app.include_router(fleet_routes.router)  # /v1/manager/devices/{id}/diagnosis
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
+    install_console(app)  # /, /console/…, /docs (docs/console.md)
     return app

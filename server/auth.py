@@ -1,10 +1,13 @@
-"""Credentials: Argon2id password hashes, signed access tokens, refresh tokens, TOTP,
-and the login rate limiter.
+"""Credentials: Argon2id password hashes, signed access tokens, refresh tokens, TOTP.
 
-Access tokens are short-lived and stateless: ``fs1.<payload>.<hmac>`` where the payload
-is base64url JSON ``{"sub": user id, "dev": device id, "exp": epoch seconds}`` signed with
-HMAC-SHA256 under ``Settings.secret_key``. Every request still loads the device, so a
-revocation takes effect on the very next request, not at token expiry.
+Access tokens are short-lived: ``fs1.<payload>.<hmac>`` where the payload is base64url
+JSON ``{"sub": user id, "dev": device id, "ug": user generation, "dg": device
+generation, "exp": epoch seconds}`` signed with HMAC-SHA256 under
+``Settings.secret_key``. Every request loads the device and user rows anyway (for scope
+and revocation), and :func:`server.deps.check_token` compares the two generations with
+theirs: a password reset, deactivation, logout or revocation raises a generation in
+the database, which ends every token issued before *at once, on every instance* — not
+at token expiry.
 
 Refresh tokens are random, stored only as SHA-256 hashes, bound to one device, and rotate
 on every use; presenting a rotated token again (a stolen copy being replayed) revokes
@@ -18,9 +21,7 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from .errors import RateLimited, TokenExpired, Unauthorized
+from .errors import TokenExpired, Unauthorized
 
 # OWASP's Argon2id baseline (19 MiB, t=2, p=1): ~20 ms per hash on this machine.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -60,6 +61,9 @@ class AccessClaims:
     user_id: str
     device_id: str
     expires_at: int
+    #: The user's and the device's token generation when the token was issued.
+    user_generation: int = 0
+    device_generation: int = 0
 
 
 def _b64(data: bytes) -> str:
@@ -83,9 +87,24 @@ class TokenSigner:
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
 
-    def issue(self, user_id: str, device_id: str, *, now: float | None = None) -> str:
+    def issue(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        user_generation: int = 0,
+        device_generation: int = 0,
+        now: float | None = None,
+    ) -> str:
         issued = int(self.clock() if now is None else now)
-        body = {"sub": user_id, "dev": device_id, "exp": issued + self.ttl_s, "iat": issued}
+        body = {
+            "sub": user_id,
+            "dev": device_id,
+            "ug": user_generation,
+            "dg": device_generation,
+            "exp": issued + self.ttl_s,
+            "iat": issued,
+        }
         payload = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{_TOKEN_PREFIX}.{payload}.{self._sign(payload)}"
 
@@ -98,8 +117,14 @@ class TokenSigner:
             raise Unauthorized("invalid access token")
         try:
             body = json.loads(_unb64(payload))
-            claims = AccessClaims(str(body["sub"]), str(body["dev"]), int(body["exp"]))
-        except (ValueError, KeyError, TypeError):
+            claims = AccessClaims(
+                str(body["sub"]),
+                str(body["dev"]),
+                int(body["exp"]),
+                int(body.get("ug", 0)),
+                int(body.get("dg", 0)),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise Unauthorized("invalid access token") from None
         if claims.expires_at <= self.clock():
             raise TokenExpired(
@@ -123,71 +148,19 @@ def new_totp_secret() -> str:
     return str(pyotp.random_base32())
 
 
-def verify_totp(secret: str, code: str, *, at: float | None = None) -> bool:
-    """Accept the current code and its neighbours (±30 s of clock difference)."""
+def totp_step(secret: str, code: str, *, at: float | None = None) -> int | None:
+    """The time step whose code ``code`` is — the current one or a neighbour (±30 s of
+    clock difference) — or ``None`` when it matches none. The caller accepts a step only
+    once (:func:`server.accounts.accept_totp_step`), so a code cannot be replayed."""
     totp = pyotp.TOTP(secret)
-    return bool(totp.verify(code, for_time=at, valid_window=1))
+    now = time.time() if at is None else at
+    current = int(now // totp.interval)
+    for step in (current, current - 1, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
-class LoginRateLimiter:
-    """Sliding-window limits on login attempts, kept in process memory.
-
-    * per username: failed attempts (a correct password is not slowed down by an
-      attacker's guesses once the window has passed);
-    * per client address: all attempts (stops one address spraying many usernames).
-
-    With several worker processes each keeps its own window, so the effective limit is
-    per worker; a shared store (the database or Redis) would make it global.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_failures_per_user: int,
-        max_attempts_per_address: int,
-        window_s: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_failures_per_user = max_failures_per_user
-        self.max_attempts_per_address = max_attempts_per_address
-        self.window_s = window_s
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._attempts: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _trim(self, q: deque[float], now: float) -> None:
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-
-    def _retry_after(self, q: deque[float], now: float) -> int:
-        return max(1, int(q[0] + self.window_s - now) + 1)
-
-    def check(self, username: str, address: str) -> None:
-        """Raise :class:`RateLimited` when either limit is reached; else count the try."""
-        now = self.clock()
-        key = username.casefold()
-        with self._lock:
-            failures = self._failures.setdefault(key, deque())
-            attempts = self._attempts.setdefault(address, deque())
-            self._trim(failures, now)
-            self._trim(attempts, now)
-            if len(failures) >= self.max_failures_per_user:
-                raise RateLimited(
-                    "too many failed sign-ins for this account; try again later",
-                    retry_after_s=self._retry_after(failures, now),
-                )
-            if len(attempts) >= self.max_attempts_per_address:
-                raise RateLimited(
-                    "too many sign-in attempts from this address; try again later",
-                    retry_after_s=self._retry_after(attempts, now),
-                )
-            attempts.append(now)
-
-    def record_failure(self, username: str) -> None:
-        with self._lock:
-            self._failures.setdefault(username.casefold(), deque()).append(self.clock())
-
-    def record_success(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(username.casefold(), None)
+def verify_totp(secret: str, code: str, *, at: float | None = None) -> bool:
+    """Whether ``code`` is valid now (replay not considered: see :func:`totp_step`)."""
+    return totp_step(secret, code, at=at) is not None

@@ -39,18 +39,41 @@ def _session(settings: Settings) -> Session:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .observability.logs import logging_config
+
     settings = _settings(args.database_url)
+    # The app is built by uvicorn (in each worker) from the environment: hand it the
+    # command line's choices that way.
     os.environ["FIELDSYNC_DATABASE_URL"] = settings.database_url
+    if args.access_log is not None:
+        os.environ["FIELDSYNC_ACCESS_LOG"] = "true" if args.access_log else "false"
+    if settings.metrics_multiprocess_dir:
+        _prepare_multiprocess_metrics(settings.metrics_multiprocess_dir)
+    level = args.log_level or settings.log_level
     uvicorn.run(
         "server.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level=args.log_level,
-        access_log=args.access_log,
+        log_level=level,
+        access_log=False,  # the server's own access line replaces uvicorn's (no query strings)
+        log_config=logging_config(level, settings.log_format),
     )
     return 0
+
+
+def _prepare_multiprocess_metrics(directory: str) -> None:
+    """prometheus-client's multiprocess mode: every worker writes its metrics to files in
+    ``directory`` (read at import, so set before the app is imported); stale files of a
+    previous run are removed."""
+    from pathlib import Path
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -59,6 +82,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings(args.database_url)
     upgrade(settings.database_url, args.revision)
     print("database is at the latest revision")
+    return 0
+
+
+def cmd_db_new_epoch(args: argparse.Namespace) -> int:
+    from .manager.backup import start_new_epoch
+
+    settings = _settings(args.database_url)
+    epoch = start_new_epoch(settings.database_url)
+    print(f"new sync epoch {epoch}: every device will resync from scratch")
     return 0
 
 
@@ -166,8 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--log-level", default="info")
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
+    serve.add_argument(
+        "--log-level",
+        default=None,
+        choices=("debug", "info", "warning", "error"),
+        help="default: FIELDSYNC_LOG_LEVEL",
+    )
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one structured line per request (default: FIELDSYNC_ACCESS_LOG)",
+    )
     add_db(serve)
     serve.set_defaults(func=cmd_serve)
 
@@ -177,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--revision", default="head")
     add_db(up)
     up.set_defaults(func=cmd_db_upgrade)
+    epoch = db_sub.add_parser(
+        "new-epoch",
+        help="after restoring a backup by other means than `fieldsync restore`: "
+        "make every device resync",
+    )
+    add_db(epoch)
+    epoch.set_defaults(func=cmd_db_new_epoch)
 
     seed = sub.add_parser("seed-demo", help="add the demo team and ~200 customers")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when data exists")
@@ -201,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_db(purge)
     purge.set_defaults(func=cmd_purge)
 
+    from .fleet.cli import add_doctor_command
     from .manager.backup import add_backup_commands
+
+    add_doctor_command(sub)  # doctor (server/fleet/cli.py)
 
     add_backup_commands(sub)  # backup, restore (server/manager/backup.py)
     return parser

@@ -1,4 +1,4 @@
-"""Per-app runtime state: settings, database, token signer, rate limiter, server clock.
+"""Per-app runtime state: settings, database, token signer, login throttle, server clock.
 
 One :class:`ServerContext` is built by :func:`server.app.create_app` and hung on
 ``app.state.fieldsync``; dependencies reach it through the request. Nothing is global,
@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from sync_protocol import CRM_SCHEMA, HybridLogicalClock, SchemaRegistry, Timestamp
 from sync_protocol.hlc import wall_clock_ms
 
-from .auth import LoginRateLimiter, TokenSigner
+from .auth import TokenSigner
 from .crm import push_rules
+from .operations import Operations
 from .repository.push import PushRules
 from .settings import Settings
+from .throttle import LoginThrottle
 
 
 class ServerClock:
@@ -60,8 +62,10 @@ class ServerContext:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    #: Fleet-health recorder and background tasks (:mod:`server.operations`).
+    ops: Operations
     signer: TokenSigner
-    limiter: LoginRateLimiter
+    throttle: LoginThrottle
     clock: ServerClock = field(default_factory=ServerClock)
     schema: SchemaRegistry = CRM_SCHEMA
     hooks: TestHooks = field(default_factory=TestHooks)

@@ -37,6 +37,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Statement parameters (record fields) never appear in an error's message.
+        kwargs.setdefault("hide_parameters", True)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -48,6 +50,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     # No pre-ping: it costs a round trip per request; stale connections are recycled.
     kwargs.setdefault("pool_recycle", 1800)
+    kwargs.setdefault("hide_parameters", True)
     return create_engine(url, **kwargs)
 
 

@@ -2,10 +2,12 @@
 
 ``SessionDep`` — a database session per request; ``CurrentAuth`` — the verified caller
 (user + device + scope); ``CurrentUser`` / ``CurrentDevice`` — its parts. Verifying a
-caller checks the token's signature and expiry *and* loads the device, so a revoked
-device is refused on its very next request (``device_revoked``, with the wipe flag).
-Dependencies only read: a write here would take locks before the sync engine's counter
-lock and could deadlock with it.
+caller checks the token's signature and expiry, loads the device and user rows in one
+query, and :func:`check_token` holds the token against them: a revoked device is
+refused on its very next request (``device_revoked``, with the wipe flag) and a token
+issued before a logout, password reset or deactivation is refused at once, on every
+instance. Dependencies only read: a write here would take locks before the sync
+engine's counter lock and could deadlock with it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .accounts import Principal, principal_for
+from .auth import AccessClaims
 from .context import ServerContext
 from .errors import DeviceRevoked, Unauthorized
 from .models import Device, User
@@ -55,6 +58,24 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
+def check_token(claims: AccessClaims, user: User, device: Device) -> None:
+    """Whether a signed, unexpired token still speaks for ``user`` on ``device``.
+
+    The one place revocation is decided (a cache of "nothing revoked" can sit here
+    later): the device must not be revoked, the user must be active and own the
+    device, and the token's generations must be the rows' current ones — a logout or
+    revocation raises the device's, a password reset or deactivation the user's.
+    """
+    if device.revoked_at is not None:
+        raise DeviceRevoked(wipe=bool(device.wipe))
+    if not user.active or user.id != claims.user_id or device.user_id != user.id:
+        raise Unauthorized("the account or device is no longer valid")
+    if claims.user_generation != (user.token_generation or 0) or claims.device_generation != (
+        device.token_generation or 0
+    ):
+        raise Unauthorized("this session was signed out; sign in again")
+
+
 def get_auth(request: Request, context: ContextDep, session: SessionDep) -> AuthContext:
     claims = context.signer.verify(_bearer(request))
     # One round trip for both rows: this runs on every request, polls included.
@@ -66,10 +87,8 @@ def get_auth(request: Request, context: ContextDep, session: SessionDep) -> Auth
     if row is None:
         raise Unauthorized("unknown device")
     device, user = row
-    if device.revoked_at is not None:
-        raise DeviceRevoked(wipe=device.wipe)
-    if not user.active or user.id != claims.user_id:
-        raise Unauthorized("the account or device is no longer valid")
+    request.state.device_id = device.id  # errors answered from here on are the device's
+    check_token(claims, user, device)
     return AuthContext(user, device, principal_for(session, user, device.id))
 
 

@@ -10,6 +10,9 @@ Hierarchy (the protocol's own classes live in :mod:`sync_protocol.errors`)::
     ├── TotpRequired        totp_required  401 — the account needs a one-time code
     ├── Forbidden           forbidden      403 — authenticated but not allowed
     ├── DeviceRevoked       device_revoked 403 — details {"wipe": bool}
+    ├── DeviceIdTaken       device_id_taken 409 — the device id belongs to another user
+    ├── LeaseExpired        lease_expired  401 — offline past the lease: sign in again
+    ├── UnsupportedMedia    unsupported_media_type 415 — Content-Encoding/-Type refused
     ├── NotFound            not_found      404
     └── RateLimited         rate_limited   429 — details {"retry_after_s": n}
 
@@ -47,13 +50,36 @@ class Forbidden(ProtocolError):
 
 
 class DeviceRevoked(ProtocolError):
+    """Revocation stops sync; only ``wipe=True`` (a separate, explicit order) asks the
+    device to erase its data. Without it the device keeps every unsent write readable
+    and exportable."""
+
     code = ErrorCode.DEVICE_REVOKED
 
-    def __init__(self, *, wipe: bool = True) -> None:
-        super().__init__(
-            "this device has been revoked; sign in again from an authorised device",
-            details={"wipe": wipe},
+    def __init__(self, *, wipe: bool) -> None:
+        message = (
+            "this device has been revoked and must erase its data"
+            if wipe
+            else "this device has been revoked; its unsent work stays on it"
         )
+        super().__init__(message, details={"wipe": wipe})
+
+
+class DeviceIdTaken(ProtocolError):
+    code = ErrorCode.DEVICE_ID_TAKEN
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this device id is registered to another user; generate a new device id",
+        )
+
+
+class LeaseExpired(ProtocolError):
+    code = ErrorCode.LEASE_EXPIRED
+
+
+class UnsupportedMedia(ProtocolError):
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class NotFound(ProtocolError):

@@ -64,6 +64,11 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Carried in every access token; raised by a password reset or deactivation, which
+    #: revokes every token issued before at once (see :func:`server.deps.check_token`).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The last TOTP time step accepted: a one-time code works once (RFC 6238 §5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Device(Base):
@@ -80,6 +85,8 @@ class Device(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     wipe: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Carried in the device's access tokens; raised by logout and revocation.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RefreshToken(Base):
@@ -137,11 +144,19 @@ class Eviction(Base):
 
 
 class AppliedMutation(Base):
+    """A mutation's first answer, for idempotent retries. Mutation ids are the device's
+    own: they are unique per ``(user_id, device_id)`` only, so two users (or devices)
+    choosing one id never meet. ``content_hash`` is the SHA-256 of what the device sent:
+    the same id with other content is ``mutation_id_reused``, never a silent drop."""
+
     __tablename__ = "applied_mutations"
 
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: ``""`` for server-side writers without a device.
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     mutation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(64))
-    device_id: Mapped[str | None] = mapped_column(String(64))
+    #: NULL for rows written before the hash existed (treated as matching).
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     #: The MutationResult JSON answered the first time.
     result: Mapped[str] = mapped_column(Text)
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
@@ -171,6 +186,20 @@ class SyncState(Base):
     #: Tombstones and evictions at or below this version are gone: older checkpoints
     #: must resync from scratch.
     purge_horizon: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Changes on every restore: checkpoints of another epoch must resync (``"0"`` is the
+    #: epoch of a database never restored, and of the old ``v1:<n>`` checkpoints).
+    epoch: Mapped[str] = mapped_column(String(32), default="0", server_default="0")
+
+
+class LoginThrottle(Base):
+    """One counter per throttled key (``user:<name>`` failures, ``addr:<ip>`` attempts),
+    in the database so every server process and instance shares it."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start_ms: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class RecordKey(Base):

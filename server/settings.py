@@ -43,6 +43,51 @@ class Settings(BaseSettings):
     login_max_attempts_per_address: int = Field(default=100, ge=1)
     login_window_s: int = Field(default=300, ge=1)
 
+    #: Days a device may go without reaching the server before its store locks until
+    #: the user signs in online again (with the password): a lost phone that never
+    #: reconnects does not stay open forever. The server also refuses a refresh token
+    #: of a device silent for longer (``lease_expired``). 0 turns the lease off.
+    offline_lease_days: int = Field(default=14, ge=0, le=3650)
+
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Level of the server's log (`fieldsync serve`)."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`json`: one JSON object per line with a request id (for log "
+        "collectors); `text`: plain lines for a terminal.",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One log line per request: method, route template, status, duration, "
+        "request id, device (never a query string or a body).",
+    )
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics at `/metrics`."
+    )
+    metrics_multiprocess_dir: str | None = Field(
+        default=None,
+        description="With `--workers` > 1: a directory for prometheus-client's multiprocess "
+        "mode, so `/metrics` adds up every worker (emptied by `fieldsync serve` at start).",
+    )
+    console_session_ttl_s: int = Field(
+        default=12 * 3600,
+        ge=60,
+        description="A console (browser) session ends this many seconds after sign-in.",
+    )
+    console_idle_timeout_s: int = Field(
+        default=3600,
+        ge=60,
+        description="A console session also ends after this many seconds without a request.",
+    )
+    health_flush_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often each server process writes the fleet-health activity it "
+        "buffered (last push and pull, checkpoint, device status, errors) to the database.",
+    )
+
     #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
     #: cost per record small while still shrinking JSON by ~5x.
     gzip_level: int = Field(default=3, ge=1, le=9)

@@ -61,6 +61,7 @@ from .schema import (
     SchemaRegistry,
     Scope,
 )
+from .status import DeviceStatus
 from .versions import PROTOCOL_VERSION, check_schema_version, negotiate
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "ConflictChoice",
     "ConflictRecord",
     "DeletePolicy",
+    "DeviceStatus",
     "EntitySchema",
     "ErrorBody",
     "ErrorCode",

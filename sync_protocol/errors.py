@@ -47,6 +47,10 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     CONFLICT = "conflict"
     SERVICE_UNAVAILABLE = "service_unavailable"
+    MUTATION_ID_REUSED = "mutation_id_reused"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    DEVICE_ID_TAKEN = "device_id_taken"
+    LEASE_EXPIRED = "lease_expired"
     INTERNAL = "internal_error"
     GROUP_REJECTED = "group_rejected"
     TOTAL_MISMATCH = "total_mismatch"
@@ -76,6 +80,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.CONFLICT: 409,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.MUTATION_ID_REUSED: 409,  # per mutation: same id, other content
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,  # a Content-Encoding or Content-Type refused
+    ErrorCode.DEVICE_ID_TAKEN: 409,  # the device id belongs to another user
+    ErrorCode.LEASE_EXPIRED: 401,  # offline longer than the lease: sign in with a password
     ErrorCode.INTERNAL: 500,
     ErrorCode.GROUP_REJECTED: 409,  # per mutation: another member of its group failed
     ErrorCode.TOTAL_MISMATCH: 422,  # per mutation: stated totals differ from sync_protocol.orders

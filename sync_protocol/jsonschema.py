@@ -39,6 +39,7 @@ from .messages import (
     TokenResponse,
     UserInfo,
 )
+from .status import DeviceStatus
 
 #: Every model that crosses the wire, in the order docs/protocol.md introduces them.
 MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
@@ -53,6 +54,7 @@ MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
     PushResponse,
     MutationResult,
     PullRequest,
+    DeviceStatus,
     PullResponse,
     Change,
     ConflictRecord,

@@ -8,12 +8,15 @@ JSON Schemas in ``docs/protocol/`` are generated from these models.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ErrorBody
+from .merge import DELETED_FIELD, FieldConflict
+from .status import OptionalDeviceStatus
 from .versions import PROTOCOL_VERSION
 
 ID_PATTERN = r"^[A-Za-z0-9_\-.:]{1,64}$"
@@ -116,7 +119,13 @@ class PushRequest(_Message):
     pending_total: int | None = Field(
         default=None,
         ge=0,
-        description="How many writes the device still has queued (reported to managers).",
+        description="Superseded by `device_status.pending_count` (same meaning: writes "
+        "queued when the request was sent, this batch included); still accepted.",
+    )
+    device_status: OptionalDeviceStatus = Field(
+        default=None,
+        description="The device's own sync health (`DeviceStatus`), read tolerantly: an "
+        "invalid value is dropped, never refused.",
     )
 
 
@@ -149,6 +158,11 @@ class PullRequest(_Message):
         description="Opaque; null for an initial sync. Store it after applying a page.",
     )
     limit: int = Field(default=500, ge=1, le=10_000)
+    device_status: OptionalDeviceStatus = Field(
+        default=None,
+        description="The device's own sync health (`DeviceStatus`), read tolerantly: an "
+        "invalid value is dropped, never refused.",
+    )
 
 
 class Change(_Message):
@@ -180,6 +194,12 @@ class SyncLimits(_Message):
     max_drift_ms: int
     tombstone_retention_days: int
     max_body_bytes: int
+    offline_lease_days: int = Field(
+        default=0,
+        ge=0,
+        description="Days without reaching the server after which a device locks its store "
+        "until the user signs in online again; 0: no lease.",
+    )
 
 
 class SyncInfo(_Message):
@@ -252,3 +272,48 @@ class ConflictRecord(BaseModel):
     user_id: str | None = None
     status: Literal["open", "resolved"] = "open"
     resolution: Any = Field(default=None, description="Value chosen by the resolver.")
+    mutation_id: str | None = Field(default=None, description="The push that conflicted.")
+    kind: Literal["field", "delete"] = Field(
+        default="field", description='"delete" for a delete-versus-edit conflict.'
+    )
+
+    @classmethod
+    def read(cls, fields: Mapping[str, Any]) -> ConflictRecord | None:
+        """The conflict in a ``_conflicts`` record's fields, or ``None`` if they are not
+        one (read tolerantly: unknown fields are kept, an unknown ``status`` or ``kind``
+        from a newer server makes the record unreadable rather than an error)."""
+        try:
+            return cls.model_validate(dict(fields))
+        except ValidationError:
+            return None
+
+    @classmethod
+    def of(
+        cls,
+        conflict: FieldConflict,
+        *,
+        collection: str,
+        record_id: str,
+        device_id: str | None = None,
+        user_id: str | None = None,
+        mutation_id: str | None = None,
+    ) -> ConflictRecord:
+        """The record a server stores for a :class:`FieldConflict` of a merge."""
+        return cls(
+            collection=collection,
+            record_id=record_id,
+            field=conflict.field,
+            base=conflict.base,
+            local=conflict.local,
+            remote=conflict.remote,
+            local_hlc=conflict.local_hlc,
+            remote_hlc=conflict.remote_hlc,
+            device_id=device_id,
+            user_id=user_id,
+            mutation_id=mutation_id,
+            kind="delete" if conflict.field == DELETED_FIELD else "field",
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """The record's fields as stored and synced."""
+        return self.model_dump(mode="json")

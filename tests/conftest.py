@@ -4,6 +4,8 @@
   on the server named by ``FIELDSYNC_TEST_POSTGRES_URL``, default the local one).
   When no server is reachable the test is skipped — except under ``CI=true``, where
   the run fails instead (see ``pytest_terminal_summary``).
+* ``browser`` tests (``tests/console/``) drive a real Chromium: skipped locally when it
+  is missing, a failure under ``CI=true`` like the PostgreSQL and app tests.
 * ``db_url`` — parametrised over SQLite and PostgreSQL for tests that must hold on both.
 * Kivy runs headless: the environment variables below are set before anything can
   import kivy.
@@ -35,7 +37,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 #: Markers whose skips fail the run under CI=true.
-_MUST_RUN_MARKERS = ("postgres", "app")
+_MUST_RUN_MARKERS = ("postgres", "app", "browser")
 
 _pg_reachable: bool | None = None
 
@@ -104,7 +106,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
-    """Under CI=true a skipped PostgreSQL or app test fails the whole run."""
+    """Under CI=true a skipped PostgreSQL, app or browser test fails the whole run."""
     if not IN_CI:
         return
     bad = []
@@ -114,7 +116,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
             bad.append(report.nodeid)
     if bad:
         terminalreporter.write_line(
-            f"CI=true: {len(bad)} PostgreSQL/app test(s) were skipped; failing the run:", red=True
+            f"CI=true: {len(bad)} PostgreSQL/app/browser test(s) were skipped; failing the run:",
+            red=True,
         )
         for nodeid in bad:
             terminalreporter.write_line(f"  {nodeid}", red=True)

@@ -10,12 +10,11 @@ uploaded in resumable chunks, downloaded on demand. See ``docs/attachments.md``:
     attachments.status(photo.id).state     # queued → uploading → complete
 """
 
+from ._attachments import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_BYTES, Attachments
 from ._background import BackgroundUploads
 from ._download import AttachmentDownloader
 from ._errors import AttachmentError, AttachmentNotFound, AttachmentNotLocal, AttachmentTooLarge
-from ._local import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_BYTES, Attachments
 from ._models import AttachmentChanged, AttachmentInfo, AttachmentState, UploadReport
-from ._remote import AttachmentTransport, HttpAttachmentTransport
 from ._upload import AttachmentUploader
 
 __all__ = [
@@ -29,10 +28,8 @@ __all__ = [
     "AttachmentNotLocal",
     "AttachmentState",
     "AttachmentTooLarge",
-    "AttachmentTransport",
     "AttachmentUploader",
     "Attachments",
     "BackgroundUploads",
-    "HttpAttachmentTransport",
     "UploadReport",
 ]

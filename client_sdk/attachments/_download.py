@@ -14,9 +14,10 @@ import hashlib
 from .._errors import TamperedData
 from .._store import Store
 from .._sync import SyncClient
-from ._local import Attachments
+from .._transports import Transport
+from ._api import AttachmentApi
+from ._attachments import Attachments
 from ._models import AttachmentInfo, AttachmentState
-from ._remote import AttachmentApi, AttachmentTransport
 
 
 class AttachmentDownloader:
@@ -24,7 +25,7 @@ class AttachmentDownloader:
         self,
         attachments: Attachments | Store,
         client: SyncClient,
-        transport: AttachmentTransport | None = None,
+        transport: Transport | None = None,
         *,
         max_attempts: int | None = None,
     ) -> None:

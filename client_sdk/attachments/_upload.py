@@ -15,6 +15,10 @@ The uploader never touches records or the outbox and takes no lock the record sy
 holds (except for a token refresh): ``SyncClient.sync()`` and ``upload_pending()`` run
 independently, typically on two threads. A photo attached to a visit therefore never
 holds the visit back, and the manager sees the visit at once with its photo ``pending``.
+
+Requests go through the SDK's one request loop (:class:`client_sdk._runner.Runner`) with
+the sync client's transport and session: the same retries, the same token refresh, the
+same handling of a revoked device.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import hashlib
 import logging
 from typing import Any
 
-from .._errors import AuthError, DeviceRevoked, NetworkError, ServerError
+from .._errors import AuthError, NetworkError, ServerError
 from .._store import Store
 from .._sync import SyncClient
-from ._local import Attachments, chunk_count
+from .._transports import Transport
+from ._api import AttachmentApi
+from ._attachments import Attachments, chunk_count
 from ._models import AttachmentInfo, AttachmentState, UploadReport
-from ._remote import AttachmentApi, AttachmentTransport
 
 log = logging.getLogger("client_sdk")
 
@@ -41,17 +46,18 @@ _PERMANENT = frozenset(
 class AttachmentUploader:
     """Uploads the pending attachments of ``store`` for the user ``client`` signed in as.
 
-    ``AttachmentUploader(store_or_attachments, client)`` shares the sync client's HTTP
-    connection pool and tokens; pass ``transport=`` for anything else (a test client,
-    a proxy). ``max_attempts`` bounds the retries of one request before the run stops
-    with ``report.interrupted`` (default: the sync client's setting).
+    ``AttachmentUploader(store_or_attachments, client)`` shares the sync client's
+    transport (its connection pool) and tokens; pass ``transport=`` (any
+    :class:`~client_sdk.Transport`) to go elsewhere — a proxy, a test client.
+    ``max_attempts`` bounds the retries of one request before the run stops with
+    ``report.interrupted`` (default: the sync client's setting).
     """
 
     def __init__(
         self,
         attachments: Attachments | Store,
         client: SyncClient,
-        transport: AttachmentTransport | None = None,
+        transport: Transport | None = None,
         *,
         max_attempts: int | None = None,
     ) -> None:
@@ -112,13 +118,6 @@ class AttachmentUploader:
         except NetworkError as exc:
             report.interrupted = True
             report.errors.append(exc.message)
-        except DeviceRevoked:
-            # Same as the record sync: a revoked device forgets everything at once.
-            self.attachments.wipe()
-            revoked = getattr(self.api.client, "_revoked", None)
-            if callable(revoked):
-                revoked()
-            raise
         finally:
             report.retries = self.api.retries
         return report

@@ -118,7 +118,7 @@ class SettingsViewModel(Observable):
         if self.session.attachments is not None:
             with contextlib.suppress(Exception):
                 self.session.attachments.wipe()  # the photos' chunk files go with the key
-        self.session.store.wipe()
+        self.session.store.wipe(force=True)  # the user confirmed above
         if self.files is not None:
             self.files.forget()
         self.logged_out = True

@@ -48,3 +48,6 @@ class Attachment(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
     completed_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: Random key of the possession proof: content the server already holds is linked
+    #: only after the device shows ``HMAC-SHA256(proof_nonce, content)``.
+    proof_nonce: Mapped[str | None] = mapped_column(String(64))

@@ -13,6 +13,11 @@
 Restore refuses a target that already holds tables unless ``force`` is given (for
 PostgreSQL, ``force`` adds ``--clean --if-exists``). Stop the server before restoring
 over its live database.
+
+Every restore starts a new **epoch** (:func:`server.repository.state.new_epoch`): the
+restored counter is behind what devices have already pulled, so every checkpoint they
+hold is answered ``resync_required`` instead of silently skipping the versions that
+are handed out again. (Restoring by other means? Run ``fieldsync db new-epoch``.)
 """
 
 from __future__ import annotations
@@ -152,6 +157,7 @@ def restore(database_url: str, source: Path | str, *, force: bool = False) -> No
                 target.close()
         finally:
             backup_db.close()
+        start_new_epoch(database_url)
         return
     if _pg_has_tables(database_url) and not force:
         raise BackupError("the target database already holds tables (use --force to overwrite)")
@@ -165,6 +171,20 @@ def restore(database_url: str, source: Path | str, *, force: bool = False) -> No
     if force:
         command[-1:-1] = ["--clean", "--if-exists"]
     _run([*command, str(source)])
+    start_new_epoch(database_url)
+
+
+def start_new_epoch(database_url: str) -> str:
+    """Give the database at ``database_url`` a new epoch (see the module docstring)."""
+    from ..db import make_engine
+    from ..repository.state import new_epoch
+
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return new_epoch(conn)
+    finally:
+        engine.dispose()
 
 
 # ---- command line --------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Devices (``/v1/manager/devices``) and the audit log (``/v1/manager/audit``).
 
 A device row is refreshed by every sign-in, push and (at most once a minute) pull: last
-seen, app and protocol version, and the pending writes the device reported at its last
-push. Revoking a device ends its sessions at once (its next request answers
+seen, app and protocol version. Each device also carries its **fleet health**
+(:mod:`server.fleet`): last push and pull, lag behind the server, pending writes and
+dead letters as the device last reported them, its last error and clock offset.
+Revoking a device ends its sessions at once (its next request answers
 ``device_revoked``); *wiping* also tells it to erase its local store.
 """
 
@@ -13,14 +15,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from sync_protocol.messages import ID_PATTERN
 
-from ..accounts import audit, revoke_device
-from ..deps import AuthContext, SessionDep
+from ..accounts import audit, now_ms, revoke_device
+from ..deps import AuthContext, ContextDep, SessionDep
 from ..errors import Forbidden, NotFound
+from ..fleet.health import DeviceHealthOut, fleet_health
 from ..models import AuditEntry, Device, User
 from .common import IsoDateTime, ManagerAuth, Page, aware, error_responses
 from .records import scope_owners
@@ -44,6 +47,7 @@ class DeviceOut(BaseModel):
                     "revoked_at": None,
                     "wipe": False,
                     "created_at": "2026-10-01T08:00:00Z",
+                    "health": DeviceHealthOut.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
                 }
             ]
         }
@@ -56,17 +60,23 @@ class DeviceOut(BaseModel):
     app_version: str | None
     protocol: int | None
     last_seen: datetime | None
-    pending_writes: int | None
+    pending_writes: int | None = Field(
+        description="Writes queued on the device as it last reported (same as "
+        "`health.pending_writes`)."
+    )
     revoked_at: datetime | None
     wipe: bool
     created_at: datetime
+    health: DeviceHealthOut | None = Field(
+        default=None, description="Fleet health (absent on revoke/wipe answers)."
+    )
 
 
 class DevicePage(Page):
     items: list[DeviceOut]
 
 
-def _device_out(d: Device) -> DeviceOut:
+def _device_out(d: Device, health: DeviceHealthOut | None = None) -> DeviceOut:
     return DeviceOut(
         id=d.id,
         user_id=d.user_id,
@@ -75,10 +85,11 @@ def _device_out(d: Device) -> DeviceOut:
         app_version=d.app_version,
         protocol=d.protocol,
         last_seen=aware(d.last_seen),
-        pending_writes=d.pending_writes,
+        pending_writes=health.pending_writes if health is not None else None,
         revoked_at=aware(d.revoked_at),
         wipe=bool(d.wipe),
         created_at=aware(d.created_at),
+        health=health,
     )
 
 
@@ -86,12 +97,14 @@ def _device_out(d: Device) -> DeviceOut:
 def list_devices(
     auth: ManagerAuth,
     session: SessionDep,
+    context: ContextDep,
     user_id: Annotated[str | None, Query(max_length=64)] = None,
     include_revoked: bool = True,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DevicePage:
-    """Your team's devices, most recently seen first."""
+    """Your team's devices, most recently seen first, with their fleet health."""
+    context.ops.activity.flush_quietly()  # this process's buffered activity, before reading
     stmt = select(Device)
     owners = scope_owners(auth.principal)
     if owners is not None:
@@ -102,18 +115,26 @@ def list_devices(
         stmt = stmt.where(Device.revoked_at.is_(None))
     devices = list(session.scalars(stmt))
     devices.sort(key=lambda d: (d.last_seen is None, -(d.last_seen or d.created_at).timestamp()))
+    page = devices[offset : offset + limit]
+    health = fleet_health(session, page, now_ms=now_ms())
     return DevicePage(
         total=len(devices),
         offset=offset,
         limit=limit,
-        items=[_device_out(d) for d in devices[offset : offset + limit]],
+        items=[_device_out(d, health[d.id]) for d in page],
     )
 
 
-def _managed_device(session: SessionDep, auth: AuthContext, device_id: str) -> Device:
+def device_in_scope(session: SessionDep, auth: AuthContext, device_id: str) -> Device:
+    """The device, if the caller manages its user (else 404, as if it did not exist)."""
     device = session.get(Device, device_id)
     if device is None or not auth.principal.sees_owner(device.user_id):
         raise NotFound(f"no device {device_id!r} in your scope", details={"device_id": device_id})
+    return device
+
+
+def _managed_device(session: SessionDep, auth: AuthContext, device_id: str) -> Device:
+    device = device_in_scope(session, auth, device_id)
     owner = session.get(User, device.user_id)
     if owner is not None and owner.role == "admin" and auth.principal.role != "admin":
         raise Forbidden("managers cannot revoke an admin's device")
@@ -138,6 +159,17 @@ def _revoke(session: SessionDep, auth: AuthContext, device_id: str, *, wipe: boo
     )
     session.commit()
     return _device_out(device)
+
+
+@router.get("/devices/{device_id}", response_model=DeviceOut, responses=error_responses(404))
+def get_device(
+    device_id: DeviceId, auth: ManagerAuth, session: SessionDep, context: ContextDep
+) -> DeviceOut:
+    """One device with its fleet health."""
+    context.ops.activity.flush_quietly()  # this process's buffered activity, before reading
+    device = device_in_scope(session, auth, device_id)
+    health = fleet_health(session, [device], now_ms=now_ms())
+    return _device_out(device, health[device.id])
 
 
 @router.post(

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sync_protocol import ErrorCode, ProtocolError
 from sync_protocol.messages import ID_PATTERN
 
-from ..accounts import audit, create_team, create_user, revoke_refresh_tokens, user_by_username
+from ..accounts import audit, create_team, create_user, sign_out_user, user_by_username
 from ..auth import hash_password, new_totp_secret
 from ..deps import AuthContext, SessionDep
 from ..errors import Forbidden, NotFound
@@ -289,10 +289,8 @@ def edit_user(user_id: UserId, body: EditUser, auth: ManagerAuth, session: Sessi
 
 
 def _revoke_sessions(session: SessionDep, user: User) -> None:
-    from ..models import Device
-
-    for device_id in session.scalars(select(Device.id).where(Device.user_id == user.id)):
-        revoke_refresh_tokens(session, device_id)
+    """Every token of the user stops working at once, access tokens included."""
+    sign_out_user(session, user)
 
 
 @router.post("/users/{user_id}/deactivate", response_model=UserOut, responses=error_responses(404))

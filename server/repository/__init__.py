@@ -7,9 +7,9 @@ commits. Nothing here knows about HTTP.
 
 from .admin import PurgeResult, ReassignResult, purge_tombstones, reassign_customers
 from .pull import PullPage, format_checkpoint, parse_checkpoint, pull_page
-from .push import PushOutcome, apply_push, conflict_id
+from .push import PushOutcome, apply_push, conflict_id, mutation_digest
 from .rows import CONFLICTS, canonical_json
-from .state import SyncCounter, lock_counter, read_counter
+from .state import SyncCounter, lock_counter, new_epoch, read_counter
 
 __all__ = [
     "CONFLICTS",
@@ -23,6 +23,8 @@ __all__ = [
     "conflict_id",
     "format_checkpoint",
     "lock_counter",
+    "mutation_digest",
+    "new_epoch",
     "parse_checkpoint",
     "pull_page",
     "purge_tombstones",

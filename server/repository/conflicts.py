@@ -13,14 +13,17 @@ if TYPE_CHECKING:
     from .push import PushBatch
 
 
-def conflict_id(mutation_id: str, field_name: str) -> str:
-    digest = hashlib.sha256(f"{mutation_id}|{field_name}".encode()).hexdigest()
+def conflict_id(mutation_id: str, field_name: str, origin: str = "") -> str:
+    """The id of the conflict a mutation opens on a field. ``origin`` (user and device)
+    keeps two devices' equal mutation ids apart."""
+    key = f"{origin}|{mutation_id}|{field_name}" if origin else f"{mutation_id}|{field_name}"
+    digest = hashlib.sha256(key.encode()).hexdigest()
     return f"cf-{digest[:32]}"
 
 
 def store_conflict(batch: PushBatch, m: Mutation, row: RowState, c: FieldConflict) -> str:
     """Open a ``_conflicts`` record for a field a person must decide (part of the unit)."""
-    cid = conflict_id(m.id, c.field)
+    cid = conflict_id(m.id, c.field, batch.origin)
     version = batch.next_version()
     fields = {
         "collection": row.collection,

@@ -12,6 +12,12 @@ Cost follows the number of changes, not the size of the data:
 The page stops at the committed counter ``H`` read first (``version <= H``); since
 versions become visible in order (:mod:`.state`), a checkpoint never passes a change
 that has yet to commit.
+
+A checkpoint names its epoch (``v2:<epoch>:<version>``; the older ``v1:<version>`` is
+epoch ``"0"``). A checkpoint that cannot be served exactly — another epoch (the
+database was restored), ahead of the counter (the counter went back), or below the
+purge horizon — answers ``resync_required`` with ``details.reason``; it is never
+answered with a silent empty page.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from sync_protocol import PROTOCOL_VERSION, ResyncRequired, ValidationFailed
 from sync_protocol.errors import FieldError
 
 from ..accounts import Principal
-from .state import read_counter
+from .state import INITIAL_EPOCH, SyncCounter, read_counter
 
-CHECKPOINT_PREFIX = "v1:"
+CHECKPOINT_PREFIX = "v2:"
+LEGACY_PREFIX = "v1:"
+_CHECKPOINT = re.compile(r"^v2:([0-9a-z]{1,32}):(\d{1,18})$|^v1:(\d{1,18})$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-.:]*$")
 
 _COLUMNS = "version, collection, record_id, deleted, data"
@@ -64,21 +72,57 @@ def _raw_query(conn: Connection, template: str, params: dict[str, Any]) -> list[
         cursor.close()
 
 
-def format_checkpoint(version: int) -> str:
-    return f"{CHECKPOINT_PREFIX}{version}"
+def format_checkpoint(version: int, epoch: str = INITIAL_EPOCH) -> str:
+    """``v1:<n>`` while the database was never restored (what installed devices hold),
+    ``v2:<epoch>:<n>`` after."""
+    if epoch == INITIAL_EPOCH:
+        return f"{LEGACY_PREFIX}{version}"
+    return f"{CHECKPOINT_PREFIX}{epoch}:{version}"
 
 
-def parse_checkpoint(checkpoint: str | None) -> int | None:
+def parse_checkpoint(checkpoint: str | None) -> tuple[str, int] | None:
+    """``(epoch, version)`` of a checkpoint, ``None`` for an initial sync."""
     if checkpoint is None:
         return None
-    if checkpoint.startswith(CHECKPOINT_PREFIX):
-        tail = checkpoint[len(CHECKPOINT_PREFIX) :]
-        if tail.isdigit():
-            return int(tail)
-    raise ValidationFailed(
-        "checkpoint is not one this server issued",
-        errors=[FieldError(field="checkpoint", code="invalid", message="unknown checkpoint")],
-    )
+    match = _CHECKPOINT.match(checkpoint)
+    if match is None:
+        raise ValidationFailed(
+            "checkpoint is not one this server issued",
+            errors=[FieldError(field="checkpoint", code="invalid", message="unknown checkpoint")],
+        )
+    if match.group(3) is not None:
+        return INITIAL_EPOCH, int(match.group(3))
+    return match.group(1), int(match.group(2))
+
+
+def check_checkpoint(checkpoint: str | None, state: SyncCounter) -> int | None:
+    """The version to pull after, or ``resync_required`` when the checkpoint cannot be
+    served exactly (``details.reason``: ``epoch_changed``, ``checkpoint_ahead``,
+    ``purged``)."""
+    parsed = parse_checkpoint(checkpoint)
+    if parsed is None:
+        return None
+    epoch, since = parsed
+    details: dict[str, Any] = {"checkpoint": checkpoint}
+    if epoch != state.epoch:
+        raise ResyncRequired(
+            "the server was restored from a backup since this device last synced; "
+            "it must sync again from scratch (and push what it holds again)",
+            details={**details, "reason": "epoch_changed"},
+        )
+    if since > state.counter:
+        raise ResyncRequired(
+            "this checkpoint is ahead of the server (it went back in time); "
+            "the device must sync again from scratch",
+            details={**details, "reason": "checkpoint_ahead", "counter": state.counter},
+        )
+    if since < state.purge_horizon:
+        raise ResyncRequired(
+            "this device has been offline longer than deleted records are kept; "
+            "it must sync again from scratch",
+            details={**details, "reason": "purged", "purge_horizon": state.purge_horizon},
+        )
+    return since
 
 
 @dataclass(slots=True)
@@ -158,14 +202,8 @@ def pull_page(
     protocol: int = PROTOCOL_VERSION,
 ) -> PullPage:
     """The next page of changes after ``checkpoint`` for ``principal``."""
-    since = parse_checkpoint(checkpoint)
     state = read_counter(conn)
-    if since is not None and since < state.purge_horizon:
-        raise ResyncRequired(
-            "this device has been offline longer than deleted records are kept; "
-            "it must sync again from scratch",
-            details={"checkpoint": checkpoint, "purge_horizon": state.purge_horizon},
-        )
+    since = check_checkpoint(checkpoint, state)
     start = since or 0
     high = state.counter
     rows: list[Any] = []
@@ -185,7 +223,7 @@ def pull_page(
     remaining = None
     if since is None:
         remaining = max(0, _count(conn, principal, high) - len(rows)) if has_more else 0
-    new_checkpoint = format_checkpoint(next_version)
+    new_checkpoint = format_checkpoint(next_version, state.epoch)
     head = f'{{"protocol":{protocol},"changes":['
     tail = (
         f'],"checkpoint":"{new_checkpoint}","has_more":{"true" if has_more else "false"},'
@@ -194,3 +232,68 @@ def pull_page(
     )
     body = head + ",".join(_change_json(iter(rows))) + tail
     return PullPage(body.encode("utf-8"), len(rows), new_checkpoint, has_more, remaining)
+
+
+@dataclass(slots=True)
+class Backlog:
+    """What a device is missing behind the server (fleet health, ``fieldsync doctor``)."""
+
+    #: Changes in the user's scope after the checkpoint (at most ``cap``).
+    changes: int
+    #: Last-change time (epoch ms) of the oldest of them; None when there are none.
+    oldest_ms: int | None
+    #: The checkpoint is from before the purge horizon (or not one this server issued):
+    #: the device's next pull answers ``resync_required`` and it syncs from scratch.
+    resync: bool
+    capped: bool = False
+
+
+_BACKLOG_OWNER = (
+    "SELECT count(*), min(t) FROM (SELECT updated_at_ms AS t FROM records "
+    "WHERE owner_id = {owner} AND version > {since} AND version <= {high} "
+    "ORDER BY version LIMIT {n}) AS page"
+)
+_BACKLOG_REFERENCE = (
+    "SELECT count(*), min(t) FROM (SELECT updated_at_ms AS t FROM records "
+    "WHERE owner_id IS NULL AND version > {since} AND version <= {high} "
+    "ORDER BY version LIMIT {n}) AS page"
+)
+_BACKLOG_ALL = (
+    "SELECT count(*), min(t) FROM (SELECT updated_at_ms AS t FROM records "
+    "WHERE version > {since} AND version <= {high} ORDER BY version LIMIT {n}) AS page"
+)
+_BACKLOG_EVICTIONS = (
+    "SELECT count(*), min(t) FROM (SELECT created_at_ms AS t FROM evictions "
+    "WHERE user_id = {user} AND version > {since} AND version <= {high} "
+    "ORDER BY version LIMIT {n}) AS page"
+)
+
+
+def backlog(
+    conn: Connection, principal: Principal, checkpoint: str | None, *, cap: int = 100_000
+) -> Backlog:
+    """Count what a pull from ``checkpoint`` would deliver — the same scope and index
+    range scans as :func:`pull_page`, each bounded by ``cap``."""
+    state = read_counter(conn)
+    try:
+        since = check_checkpoint(checkpoint, state) or 0
+    except (ValidationFailed, ResyncRequired):
+        return Backlog(0, None, resync=True)
+    resync = False
+    params: dict[str, Any] = {"since": since, "high": state.counter, "n": cap}
+    owners = _owners(principal)
+    queries: list[tuple[str, dict[str, Any]]] = [
+        (_BACKLOG_EVICTIONS, {**params, "user": principal.user_id})
+    ]
+    if owners is None:
+        queries.append((_BACKLOG_ALL, params))
+    else:
+        queries.append((_BACKLOG_REFERENCE, params))
+        queries.extend((_BACKLOG_OWNER, {**params, "owner": owner}) for owner in owners)
+    total, oldest = 0, None
+    for template, values in queries:
+        [(count, first)] = _raw_query(conn, template, values)
+        total += int(count)
+        if first is not None:
+            oldest = int(first) if oldest is None else min(oldest, int(first))
+    return Backlog(min(total, cap), oldest, resync=resync, capped=total >= cap)

@@ -7,7 +7,14 @@ passes every check changes that state, so a rejected mutation leaves no trace bu
 result. The rows, the mutation's idempotency record (``applied_mutations``) and its
 audit row are written at the end and commit together: after a crash mid-request either
 all of a mutation's effects are stored with its result, or none are and a retry
-applies it afresh. A retried id answers ``duplicate`` with the stored result.
+applies it afresh.
+
+**Idempotency** is keyed by ``(user, device, mutation id)`` — ids are chosen by
+devices, so two devices choosing one id never meet — and checked against the SHA-256
+of what the device sent (:func:`~.units.mutation_digest`, taken before the server
+clamps a clock). A retry with the same content answers ``duplicate`` with the stored
+result; the same id with other content is rejected with ``mutation_id_reused`` and
+changes nothing.
 
 **Units and groups.** The batch is applied unit by unit: a mutation without ``group``
 is a unit of its own; the mutations sharing a ``group`` form one unit, applied together
@@ -57,8 +64,10 @@ from .units import (
     NoRules,
     PushRules,
     Rejected,
+    StoredResult,
     UnitWrite,
     decided_results,
+    mutation_digest,
     rejected_results,
     units_of,
 )
@@ -111,8 +120,9 @@ class PushBatch:
         self.now_ms = now_ms
         self.server_hlc = server_hlc
         self.rows: dict[tuple[str, str], RowState | None] = {}
-        self.applied: dict[str, str] = {}
+        self.applied: dict[str, StoredResult] = {}
         self.new_results: list[tuple[Mutation, MutationResult]] = []
+        self.origin = f"{principal.user_id}|{principal.device_id or ''}"
         self.state = SyncCounter(0, 0)
         #: Rows as they stood before the running unit first touched them.
         self._journal: dict[tuple[str, str], RowState | None] = {}
@@ -209,12 +219,21 @@ class PushBatch:
             self._journal[key] = replace(state) if state is not None else None
 
     def _prefetch(self, mutations: Sequence[Mutation]) -> None:
-        ids = [m.id for m in mutations]
+        ids = sorted({m.id for m in mutations})
         for chunk in _chunks(ids):
-            stmt = select(applied_t.c.mutation_id, applied_t.c.result).where(
-                applied_t.c.mutation_id.in_(chunk)
+            stmt = select(
+                applied_t.c.mutation_id, applied_t.c.result, applied_t.c.content_hash
+            ).where(
+                applied_t.c.user_id == self.principal.user_id,
+                applied_t.c.device_id == (self.principal.device_id or ""),
+                applied_t.c.mutation_id.in_(chunk),
             )
-            self.applied.update({r.mutation_id: r.result for r in self.conn.execute(stmt)})
+            self.applied.update(
+                {
+                    r.mutation_id: StoredResult(r.result, r.content_hash)
+                    for r in self.conn.execute(stmt)
+                }
+            )
         by_collection: dict[str, set[str]] = {}
         customers: set[str] = set()
         for m in mutations:
@@ -234,7 +253,10 @@ class PushBatch:
     # ---- the batch -----------------------------------------------------------------
 
     def run(
-        self, mutations: Sequence[Mutation], before_commit: Callable[[], None] | None = None
+        self,
+        mutations: Sequence[Mutation],
+        digests: Sequence[str],
+        before_commit: Callable[[], None] | None = None,
     ) -> PushOutcome:
         self.state = lock_counter(self.conn)
         start_counter = self.state.counter
@@ -243,7 +265,8 @@ class PushBatch:
         outcome = PushOutcome([], start_counter)
         for unit in units_of(mutations):
             members = [mutations[i] for i in unit]
-            for i, result in zip(unit, self._run_unit(members, outcome), strict=True):
+            sent = [digests[i] for i in unit]
+            for i, result in zip(unit, self._run_unit(members, sent, outcome), strict=True):
                 slots[i] = result
         outcome.results = [r for r in slots if r is not None]
         self._flush(start_counter)
@@ -252,15 +275,22 @@ class PushBatch:
             before_commit()
         return outcome
 
-    def _run_unit(self, members: list[Mutation], outcome: PushOutcome) -> list[MutationResult]:
+    def _run_unit(
+        self, members: list[Mutation], digests: list[str], outcome: PushOutcome
+    ) -> list[MutationResult]:
         """Apply one unit (a mutation, or a group) all or nothing; its results in order."""
         stored = [self.applied.get(m.id) for m in members]
         if any(s is not None for s in stored):
-            # A retried unit: stored members answer ``duplicate``; a member never seen
-            # before cannot join a group already decided (``group_rejected``).
-            results = decided_results(members, stored)
-            fresh = [(m, r) for m, r, s in zip(members, results, stored, strict=True) if s is None]
-            outcome.rejected += len(fresh)
+            # A retried unit: stored members answer ``duplicate`` (``mutation_id_reused``
+            # for other content); a member never seen before cannot join a group already
+            # decided (``group_rejected``).
+            results = decided_results(members, stored, digests)
+            outcome.rejected += sum(r.status is MutationStatus.REJECTED for r in results)
+            fresh = [
+                (m, r, d)
+                for m, r, s, d in zip(members, results, stored, digests, strict=True)
+                if s is None
+            ]
             self._record(fresh)
             return results
         self._journal = {}
@@ -282,7 +312,7 @@ class PushBatch:
             outcome.applied += len(members)
         finally:
             self._journal = {}
-        self._record(list(zip(members, results, strict=True)))
+        self._record(list(zip(members, results, digests, strict=True)))
         return results
 
     def _unit_writes(self, members: list[Mutation]) -> list[UnitWrite]:
@@ -293,9 +323,9 @@ class PushBatch:
                 writes.append(UnitWrite(m, row, self._journal.get((m.collection, m.record_id))))
         return writes
 
-    def _record(self, results: list[tuple[Mutation, MutationResult]]) -> None:
-        for m, result in results:
-            self.applied[m.id] = result.model_dump_json(exclude={"record"})
+    def _record(self, results: list[tuple[Mutation, MutationResult, str]]) -> None:
+        for m, result, digest in results:
+            self.applied[m.id] = StoredResult(result.model_dump_json(exclude={"record"}), digest)
             self.new_results.append((m, result))
 
     def next_version(self) -> int:
@@ -511,12 +541,18 @@ def apply_push(
     server_hlc: Callable[[], str],
     before_commit: Callable[[], None] | None = None,
     rules: PushRules = NO_RULES,
+    digests: Sequence[str] | None = None,
     repointing: bool = False,
 ) -> PushOutcome:
     """Apply ``mutations`` unit by unit inside the caller's transaction (which commits).
 
+    ``digests`` are the :func:`~.units.mutation_digest` of each mutation *as the device
+    sent it* — pass them when the mutations were altered since (clocks clamped), so an
+    honest retry still answers ``duplicate``. By default they are taken here.
     ``repointing`` is for the server's own reference rewrites (a customer merge): updates
     of append-only events are accepted then."""
+    if digests is None:
+        digests = [mutation_digest(m) for m in mutations]
     batch = PushBatch(
         conn,
         principal,
@@ -526,7 +562,7 @@ def apply_push(
         rules=rules,
         repointing=repointing,
     )
-    return batch.run(mutations, before_commit)
+    return batch.run(mutations, digests, before_commit)
 
 
 __all__ = [
@@ -539,5 +575,6 @@ __all__ = [
     "UnitWrite",
     "apply_push",
     "conflict_id",
+    "mutation_digest",
     "units_of",
 ]

@@ -11,31 +11,46 @@ Versions therefore become visible strictly in order, and a puller that reads the
 committed counter ``H`` can serve everything up to ``H`` knowing nothing at or below it
 is still in flight. The cost is that writers serialise on that row — they do on SQLite
 anyway — which at ~1 ms per 100-mutation batch is far from the bottleneck.
+
+**The epoch.** Versions only mean something within one history of the database. A
+restore from a backup rewinds the counter, so the same numbers get handed out again to
+different changes; a device holding a checkpoint of the old history would silently
+miss them. Every restore therefore starts a new random ``epoch`` (:func:`new_epoch`),
+checkpoints carry it, and a pull with another epoch's checkpoint answers
+``resync_required``. ``"0"`` is the epoch of a database that was never restored.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
+
+#: The epoch of a database that has never been restored.
+INITIAL_EPOCH = "0"
+_SELECT = "SELECT counter, purge_horizon, epoch FROM sync_state WHERE id = 1"
 
 
 @dataclass(slots=True)
 class SyncCounter:
     counter: int
     purge_horizon: int
+    epoch: str = INITIAL_EPOCH
+
+
+def _state(row: tuple[object, ...]) -> SyncCounter:
+    return SyncCounter(int(str(row[0])), int(str(row[1])), str(row[2]))
 
 
 def lock_counter(conn: Connection) -> SyncCounter:
     """Start (or join) the writing transaction by locking the counter row."""
     if conn.dialect.name == "postgresql":
-        row = conn.execute(
-            text("SELECT counter, purge_horizon FROM sync_state WHERE id = 1 FOR UPDATE")
-        ).one()
+        row = conn.execute(text(_SELECT + " FOR UPDATE")).one()
     else:
         conn.execute(text("UPDATE sync_state SET counter = counter WHERE id = 1"))
-        row = conn.execute(text("SELECT counter, purge_horizon FROM sync_state WHERE id = 1")).one()
-    return SyncCounter(int(row[0]), int(row[1]))
+        row = conn.execute(text(_SELECT)).one()
+    return _state(tuple(row))
 
 
 def store_counter(conn: Connection, state: SyncCounter) -> None:
@@ -47,5 +62,12 @@ def store_counter(conn: Connection, state: SyncCounter) -> None:
 
 def read_counter(conn: Connection) -> SyncCounter:
     """The committed counter, without locking (pulls)."""
-    row = conn.execute(text("SELECT counter, purge_horizon FROM sync_state WHERE id = 1")).one()
-    return SyncCounter(int(row[0]), int(row[1]))
+    return _state(tuple(conn.execute(text(_SELECT)).one()))
+
+
+def new_epoch(conn: Connection) -> str:
+    """Start a new history (after a restore): every checkpoint handed out before is
+    answered ``resync_required`` from now on. Returns the new epoch."""
+    epoch = secrets.token_hex(6)
+    conn.execute(text("UPDATE sync_state SET epoch = :e WHERE id = 1"), {"e": epoch})
+    return epoch

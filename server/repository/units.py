@@ -8,6 +8,8 @@ every row a batch writes (:meth:`PushRules.on_flush`) to keep derived tables.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -112,17 +114,54 @@ def rejected_results(
     return results
 
 
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """A mutation's first answer and the digest of what was sent then."""
+
+    result: str
+    digest: str | None
+
+
+def mutation_digest(m: Mutation) -> str:
+    """SHA-256 of a mutation's content as the device sent it (canonical JSON of the
+    parsed message, so formatting and key order do not matter)."""
+    canonical = json.dumps(
+        m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def repeat_result(m: Mutation, stored: StoredResult, digest: str) -> MutationResult:
+    """The answer to a mutation id already used by this device: ``duplicate`` with the
+    first answer when the content is the same, else ``mutation_id_reused``."""
+    if stored.digest is not None and stored.digest != digest:
+        return MutationResult(
+            mutation_id=m.id,
+            status=MutationStatus.REJECTED,
+            error=ErrorBody(
+                code=ErrorCode.MUTATION_ID_REUSED,
+                message="this mutation id was already used for a different write; "
+                "give every write its own id",
+                details={"mutation_id": m.id},
+            ),
+        )
+    original = MutationResult.model_validate_json(stored.result)
+    return original.model_copy(update={"status": MutationStatus.DUPLICATE})
+
+
 def decided_results(
-    members: Sequence[Mutation], stored: Sequence[str | None]
+    members: Sequence[Mutation],
+    stored: Sequence[StoredResult | None],
+    digests: Sequence[str],
 ) -> list[MutationResult]:
-    """A retried unit's answers: each stored member ``duplicate`` with its first answer;
-    a member never seen before ``group_rejected`` (a group is decided once)."""
+    """A retried unit's answers: each stored member its first answer
+    (:func:`repeat_result`); a member never seen before ``group_rejected`` (a group is
+    decided once)."""
     first_known = next(m.id for m, s in zip(members, stored, strict=True) if s is not None)
     results = []
-    for m, s in zip(members, stored, strict=True):
+    for m, s, digest in zip(members, stored, digests, strict=True):
         if s is not None:
-            original = MutationResult.model_validate_json(s)
-            results.append(original.model_copy(update={"status": MutationStatus.DUPLICATE}))
+            results.append(repeat_result(m, s, digest))
             continue
         error = ErrorBody(
             code=ErrorCode.GROUP_REJECTED,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -14,11 +14,14 @@ from sync_protocol import Mutation, MutationResult
 
 from .rows import RowState
 
+if TYPE_CHECKING:
+    from .units import StoredResult
+
 
 def write_batch(
     conn: Connection,
     written: Sequence[RowState],
-    results: Sequence[tuple[Mutation, MutationResult, str]],
+    results: Sequence[tuple[Mutation, MutationResult, StoredResult]],
     *,
     user_id: str,
     device_id: str | None,
@@ -56,7 +59,7 @@ def write_batch(
         conn,
         "applied_mutations",
         _APPLIED_COLUMNS,
-        [(m.id, uid, device, stored, now) for m, _, stored in results],
+        [(uid, device or "", m.id, stored.digest, stored.result, now) for m, _, stored in results],
     )
     _insert(
         conn,
@@ -127,9 +130,10 @@ _RECORD_COLUMNS = (
     ("updated_by", "text"),
 )
 _APPLIED_COLUMNS = (
-    ("mutation_id", "text"),
     ("user_id", "text"),
     ("device_id", "text"),
+    ("mutation_id", "text"),
+    ("content_hash", "text"),
     ("result", "text"),
     ("created_at_ms", "bigint"),
 )

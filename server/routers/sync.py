@@ -35,7 +35,7 @@ from ..accounts import utcnow
 from ..context import ServerContext
 from ..deps import ContextDep, CurrentAuth, SessionDep
 from ..errors import Forbidden
-from ..repository import apply_push, pull_page
+from ..repository import apply_push, mutation_digest, pull_page
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
@@ -101,15 +101,32 @@ def push(
     body: PushRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> Response:
     """Apply a batch of mutations, each atomically, each with its own result."""
-    protocol = _check_versions(context, body.protocol, body.schema_version)
     if body.device_id != auth.device.id:
         raise Forbidden("device_id does not match the signed-in device")
+    # Kept even if this push fails (fleet health: what the device said when refused).
+    context.ops.activity.report(
+        auth.device.id,
+        now_ms=wall_clock_ms(),
+        status=body.device_status,
+        pending_total=body.pending_total,
+        schema_version=body.schema_version,
+    )
+    protocol = _check_versions(context, body.protocol, body.schema_version)
     if len(body.mutations) > context.settings.max_batch:
         raise BatchTooLarge(
             f"at most {context.settings.max_batch} mutations per push",
             details={"max_batch": context.settings.max_batch, "got": len(body.mutations)},
         )
-    mutations, warnings = _settle_clocks(context, body.mutations)
+    # Idempotency compares what the device sent, before any clock is clamped: an
+    # honest retry of a clamped mutation is still a duplicate.
+    digests = [mutation_digest(m) for m in body.mutations]
+    try:
+        mutations, warnings = _settle_clocks(context, body.mutations)
+    except ClockSkew as refused:
+        context.ops.activity.clock_ahead(
+            auth.device.id, now_ms=wall_clock_ms(), drift_ms=int(refused.details["drift_ms"])
+        )
+        raise
     outcome = apply_push(
         session.connection(),
         auth.principal,
@@ -118,13 +135,22 @@ def push(
         now_ms=wall_clock_ms(),
         server_hlc=context.clock.now,
         before_commit=context.hooks.before_push_commit,
+        digests=digests,
         rules=context.rules,
     )
     auth.device.last_seen = utcnow()
     auth.device.protocol = protocol
-    if body.pending_total is not None:
-        auth.device.pending_writes = body.pending_total
     session.commit()
+    context.ops.activity.push(
+        auth.device.id,
+        now_ms=wall_clock_ms(),
+        status=body.device_status,
+        pending_total=body.pending_total,
+        answered=len(outcome.results),
+        rejected=outcome.rejected,
+        clock_ahead_ms=int(warnings[0].details["drift_ms"]) if warnings else None,
+    )
+    context.ops.metrics.observe_push(mutations, outcome.results)
     response = PushResponse(
         protocol=protocol,
         results=outcome.results,
@@ -139,9 +165,15 @@ def pull(
     body: PullRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> Response:
     """The next page of changes after ``checkpoint`` within the caller's scope."""
-    protocol = _check_versions(context, body.protocol, body.schema_version)
     if body.device_id != auth.device.id:
         raise Forbidden("device_id does not match the signed-in device")
+    context.ops.activity.report(
+        auth.device.id,
+        now_ms=wall_clock_ms(),
+        status=body.device_status,
+        schema_version=body.schema_version,
+    )
+    protocol = _check_versions(context, body.protocol, body.schema_version)
     seen = auth.device.last_seen
     now = utcnow()
     stale = seen is None or (seen.replace(tzinfo=now.tzinfo) + LAST_SEEN_RESOLUTION) < now
@@ -158,6 +190,8 @@ def pull(
         session.commit()
     else:
         session.rollback()
+    context.ops.activity.pull(auth.device.id, now_ms=wall_clock_ms(), checkpoint=page.checkpoint)
+    context.ops.metrics.observe_pull(page.count)
     return Response(page.body, media_type="application/json")
 
 
@@ -177,6 +211,7 @@ def info(context: ContextDep) -> SyncInfo:
             max_drift_ms=s.max_drift_ms,
             tombstone_retention_days=s.tombstone_retention_days,
             max_body_bytes=s.max_body_bytes,
+            offline_lease_days=s.offline_lease_days,
         ),
         server_time_ms=wall_clock_ms(),
     )

@@ -7,7 +7,6 @@ import io
 import os
 import threading
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,12 @@ from client_sdk import (
     AttachmentState,
     AttachmentUploader,
     DeviceRevoked,
+    HttpTransport,
+    TransportRequest,
+    TransportResponse,
+    WouldLoseWork,
 )
-from client_sdk._transport import TransportResponse
-from client_sdk.attachments import (
-    AttachmentChanged,
-    BackgroundUploads,
-    HttpAttachmentTransport,
-)
+from client_sdk.attachments import AttachmentChanged, BackgroundUploads
 from tests.attachments.conftest import (
     REP1_CUSTOMER,
     REP2_CUSTOMER,
@@ -75,7 +73,7 @@ def test_20mb_over_a_connection_cut_every_megabyte_arrives_whole_and_is_stored_o
         # max_attempts=1: every cut ends the run, so each run must resume by asking the
         # server which chunks it already holds.
         uploader = AttachmentUploader(
-            attachments, phone.client, HttpAttachmentTransport(proxy.url), max_attempts=1
+            attachments, phone.client, HttpTransport(proxy.url), max_attempts=1
         )
         runs = 0
         while attachments.status(info.id).state is not AttachmentState.COMPLETE:
@@ -164,7 +162,7 @@ def test_a_rep_cannot_reach_attachments_of_a_record_outside_their_scope(
         assert picture.format == "JPEG" and max(picture.size) == 64
 
 
-class GatedTransport(HttpAttachmentTransport):
+class GatedTransport(HttpTransport):
     """Holds the second chunk of an upload until the test lets it go."""
 
     def __init__(self, base_url: str) -> None:
@@ -172,22 +170,11 @@ class GatedTransport(HttpAttachmentTransport):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        headers: Mapping[str, str],
-        json_body: Any = None,
-        content: bytes | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> TransportResponse:
-        if method == "PUT" and path.endswith("/chunks/1"):
+    def send(self, request: TransportRequest) -> TransportResponse:
+        if request.method == "PUT" and request.path.endswith("/chunks/1"):
             self.entered.set()
             assert self.release.wait(60)
-        return super().send(
-            method, path, headers=headers, json_body=json_body, content=content, params=params
-        )
+        return super().send(request)
 
 
 def test_the_visit_syncs_while_its_photo_uploads_and_the_manager_sees_pending_then_complete(
@@ -322,13 +309,13 @@ def test_an_expired_token_is_refreshed_and_a_revoked_device_loses_its_chunks(
     phone = devices("rep1-tokens")
     attachments = Attachments(phone.store)
     first = attachments.add("activities", "visit-t", b"first photo", "photo", "image/jpeg")
-    tokens = phone.client._load_tokens()
+    tokens = phone.client._session.tokens()
     assert tokens is not None
     tokens["access_token"] = "not-a-valid-token"  # as if it had expired
     uploader = AttachmentUploader(attachments, phone.client)
     assert uploader.upload_pending().completed == 1
     assert attachments.status(first.id).state is AttachmentState.COMPLETE
-    refreshed = phone.client._load_tokens()
+    refreshed = phone.client._session.tokens()
     assert refreshed is not None and refreshed["access_token"] != "not-a-valid-token"
 
     attachments.add("activities", "visit-t", b"second photo", "photo", "image/jpeg")
@@ -348,6 +335,9 @@ def test_another_user_signing_in_on_the_phone_does_not_inherit_its_photos(
     attachments = Attachments(phone.store)
     mine = attachments.add("activities", "visit-s", b"rep1's photo", "photo", "image/jpeg")
     assert [a.id for a in attachments.list("visit-s")] == [mine.id]
-    phone.client.login("rep2", "fieldsync-demo")
+    with pytest.raises(WouldLoseWork) as refused:
+        phone.client.login("rep2", "fieldsync-demo")  # rep1's photo was never uploaded
+    assert refused.value.work.unsent_photos == 1
+    phone.client.login("rep2", "fieldsync-demo", force=True)
     assert attachments.list("visit-s") == []
     assert attachments.vault.ids() == set()

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from client_sdk import FAST_KDF, Store, SyncClient, SyncConfig
+from client_sdk._local import apply
+from client_sdk._rows import Pending
 from client_sdk.testing import FakeServer
 from sync_protocol import CRM_SCHEMA, SchemaRegistry
 
@@ -46,6 +48,12 @@ def store(make_store: MakeStore) -> Store:
 @pytest.fixture
 def server() -> FakeServer:
     return FakeServer()
+
+
+def take_batch(store: Store, limit: int) -> list[Pending]:
+    """The outbox entries a push would send now, marked sent (white box)."""
+    local = store._core.local
+    return apply.take_batch(local, limit, local.outbox.summary().last_seq or 0)
 
 
 def no_sleep(_: float) -> None:

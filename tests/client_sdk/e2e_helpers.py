@@ -7,8 +7,15 @@ from typing import Any
 
 import httpx
 
-from client_sdk import FAST_KDF, HttpTransport, Store, SyncClient, SyncConfig
-from client_sdk._transport import TransportRequest, TransportResponse
+from client_sdk import (
+    FAST_KDF,
+    HttpTransport,
+    Store,
+    SyncClient,
+    SyncConfig,
+    TransportRequest,
+    TransportResponse,
+)
 from sync_protocol import CRM_SCHEMA
 from tests.support.server_proc import ServerProcess
 

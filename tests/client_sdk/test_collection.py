@@ -18,7 +18,7 @@ from client_sdk import (
 from client_sdk.testing import FakeServer
 from sync_protocol import CRM_SCHEMA, ValidationFailed
 
-from .conftest import FAST, MakeStore
+from .conftest import FAST, MakeStore, take_batch
 
 
 def test_insert_is_visible_immediately_and_pending(store: Store) -> None:
@@ -79,8 +79,6 @@ def test_unsent_edits_coalesce_sent_ones_do_not(store: Store, server: FakeServer
     assert store.status().pending_total == 1  # one mutation, not three
     client.sync()
     customers.update(rec.id, {"city": "Y"})
-    from client_sdk._outbox import take_batch
-
     take_batch(store, 10)  # marks it sent (as a push in flight would)
     customers.update(rec.id, {"city": "Z"})
     assert store.status().pending_total == 2
@@ -100,7 +98,7 @@ def test_mutations_carry_patch_base_and_base_version(store: Store, server: FakeS
     rec = customers.insert({"name": "A", "status": "potential", "city": "X"})
     client.sync()
     customers.update(rec.id, {"city": "Y"})
-    from client_sdk._outbox import take_batch, to_mutation
+    from client_sdk._engine.push import to_mutation
 
     (m,) = [to_mutation(p) for p in take_batch(store, 10)]
     assert m.fields == {"city": "Y"} and m.base == {"city": "X"}
@@ -123,8 +121,6 @@ def test_unknown_fields_from_server_are_kept_and_not_resent(
     assert customers["c-1"]["wechat"] == "zs_88"
     rec = customers.update("c-1", {"city": "Xi'an"})
     assert rec["wechat"] == "zs_88"
-    from client_sdk._outbox import take_batch
-
     (p,) = take_batch(store, 10)
     assert p.fields == {"city": "Xi'an"}
     store.close()
@@ -217,6 +213,6 @@ def test_preload_makes_collections_ready_for_search(make_store: MakeStore, tmp_p
     store.close()
     again = Store.open(tmp_path / "pre.db", "correct horse battery staple", schema=CRM_SCHEMA)
     again.preload(["customers"])
-    assert again.cache("customers").haystack is not None
+    assert again._core.views.cache("customers").haystack is not None
     assert [r.id for r in again.collection("customers").query(search="预载")] == [rec.id]
     again.close()

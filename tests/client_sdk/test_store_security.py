@@ -15,6 +15,8 @@ from client_sdk import (
     StoreCorrupted,
     SyncClient,
     TamperedData,
+    UnsentWork,
+    WouldLoseWork,
     WrongPassphrase,
 )
 from client_sdk.testing import FakeServer
@@ -187,7 +189,11 @@ def test_wipe_deletes_files_and_key(make_store: MakeStore, tmp_path: Path) -> No
     store = make_store("w.db")
     store.collection("customers").insert({"name": "A", "status": "potential"})
     assert _disk_files(tmp_path / "w.db")
-    store.wipe()
+    with pytest.raises(WouldLoseWork) as refused:
+        store.wipe()  # the insert was never sent: wiping would lose it
+    assert refused.value.work == UnsentWork(pending_writes=1)
+    assert store.collection("customers").count() == 1  # nothing was touched
+    store.wipe(force=True)
     assert _disk_files(tmp_path / "w.db") == []
     with pytest.raises(StoreClosed):
         store.collection("customers")
@@ -206,19 +212,19 @@ def test_a_first_open_interrupted_midway_leaves_a_fresh_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Tables and key material are created in one transaction: no half-made store."""
-    from client_sdk._storage import SqliteStorage
+    from client_sdk._local.sqlite.meta import SqliteMeta
 
-    real_set_meta = SqliteStorage.set_meta
+    real_set_meta = SqliteMeta.set
 
-    def dying_set_meta(self: SqliteStorage, key: str, value: bytes | None) -> None:
+    def dying_set_meta(self: SqliteMeta, key: str, value: bytes | None) -> None:
         if key == "device_id":
             raise KeyboardInterrupt("killed during the first open")
         real_set_meta(self, key, value)
 
-    monkeypatch.setattr(SqliteStorage, "set_meta", dying_set_meta)
+    monkeypatch.setattr(SqliteMeta, "set", dying_set_meta)
     with pytest.raises(KeyboardInterrupt):
         Store.open(tmp_path / "first.db", PASSPHRASE, schema=CRM_SCHEMA, kdf=FAST_KDF)
-    monkeypatch.setattr(SqliteStorage, "set_meta", real_set_meta)
+    monkeypatch.setattr(SqliteMeta, "set", real_set_meta)
     store = Store.open(tmp_path / "first.db", PASSPHRASE, schema=CRM_SCHEMA, kdf=FAST_KDF)
     store.collection("customers").insert({"name": "A", "status": "potential"})
     store.close()

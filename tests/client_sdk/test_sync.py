@@ -19,6 +19,7 @@ from client_sdk import (
     SyncProgress,
     TransportRequest,
     TransportResponse,
+    WouldLoseWork,
 )
 from client_sdk.testing import FakeServer
 from sync_protocol import CRM_SCHEMA
@@ -310,10 +311,10 @@ def test_server_hlc_is_merged_and_persisted(
     ahead = f"{(10**14):015d}:00007:server"
     server._hlc.receive(ahead)
     client.pull()
-    assert store.hlc.last.wall_ms >= 10**14
+    assert store._core.hlc.last.wall_ms >= 10**14
     store.close()
     again = Store.open(tmp_path / "h.db", "correct horse battery staple", schema=CRM_SCHEMA)
-    assert again.hlc.now().wall_ms >= 10**14
+    assert again._core.hlc.now().wall_ms >= 10**14
     again.close()
 
 
@@ -369,7 +370,12 @@ def test_another_user_logging_in_drops_the_previous_users_data(
     store.collection("customers").insert({"name": "Rep1's customer", "status": "potential"})
     client.sync()
     store.collection("customers").insert({"name": "Rep1's unsynced", "status": "potential"})
-    user = client.login("rep2", "other-password")
+    with pytest.raises(WouldLoseWork) as refused:
+        client.login("rep2", "other-password")  # rep1's unsent write would be dropped
+    assert refused.value.work.pending_writes == 1
+    assert client.user is not None and client.user.username == "rep1"  # still rep1
+    assert store.collection("customers").count() == 2
+    user = client.login("rep2", "other-password", force=True)
     assert user.username == "rep2" and client.user == user
     assert store.collection("customers").count() == 0 and store.status().pending_total == 0
     client.sync()

@@ -25,6 +25,7 @@ from client_sdk import (
     TransportRequest,
     TransportResponse,
 )
+from client_sdk._local import apply
 from sync_protocol import CRM_SCHEMA
 from tests.support.server_proc import ServerProcess
 from tests.support.simulator import SERVER_ENV
@@ -161,7 +162,7 @@ def visible_to(db_url: str, user_id: str) -> dict[tuple[str, str], dict[str, Any
 def device_records(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for name in [*CRM_SCHEMA.entities, "_conflicts"]:
-        for rid, rec in store.cache(name).records.items():
+        for rid, rec in store._core.views.cache(name).records.items():
             out[(name, rid)] = rec.fields
     return out
 
@@ -172,11 +173,11 @@ def assert_matches_checkpoint(store: Store, db_url: str, user_id: str = REP1) ->
     Holds when the server did not change during the pull (the fault tests' setting):
     pages are applied atomically with their checkpoint.
     """
-    raw = store.meta_get("checkpoint")
+    raw = apply.checkpoint(store._core.local)
     checkpoint = int(raw.split(":", 1)[1]) if raw else 0
     held = {}
     for name in [*CRM_SCHEMA.entities, "_conflicts"]:
-        for rid, rec in store.cache(name).records.items():
+        for rid, rec in store._core.views.cache(name).records.items():
             held[(name, rid)] = (rec.version, rec.fields)
     expected = {
         key: (row["version"], row["fields"])

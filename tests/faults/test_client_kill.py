@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def _held(store: Store) -> dict[tuple[str, str], tuple[int | None, dict[str, object]]]:
     out = {}
     for name in [*CRM_SCHEMA.entities, "_conflicts"]:
-        for rid, rec in store.cache(name).records.items():
+        for rid, rec in store._core.views.cache(name).records.items():
             out[(name, rid)] = (rec.version, rec.fields)
     return out
 

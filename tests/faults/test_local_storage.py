@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.e2e]
 
 
 def _cap_disk(store: Store, spare_pages: int) -> None:
-    conn = store.storage.conn  # type: ignore[attr-defined]
+    conn = store._core.local.db.conn  # type: ignore[attr-defined]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages + spare_pages}")
 
@@ -164,7 +164,7 @@ def salvage_pending(path: Path, passphrase: str) -> list[tuple[str, str, str, di
     try:
         for name in CRM_SCHEMA.entities:
             try:
-                for p in store.pending_for(name):
+                for p in store._core.local.outbox.entries(name):
                     salvaged.append((p.collection, p.record_id, p.op, dict(p.fields)))
             except StoreError:
                 continue
@@ -220,14 +220,14 @@ def test_store_recover_keeps_identity_and_outbox_and_resyncs(
 
     before = Store.open(path, passphrase, schema=CRM_SCHEMA, kdf=FAST_KDF, check_integrity=False)
     device_id = before.device_id
-    mutation_ids = {p.id for p in before.pending_for("customers")}
+    mutation_ids = {p.id for p in before._core.local.outbox.entries("customers")}
     before.close()
 
     store, report = Store.recover(path, passphrase, schema=CRM_SCHEMA, kdf=FAST_KDF)
     assert report.identity_kept and report.damaged_path.exists()
     assert report.pending_saved + report.pending_lost == len(pending)
     assert store.device_id == device_id
-    saved = {p.id for p in store.pending_for("customers")}
+    saved = {p.id for p in store._core.local.outbox.entries("customers")}
     assert saved <= mutation_ids and len(saved) == report.pending_saved
     assert report.pending_saved > 0
 

@@ -125,12 +125,13 @@ class Phone:
     def push_one(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return self.push([self.mutation(*args, **kwargs)])[0]
 
-    def pull_raw(self, checkpoint: str | None = None, limit: int = 500) -> Any:
+    def pull_raw(self, checkpoint: str | None = None, limit: int = 500, **extra: Any) -> Any:
         body = {
             "device_id": self.device_id,
             "schema_version": 1,
             "checkpoint": checkpoint,
             "limit": limit,
+            **extra,
         }
         return self.world.client.post("/v1/sync/pull", json=body, headers=self.headers)
 

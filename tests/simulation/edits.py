@@ -232,7 +232,7 @@ class CrmEdits:
     def _record(
         self, device: Device, collection: str, rid: str, op: str, fields: dict[str, Any]
     ) -> None:
-        hlc = device.store.meta_get("hlc") or ""
+        hlc = (device.store._core.local.meta.get("hlc") or b"").decode()
         self.writes.append(
             Write(device.index, device.user_id, collection, rid, op, dict(fields), hlc, self.step)
         )

@@ -120,7 +120,7 @@ class Oracle:
                 self.fail(f"device {d.index}: {status.pending_total} writes still pending")
             held: dict[tuple[str, str], dict[str, Any]] = {}
             for name in names:
-                for rid, rec in d.store.cache(name).records.items():
+                for rid, rec in d.store._core.views.cache(name).records.items():
                     held[(name, rid)] = rec.fields
             expected = {
                 key: row.fields

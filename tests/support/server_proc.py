@@ -127,8 +127,14 @@ class ServerProcess:
         demo_customers: int = 200,
         startup_timeout_s: float = 30.0,
         log_path: Path | None = None,
+        module: str = "server",
+        quiet: bool = True,
     ) -> None:
         self.db_url = db_url
+        #: ``python -m <module> serve …``: a test may run a wrapper that injects a fault.
+        self.module = module
+        #: Warnings only and no access lines; False: the log settings of ``env`` apply.
+        self.quiet = quiet
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.url = f"http://{self.host}:{self.port}"
@@ -174,7 +180,7 @@ class ServerProcess:
         cmd = [
             sys.executable,
             "-m",
-            "server",
+            self.module,
             "serve",
             "--host",
             self.host,
@@ -182,10 +188,9 @@ class ServerProcess:
             str(self.port),
             "--database-url",
             self.db_url,
-            "--log-level",
-            "warning",
-            "--no-access-log",
         ]
+        if self.quiet:
+            cmd += ["--log-level", "warning", "--no-access-log"]
         if self.log_path is not None:
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
             out: Any = self._log

@@ -48,6 +48,7 @@ from client_sdk import (
     TransportRequest,
     TransportResponse,
 )
+from client_sdk._runner import Request
 from sync_protocol import CRM_SCHEMA, MergePolicy
 from tests.simulation.edits import CrmEdits, Write
 
@@ -424,7 +425,8 @@ class Simulation(CrmEdits):
             return
         body = {"customer_ids": [customer.id], "new_owner_id": target}
         try:
-            device.client._call("POST", "/v1/admin/customers/reassign", body, retry=False)
+            request = Request("POST", "/v1/admin/customers/reassign", body)
+            device.client._runner.call(request, retry=False)
         except NetworkError:
             self.stats["reassign_unknown"] += 1
             self.reassigned[customer.id].append(("?", target))

@@ -93,8 +93,10 @@ def _compare(source_url: str, restored_url: str) -> int:
         meta = MetaData()
         meta.reflect(source)
         tables = meta.tables
-        [(counter, horizon)] = [r[1:] for r in _rows(restored, tables["sync_state"])]
+        [(counter, horizon, epoch)] = [r[1:] for r in _rows(restored, tables["sync_state"])]
         assert _rows(source, tables["sync_state"])[0][2] == horizon
+        # A restore starts a new epoch: every device's checkpoint must resync.
+        assert epoch != _rows(source, tables["sync_state"])[0][3]
         src_records = _rows(source, tables["records"])
         version_at = list(tables["records"].columns.keys()).index("version")
         assert _rows(restored, tables["records"]) == [

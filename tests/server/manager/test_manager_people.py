@@ -109,7 +109,7 @@ def test_devices_revoke_wipe_and_audit(sqlite_world: World) -> None:
     assert pushed.status_code == 200
     devices = mgr.get("/v1/manager/devices", params={"user_id": world.users["rep_a1"]}).json()
     [device] = devices["items"]
-    assert (device["id"], device["pending_writes"], device["protocol"]) == ("dev-pixel", 7, 1)
+    assert (device["id"], device["pending_writes"], device["protocol"]) == ("dev-pixel", 6, 1)
     assert device["last_seen"] is not None and device["revoked_at"] is None
     # Team B's devices are not listed for mgr_a.
     world.phone("rep_b1", device_id="dev-b")

@@ -1,0 +1,134 @@
+"""Executing the engine's plans against a local store, each in one transaction.
+
+The engine (:mod:`client_sdk._engine`) decides what a push answer or a pull page means;
+this module carries that out over the :class:`~.base.LocalStore` tables, atomically: a
+crash leaves either the whole answer or page applied (with its checkpoint) or none of it.
+It decides nothing itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._engine.pull import EVICT, PUT, REMOVE, TOMBSTONE, PagePlan
+from .._engine.push import PushPlan
+from .._rows import CONFLICTS, Pending, ServerCopy
+from .base import CopyRow, LocalStore
+
+_GEN, _CHECKPOINT, _RESYNC, _HLC = "gen", "checkpoint", "resync", "hlc"
+
+
+def generation(local: LocalStore) -> int:
+    raw = local.meta.get(_GEN)
+    return int(raw) if raw else 0
+
+
+def take_batch(local: LocalStore, limit: int, last_seq: int) -> list[Pending]:
+    """The oldest ``limit`` entries up to ``last_seq`` (whole groups), marked sent
+    durably before they leave: a sent entry is never coalesced with a later edit."""
+    with local.transaction():
+        batch = [p for p in local.outbox.head(limit) if p.seq <= last_seq]
+        unsent = [p.seq for p in batch if not p.sent]
+        if unsent:
+            local.outbox.mark_sent(unsent)
+        return batch
+
+
+def apply_push(local: LocalStore, plan: PushPlan, *, at: float, hlc: str | None) -> None:
+    """Fold an answered push batch into the store (see :mod:`client_sdk._engine.push`)."""
+    with local.transaction():
+        gen = generation(local)
+        records = local.records
+        for ack in plan.acks:
+            p = ack.entry
+            if ack.copy == "drop":
+                records.remove(p.collection, p.record_id)
+            elif ack.copy is not None:
+                old = records.get(p.collection, p.record_id)
+                version = ack.version if ack.version is not None else (old.version if old else None)
+                base = old.fields if old is not None and not old.deleted else {}
+                fields = dict(ack.fields or {})
+                if ack.copy == "patch":
+                    fields = {**base, **fields}
+                records.put(p.collection, p.record_id, ServerCopy(fields, version), gen)
+            for cid in p.resolves or ():
+                conflict = records.get(CONFLICTS, cid)
+                if conflict is not None:
+                    conflict.fields["status"] = "resolved"
+                    records.put(CONFLICTS, cid, conflict, gen)
+        for reject in plan.rejects:
+            local.dead_letters.add(reject.entry, reject.error, at)
+        local.outbox.remove([a.entry.seq for a in plan.acks] + [r.entry.seq for r in plan.rejects])
+        if hlc is not None:
+            local.meta.set(_HLC, hlc.encode())
+
+
+@dataclass(slots=True)
+class PageOutcome:
+    dead_lettered: int = 0
+
+
+def apply_page(local: LocalStore, plan: PagePlan, *, at: float, hlc: str | None) -> PageOutcome:
+    """Apply one pull page and store its checkpoint (see :mod:`client_sdk._engine.pull`)."""
+    out = PageOutcome()
+    with local.transaction():
+        gen = generation(local)
+        records = local.records
+        puts: list[CopyRow] = []
+        for kind, ch in plan.ops:
+            if kind == PUT:
+                puts.append((ch.collection, ch.record_id, ch.version, ch.fields or {}))
+                continue
+            if puts:
+                records.put_many(puts, gen)
+                puts = []
+            if kind == TOMBSTONE:
+                records.mark_deleted(ch.collection, ch.record_id, ch.version, gen)
+            elif kind in (REMOVE, EVICT):
+                records.remove(ch.collection, ch.record_id)
+            if kind == EVICT:
+                waiting = local.outbox.entries(ch.collection, ch.record_id)
+                for p in waiting:
+                    local.dead_letters.add(p, plan.eviction_error, at)
+                local.outbox.remove(p.seq for p in waiting)
+                out.dead_lettered += len(waiting)
+        if puts:
+            records.put_many(puts, gen)
+        local.meta.set(_CHECKPOINT, plan.checkpoint.encode())
+        if hlc is not None:
+            local.meta.set(_HLC, hlc.encode())
+    return out
+
+
+def checkpoint(local: LocalStore) -> str | None:
+    raw = local.meta.get(_CHECKPOINT)
+    return raw.decode() if raw is not None else None
+
+
+def begin_resync(local: LocalStore) -> None:
+    """Forget the checkpoint and start a new generation of server copies."""
+    with local.transaction():
+        local.meta.set(_GEN, str(generation(local) + 1).encode())
+        local.meta.set(_CHECKPOINT, None)
+        local.meta.set(_RESYNC, b"1")
+
+
+def finish_resync(local: LocalStore) -> int:
+    """After a full re-pull: drop server copies the server did not send again (those
+    with local writes waiting are kept). Returns how many were dropped."""
+    with local.transaction():
+        if local.meta.get(_RESYNC) != b"1":
+            return 0
+        dropped = local.records.drop_older(generation(local), local.outbox.keys())
+        local.meta.set(_RESYNC, None)
+        return dropped
+
+
+def reset_replica(local: LocalStore) -> None:
+    """Forget everything synced and pending (a different user signed in on the store)."""
+    with local.transaction():
+        local.records.clear()
+        local.outbox.clear()
+        local.dead_letters.clear()
+        local.meta.set(_CHECKPOINT, None)
+        local.meta.set(_RESYNC, None)

@@ -1,0 +1,384 @@
+"""The runner: drives the engine with a transport and the local store.
+
+It is where deciding (:mod:`._engine`), storing (:mod:`._local`) and talking
+(:mod:`._transports`) meet; none of the three calls another. A push runs
+
+    local.take_batch → engine.push.build_request → transport.send
+    → engine.responses.decide → engine.push.plan_push → local.apply_push
+
+and a pull page ``transport.send → engine.responses.decide → engine.pull.read_page →
+engine.pull.plan_page → local.apply_page``, each answer applied in one transaction.
+
+:meth:`Runner.call` is the one request loop of the SDK (sync, sign-in and attachments
+alike): it acts on the answer as :func:`._engine.responses.decide` says — retry with
+backoff and full jitter, refresh the token once, stop on revocation (erasing only when
+the server asks), signal a resync, or raise a typed error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sync_protocol import ErrorCode, RefreshRequest
+
+from ._attention import open_conflict_count, status
+from ._config import SyncConfig
+from ._core import StoreCore
+from ._engine import pull as pull_engine
+from ._engine import push as push_engine
+from ._engine.health import Health, device_status
+from ._engine.responses import NO_ANSWER, Action, ErrorInfo, decide, read_error, retry_after
+from ._errors import AuthError, DeviceRevoked, NetworkError, ServerError, StoreClosed, SyncError
+from ._events import ConflictsChanged, StatusChanged
+from ._local import apply
+from ._rows import CONFLICTS, Pending
+from ._session import Session
+from ._status import SyncProgress, SyncReport
+from ._transports import Transport, TransportRequest, TransportResponse
+
+log = logging.getLogger("client_sdk")
+
+#: meta secrets: the run of failed sync attempts, and the device name given at sign-in
+HEALTH, DEVICE_NAME = "sync_health", "device_name"
+
+
+class ResyncSignal(ServerError):
+    """The server cannot serve changes after our checkpoint: pull everything again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    body: Any = None
+    content: bytes | None = None
+    headers: dict[str, str] | None = None
+    params: dict[str, str] | None = None
+
+
+class Runner:
+    def __init__(
+        self,
+        core: StoreCore,
+        transport: Transport,
+        config: SyncConfig,
+        session: Session,
+        *,
+        max_attempts: int | None = None,
+    ) -> None:
+        self.core = core
+        self.transport = transport
+        self.config = config
+        self.session = session
+        self.max_attempts = max_attempts if max_attempts is not None else config.max_attempts
+        self.retries = 0
+        self._pull_status: dict[str, Any] | None = None
+
+    # -- the one request loop -------------------------------------------------------------
+    def call(
+        self,
+        request: Request,
+        *,
+        auth: bool = True,
+        retry: bool = True,
+        report: SyncReport | None = None,
+        ok: tuple[int, ...] = (),
+    ) -> TransportResponse:
+        attempt, refreshed = 0, False
+        while True:
+            headers = dict(request.headers or {})
+            token = self.session.access_token() if auth else None
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            outgoing = TransportRequest(
+                request.method, request.path, request.body, headers, request.content, request.params
+            )
+            response: TransportResponse | None = None
+            try:
+                response = self.transport.send(outgoing)
+            except NetworkError as exc:
+                failure: NetworkError | None = exc
+            else:
+                failure = None
+            self._set_online(response is not None)
+            if response is not None and (200 <= response.status < 300 or response.status in ok):
+                return response
+            info = read_error(response.status, response.content) if response else None
+            action = decide(response.status if response else NO_ANSWER, info.code if info else None)
+            if action is Action.RETRY and retry:
+                attempt += 1
+                if attempt < self.max_attempts:
+                    self._count_retry(report)
+                    wait = self.config.backoff(attempt)
+                    if response is not None and info is not None:
+                        wait = max(wait, retry_after(response.headers, info.details) or 0.0)
+                    self.config.sleep(min(wait, self.config.backoff_max_s))
+                    continue
+            if failure is not None or info is None:
+                raise failure or NetworkError("no answer")
+            if action is Action.REFRESH and auth and not refreshed and self.session.tokens():
+                self.refresh(used=token)
+                refreshed = True
+                if report is not None:
+                    report.token_refreshes += 1
+                continue
+            if action is Action.REVOKED:
+                self.revoked(info)
+            raise self._failure(action, info)
+
+    def _count_retry(self, report: SyncReport | None) -> None:
+        self.retries += 1
+        if report is not None:
+            report.retries += 1
+
+    def _failure(self, action: Action, info: ErrorInfo) -> SyncError:
+        args = (info.message,)
+        kw: dict[str, Any] = {"code": info.code, "status": info.status, "details": info.details}
+        if action is Action.REVOKED:
+            return DeviceRevoked(*args, **kw)
+        if action is Action.RESYNC:
+            return ResyncSignal(*args, **kw)
+        if info.status in (401, 403):
+            return AuthError(*args, **kw)
+        return ServerError(*args, **kw)
+
+    def refresh(self, used: str | None = None) -> None:
+        """Exchange the refresh token for new tokens — once, however many threads ask:
+        a thread that finds the token changed since its request went out just retries."""
+        with self.session.lock:
+            tokens = self.session.tokens()
+            if used is not None and tokens and tokens.get("access_token") != used:
+                return
+            if not tokens:
+                raise AuthError("not logged in", code=ErrorCode.UNAUTHORIZED.value, status=401)
+            body = RefreshRequest(
+                refresh_token=tokens["refresh_token"], device_id=self.core.device_id
+            ).model_dump(mode="json")
+            try:
+                response = self.call(Request("POST", "/v1/auth/refresh", body), auth=False)
+            except AuthError:
+                self.session.forget()
+                raise
+            self._accept(response)
+
+    def _accept(self, response: TransportResponse) -> None:
+        try:
+            self.session.accept(response.content)
+        except ValueError as exc:
+            raise ServerError(str(exc), code="internal_error", status=response.status) from None
+
+    def revoked(self, info: ErrorInfo) -> None:
+        """Stop syncing; erase the store only when the administrator asked for a wipe."""
+        self.session.forget()
+        core = self.core
+        if info.details.get("wipe") is True:
+            log.warning("this device was revoked with a wipe: erasing the local store")
+            if not core.closed:
+                core.erase("revoked")
+        elif not core.closed:
+            log.warning("this device was revoked: syncing stopped, local work kept")
+            core.set_revoked(True)
+
+    def device_status(self) -> dict[str, Any]:
+        """The ``device_status`` report of a request leaving now (store lock held)."""
+        core, local = self.core, self.core.local
+        outbox = local.outbox.summary()
+        oldest = outbox.oldest_created_at
+        now = core.clock.time()
+        return device_status(
+            pending_count=outbox.total,
+            oldest_pending_age_s=max(0.0, now - oldest) if oldest is not None else None,
+            dead_letters=local.dead_letters.count(),
+            open_conflicts=open_conflict_count(core),
+            health=Health.read(local.meta.get_secret(HEALTH)),
+            device_clock_ms=int(now * 1000),
+            app_version=self.config.app_version,
+            platform=self.config.platform,
+            device_name=local.meta.get_secret(DEVICE_NAME),
+            schema_version=core.schema.version,
+        )
+
+    def _set_online(self, online: bool) -> None:
+        core = self.core
+        if core.online != online:
+            core.online = online
+            self.emit_status()
+
+    def emit_status(self) -> None:
+        core = self.core
+        if not core.closed and not core.local.closed:
+            with contextlib.suppress(StoreClosed):
+                core.emit(StatusChanged(status(core)))
+
+    # -- push -------------------------------------------------------------------------------
+    def push(self, report: SyncReport) -> None:
+        core, local = self.core, self.core.local
+        with core.lock:
+            summary = local.outbox.summary()
+        if summary.last_seq is None:
+            return
+        batch_size, done = max(1, self.config.push_batch), 0
+        while True:
+            with core.lock:
+                batch = apply.take_batch(local, batch_size, summary.last_seq)
+                status = self.device_status() if batch else None
+            if not batch:
+                return
+            body = push_engine.build_request(
+                batch,
+                device_id=core.device_id,
+                schema_version=core.schema.version,
+                device_status=status,
+            )
+            try:
+                response = self.call(Request("POST", "/v1/sync/push", body), report=report)
+            except ServerError as exc:
+                if exc.code == ErrorCode.BATCH_TOO_LARGE.value and batch_size > 1:
+                    batch_size = max(1, batch_size // 2)
+                    continue
+                if exc.code == ErrorCode.BATCH_TOO_LARGE.value and len(batch) > 1:
+                    self._refuse_group(batch, exc)  # one group, larger than the server takes
+                    continue
+                if exc.code == ErrorCode.CLOCK_SKEW.value:
+                    local.meta.set_secret("clock_warning", exc.message)
+                raise
+            self._fold(batch, response, report)
+            done += len(batch)
+            core.emit(SyncProgress("push", done, summary.total))
+
+    def _fold(self, batch: list[Pending], response: TransportResponse, report: SyncReport) -> None:
+        core = self.core
+        try:
+            plan = push_engine.plan_push(batch, response.content)
+        except ValueError as exc:
+            raise ServerError(str(exc), code="internal_error", status=response.status) from None
+        if not plan.answered:
+            raise ServerError("the server answered a push without results", code="internal_error")
+        touched: dict[str, set[str]] = {}
+        for p in [a.entry for a in plan.acks] + [r.entry for r in plan.rejects]:
+            touched.setdefault(p.collection, set()).add(p.record_id)
+        for ack in plan.acks:
+            touched.setdefault(CONFLICTS, set()).update(ack.entry.resolves or ())
+        with core.lock:
+            stamp = self._stamp(plan.server_hlc)
+            apply.apply_push(core.local, plan, at=core.clock.time(), hlc=stamp)
+            core.local.meta.set_secret("clock_warning", plan.clock_warning)
+            for collection, ids in touched.items():
+                core.views.refresh(collection, ids)
+        for collection, ids in touched.items():
+            core.changed(collection, ids, "remote")
+        for key in ("applied", "merged", "rejected"):
+            setattr(report, key, getattr(report, key) + plan.counts.get(key, 0))
+        report.conflicts += plan.counts.get("conflict", 0)
+        report.duplicates += plan.counts.get("duplicate", 0)
+        report.pushed += plan.answered
+        report.warnings.extend(m for _, m in plan.warnings)
+
+    def _refuse_group(self, batch: list[Pending], exc: ServerError) -> None:
+        error = {"code": exc.code, "message": exc.message, "details": exc.details}
+        plan = push_engine.PushPlan(rejects=[push_engine.Reject(p, error) for p in batch])
+        with self.core.lock:
+            apply.apply_push(self.core.local, plan, at=self.core.clock.time(), hlc=None)
+            for p in batch:
+                self.core.views.refresh(p.collection, [p.record_id])
+
+    def _stamp(self, server_hlc: str | None) -> str | None:
+        if not server_hlc:
+            return None
+        try:
+            return self.core.hlc.receive(server_hlc).encode()
+        except ValueError:
+            return None
+
+    # -- pull -------------------------------------------------------------------------------
+    def pull(self, report: SyncReport) -> None:
+        """Pull pages until up to date, fetching page N+1 while page N is applied.
+
+        The next request needs only the checkpoint of the page just received, so it is
+        sent from a helper thread while this one decrypts and stores the current page:
+        the server's work and the device's overlap, and at most two pages are in memory.
+        """
+        core = self.core
+        with core.lock:
+            checkpoint = apply.checkpoint(core.local)
+            self._pull_status = self.device_status()
+        resynced, done, total = False, 0, None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldsync-pull") as pool:
+            pending: Future[pull_engine.PulledPage] | None = None
+            while True:
+                try:
+                    page = pending.result() if pending else self._fetch(checkpoint, report)
+                except ResyncSignal:
+                    if resynced:
+                        raise
+                    log.warning("server asked for a full resync; pending writes are kept")
+                    apply.begin_resync(core.local)
+                    checkpoint, resynced, done, total, pending = None, True, 0, None, None
+                    report.resynced = True
+                    continue
+                stalled = not page.changes and page.checkpoint == checkpoint
+                more = page.has_more and not stalled
+                pending = (
+                    pool.submit(self._fetch, page.checkpoint, report)
+                    if more and self.config.prefetch
+                    else None
+                )
+                try:
+                    evicted = self._apply_page(page)
+                except BaseException:
+                    if pending is not None:
+                        pending.cancel()
+                    raise
+                report.pulled += len(page.changes)
+                report.evicted += evicted
+                report.pages += 1
+                done += len(page.changes)
+                # servers may count only on the first page: keep that estimate until the end
+                if page.remaining is not None:
+                    total = done + page.remaining
+                elif total is not None:
+                    total = max(total, done)
+                if not more:
+                    total = done
+                core.emit(SyncProgress("pull", done, total))
+                checkpoint = page.checkpoint
+                if not more:
+                    break
+                if pending is None:  # no prefetch: fetch the next page now
+                    pending = pool.submit(self._fetch, checkpoint, report)
+        if apply.finish_resync(core.local) or resynced:
+            with core.lock:
+                core.views.drop()
+
+    def _fetch(self, checkpoint: str | None, report: SyncReport) -> pull_engine.PulledPage:
+        body = pull_engine.build_request(
+            checkpoint,
+            device_id=self.core.device_id,
+            schema_version=self.core.schema.version,
+            limit=self.config.pull_limit,
+            device_status=self._pull_status,
+        )
+        response = self.call(Request("POST", "/v1/sync/pull", body), report=report)
+        try:
+            return pull_engine.read_page(response.content)
+        except ValueError as exc:
+            raise ServerError(str(exc), code="internal_error", status=response.status) from None
+
+    def _apply_page(self, page: pull_engine.PulledPage) -> int:
+        core = self.core
+        with core.lock:
+            core.check_open()
+            plan = pull_engine.plan_page(page, core.local.outbox.keys())
+            stamp = self._stamp(page.server_hlc)
+            apply.apply_page(core.local, plan, at=core.clock.time(), hlc=stamp)
+            core.views.after_page(plan)
+            conflicts = open_conflict_count(core) if plan.conflicts_changed else None
+        for collection, ids in plan.collections.items():
+            core.changed(collection, ids, "remote")
+        if conflicts is not None:
+            core.emit(ConflictsChanged(conflicts))
+        return plan.evictions

@@ -1,0 +1,198 @@
+"""The customer list (search, filters, pages) and the customer page."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, String, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from sync_protocol import CRM_SCHEMA
+
+from ...attachments.messages import AttachmentOut
+from ...attachments.service import AttachmentService
+from ...manager.records import StoredRow, load_rows, scope_owners, visible_row
+from ...manager.report_routes import scope_users
+from ..session import ConsoleUser
+from .records import PAGE_SIZE, ROW_COLUMNS, PageSlice, children, decode, records_t, sort_by
+
+FILTERS = ("owner", "status", "tier", "source", "tag")
+CHILDREN = ("contacts", "opportunities", "activities", "tasks", "contracts", "tickets")
+
+
+@dataclass(slots=True)
+class CustomerQuery:
+    q: str = ""
+    owner: str = ""
+    status: str = ""
+    tier: str = ""
+    source: str = ""
+    tag: str = ""
+    page: int = 1
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "q": self.q,
+            "owner": self.owner,
+            "status": self.status,
+            "tier": self.tier,
+            "source": self.source,
+            "tag": self.tag,
+        }
+
+
+@dataclass(slots=True)
+class CustomerList:
+    query: CustomerQuery
+    slice: PageSlice
+    owners: dict[str, str]
+    choices: dict[str, tuple[str, ...]]
+
+
+def filter_terms(query: CustomerQuery) -> list[tuple[str, str]]:
+    pairs = [(name, getattr(query, name)) for name in ("status", "tier", "source")]
+    if query.tag:
+        pairs.append(("tags", query.tag))
+    return [(k, v) for k, v in pairs if v]
+
+
+def json_text(conn: Connection, key: str) -> ColumnElement[str]:
+    """A top-level text field of a record's JSON, in this database's dialect."""
+    if conn.dialect.name == "postgresql":
+        field: ColumnElement[str] = cast(records_t.c.data, JSONB)[key].astext
+        return field
+    return cast(func.json_extract(records_t.c.data, f"$.{key}"), String)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(conn: Connection, me: ConsoleUser, query: CustomerQuery) -> list[ColumnElement[bool]]:
+    """The list's conditions: scope (the manager API's rule), filters, text search."""
+    conditions: list[ColumnElement[bool]] = [
+        records_t.c.collection == "customers",
+        records_t.c.deleted.is_(False),
+    ]
+    owners = scope_owners(me.principal)
+    if owners is not None:
+        conditions.append(records_t.c.owner_id.in_(owners))
+    if query.owner:
+        conditions.append(records_t.c.owner_id == query.owner)
+    for name in ("status", "tier", "source"):
+        value = getattr(query, name)
+        if value:
+            conditions.append(json_text(conn, name) == value)
+    if query.tag:
+        # Tags are a JSON list in the canonical text: the quoted tag is a member.
+        conditions.append(
+            records_t.c.data.like(_like(json.dumps(query.tag, ensure_ascii=False)), escape="\\")
+        )
+    if query.q:
+        needle = _like(query.q.casefold())
+        conditions.append(
+            or_(
+                *(
+                    func.lower(json_text(conn, f)).like(needle, escape="\\")
+                    for f in CRM_SCHEMA["customers"].search_fields
+                )
+            )
+        )
+    return conditions
+
+
+def page_of_customers(
+    session: Session, me: ConsoleUser, query: CustomerQuery, size: int = PAGE_SIZE
+) -> PageSlice:
+    """One page of the list, filtered, counted and sorted by name in the database."""
+    conn = session.connection()
+    conditions = _where(conn, me, query)
+    total = int(conn.execute(select(func.count()).where(*conditions)).scalar_one())
+    pages = max(1, -(-total // size))
+    page = min(max(query.page, 1), pages)
+    rows = conn.execute(
+        select(*ROW_COLUMNS)
+        .where(*conditions)
+        .order_by(json_text(conn, "name"), records_t.c.record_id)
+        .offset((page - 1) * size)
+        .limit(size)
+    ).all()
+    items = [decode(r) for r in rows]
+    first = (page - 1) * size
+    return PageSlice(items, total, page, pages, first + 1 if items else 0, first + len(items))
+
+
+def search(
+    session: Session, me: ConsoleUser, query: CustomerQuery, limit: int = 20
+) -> list[StoredRow]:
+    """The first ``limit`` customers matching the query, by name (pickers)."""
+    found = page_of_customers(session, me, CustomerQuery(q=query.q, page=1), size=limit).items
+    session.rollback()
+    return found
+
+
+def list_customers(session: Session, me: ConsoleUser, query: CustomerQuery) -> CustomerList:
+    entity = CRM_SCHEMA["customers"]
+    page = page_of_customers(session, me, query)
+    view = CustomerList(
+        query=query,
+        slice=page,
+        owners=scope_users(session, me.auth, reps_only=False),
+        choices={n: entity.fields[n].choices for n in ("status", "tier", "source")},
+    )
+    session.rollback()
+    return view
+
+
+@dataclass(slots=True)
+class TimelineEntry:
+    activity: StoredRow
+    photos: list[AttachmentOut] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class CustomerPage:
+    customer: StoredRow
+    owner_name: str
+    contacts: list[StoredRow]
+    deals: list[StoredRow]
+    timeline: list[TimelineEntry]
+    tasks: list[StoredRow]
+    contracts: list[StoredRow]
+    tickets: list[StoredRow]
+    stages: dict[str, dict[str, Any]]
+    names: dict[str, str]
+
+
+def customer_page(
+    session: Session, me: ConsoleUser, attachments: AttachmentService | None, customer_id: str
+) -> CustomerPage:
+    conn = session.connection()
+    customer = visible_row(conn, me.principal, "customers", customer_id)
+    kids = children(conn, me.principal, customer_id, CHILDREN)
+    stages = {s.id: s.fields for s in load_rows(conn, me.principal, "pipeline_stages")}
+    names = scope_users(session, me.auth, reps_only=False)
+    timeline = []
+    for act in sort_by(kids["activities"], "occurred_at", reverse=True):
+        photos: list[AttachmentOut] = []
+        if attachments is not None and act.fields.get("type") in ("visit", "meeting"):
+            photos = attachments.list_for_record(session, me.principal, act.id, "activities")
+        timeline.append(TimelineEntry(act, [p for p in photos if p.mime.startswith("image/")]))
+    page = CustomerPage(
+        customer=customer,
+        owner_name=names.get(customer.owner_id or "", customer.owner_id or ""),
+        contacts=sort_by(kids["contacts"], "name"),
+        deals=sort_by(kids["opportunities"], "expected_close_date"),
+        timeline=timeline,
+        tasks=sort_by(kids["tasks"], "due_at"),
+        contracts=sort_by(kids["contracts"], "ends_on"),
+        tickets=sort_by(kids["tickets"], "opened_at", reverse=True),
+        stages=stages,
+        names=names,
+    )
+    session.rollback()
+    return page

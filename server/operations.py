@@ -1,0 +1,53 @@
+"""The server's operational machinery, one bundle per app: the fleet-health recorder
+and the background tasks that keep it (and, later, compaction) running.
+
+Built by :func:`server.app.build_context` from :class:`~server.settings.Settings` and
+hung on :class:`~server.context.ServerContext` as ``ops``; :meth:`Operations.start` and
+:meth:`Operations.stop` run in the app's lifespan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from .background import Periodic
+from .fleet.recorder import ActivityRecorder
+from .observability.metrics import Metrics
+from .settings import Settings
+
+
+@dataclass
+class Operations:
+    activity: ActivityRecorder
+    metrics: Metrics
+    tasks: list[Periodic] = field(default_factory=list)
+
+    @cached_property
+    def migration_head(self) -> str | None:
+        """The newest migration of this code (``/readyz`` compares the database to it)."""
+        from alembic.script import ScriptDirectory
+
+        from .migrate import alembic_config
+
+        return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+    def start(self) -> None:
+        for task in self.tasks:
+            task.start()
+
+    def stop(self) -> None:
+        for task in reversed(self.tasks):
+            task.stop()
+
+
+def build_operations(settings: Settings, engine: Engine) -> Operations:
+    activity = ActivityRecorder(engine)
+    metrics = Metrics(enabled=settings.metrics_enabled)
+    metrics.attach(engine)
+    tasks = [
+        Periodic("health-flush", settings.health_flush_interval_s, activity.flush, run_at_stop=True)
+    ]
+    return Operations(activity=activity, metrics=metrics, tasks=tasks)

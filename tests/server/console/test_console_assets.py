@@ -1,0 +1,73 @@
+"""The console's own files: vendored libraries present with their licences and versions,
+no page or template refers to another host, every message key exists in both languages,
+and ``/docs`` is the offline explorer with the bearer scheme Authorize needs."""
+
+from __future__ import annotations
+
+import re
+
+from server.console.assets import STATIC, VENDORED
+from server.console.i18n import MESSAGES, negotiate
+from server.console.templating import TEMPLATES
+from tests.server.conftest import World
+
+_KEY = re.compile(r"""\bt\(\s*'([a-z_.]+)'""")
+
+
+def test_vendored_files_and_versions() -> None:
+    versions = (STATIC / "vendor" / "VERSIONS.md").read_text(encoding="utf-8")
+    for package, (version, files) in VENDORED.items():
+        assert f"`{package}` | {version}" in versions, package
+        for name in files:
+            assert (STATIC / "vendor" / name).stat().st_size > 0, name
+        assert any("LICENSE" in f for f in files), package
+
+
+def test_no_template_or_script_refers_to_another_host() -> None:
+    for path in [*TEMPLATES.glob("*.html"), STATIC / "console.js", STATIC / "console.css"]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"""(src|href)=["'](https?:)?//""", text), path
+        assert "cdn" not in text.lower(), path
+
+
+def test_every_message_key_exists_in_both_languages() -> None:
+    used = set()
+    for path in TEMPLATES.glob("*.html"):
+        used |= set(_KEY.findall(path.read_text(encoding="utf-8")))
+    used |= set(
+        _KEY.findall("".join(p.read_text() for p in (TEMPLATES.parent / "routes").glob("*.py")))
+    )
+    missing = sorted(k for k in used if k not in MESSAGES and not k.endswith("."))
+    assert not missing, missing
+    for key, (en, zh) in MESSAGES.items():
+        assert en and zh, key
+
+
+class _Request:
+    def __init__(self, header: str, cookie: str | None = None) -> None:
+        self.headers = {"accept-language": header}
+        self.cookies = {"fs_lang": cookie} if cookie else {}
+
+
+def test_language_from_cookie_then_accept_language_then_chinese() -> None:
+    assert negotiate(_Request("en-US,en;q=0.9,zh-CN;q=0.8")) == "en"  # type: ignore[arg-type]
+    assert negotiate(_Request("zh-TW,zh;q=0.9,en;q=0.8")) == "zh"  # type: ignore[arg-type]
+    assert negotiate(_Request("de-DE,en;q=0.5,zh;q=0.7")) == "zh"  # type: ignore[arg-type]
+    assert negotiate(_Request("fr-FR")) == "zh"  # type: ignore[arg-type]
+    assert negotiate(_Request("zh-CN", cookie="en")) == "en"  # type: ignore[arg-type]
+
+
+def test_docs_is_the_offline_explorer(sqlite_world: World) -> None:
+    client = sqlite_world.client
+    html = client.get("/docs").text
+    assert "/console/static/vendor/swagger-ui/swagger-ui-bundle.js" in html
+    assert "cdn" not in html.lower() and "/docs/openapi.json" in html
+    assert client.get("/redoc").status_code == 404  # no second explorer with a CDN
+    schema = client.get("/docs/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    login = schema["paths"]["/v1/auth/login"]["post"]
+    devices = schema["paths"]["/v1/manager/devices"]["get"]
+    assert login["security"] == [] and devices["security"] == [{"bearerAuth": []}]
+    for name in ("swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css"):
+        assert client.get(f"/console/static/vendor/{name}").status_code == 200
+    assert client.get("/", follow_redirects=False).headers["location"] == "/console/"

@@ -1,0 +1,157 @@
+"""The console's forms do what the manager API does, with its validation: editing a
+customer (patch only, conflicts with a concurrent edit shown), creating a lead, moving a
+deal, users (create, reset password, TOTP QR), CSV import from Chinese Excel (GBK,
+Chinese headers and words) and CSV downloads Excel opens (BOM)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pyotp
+from sqlalchemy import select
+
+from server.models import User
+from tests.server.conftest import World
+from tests.server.console.conftest import Browser
+
+
+def test_edit_sends_only_changes_and_shows_api_errors(sqlite_world: World) -> None:
+    world = sqlite_world
+    phone = world.phone("rep_a1")
+    v = phone.push_one("customers", "c-1", {"name": "张三", "status": "potential", "city": "上海"})[
+        "version"
+    ]
+    mgr = Browser(world, "mgr_a")
+    form = mgr.get("/console/customers/c-1/edit").text
+    assert 'value="张三"' in form
+    posted = {
+        "name": "张三",
+        "status": "intent",
+        "city": "上海",
+        "email": "",
+        "base_version": str(v),
+    }
+    bad = mgr.post("/console/customers/c-1/edit", {**posted, "email": "not-an-email"})
+    assert bad.status_code == 422 and "不是有效的邮箱地址" in bad.text
+    assert 'aria-invalid="true"' in bad.text
+    # Meanwhile the rep changes the city on the phone.
+    phone.push_one("customers", "c-1", {"city": "杭州"}, base_version=v, base={"city": "上海"})
+    stale = mgr.post("/console/customers/c-1/edit", posted)
+    assert stale.status_code == 409 and "已被他人修改" in stale.text
+    fresh = re.search(r'name="base_version" value="(\d+)"', stale.text)
+    assert fresh is not None
+    ok = mgr.post(
+        "/console/customers/c-1/edit",
+        {"name": "张三", "status": "intent", "city": "杭州", "base_version": fresh.group(1)},
+    )
+    assert ok.status_code == 303
+    phone.sync_down()
+    assert phone.records[("customers", "c-1")]["status"] == "intent"
+    assert phone.records[("customers", "c-1")]["city"] == "杭州"  # the rep's edit is kept
+
+
+def test_lead_and_pipeline_move(sqlite_world: World) -> None:
+    world = sqlite_world
+    phone = world.phone("rep_a1")
+    phone.push_one("customers", "c-1", {"name": "客户", "status": "intent"})
+    mgr = Browser(world, "mgr_a")
+    admin_phone = world.phone("admin")
+    admin_phone.push_one(
+        "pipeline_stages", "s-1", {"name": "Lead", "name_zh": "线索", "position": 1}
+    )
+    admin_phone.push_one("pipeline_stages", "s-won", {"name": "Won", "position": 9, "is_won": True})
+    phone.push_one(
+        "opportunities",
+        "o-1",
+        {"customer_id": "c-1", "name": "大单", "stage_id": "s-1", "status": "open", "amount": 9.0},
+    )
+    assert mgr.post("/console/leads", {"name": "", "status": "new"}).status_code == 422
+    assert (
+        mgr.post("/console/leads", {"name": "新线索", "status": "new", "source": "web"}).status_code
+        == 303
+    )
+    assert "新线索" in mgr.get("/console/leads").text
+    board = mgr.get("/console/pipeline").text
+    assert "大单" in board and "线索" in board
+    assert mgr.post("/console/pipeline/o-1/move", {"stage_id": "s-won"}).status_code == 303
+    changes = phone.sync_down()
+    deal = phone.records[("opportunities", "o-1")]
+    assert deal["stage_id"] == "s-won" and deal["status"] == "won" and deal["closed_at"]
+    events = [c for c in changes if c["collection"] == "stage_changes"]
+    assert events and events[0]["fields"]["to_stage_id"] == "s-won"
+
+
+def test_users_create_reset_and_totp_qr(sqlite_world: World) -> None:
+    world = sqlite_world
+    mgr = Browser(world, "mgr_a")
+    short = mgr.post("/console/users", {"username": "rep9", "password": "short"})
+    assert short.status_code == 422 and 'aria-invalid="true"' in short.text
+    assert (
+        mgr.post(
+            "/console/users",
+            {"username": "rep9", "password": "a-long-password-9", "display_name": "小九"},
+        ).status_code
+        == 200
+    )
+    with world.context.sessions() as session:
+        rep9 = session.scalar(select(User).where(User.username == "rep9"))
+        assert rep9 is not None and rep9.team_id == "team-a" and rep9.role == "rep"
+        rep9_id = rep9.id
+    reset = mgr.post(f"/console/users/{rep9_id}/reset-password")
+    password = re.search(r"（仅显示一次）：(\S+)</p>", reset.text)
+    assert password is not None
+    world.client.post(
+        "/v1/auth/login",
+        json={"username": "rep9", "password": password.group(1), "device_id": "d-9"},
+    ).raise_for_status()
+    enrol = mgr.post(f"/console/users/{rep9_id}/totp")
+    assert 'src="data:image/svg+xml' in enrol.text  # the QR code, drawn by the server
+    secret = re.search(r'<code id="totp-secret">([A-Z2-7]+)</code>', enrol.text)
+    assert secret is not None
+    login = {"username": "rep9", "password": password.group(1), "device_id": "d-9"}
+    assert world.client.post("/v1/auth/login", json=login).status_code == 401  # now needs the code
+    code = pyotp.TOTP(secret.group(1)).now()
+    assert world.client.post("/v1/auth/login", json={**login, "totp": code}).status_code == 200
+
+
+def test_import_from_chinese_excel_and_csv_downloads(sqlite_world: World) -> None:
+    world = sqlite_world
+    mgr = Browser(world, "mgr_a")
+    text = "姓名,状态,手机,等级,标签\n张伟,意向客户,13800000001,高,VIP;重点\n,潜在客户,13800000002,低,\n王芳,未知,13800000003,中,\n"
+
+    def upload(data: bytes, mode: str) -> str:
+        response = mgr.client.post(
+            "/console/import",
+            data={"csrf_token": mgr.csrf, "collection": "customers", "mode": mode},
+            files={"file": ("客户.csv", data, "text/csv")},
+        )
+        assert response.status_code == 200
+        return response.text
+
+    checked = upload(text.encode("gbk"), "check")
+    assert "GB18030/GBK" in checked and "已检查 3 行：1 行可导入，2 行有错误" in checked
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td>", checked)
+    assert ("3", "姓名") in rows and ("4", "状态") in rows
+    assert "张伟" not in mgr.get("/console/customers").text  # a check imports nothing
+    imported = upload(b"\xef\xbb\xbf" + text.encode("utf-8"), "import")
+    assert "UTF-8 (BOM)" in imported and "导入 1 行" in imported
+    phone = world.phone("mgr_a")
+    phone.sync_down()
+    zhang = next(
+        f for (c, _), f in phone.records.items() if c == "customers" and f["name"] == "张伟"
+    )
+    assert (
+        zhang["status"] == "intent" and zhang["tier"] == "high" and zhang["tags"] == ["VIP", "重点"]
+    )
+
+    export = mgr.client.get("/console/customers/export.csv")
+    assert export.content.startswith(b"\xef\xbb\xbf")
+    header = next(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    assert header[:4] == ["id", "version", "owner_id", "name"]
+    for name in ("funnel", "performance", "overdue"):
+        report = mgr.client.get(f"/console/reports/{name}.csv")
+        assert report.status_code == 200 and report.content.startswith(b"\xef\xbb\xbf"), name
+    template = mgr.client.get("/console/import/template/customers.csv")
+    assert template.content.decode("utf-8-sig").startswith("姓名,")
