@@ -228,3 +228,20 @@ class RecordSearch(Base):
     record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     sort_key: Mapped[str] = mapped_column(String(400))
+
+
+class ReminderRow(Base):
+    """The reminder a task, contract or customer carries (:mod:`sync_protocol.reminders`),
+    kept on every write so "what is due" is an index range scan."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_due", "due_at_ms"),)
+
+    collection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    due_at_ms: Mapped[int] = mapped_column(BigInteger)
+    until_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: The user it is for when the record names one (a task's assignee); else the owner.
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))

@@ -14,7 +14,7 @@ for any other (an SDK developer's own schema).
 * :mod:`.duplicates` — ``possible_duplicate`` (last: it remembers accepted keys).
 
 On flush, :mod:`.indexing` keeps the duplicate keys and the search text of every written
-record.
+record, and :mod:`.reminders` the reminders of tasks, contracts and customers.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .custom import CustomFieldsRule
 from .duplicates import DuplicatesRule
 from .indexing import IndexedRow, index_records
 from .references import ReferencesRule
+from .reminders import index_reminders
 from .totals import OrderTotalsRule
 
 
@@ -51,13 +52,12 @@ class CrmRules:
             rule.check_unit(batch, unit)
 
     def on_flush(self, batch: PushBatch, written: Sequence[RowState]) -> None:
-        index_records(
-            batch.conn,
-            [
-                IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted)
-                for r in written
-            ],
-        )
+        rows = [
+            IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted)
+            for r in written
+        ]
+        index_records(batch.conn, rows)
+        index_reminders(batch.conn, rows)
 
 
 CRM_RULES = CrmRules(

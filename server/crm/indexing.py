@@ -1,4 +1,5 @@
-"""Keeping ``record_keys`` (duplicates) and ``record_search`` (search, pinyin sort) true.
+"""Keeping ``record_keys`` (duplicates) and ``record_search`` (search, pinyin sort) true
+(and, through :mod:`.reminders`, the ``reminders`` table).
 
 Every write path ends in a push flush, which calls :func:`index_records` with the rows
 it wrote; the migration that created the tables backfills them with
@@ -79,10 +80,16 @@ def index_records(conn: Connection, rows: Sequence[IndexedRow]) -> None:
 
 
 def reindex_all(conn: Connection) -> int:
-    """Rebuild both tables from ``records`` (migration backfill, ``fieldsync reindex``)."""
+    """Rebuild the derived tables — duplicate keys, search text, reminders — from
+    ``records`` (the migration's backfill)."""
+    from sync_protocol.reminders import SOURCES
+
+    from .reminders import index_reminders, reminders_t
+
     conn.execute(delete(keys_t))
     conn.execute(delete(search_t))
-    wanted = sorted(set(KEYED) | set(SEARCHED))
+    conn.execute(delete(reminders_t))
+    wanted = sorted(set(KEYED) | set(SEARCHED) | set(SOURCES))
     stmt = select(records_t.c.collection, records_t.c.record_id, records_t.c.data).where(
         records_t.c.collection.in_(wanted), records_t.c.deleted.is_(False)
     )
@@ -92,9 +99,11 @@ def reindex_all(conn: Connection) -> int:
         batch.append(IndexedRow(row.collection, row.record_id, json.loads(row.data or "{}"), False))
         if len(batch) >= 2000:
             index_records(conn, batch)
+            index_reminders(conn, batch)
             count += len(batch)
             batch = []
     index_records(conn, batch)
+    index_reminders(conn, batch)
     return count + len(batch)
 
 

@@ -16,6 +16,11 @@ After a unit (a mutation or a group) is applied in memory:
 
 A device therefore sends an order and its lines in one group with the totals it
 computed with the same function; a manager API write does the same.
+
+An order's ``status`` (``kind`` order) moves along
+:data:`sync_protocol.orders.ORDER_TRANSITIONS` — draft → accepted → fulfilled, or
+cancelled before fulfilment; any other change is ``validation_failed``
+(``invalid_transition``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from sync_protocol.orders import (
     line_mismatches,
     order_fields,
     order_mismatches,
+    order_status_error,
 )
 
 from ..repository.push import PushBatch, Rejected, UnitWrite
@@ -74,6 +80,7 @@ class OrderTotalsRule:
                     if isinstance(qid, str):
                         touched.setdefault(qid, m.id)
             elif m.collection == QUOTES and m.op == "upsert":
+                self._status(w)
                 said = {k: v for k, v in m.fields.items() if k in ORDER_TOTAL_FIELDS}
                 if said:
                     _, earlier = stated.get(m.record_id, ("", {}))
@@ -82,6 +89,25 @@ class OrderTotalsRule:
             self._quote(batch, qid, said, mutation_id, line_changed=qid in touched)
         for qid in touched.keys() - stated.keys():
             self._quote(batch, qid, {}, touched[qid], line_changed=True)
+
+    @staticmethod
+    def _status(w: UnitWrite) -> None:
+        """An order's status moves along :data:`ORDER_TRANSITIONS`."""
+        after = w.row.record.fields
+        if "status" not in w.mutation.fields or after.get("kind") != "order":
+            return
+        old = w.before.record if w.before is not None else None
+        before = None
+        if old is not None and not old.deleted and old.fields.get("kind") == "order":
+            before = old.fields.get("status")
+        problem = order_status_error(before, after.get("status"))
+        if problem:
+            raise Rejected(
+                ErrorCode.VALIDATION_FAILED,
+                f"quotes: {problem}",
+                {"fields": [{"field": "status", "code": "invalid_transition", "message": problem}]},
+                mutation_id=w.mutation.id,
+            )
 
     def _line(self, batch: PushBatch, w: UnitWrite) -> None:
         m, record = w.mutation, w.row.record

@@ -1,5 +1,5 @@
-"""CRM keys: normalised duplicate keys (``record_keys``) and search text with a pinyin
-sort key (``record_search``), backfilled from the existing records.
+"""CRM keys: normalised duplicate keys (``record_keys``), search text with a pinyin sort
+key (``record_search``) and due reminders (``reminders``), backfilled from the records.
 
 Revision ID: 0005_crm_keys
 Revises: 0004_hardening
@@ -39,12 +39,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("collection", "record_id"),
     )
     op.create_index("ix_record_search_sort", "record_search", ["collection", "sort_key"])
+    op.create_table(
+        "reminders",
+        sa.Column("collection", sa.String(length=64), nullable=False),
+        sa.Column("record_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("due_at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("until_ms", sa.BigInteger(), nullable=True),
+        sa.Column("user_id", sa.String(length=64), nullable=True),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.PrimaryKeyConstraint("collection", "record_id"),
+    )
+    op.create_index("ix_reminders_due", "reminders", ["due_at_ms"])
     from server.crm.indexing import reindex_all
 
     reindex_all(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_reminders_due", table_name="reminders")
+    op.drop_table("reminders")
     op.drop_index("ix_record_search_sort", table_name="record_search")
     op.drop_table("record_search")
     op.drop_index("ix_record_keys_record", table_name="record_keys")
