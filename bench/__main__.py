@@ -9,6 +9,8 @@ Runs, each in its own process so one bench's memory does not colour another's:
    server workers, and pulls of 100 changes among 1,000 / 50,000 / 200,000 records;
 4. ``bench.console_bench`` — every console page at 50,000 customers and 200,000
    activities on PostgreSQL (aim: p95 ≤ 300 ms);
+5. ``bench.ops_bench`` — the overhead of metrics and logging on push, pull and poll
+   (two servers, on and off, alternated in one run; aim ≤ 5 %);
 
 then writes ``docs/benchmarks.md`` from the JSON files in ``bench/results/`` (including
 ``convergence.json`` from ``python -m bench.simulate --long`` when it exists), every
@@ -71,6 +73,12 @@ def run_benches(results: Path, quick: bool, only: set[str] | None) -> dict[str, 
     if quick:
         console_args += ["--quick", "--db", "sqlite", "--repeat", "5"]
     plan.append(("console", "bench.console_bench", console_args))
+    ops_args = ["--output", str(results / "ops.json")]
+    if quick:
+        ops_args.append("--quick")
+    plan.append(("ops", "bench.ops_bench", ops_args))
+    report_args = ["--output", str(results / "reports.json")] + (["--quick"] if quick else [])
+    plan.append(("reports", "bench.report_bench", report_args))
 
     outcome: dict[str, str] = {}
     for name, module, args in plan:
@@ -315,6 +323,105 @@ def _convergence_section(conv: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _ops_section(ops: dict[str, Any]) -> list[str]:
+    """Metrics and logging overhead (bench.ops_bench)."""
+    lines = [
+        "## Metrics and logging overhead (`python -m bench.ops_bench`, sqlite)",
+        "",
+        "Two real servers on the same data, one with `/metrics` and a JSON access line per "
+        "request (log level info), one with both off; one client alternates between them "
+        f"request by request ({ops.get('rounds')} rounds × {ops.get('requests_per_round')} "
+        f"requests of each kind), medians per request. Aim: ≤ "
+        f"{ops.get('aim_overhead_pct')} %. Load average (1 min) before/after: "
+        f"{ops.get('load_avg_1m_before')} / {ops.get('load_avg_1m_after')} on "
+        f"{ops.get('cpu_count')} cores (a machine shared with other work); measured "
+        f"{ops.get('when')}.",
+        "",
+        "| request | on (ms) | off (ms) | overhead |",
+        "|---|---|---|---|",
+    ]
+    names = {
+        "push": f"push of {ops.get('batch')} mutations",
+        "pull": f"pull page of {ops.get('page')} changes",
+        "poll": "empty poll",
+    }
+    for op, row in (ops.get("ops") or {}).items():
+        lines.append(
+            f"| {names.get(op, op)} | {row['on_ms']} | {row['off_ms']} | "
+            f"{row['overhead_pct']:+.1f} % |"
+        )
+    return [*lines, ""]
+
+
+_REPORT_NAMES = {
+    "funnel": "Funnel (live deals + conversion)",
+    "rep-performance": "Rep performance, 12 months",
+    "product-performance": "Product performance, 1 year",
+    "customers": "Customer analysis",
+    "campaigns": "Campaigns",
+    "tickets": "Service desk (tickets)",
+    "lead-conversion": "Lead conversion",
+    "contracts-expiring": "Contracts expiring",
+    "overdue-follow-ups": "Overdue follow-ups",
+}
+
+
+def _reports_section(data: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for run in data.get("runs", []):
+        by = {(r["report"], r["caller"]): r for r in run.get("reports", [])}
+        lines += [
+            f"## Manager reports at {_n(run.get('records'))} records (`bench/report_bench.py`, "
+            f"{run.get('db')})",
+            "",
+            "Each report over HTTP from a real server (one worker), as the admin (every "
+            "record) and as one team's manager (a fifth of them): median and p90 of "
+            f"{data.get('repeats', 'the')} warm runs, and the first (cold) run. Budget: "
+            f"**{data.get('budget_ms', 500)} ms**. Load average before/after the run: "
+            f"{data.get('loadavg_before')} / {data.get('loadavg_after')} on "
+            f"{data.get('cores')} cores (the machine is shared).",
+            "",
+            "| Report | Admin median | Admin p90 | Manager median | Manager p90 | Cold (admin) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for key, label in _REPORT_NAMES.items():
+            a, m = by.get((key, "admin"), {}), by.get((key, "manager"), {})
+            lines.append(
+                f"| {label} | **{_n(a.get('median_ms'), 1)} ms** | {_n(a.get('p90_ms'), 1)} ms | "
+                f"**{_n(m.get('median_ms'), 1)} ms** | {_n(m.get('p90_ms'), 1)} ms | "
+                f"{_n(a.get('cold_ms'), 1)} ms |"
+            )
+        index = run.get("index", {})
+        if index:
+            lines += [
+                "",
+                f"Indexing every record into the reporting table once (the first catch-up "
+                f"after the migration): **{_n(index.get('seconds'), 1)} s** for "
+                f"{_n(index.get('upserted'))} facts; an incremental catch-up of "
+                f"{_n(index.get('incremental_changes'))} changes: "
+                f"{_n(index.get('incremental_ms'), 1)} ms.",
+            ]
+        strategies = run.get("strategies", [])
+        if strategies:
+            lines += [
+                "",
+                "How SQL reaches a record's fields (two heavy statements, admin scope, median):",
+                "",
+                "| Strategy | Customer grouping (4 fields) | Live funnel aggregate |",
+                "|---|---|---|",
+            ]
+            table: dict[str, dict[str, Any]] = {}
+            for row in strategies:
+                table.setdefault(row["strategy"], {})[row["query"]] = row["median_ms"]
+            for strategy, cells in table.items():
+                lines.append(
+                    f"| `{strategy}` | {_n(cells.get('customer_grouping'), 1)} ms | "
+                    f"{_n(cells.get('funnel_live'), 1)} ms |"
+                )
+        lines.append("")
+    return lines
+
+
 def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> str:
     """Write the Markdown report of everything in ``results``; returns its text."""
     sdk = _load(results / "sdk.json")
@@ -322,6 +429,8 @@ def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> s
     fleet = _load(results / "fleet.json")
     conv = _load(results / "convergence.json") or _load(RESULTS / "convergence.json")
     console = _load(results / "console.json")
+    ops = _load(results / "ops.json")
+    reports = _load(results / "reports.json")
     date = (fleet or {}).get("date") or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         "# Benchmarks",
@@ -342,8 +451,12 @@ def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> s
         lines += _fleet_section(fleet)
     if console:
         lines += _console_section(console)
+    if ops:
+        lines += _ops_section(ops)
     if conv:
         lines += _convergence_section(conv)
+    if reports:
+        lines += _reports_section(reports)
     text = "\n".join(lines).rstrip() + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
@@ -356,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=("server", "sdk", "fleet", "console"),
+        choices=("server", "sdk", "fleet", "console", "reports", "ops"),
         help="run only these",
     )
     parser.add_argument("--render-only", action="store_true", help="just rewrite the report")

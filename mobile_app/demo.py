@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from mobile_app.demo_day import DayIds, closed_at, fill_day
 from mobile_app.viewmodels.ports import StorePort
 
 STAGES = (
@@ -48,6 +49,7 @@ class DemoIds:
     tickets: dict[str, str] = field(default_factory=dict)
     contracts: dict[str, str] = field(default_factory=dict)
     tasks: dict[str, str] = field(default_factory=dict)
+    day: DayIds = field(default_factory=DayIds)
 
 
 def _at(day: date, hour: int = 10) -> str:
@@ -135,6 +137,12 @@ def fill_demo(
                 "probability": stage_row[4],
                 "expected_close_date": (today + timedelta(days=close_in)).isoformat(),
                 "status": "won" if stage_row[5] else "lost" if stage_row[6] else "open",
+                **(
+                    {"closed_at": closed_at(today + timedelta(days=close_in))}
+                    if stage_row[5] or stage_row[6]
+                    else {}
+                ),
+                **({"lost_reason": "价格高于竞品"} if stage_row[6] else {}),
             },
         )
     for customer, kind, days_ago, outcome, notes in (
@@ -156,6 +164,7 @@ def fill_demo(
                 "author_id": user_id,
             },
         )
+    ids.day = fill_day(store, today, user_id=user_id, reference=stages)
     for customer, title, due_in in (
         ("张三", "发送合同草稿给张伟", -1),
         ("李四", "准备服务器配置方案", 0),
@@ -168,15 +177,16 @@ def fill_demo(
                 "customer_id": c[customer],
                 "title": title,
                 "due_at": _at(today + timedelta(days=due_in), 9),
+                "remind_at": _at(today + timedelta(days=due_in), 8),
                 "status": "open",
                 "priority": "high" if due_in < 0 else "normal",
                 "assignee_id": user_id,
             },
         )
-    for customer, number, title, amount, ends_in in (
-        ("王芳", "HT-2026-0815", "茶叶年度供货合同", 88000, 12),
-        ("刘洋", "HT-2025-1102", "物流服务框架协议", 360000, 25),
-        ("张三", "HT-2024-0301", "设备租赁合同", 45000, 200),
+    for customer, number, title, amount, ends_in, remind in (
+        ("王芳", "HT-2026-0815", "茶叶年度供货合同", 88000, 12, 30),
+        ("刘洋", "HT-2025-1102", "物流服务框架协议", 360000, 25, 14),
+        ("张三", "HT-2024-0301", "设备租赁合同", 45000, 200, 60),
     ):
         ids.contracts[number] = _insert(
             store,
@@ -190,7 +200,7 @@ def fill_demo(
                 "status": "active",
                 "starts_on": (today - timedelta(days=365 - ends_in)).isoformat(),
                 "ends_on": (today + timedelta(days=ends_in)).isoformat(),
-                "remind_days_before": 30,
+                "remind_days_before": remind,
             },
         )
     for customer, title, status, priority in (

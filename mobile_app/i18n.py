@@ -17,6 +17,8 @@ import os
 from collections.abc import Callable
 from typing import Literal
 
+from mobile_app.strings_day import CHOICES as DAY_CHOICES
+from mobile_app.strings_day import STRINGS as DAY_STRINGS
 from sync_protocol import CRM_SCHEMA
 
 Language = Literal["en", "zh"]
@@ -262,8 +264,8 @@ _S: dict[str, tuple[str, str]] = {
     "settings.passphrase_changed": ("Passphrase changed.", "本地密码已修改。"),
     "settings.logout": ("Log out", "退出登录"),
     "settings.logout_pending": (
-        "{n} changes have not reached the server. Log out anyway and lose them? Tap again.",
-        "还有 {n} 条修改未上传，退出将丢失。确定请再点一次。",
+        "Not signed out: that would erase {what}.",
+        "未退出：这会清除{what}。",
     ),
     "settings.signed_in_as": (
         "Signed in as {user} ({role}) on {server}",
@@ -341,6 +343,9 @@ _CHOICES: dict[str, tuple[str, str]] = {
     "task_status.done": ("Done", "已完成"),
     "task_status.cancelled": ("Cancelled", "已取消"),
 }
+
+_S.update(DAY_STRINGS)
+_CHOICES.update(DAY_CHOICES)
 
 _INDEX = {"en": 0, "zh": 1}
 

@@ -60,6 +60,17 @@ class FieldsyncApp(App):
             from mobile_app.ui.camera import PlyerCamera
 
             options["camera"] = PlyerCamera(data_dir / "camera")
+        if "notifier" not in options:
+            from mobile_app.ui.platform import (
+                NOTIFICATION_PERMISSIONS,
+                PlyerNotifier,
+                request_permissions,
+            )
+
+            notifier = PlyerNotifier()
+            options["notifier"] = notifier
+            if notifier.available:  # Android 13+: reminders need the permission
+                request_permissions(NOTIFICATION_PERMISSIONS, lambda _ok: None)
         self.controller = AppController(self.backend, files, self.tr, **options)
         if self.server_url:
             self.controller.default_server_url = self.server_url

@@ -1,9 +1,10 @@
-"""``python -m mobile_app.screenshots DIR`` — every screen, rendered from demo data.
+"""``python -m mobile_app.screenshots DIR`` — every screen, in Chinese and English.
 
-Builds a demo store (Chinese and English customers, synced with the SDK's in-process
-fake server, holding two conflicts, a rejected write and an unsent visit), opens the real
-screens in a 360×640 window (offscreen when there is no display) and writes
-``DIR/<screen>.png``. No server is needed.
+Builds a demo store (Chinese and English customers, leads, products, articles and a
+target, synced with the SDK's in-process fake server, holding two conflicts, a rejected
+write and an unsent visit), opens the real screens in a 360×640 window (offscreen when
+there is no display) and writes ``DIR/zh/<scene>.png`` and ``DIR/en/<scene>.png``
+(scenes: :mod:`mobile_app.screenshot_scenes`). No server is needed.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 WIDTH, HEIGHT = 360, 640
 
@@ -37,7 +36,7 @@ def pump(frames: int = 3) -> None:
 
 
 def render_all(out_dir: Path, *, today: date | None = None) -> list[Path]:
-    """Render every screen into ``out_dir``; the PNG paths written."""
+    """Render every screen in both languages into ``out_dir``; the PNG paths written."""
     _headless_environment()
     from kivy.config import Config
 
@@ -47,122 +46,54 @@ def render_all(out_dir: Path, *, today: date | None = None) -> list[Path]:
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
-    from mobile_app.demo import build_demo, demo_photos
-    from mobile_app.i18n import Translator
+    from mobile_app.demo import build_demo
+    from mobile_app.screenshot_scenes import scenes
     from mobile_app.ui import prepare
     from mobile_app.ui.controller import AppController
-    from mobile_app.viewmodels.account import (
-        Account,
-        AccountFiles,
-        InitialSyncViewModel,
-        sdk_backend,
-    )
+    from mobile_app.viewmodels.account import AccountFiles, sdk_backend
+    from mobile_app.viewmodels.links import RecordingLauncher
 
     prepare()
     EventLoop.ensure_window()
     Window.size = (WIDTH, HEIGHT)
-    out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="fieldsync-shots-"))
-    day = today or date.today()
-    world = build_demo(work / "store", day, language="zh")
-    session = world.session
-    tr: Translator = session.tr
+    world = build_demo(work / "store", today or date.today(), language="zh")
     files = AccountFiles(work / "account")
-    controller = AppController(sdk_backend(fast_kdf=True), files, tr, auto_sync_s=None)
+    controller = AppController(
+        sdk_backend(fast_kdf=True),
+        files,
+        world.session.tr,
+        auto_sync_s=None,
+        launcher=RecordingLauncher(),
+    )
     controller.default_server_url = "https://crm.example.com"
     Window.add_widget(controller.sm)
     written: list[Path] = []
-
-    def shot(name: str, prepare_screen: Callable[[], Any] | None = None) -> None:
-        if prepare_screen is not None:
-            prepare_screen()
-        pump(4)
-        path = out_dir / f"{name}.png"
-        controller.sm.export_to_png(str(path))
-        written.append(path)
-
-    # before sign-in
-    controller.go("first_run", reset=True)
-    shot("first_run")
-    files.save(
-        Account(server_url="https://crm.example.com", username="rep1", display_name="王小明")
-    )
-    controller.go("unlock", reset=True)
-    shot("unlock")
-
-    # signed in
-    controller.begin_session(session, background_sync=False)
-
-    def initial() -> None:
-        vm = InitialSyncViewModel(session)
-        vm.received, vm.total = 340, 1000
-        vm.message = tr("initial.progress", done=340, total=1000)
-        screen = controller.go("initial_sync", reset=True, run=False)
-        screen.vm = vm  # type: ignore[attr-defined]
-        screen.update()  # type: ignore[attr-defined]
-
-    shot("initial_sync", initial)
-    shot("today", lambda: controller.go("today", reset=True))
-    shot("customers", lambda: controller.go("customers", reset=True))
-
-    def search() -> None:
-        screen: Any = controller.go("customers", reset=True)
-        screen.search.text = "zs"
-
-    shot("customers_search_pinyin", search)
-
-    def clear_search() -> None:
-        screen: Any = controller.screens["customers"]
-        screen.search.text = ""
-
-    clear_search()
-    customer = world.ids.customers["张三"]
-    shot("customer_detail", lambda: controller.go("customer_detail", customer_id=customer))
-
-    def form_errors() -> None:
-        screen: Any = controller.go("customer_form")
-        screen.inputs["name"].input.text = ""
-        screen.inputs["email"].input.text = "zhang@"
-        screen.save()
-        screen.scroll.scroll_y = 1
-
-    shot("customer_form", form_errors)
-
-    def log_visit() -> None:
-        screen: Any = controller.go("log_visit", customer_id=customer)
-        photo = work / "IMG_0043.jpg"
-        photo.write_bytes(b"\xff\xd8\xff\xe0" + bytes(2_000_000))
-        screen.vm.location_text = "31.230416, 121.473701"
-        screen.vm.notes = "新品上架，拍摄货架陈列。"
-        screen.vm.add_photo(str(photo))
-        screen.render()
-        screen.scroll.scroll_y = 0.25
-
-    shot("log_visit", log_visit)
-    visit_id = world.pending_visit
-    demo_photos(session, visit_id, work / "photos")
-    shot("visit", lambda: controller.go("visit", activity_id=visit_id))
-    shot("pipeline", lambda: controller.go("pipeline", reset=True))
-    deal = world.ids.opportunities["年度办公设备采购"]
-    shot("deal", lambda: controller.go("deal", opportunity_id=deal))
-    shot("tickets", lambda: controller.go("tickets", reset=True))
-    ticket = world.ids.tickets["礼盒包装破损"]
-    shot("ticket_detail", lambda: controller.go("ticket_detail", ticket_id=ticket))
-    shot("ticket_form", lambda: controller.go("ticket_form", customer_id=customer))
-    shot("conflicts", lambda: controller.go("conflicts", reset=True))
-    shot("rejected", lambda: controller.go("rejected", reset=True))
-    shot("settings", lambda: controller.go("settings", reset=True))
-
-    # the same day in English
-    tr.set_language("en")
-    shot("today_en", lambda: controller.go("today", reset=True))
-    shot("customers_en", lambda: controller.go("customers", reset=True))
-    shot("customer_detail_en", lambda: controller.go("customer_detail", customer_id=customer))
-    tr.set_language("zh")
-
+    for language in ("zh", "en"):
+        world.session.tr.set_language(language)
+        folder = out_dir / language
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, make in scenes(controller, world, files, work):
+            make()
+            pump(4)
+            path = folder / f"{name}.png"
+            # the whole window, popups (pickers, confirmations) included
+            shot = Path(Window.screenshot(name=str(folder / "_shot.png")))
+            shot.replace(path)
+            written.append(path)
+            _close_popups()
+    world.session.tr.set_language("zh")
     controller.end_session(navigate=False)
     Window.remove_widget(controller.sm)
     return written
+
+
+def _close_popups() -> None:
+    from mobile_app.ui import dialogs
+
+    popup = dialogs.current.get("popup")
+    if popup is not None:
+        popup.dismiss(animation=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -251,9 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     purge.set_defaults(func=cmd_purge)
 
     from .fleet.cli import add_doctor_command
+    from .maintenance.cli import add_maintain_command
     from .manager.backup import add_backup_commands
 
     add_doctor_command(sub)  # doctor (server/fleet/cli.py)
+    add_maintain_command(sub)  # maintain (server/maintenance/cli.py)
 
     add_backup_commands(sub)  # backup, restore (server/manager/backup.py)
     return parser

@@ -15,6 +15,8 @@ from sqlalchemy import Engine
 
 from .background import Periodic
 from .fleet.recorder import ActivityRecorder
+from .maintenance.backups import RestoreGate
+from .maintenance.compaction import run_compaction
 from .observability.metrics import Metrics
 from .settings import Settings
 
@@ -24,6 +26,8 @@ class Operations:
     activity: ActivityRecorder
     metrics: Metrics
     tasks: list[Periodic] = field(default_factory=list)
+    #: Closed while a restore from the admin API runs (other requests answer 503).
+    restore_gate: RestoreGate = field(default_factory=RestoreGate)
 
     @cached_property
     def migration_head(self) -> str | None:
@@ -48,6 +52,14 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
     metrics = Metrics(enabled=settings.metrics_enabled)
     metrics.attach(engine)
     tasks = [
-        Periodic("health-flush", settings.health_flush_interval_s, activity.flush, run_at_stop=True)
+        Periodic(
+            "health-flush", settings.health_flush_interval_s, activity.flush, run_at_stop=True
+        ),
+        Periodic(
+            "compaction",
+            settings.compaction_interval_s,
+            lambda: run_compaction(engine, settings, metrics),
+            run_at_stop=False,
+        ),
     ]
     return Operations(activity=activity, metrics=metrics, tasks=tasks)

@@ -23,31 +23,103 @@ DEMO_PASSWORD = "fieldsync-demo"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FIELDSYNC_", extra="ignore")
 
-    env: Literal["development", "test", "production"] = "development"
-    database_url: str = "sqlite:///./var/fieldsync.db"
-    secret_key: str = DEFAULT_SECRET_KEY
+    env: Literal["development", "test", "production"] = Field(
+        default="development",
+        description="The demo password is refused outside development/test; production "
+        "refuses the default secret key.",
+    )
+    database_url: str = Field(
+        default="sqlite:///./var/fieldsync.db",
+        description="SQLAlchemy URL: `sqlite:///path.db`, or `postgresql+psycopg://…` "
+        "(`postgresql://` is accepted).",
+    )
+    secret_key: str = Field(
+        default=DEFAULT_SECRET_KEY,
+        description="Signs access tokens: at least 16 private characters in production "
+        "(the default is for development only).",
+    )
 
-    access_token_ttl_s: int = Field(default=900, ge=1)
-    refresh_token_ttl_s: int = Field(default=30 * 24 * 3600, ge=60)
+    access_token_ttl_s: int = Field(default=900, ge=1, description="Access token lifetime.")
+    refresh_token_ttl_s: int = Field(
+        default=30 * 24 * 3600,
+        ge=60,
+        description="Refresh token lifetime (a refresh token is rotated on every use).",
+    )
 
-    max_batch: int = Field(default=1000, ge=1)
-    max_pull_limit: int = Field(default=5000, ge=1, le=10_000)
-    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    max_drift_ms: int = Field(default=5 * 60 * 1000, ge=0)
-    clock_policy: Literal["clamp", "refuse"] = "clamp"
-    tombstone_retention_days: int = Field(default=90, ge=0)
+    max_batch: int = Field(
+        default=1000, ge=1, description="Mutations per push; more answers `413 batch_too_large`."
+    )
+    max_pull_limit: int = Field(
+        default=5000,
+        ge=1,
+        le=10_000,
+        description="Largest pull page (the request's `limit` is capped).",
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Request body limit, after gzip decoding (`413 payload_too_large`).",
+    )
+    max_drift_ms: int = Field(
+        default=5 * 60 * 1000,
+        ge=0,
+        description="How far ahead of the server's clock a device's timestamps are accepted.",
+    )
+    clock_policy: Literal["clamp", "refuse"] = Field(
+        default="clamp",
+        description="Timestamps further ahead: `clamp` pulls them back (warning "
+        "`clock_skew`), `refuse` rejects the push (`409 clock_skew`).",
+    )
+    tombstone_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="How long deletes (tombstones) and evictions are kept for offline devices; "
+        "a device away longer resyncs from scratch (keeping its unsent writes).",
+    )
+    idempotency_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="How long each pushed mutation's answer is kept, so that a retried push "
+        "answers `duplicate`.",
+    )
+    audit_retention_days: int = Field(
+        default=365, ge=0, description="How long audit entries are kept; 0 keeps them forever."
+    )
+    backup_dir: str = Field(
+        default="./var/backups",
+        description="Where `POST /v1/admin/backups` writes backups (and the restore route "
+        "finds them); keep it on another disk than the database.",
+    )
+    compaction_interval_s: float = Field(
+        default=3600,
+        ge=0,
+        description="How often each server process runs compaction in the background (one "
+        "instance at a time on PostgreSQL); 0 turns it off (run `fieldsync maintain` from "
+        "cron instead).",
+    )
 
-    #: Failed logins tolerated per username within ``login_window_s``.
-    login_max_failures_per_user: int = Field(default=5, ge=1)
-    #: Login attempts (any outcome) tolerated per client address within the window.
-    login_max_attempts_per_address: int = Field(default=100, ge=1)
-    login_window_s: int = Field(default=300, ge=1)
+    login_max_failures_per_user: int = Field(
+        default=5, ge=1, description="Failed sign-ins per username per window before `429`."
+    )
+    login_max_attempts_per_address: int = Field(
+        default=100,
+        ge=1,
+        description="Sign-in attempts (any outcome) per client address per window.",
+    )
+    login_window_s: int = Field(default=300, ge=1, description="The sign-in rate-limit window.")
 
     #: Days a device may go without reaching the server before its store locks until
     #: the user signs in online again (with the password): a lost phone that never
     #: reconnects does not stay open forever. The server also refuses a refresh token
     #: of a device silent for longer (``lease_expired``). 0 turns the lease off.
-    offline_lease_days: int = Field(default=14, ge=0, le=3650)
+    offline_lease_days: int = Field(
+        default=14,
+        ge=0,
+        le=3650,
+        description="A device that has not reached the server for this many days locks its "
+        "store until the user signs in online (its refresh token is refused: "
+        "`lease_expired`); 0 turns the lease off.",
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Level of the server's log (`fieldsync serve`)."
@@ -90,8 +162,12 @@ class Settings(BaseSettings):
 
     #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
     #: cost per record small while still shrinking JSON by ~5x.
-    gzip_level: int = Field(default=3, ge=1, le=9)
-    gzip_min_bytes: int = Field(default=1024, ge=0)
+    gzip_level: int = Field(
+        default=3, ge=1, le=9, description="gzip level of responses (1 fastest … 9 smallest)."
+    )
+    gzip_min_bytes: int = Field(
+        default=1024, ge=0, description="Responses smaller than this are not compressed."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -148,9 +148,10 @@ def due_reminders(
     found = []
     for collection, record_id, fields in records:
         reminder = reminder_of(collection, record_id, fields, tz=tz)
-        if reminder is not None and reminder.due_at <= horizon:
-            if reminder.until is None or now < reminder.until:
-                found.append(reminder)
+        if reminder is None or reminder.due_at > horizon:
+            continue
+        if reminder.until is None or now < reminder.until:
+            found.append(reminder)
     return sorted(found, key=lambda r: (r.due_at, r.collection, r.record_id))
 
 

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+
+from pydantic import ValidationError
+
+from sync_protocol.attachments import AttachmentOut, RegisterAttachment
 
 from .._errors import AuthError, NetworkError, ServerError
 from .._store import Store
@@ -88,7 +91,7 @@ class AttachmentUploader:
                     report.errors.append(f"{info.id}: {exc.code}: {exc.message}")
                     continue
                 count += 1
-                if server["status"] == "complete":
+                if server.status == "complete":
                     report.deduplicated += 1
                     report.completed += 1
         return count
@@ -137,35 +140,39 @@ class AttachmentUploader:
         return self.attachments.status(attachment_id)
 
     # -- steps ------------------------------------------------------------------------------
-    def _register(self, info: AttachmentInfo) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": info.id,
-            "collection": info.collection,
-            "record_id": info.record_id,
-            "kind": info.kind,
-            "mime": info.mime,
-            "size": info.size,
-            "sha256": info.sha256,
-            "chunk_size": self.attachments.chunk_size_of(info.id),
-        }
-        if info.name:
-            body["name"] = info.name[:255]
-        if info.captured_at:
-            body["captured_at"] = info.captured_at
-        if info.location:
-            body["location"] = info.location
-        server: dict[str, Any] = self.api.call("POST", "/v1/attachments", json_body=body).json()
+    def _register(self, info: AttachmentInfo) -> AttachmentOut:
+        try:
+            request = RegisterAttachment(
+                id=info.id,
+                collection=info.collection,
+                record_id=info.record_id,
+                kind=info.kind,  # type: ignore[arg-type]  # checked by the model
+                mime=info.mime,
+                name=info.name[:255] if info.name else None,
+                size=info.size,
+                sha256=info.sha256,
+                chunk_size=self.attachments.chunk_size_of(info.id),
+                captured_at=info.captured_at,
+                location=info.location,  # type: ignore[arg-type]  # checked by the model
+            )
+        except ValidationError as exc:  # refused before it leaves, like the server would
+            raise ServerError(
+                f"the attachment's metadata is not valid ({exc.error_count()} errors)",
+                code="validation_failed",
+            ) from None
+        body = request.model_dump(mode="json", exclude_none=True)
+        server = self.api.attachment(self.api.call("POST", "/v1/attachments", json_body=body))
         self._absorb(info.id, server)
         return server
 
-    def _absorb(self, attachment_id: str, server: dict[str, Any]) -> AttachmentInfo:
-        done = server["status"] == "complete"
+    def _absorb(self, attachment_id: str, server: AttachmentOut) -> AttachmentInfo:
+        done = server.status == "complete"
         return self.attachments.update(
             attachment_id,
             state=AttachmentState.COMPLETE if done else AttachmentState.UPLOADING,
             registered=True,
-            uploaded_bytes=int(server["received_bytes"]),
-            server_status=server["status"],
+            uploaded_bytes=server.received_bytes,
+            server_status=server.status,
             error=None,
         )
 
@@ -173,7 +180,7 @@ class AttachmentUploader:
         fresh = False
         if self.attachments.is_registered(info.id):
             response = self.api.call("GET", f"/v1/attachments/{info.id}", ok=(404,))
-            server = None if response.status == 404 else response.json()
+            server = None if response.status == 404 else self.api.attachment(response)
             if server is None:  # the server forgot it (restored backup): register again
                 server, fresh = self._register(info), True
             else:
@@ -181,14 +188,14 @@ class AttachmentUploader:
         else:
             server, fresh = self._register(info), True
             report.registered += 1
-        if server["status"] == "complete":
+        if server.status == "complete":
             report.deduplicated += int(fresh)
             report.completed += 1
             return
         chunk_size = self.attachments.chunk_size_of(info.id)
         count = chunk_count(info.size, chunk_size)
-        held = set(server["received_chunks"])
-        uploaded = int(server["received_bytes"])
+        held = set(server.received_chunks)
+        uploaded = server.received_bytes
         for index in range(count):
             if index in held:
                 continue
@@ -205,8 +212,8 @@ class AttachmentUploader:
             report.bytes_sent += len(data)
             uploaded += len(data)
             self.attachments.update(info.id, uploaded_bytes=min(uploaded, info.size))
-        done = self.api.call("POST", f"/v1/attachments/{info.id}/complete").json()
-        self._absorb(info.id, done)
+        done = self.api.call("POST", f"/v1/attachments/{info.id}/complete")
+        self._absorb(info.id, self.api.attachment(done))
         report.completed += 1
 
     def _fail(self, info: AttachmentInfo, exc: ServerError) -> bool:

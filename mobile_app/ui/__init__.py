@@ -17,8 +17,10 @@ def prepare() -> str | None:
     """Register the CJK font and load the kv rules (idempotent); the font path used."""
     global _kv_loaded
     from .fonts import register_cjk_font
+    from .icons import register_icon_font
 
     font = register_cjk_font()
+    register_icon_font()
     if not _kv_loaded:
         from kivy.lang import Builder
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from kivy.clock import Clock
 
+from .platform import CAMERA_PERMISSIONS, request_permissions
+
 
 class NoCamera:
     """Desktop and tests: photos come from files."""
@@ -55,7 +57,14 @@ class PlyerCamera:
             Clock.schedule_once(lambda _dt: on_done(done if ok else None))
             return False  # plyer: do not delete the file
 
-        try:
-            self._camera.take_picture(filename=str(target), on_complete=complete)
-        except Exception:  # permission refused, no camera app
-            on_done(None)
+        def granted(ok: bool) -> None:
+            if not ok:
+                on_done(None)
+                return
+            try:
+                self._camera.take_picture(filename=str(target), on_complete=complete)
+            except Exception:  # no camera app
+                on_done(None)
+
+        # declaring CAMERA obliges asking for it at run time before the camera intent
+        request_permissions(CAMERA_PERMISSIONS, granted)

@@ -4,6 +4,12 @@ The controller owns the ScreenManager, the current :class:`Session` (an unlocked
 plus sync client) and the sync bar's view-model. Sync runs on a worker thread — at
 start, every ``auto_sync_s`` seconds and on "sync now" — and store events (from any
 thread) are marshalled onto Kivy's main thread before a widget is touched.
+
+It also carries what outlives one screen: the Undo snackbar's offer, the banner (task
+reminders where the platform has no notifications; "this phone was wiped / revoked"),
+the platform services (open a URI, notify, location) and the session's end — a
+device revoked *without* wipe keeps the session readable (the rep exports and signs
+out); a store wiped under the app returns to first run with a message.
 """
 
 from __future__ import annotations
@@ -20,14 +26,21 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from mobile_app.i18n import Translator
 from mobile_app.viewmodels.account import AccountFiles, Backend, account_language
 from mobile_app.viewmodels.base import Session
+from mobile_app.viewmodels.inbox import KeptNotes, remember_names
+from mobile_app.viewmodels.links import LauncherPort
 from mobile_app.viewmodels.photos import attachments_of
 from mobile_app.viewmodels.ports import UploadsPort
 from mobile_app.viewmodels.sync_bar import SyncBarViewModel
+from mobile_app.viewmodels.tasks import due_reminders
 from mobile_app.viewmodels.visit import LocationProvider, NoLocation
 
 from .camera import NoCamera
+from .platform import NoNotifier, PlatformLauncher
 from .screens import ALL_SCREENS
 from .screens.base import BaseScreen
+
+#: How often task reminders are checked (seconds).
+REMINDER_CHECK_S = 60.0
 
 
 class AppController:
@@ -41,12 +54,21 @@ class AppController:
         clock: Callable[[], datetime] | None = None,
         auto_sync_s: float | None = 30.0,
         camera: Any = None,
+        launcher: LauncherPort | None = None,
+        notifier: Any = None,
+        undo_s: float | None = None,
     ) -> None:
         self.backend = backend
         self.files = files
         self.tr = tr
         self.location: LocationProvider = location or NoLocation()
         self.camera: Any = camera or NoCamera()
+        self.launcher: LauncherPort = launcher or PlatformLauncher()
+        self.notifier: Any = notifier or NoNotifier()
+        self.banner = ""
+        self.undo_s = undo_s
+        self.announced: set[str] = set()
+        self.revoked = False
         self.uploads: UploadsPort | None = None
         self.clock = clock
         self.auto_sync_s = auto_sync_s
@@ -63,6 +85,8 @@ class AppController:
         self._sync_thread: threading.Thread | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._auto_event: Any = None
+        self._reminder_event: Any = None
+        self._undo_event: Any = None
         self._render_pending = False
         tr.subscribe(lambda _lang: self.render_current())
 
@@ -84,11 +108,23 @@ class AppController:
         if self.clock is not None:
             session.clock = self.clock
         self.session = session
+        if self.undo_s is not None:
+            session.undo.seconds = self.undo_s
+        self.revoked = False
+        self._load_kept_notes(session)
+        self._unsubscribe.append(session.undo.subscribe(self._on_undo_offer))
         self.sync_vm = SyncBarViewModel(session)
         self._unsubscribe.append(self.sync_vm.subscribe(self._on_sync_state))
         self._unsubscribe.append(self.sync_vm.close)
         self._unsubscribe.append(session.store.subscribe(self._on_store_event))
         self.sync_vm.refresh()
+        status: Any = session.store.status()
+        if getattr(status, "revoked", False):
+            self.revoked = True
+            self.banner = self.tr("session.revoked")
+        if getattr(status, "locked", False):
+            self.lease_expired()
+            return
         if initial_sync:
             self.go("initial_sync", reset=True)
             return
@@ -96,12 +132,30 @@ class AppController:
         if background_sync:
             self.start_background_sync()
 
+    def _load_kept_notes(self, session: Session) -> None:
+        """Refused writes kept as notes: their ids live in account.json (no content)."""
+        account = self.files.load()
+        ids = list(account.extra.get("kept_notes", [])) if account else []
+
+        def save(kept: list[str]) -> None:
+            current = self.files.load()
+            if current is not None:
+                current.extra["kept_notes"] = kept
+                self.files.save(current)
+
+        session.extras["kept_notes"] = KeptNotes(ids, save)
+
     def start_background_sync(self) -> None:
         self._start_uploads()
         self.sync_now()
         if self.auto_sync_s and self._auto_event is None:
             self._auto_event = Clock.schedule_interval(
                 lambda _dt: self.sync_now(), self.auto_sync_s
+            )
+        if self._reminder_event is None:
+            self.check_reminders()
+            self._reminder_event = Clock.schedule_interval(
+                lambda _dt: self.check_reminders(), REMINDER_CHECK_S
             )
 
     def _start_uploads(self) -> None:
@@ -131,9 +185,10 @@ class AppController:
             self.uploads.trigger()
 
     def end_session(self, *, wipe: bool = False, navigate: bool = True) -> None:
-        if self._auto_event is not None:
-            self._auto_event.cancel()
-            self._auto_event = None
+        for event in (self._auto_event, self._reminder_event, self._undo_event):
+            if event is not None:
+                event.cancel()
+        self._auto_event = self._reminder_event = self._undo_event = None
         uploads, self.uploads = self.uploads, None
         if uploads is not None:
             uploads.stop()
@@ -164,6 +219,7 @@ class AppController:
         screen.params = params
         if self.sm.current == name:
             screen.on_pre_enter()  # a fresh visit: new params, new view-model
+            screen.reset_scroll()
         else:
             self.sm.current = name
         return screen
@@ -196,7 +252,11 @@ class AppController:
             return
         if self._sync_thread is not None and self._sync_thread.is_alive():
             return
+        if self.revoked:
+            return  # revoked without wipe: the work stays readable; no more syncing
         client = session.client
+        with contextlib.suppress(Exception):  # a closed store: the sync will say so
+            remember_names(session)  # a refused write must still name its customer
 
         def work() -> None:
             ok, error = True, ""
@@ -204,6 +264,7 @@ class AppController:
                 client.sync()
             except Exception as exc:  # offline, server down: the sync bar says so
                 ok, error = False, str(exc) or type(exc).__name__
+                Clock.schedule_once(lambda _dt, e=exc: self._sync_failed(e))
             if ok:
                 self.trigger_uploads()  # online: the photos' turn, on their own thread
             Clock.schedule_once(lambda _dt: self._after_sync(ok, error, done))
@@ -216,6 +277,130 @@ class AppController:
             self.sync_vm.refresh()
         if done is not None:
             done(ok, error)
+
+    def _sync_failed(self, exc: BaseException) -> None:
+        """A revoked device stops syncing; a wiped store ends the session (first run)."""
+        session = self.session
+        if session is None:
+            return
+        closed = bool(getattr(session.store, "closed", False))
+        revoked = type(exc).__name__ == "DeviceRevoked"
+        if revoked and not getattr(exc, "wiped", False) and not closed:
+            self.mark_revoked()
+            return
+        if closed:
+            self.session_lost("session.wiped")
+        elif type(exc).__name__ == "StoreLocked":
+            self.lease_expired()
+
+    def mark_revoked(self) -> None:
+        """Revoked without wipe: the work stays readable and exportable; no more syncing."""
+        self.revoked = True
+        self.banner = self.tr("session.revoked")
+        self.render_current()
+
+    def relogged_in(self) -> None:
+        self.revoked = False
+        self.banner = ""
+        self.go("today", reset=True)
+        self.sync_now()
+
+    def lease_expired(self) -> None:
+        """Offline past the server's lease: sign in online to unlock (the work is kept)."""
+        self.banner = self.tr("session.lease")
+        if self.sm.current != "relogin":
+            self.go("relogin", reset=True)
+
+    def store_gone(self, exc: BaseException) -> bool:
+        """A screen failed because the store is closed (wiped mid-session): first run."""
+        session = self.session
+        closed = session is not None and getattr(session.store, "closed", False)
+        if type(exc).__name__ == "StoreClosed" or closed:
+            Clock.schedule_once(lambda _dt: self.session_lost("session.wiped"))
+            return True
+        if type(exc).__name__ == "StoreLocked":
+            Clock.schedule_once(lambda _dt: self.lease_expired())
+            return True
+        return False
+
+    def session_lost(self, message_key: str) -> None:
+        if self.session is None:
+            return
+        self.end_session(wipe=True, navigate=False)
+        self.files.forget()
+        self.banner = self.tr(message_key)
+        self.start()
+
+    # -- banner, undo, reminders, platform -------------------------------------------
+    def export_folder(self) -> Any:
+        """Where "export" writes: the app's external files folder on Android (reachable
+        over USB, no storage permission needed), else beside the store. The rep chose to
+        take this data off the encrypted store."""
+        from pathlib import Path
+
+        from kivy.utils import platform
+
+        if platform == "android":  # pragma: no cover - a phone only
+            try:
+                from jnius import autoclass
+
+                activity = autoclass("org.kivy.android.PythonActivity").mActivity
+                return Path(activity.getExternalFilesDir(None).getAbsolutePath()) / "exports"
+            except Exception:
+                pass
+        return self.files.data_dir / "exports"
+
+    def dismiss_banner(self) -> None:
+        self.banner = ""
+        if self.sm.current:
+            self.current.update_overlays()
+
+    def _on_undo_offer(self) -> None:
+        if self._undo_event is not None:
+            self._undo_event.cancel()
+        seconds = self.session.undo.seconds if self.session is not None else 8.0
+        self._undo_event = Clock.schedule_once(lambda _dt: self._expire_undo(), seconds)
+        if self.sm.current:
+            self.current.update_overlays()
+
+    def _expire_undo(self) -> None:
+        self._undo_event = None
+        if self.session is not None:
+            self.session.undo.dismiss()
+        if self.sm.current:
+            self.current.update_overlays()
+
+    def undo(self) -> None:
+        if self.session is not None and self.session.undo.undo():
+            self.render_current()
+
+    def check_reminders(self) -> None:
+        """Announce tasks whose reminder time has come: a notification, else the banner."""
+        session = self.session
+        if session is None:
+            return
+        try:
+            due = due_reminders(session, self.announced)
+        except Exception:
+            return
+        in_app: list[str] = []
+        for reminder in due:
+            self.announced.add(reminder.key)
+            title = self.tr("reminder.title", title=reminder.title)
+            if not self.notifier.notify(title, reminder.message):
+                in_app.append(f"{title} · {reminder.message}" if reminder.message else title)
+        if in_app:
+            self.banner = "\n".join(
+                in_app[:3] + ([f"+{len(in_app) - 3}"] if len(in_app) > 3 else [])
+            )
+        if due and self.sm.current:
+            self.current.update_overlays()
+
+    def open_uri(self, uri: str | None) -> None:
+        if uri and not self.launcher.open(uri):
+            self.banner = self.tr("launch.failed", uri=uri)
+            if self.sm.current:
+                self.current.update_overlays()
 
     def wait_for_sync(self, timeout: float = 30.0) -> None:
         thread = self._sync_thread

@@ -112,6 +112,22 @@ class NavButton(Button):
     active = BooleanProperty(False)
 
 
+class Banner(ButtonBehavior, Label):
+    """A message across the top (a reminder, "this phone was wiped"); tap to dismiss."""
+
+
+class Snackbar(BoxLayout):
+    """ "Task done · Undo" above the tab bar while an action can be taken back."""
+
+    message = StringProperty("")
+    undo_text = StringProperty("")
+
+    __events__ = ("on_undo",)
+
+    def on_undo(self) -> None:
+        pass
+
+
 class NavBar(BoxLayout):
     pass
 
@@ -147,13 +163,20 @@ class FormField(BoxLayout):
         hint: str = "",
         multiline: bool = False,
         password: bool = False,
+        input_filter: str | None = None,
         on_text: Callable[[str], None] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(orientation="vertical", size_hint_y=None, spacing=dp(2), **kw)
         self.bind(minimum_height=self.setter("height"))
         self.label = MutedLabel(text=label)
-        self.input = FsTextInput(text=text, hint_text=hint, multiline=multiline, password=password)
+        self.input = FsTextInput(
+            text=text,
+            hint_text=hint,
+            multiline=multiline,
+            password=password,
+            input_filter=input_filter,
+        )
         self.error = ErrorLabel(text="")
         for w in (self.label, self.input, self.error):
             self.add_widget(w)

@@ -164,6 +164,20 @@ class AccountFiles:
         tmp.write_text(json.dumps(asdict(account), ensure_ascii=False, indent=2), "utf-8")
         tmp.replace(self.account_path)
 
+    def set_aside(self) -> Path | None:
+        """Move an existing store (no account.json names it) into ``kept-<time>/`` instead
+        of deleting it: it may hold someone's unsent work. The folder it went to, if any."""
+        found = [p for p in self.data_dir.glob(STORE_FILE + "*") if p.exists()]
+        if not found:
+            return None
+        from datetime import datetime
+
+        folder = self.data_dir / f"kept-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+        folder.mkdir(parents=True)
+        for path in found:
+            path.replace(folder / path.name)
+        return folder
+
     def forget(self) -> None:
         """Remove the account and every store file (log out, failed first run)."""
         self.account_path.unlink(missing_ok=True)
@@ -255,7 +269,8 @@ class FirstRunViewModel(Observable):
         self.busy = True
         self.notify()
         url = self.server_url.strip().rstrip("/")
-        self.files.forget()  # a half-finished earlier attempt
+        # a store no account names (account.json lost): kept aside, never deleted
+        self.files.set_aside()
         self.files.data_dir.mkdir(parents=True, exist_ok=True)
         store = self.backend.open_store(self.files.store_path, self.passphrase)
         try:
@@ -428,3 +443,53 @@ def _first_int(obj: Any, names: tuple[str, ...]) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
+
+
+class ReloginViewModel(Observable):
+    """Sign in online again on the same store: after the offline lease ran out
+    (``StoreLocked``) or the device was revoked without a wipe. Nothing local is lost:
+    the same user's login keeps the store, its unsent work and its photos."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        self.password = ""
+        self.totp = ""
+        self.needs_totp = False
+        self.error = ""
+
+    @property
+    def greeting(self) -> str:
+        user = self.session.user
+        return self.session.tr("unlock.hello", user=user.display_name or user.username)
+
+    def submit(self) -> bool:
+        tr = self.session.tr
+        client = self.session.client
+        if not self.password:
+            self.error = tr("login.err.missing", what=tr("login.password"))
+            self.notify()
+            return False
+        try:
+            if client is None:
+                raise RuntimeError("no server")
+            client.login(
+                self.session.user.username,
+                self.password,
+                totp=self.totp.strip() or None,
+            )
+        except Exception as exc:
+            kind = classify_login_error(exc)
+            if kind == "totp_required":
+                self.needs_totp = True
+            self.error = {
+                "totp_required": tr("login.totp_needed"),
+                "credentials": tr("login.err.credentials"),
+                "revoked": tr("login.err.revoked"),
+            }.get(kind) or tr("login.err.network", reason=str(exc) or type(exc).__name__)
+            self.password = ""
+            self.notify()
+            return False
+        self.password = self.error = ""
+        self.notify()
+        return True

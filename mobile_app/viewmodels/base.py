@@ -15,29 +15,11 @@ from typing import Any
 
 from mobile_app.i18n import Translator
 
+from .observable import Observable as Observable  # re-exported for the view-models
 from .ports import AttachmentsPort, StorePort, SyncClientPort
+from .undo import UndoQueue
 
 MANAGER_ROLES = frozenset({"manager", "admin"})
-
-
-class Observable:
-    """A minimal listener list: ``subscribe(cb)`` returns the unsubscribe function."""
-
-    def __init__(self) -> None:
-        self._listeners: list[Callable[[], None]] = []
-
-    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +56,8 @@ class Session:
     extras: dict[str, Any] = field(default_factory=dict)
     #: The photos kept beside the store; opened on first use (``photos.attachments_of``).
     attachments: AttachmentsPort | None = None
+    #: The last one-tap action the rep may take back (task done, deal moved, deleted).
+    undo: UndoQueue = field(default_factory=UndoQueue)
 
     def now(self) -> datetime:
         return self.clock()

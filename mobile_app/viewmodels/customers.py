@@ -8,15 +8,15 @@ status, tier and, for managers who see their team's customers, owner.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sync_protocol import CRM_SCHEMA, FieldError, ValidationFailed
+from sync_protocol import CRM_SCHEMA
 
 from .base import Observable, Session, local_datetime_text, parse_date
-from .fields import convert_form, messages_by_field, spec_for, to_text
+from .fields import spec_for, to_text
+from .forms import RecordForm
 from .photos import attachments_of
 from .ports import RecordPort
 
@@ -164,7 +164,7 @@ class DetailLine:
 class CustomerDetailViewModel(Observable):
     """Everything about one customer: fields, contacts, deals, timeline, contracts, tickets."""
 
-    INFO_FIELDS = ("company", "phone", "mobile", "email", "address", "city", "industry")
+    INFO_FIELDS = ("company", "mobile", "phone", "email", "address", "city", "industry")
 
     def __init__(self, session: Session, customer_id: str) -> None:
         super().__init__()
@@ -177,6 +177,8 @@ class CustomerDetailViewModel(Observable):
         self.timeline: list[DetailLine] = []
         self.contracts: list[DetailLine] = []
         self.tickets: list[DetailLine] = []
+        self.tasks: list[DetailLine] = []
+        self.orders: list[DetailLine] = []
 
     @property
     def name(self) -> str:
@@ -299,6 +301,40 @@ class CustomerDetailViewModel(Observable):
             )
             for r in self._children("tickets", order_by="opened_at")
         ]
+        self.tasks = [
+            DetailLine(
+                r.id,
+                str(r.fields.get("title") or ""),
+                " · ".join(
+                    x
+                    for x in (
+                        tr.choice("task_status", r.fields.get("status")),
+                        local_datetime_text(r.fields.get("due_at")),
+                    )
+                    if x
+                ),
+                r.pending,
+            )
+            for r in self._children("tasks", order_by="due_at")
+            if r.fields.get("status") == "open"
+        ]
+        self.orders = [
+            DetailLine(
+                r.id,
+                str(r.fields.get("number") or ""),
+                " · ".join(
+                    x
+                    for x in (
+                        tr.choice("quote_kind", r.fields.get("kind")),
+                        tr.choice("quote_status", r.fields.get("status")),
+                        money(r.fields.get("total"), r.fields.get("currency")),
+                    )
+                    if x
+                ),
+                r.pending,
+            )
+            for r in self._children("quotes", order_by="number")
+        ]
         self.notify()
 
     def _with_photos(self, activity_id: str, text: str) -> str:
@@ -336,20 +372,21 @@ def money(amount: Any, currency: Any = None) -> str:
 
 
 # ----------------------------------------------------------------------------------
-class CustomerFormViewModel(Observable):
+class CustomerFormViewModel(RecordForm):
     """Create or edit a customer; messages under each field come from the schema.
 
     Values are checked by the schema before the write (the same ``validate`` the store
     and server run), so the rep sees 请填写姓名 under the name field at once, offline.
-    A ``ValidationFailed`` from the store (e.g. a rule the app does not know yet) is
-    shown the same way.
+    Creating one first warns about a customer, lead or contact on the phone with the
+    same phone, e-mail or name (a second tap saves anyway).
     """
 
+    collection = "customers"
     FIELDS = (
         "name",
         "company",
-        "phone",
         "mobile",
+        "phone",
         "email",
         "status",
         "tier",
@@ -361,102 +398,13 @@ class CustomerFormViewModel(Observable):
         "notes",
     )
     CHOICE_FIELDS = ("status", "tier", "source")
+    CHECK_DUPLICATES = True
+    NEW_TITLE = "customers.new"
+    EDIT_TITLE = "customers.edit"
 
-    def __init__(self, session: Session, customer_id: str | None = None) -> None:
-        super().__init__()
-        self.session = session
-        self.customer_id = customer_id
-        self.values: dict[str, str] = {name: "" for name in self.FIELDS}
-        self.errors: dict[str, str] = {}
-        self.message = ""
-        self.saved_id: str | None = None
-        self._original: dict[str, Any] = {}
-        if customer_id:
-            record = session.store.collection("customers").get(customer_id)
-            if record is not None:
-                self._original = dict(record.fields)
-                for name in self.FIELDS:
-                    self.values[name] = to_text(
-                        spec_for("customers", name), record.fields.get(name)
-                    )
-        else:
-            self.values["status"] = "potential"
+    def __init__(self, session: Session, customer_id: str | None = None, **defaults: str) -> None:
+        super().__init__(session, customer_id, **({"status": "potential"} | defaults))
 
     @property
-    def is_new(self) -> bool:
-        return self.customer_id is None
-
-    @property
-    def title(self) -> str:
-        return self.session.tr("customers.new" if self.is_new else "customers.edit")
-
-    def label(self, name: str) -> str:
-        spec = spec_for("customers", name)
-        label = self.session.tr.field_label("customers", name)
-        return f"{label} *" if spec and spec.required else label
-
-    def choices(self, name: str) -> list[tuple[str, str]]:
-        spec = spec_for("customers", name)
-        options = spec.choices if spec else ()
-        blank = [] if spec and spec.required else [("", "—")]
-        return blank + [(c, self.session.tr.choice(name, c)) for c in options]
-
-    def set(self, name: str, text: str) -> None:
-        if name not in self.values:
-            raise KeyError(name)
-        self.values[name] = text
-        self.errors.pop(name, None)
-
-    def _patch(self) -> tuple[dict[str, Any], list[FieldError]]:
-        typed, errors = convert_form("customers", self.values)
-        if self.is_new:
-            patch = {k: v for k, v in typed.items() if v is not None}
-        else:
-            patch = {k: v for k, v in typed.items() if v != self._original.get(k)}
-        return patch, errors
-
-    def save(self) -> bool:
-        """Write the customer; ``True`` on success, else ``errors`` per field."""
-        tr = self.session.tr
-        patch, conversion_errors = self._patch()
-        entity = CRM_SCHEMA["customers"]
-        problems = conversion_errors + entity.validate(
-            {k: v for k, v in patch.items() if k not in {e.field for e in conversion_errors}},
-            partial=not self.is_new,
-        )
-        if not self.is_new:
-            # clearing a required field is an edit to None, which validate(partial) allows
-            problems += [
-                FieldError(field=k, code="required", message="required")
-                for k, v in patch.items()
-                if v is None and entity.fields[k].required
-            ]
-        if problems:
-            self._fail(problems)
-            return False
-        collection = self.session.store.collection("customers")
-        try:
-            if self.is_new:
-                record = collection.insert(patch)
-            elif patch:
-                record = collection.update(str(self.customer_id), patch)
-            else:
-                self.saved_id = self.customer_id
-                self.message = tr("customers.saved")
-                self.notify()
-                return True
-        except ValidationFailed as exc:
-            self._fail(exc.errors)
-            return False
-        self.saved_id = record.id
-        self.customer_id = record.id
-        self._original = dict(record.fields)
-        self.errors = {}
-        self.message = tr("customers.saved")
-        self.notify()
-        return True
-
-    def _fail(self, problems: list[FieldError] | list[Mapping[str, Any]]) -> None:
-        self.errors = messages_by_field(self.session.tr, "customers", problems)
-        self.message = self.session.tr("customers.fix")
-        self.notify()
+    def customer_id(self) -> str | None:
+        return self.record_id

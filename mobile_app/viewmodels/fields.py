@@ -29,6 +29,24 @@ class NotConvertible(ValueError):
         self.code = code
 
 
+#: i18n choice groups whose name differs from the field's (``status`` is per entity).
+CHOICE_GROUPS = {
+    ("tickets", "status"): "ticket_status",
+    ("contracts", "status"): "contract_status",
+    ("opportunities", "status"): "opp_status",
+    ("tasks", "status"): "task_status",
+    ("activities", "type"): "activity",
+    ("leads", "status"): "lead_status",
+    ("quotes", "status"): "quote_status",
+    ("quotes", "kind"): "quote_kind",
+}
+
+
+def choice_group(collection: str, field: str) -> str:
+    """The i18n group of an enum field's labels (``choice_group("tasks", "status")``)."""
+    return CHOICE_GROUPS.get((collection, field), field)
+
+
 def spec_for(collection: str, field: str) -> FieldSpec | None:
     entity = CRM_SCHEMA.get(collection)
     return entity.fields.get(field) if entity else None

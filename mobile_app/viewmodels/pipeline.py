@@ -122,9 +122,21 @@ class PipelineViewModel(Observable):
         opp = self.session.store.collection("opportunities").get(opportunity_id)
         return str(opp.fields.get("stage_id")) if opp else None
 
-    def move(self, opportunity_id: str, stage_id: str) -> bool:
-        """Move a deal to ``stage_id``: update the deal and append a stage change."""
+    def closes(self, stage_id: str) -> bool:
+        """Moving here closes the deal (won or lost): the screen asks first."""
+        stage = next((s for s in self.stages or self.load_stages() if s.id == stage_id), None)
+        return bool(stage and (stage.is_won or stage.is_lost))
+
+    def move(
+        self, opportunity_id: str, stage_id: str, *, lost_reason: str = "", undo: bool = True
+    ) -> bool:
+        """Move a deal to ``stage_id``: update the deal and append a stage change.
+
+        Entering a lost stage needs a reason (``errors["lost_reason"]``). The move is
+        offered for Undo, which moves the deal back (with its own stage-change event).
+        """
         store = self.session.store
+        tr = self.session.tr
         opp = store.collection("opportunities").get(opportunity_id)
         stage = next((s for s in self.stages or self.load_stages() if s.id == stage_id), None)
         if opp is None or stage is None:
@@ -132,6 +144,15 @@ class PipelineViewModel(Observable):
         from_stage = opp.fields.get("stage_id")
         if from_stage == stage_id:
             return False
+        reason = lost_reason.strip()
+        if stage.is_lost and not reason and not opp.fields.get("lost_reason"):
+            self.errors = {"lost_reason": tr("pipeline.err.reason")}
+            self.notify()
+            return False
+        self.errors = {}
+        before = {
+            k: opp.fields.get(k) for k in ("status", "probability", "closed_at", "lost_reason")
+        }
         now = self.session.now_iso()
         patch: dict[str, Any] = {"stage_id": stage_id}
         if stage.probability is not None:
@@ -139,8 +160,11 @@ class PipelineViewModel(Observable):
         if stage.is_won or stage.is_lost:
             patch["status"] = "won" if stage.is_won else "lost"
             patch["closed_at"] = now
+            if reason:
+                patch["lost_reason"] = reason
         elif opp.fields.get("status") != "open":
             patch["status"] = "open"
+            patch["closed_at"] = None
         store.collection("opportunities").update(opportunity_id, patch)
         change: dict[str, Any] = {
             "customer_id": opp.fields.get("customer_id"),
@@ -152,7 +176,15 @@ class PipelineViewModel(Observable):
         if from_stage:
             change["from_stage_id"] = from_stage
         store.collection("stage_changes").insert(change)
-        self.message = self.session.tr("pipeline.moved", stage=stage.name)
+        self.message = tr("pipeline.moved", stage=stage.name)
+        if undo and from_stage:
+            back = str(from_stage)
+
+            def move_back() -> None:
+                self.move(opportunity_id, back, undo=False)
+                store.collection("opportunities").update(opportunity_id, before)
+
+            self.session.undo.offer(tr("undo.moved", stage=stage.name), move_back)
         self.refresh()
         return True
 

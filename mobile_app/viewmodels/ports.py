@@ -32,23 +32,27 @@ class RecordPort(Protocol):
 
 
 class CollectionPort(Protocol):
-    def insert(self, fields: dict[str, Any]) -> RecordPort: ...
+    def insert(self, fields: dict[str, Any], *, id: str | None = None) -> RecordPort: ...
 
     def update(self, record_id: str, fields: dict[str, Any]) -> RecordPort: ...
+
+    def delete(self, record_id: str) -> None: ...
+
+    def all(self) -> Sequence[RecordPort]: ...
 
     def get(self, record_id: str) -> RecordPort | None: ...
 
     def query(
         self,
-        where: dict[str, Any] | None = None,
+        where: dict[str, Any] | Callable[[Any], bool] | None = None,
         search: str | None = None,
-        order_by: str | None = None,
+        order_by: str | Callable[[Any], Any] | None = None,
         descending: bool = False,
         limit: int | None = None,
         offset: int = 0,
     ) -> Sequence[RecordPort]: ...
 
-    def count(self, where: dict[str, Any] | None = None) -> int: ...
+    def count(self, where: dict[str, Any] | Callable[[Any], bool] | None = None) -> int: ...
 
 
 class SyncStatusPort(Protocol):

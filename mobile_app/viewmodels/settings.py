@@ -1,8 +1,9 @@
-"""Settings: language, sync now, change the passphrase, log out.
+"""Settings: language, sync now, change the passphrase, sign out.
 
-Logging out wipes this phone's store (the data is the company's, not the phone's). It
-refuses the first time while writes are still unsent and says how many would be lost;
-a second tap confirms.
+Signing out wipes this phone's store (the data is the company's, not the phone's). It
+never does so while anything would be lost — unsent or refused writes, open conflicts,
+unsent photos — unless the rep chose to discard them on the sign-out sheet, which shows
+what would be lost and offers to sync or export first (:mod:`.safety`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from mobile_app.i18n import Language
 
 from .account import MIN_PASSPHRASE, AccountFiles
 from .base import Observable, Session
+from .safety import loss_summary
 
 
 class SettingsViewModel(Observable):
@@ -33,7 +35,6 @@ class SettingsViewModel(Observable):
         self.old_passphrase = ""
         self.new_passphrase = ""
         self.new_passphrase_again = ""
-        self._logout_armed = False
         self.logged_out = False
 
     @property
@@ -102,27 +103,35 @@ class SettingsViewModel(Observable):
         self.notify()
         return not self.error
 
-    def log_out(self) -> bool:
-        """Wipe the local store and forget the account (asks twice if writes are unsent)."""
-        pending = int(self.session.store.status().pending_total)
-        if pending and not self._logout_armed:
-            self._logout_armed = True
-            self.error = self.session.tr("settings.logout_pending", n=pending)
+    def log_out(self, *, discard: bool = False) -> bool:
+        """Wipe the local store and forget the account — refused while anything would be
+        lost, unless ``discard`` (the rep chose it on the sign-out sheet)."""
+        summary = loss_summary(self.session)
+        if not summary.empty and not discard:
+            lost = "; ".join(summary.lines(self.session))
+            self.error = self.session.tr("settings.logout_pending", what=lost)
             self.notify()
             return False
-        client = self.session.client
-        if client is not None:
-            # offline: the server forgets the device's token when it expires
-            with contextlib.suppress(Exception):
-                client.logout()
-        if self.session.attachments is not None:
-            with contextlib.suppress(Exception):
-                self.session.attachments.wipe()  # the photos' chunk files go with the key
-        self.session.store.wipe(force=True)  # the user confirmed above
-        if self.files is not None:
-            self.files.forget()
+        erase_session(self.session, self.files)
         self.logged_out = True
         self.notify()
         if self.on_logged_out:
             self.on_logged_out()
         return True
+
+
+def erase_session(session: Session, files: AccountFiles | None) -> None:
+    """Sign out on the server (when reachable) and erase the phone's copy and account."""
+    client = session.client
+    if client is not None:
+        # offline: the server forgets the device's token when it expires
+        with contextlib.suppress(Exception):
+            client.logout()
+    if session.attachments is not None:
+        with contextlib.suppress(Exception):
+            session.attachments.wipe()  # the photos' chunk files go with the key
+    # the SDK refuses to discard unsent work unless forced: the caller showed the rep
+    # what would be lost (sign-out sheet) and the rep chose, or nothing was unsent
+    session.store.wipe(force=True)
+    if files is not None:
+        files.forget()

@@ -44,7 +44,9 @@ class SyncBarViewModel(Observable):
         self.online = bool(status.online)
         self.pending = int(status.pending_total)
         self.conflicts = int(status.open_conflicts)
-        self.rejected = int(status.dead_letters)
+        kept = self.session.extras.get("kept_notes")
+        kept_count = len(getattr(kept, "ids", ()))
+        self.rejected = max(0, int(status.dead_letters) - kept_count)  # kept notes wait for nobody
         self.last_sync = status.last_sync_at
         self.clock_warning = str(status.clock_warning or "")
         if self._attachments is not None:

@@ -1,5 +1,6 @@
-"""Today: what the rep must do now — follow-ups due and overdue, open tasks, contracts
-that expire within 30 days (so renewal starts before the customer notices).
+"""Today: what the rep must do now — follow-ups due and overdue (with the number to
+call, mobile first), open tasks (✓ with Undo), and contracts whose renewal reminder has
+started (each contract's own ``remind_days_before``, 30 days when it has none).
 
 "Today" is the phone's local date (``Session.today``), which tests pin through the
 session clock.
@@ -9,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Observable, Session, add_days, local_datetime_text, parse_date, parse_when
-from .customers import money
-
-EXPIRY_WINDOW_DAYS = 30
-LIVE_CONTRACT_STATUSES = ("signed", "active")
+from .actions import complete_task_with_undo
+from .base import Observable, Session, local_datetime_text, parse_date, parse_when
+from .contracts import contract_line, renewal_due
+from .links import phone_numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,7 @@ class TodayItem:
     title: str
     subtitle: str
     late: bool = False
+    phone: str = ""
 
 
 class TodayViewModel(Observable):
@@ -46,15 +47,13 @@ class TodayViewModel(Observable):
             due = parse_date(c.fields.get("next_follow_up"))
             if due is None or due > today:
                 continue
-            subtitle = " · ".join(
-                x
-                for x in (str(c.fields.get("company") or ""), str(c.fields.get("phone") or ""))
-                if x
-            )
+            numbers = phone_numbers("customers", c.fields)
+            phone = numbers[0].number if numbers else ""
+            subtitle = " · ".join(x for x in (str(c.fields.get("company") or ""), phone) if x)
             if due < today:
                 lateness = tr("today.days_late", n=(today - due).days)
                 subtitle = f"{lateness} · {subtitle}" if subtitle else lateness
-            item = TodayItem(c.id, "customers", c.id, names[c.id], subtitle, due < today)
+            item = TodayItem(c.id, "customers", c.id, names[c.id], subtitle, due < today, phone)
             (self.overdue if due < today else self.due_today).append(item)
         tasks = [t for t in store.collection("tasks").query(where={"status": "open"})]
         tasks.sort(key=lambda t: (str(t.fields.get("due_at") or "9999"), t.id))
@@ -76,13 +75,9 @@ class TodayViewModel(Observable):
                     late,
                 )
             )
-        horizon = add_days(today, EXPIRY_WINDOW_DAYS)
         self.expiring = []
         for k in store.collection("contracts").query(order_by="ends_on"):
-            ends = parse_date(k.fields.get("ends_on"))
-            if ends is None or not (today <= ends <= horizon):
-                continue
-            if k.fields.get("status") not in LIVE_CONTRACT_STATUSES:
+            if not renewal_due(k.fields, today):
                 continue
             customer_id = str(k.fields.get("customer_id") or "")
             self.expiring.append(
@@ -91,22 +86,14 @@ class TodayViewModel(Observable):
                     "contracts",
                     customer_id,
                     f"{k.fields.get('number', '')} {names.get(customer_id, '')}".strip(),
-                    " · ".join(
-                        x
-                        for x in (
-                            tr("today.expires", date=ends.isoformat()),
-                            money(k.fields.get("amount"), k.fields.get("currency")),
-                        )
-                        if x
-                    ),
+                    contract_line(self.session, k.fields, today),
                 )
             )
         self.notify()
 
     def complete_task(self, task_id: str) -> None:
-        self.session.store.collection("tasks").update(
-            task_id, {"status": "done", "completed_at": self.session.now_iso()}
-        )
+        """Done in one tap; the snackbar offers Undo (reopens the task)."""
+        complete_task_with_undo(self.session, task_id)
         self.refresh()
 
     @property
@@ -116,5 +103,5 @@ class TodayViewModel(Observable):
             (tr("today.overdue"), self.overdue),
             (tr("today.due"), self.due_today),
             (tr("today.tasks"), self.tasks),
-            (tr("today.contracts", days=EXPIRY_WINDOW_DAYS), self.expiring),
+            (tr("today.renewals"), self.expiring),
         ]

@@ -5,8 +5,11 @@ record of type ``visit`` (append-only, so it never conflicts), an open follow-up
 due on the next follow-up date, and the customer's ``next_follow_up`` and
 ``last_contacted_at`` (``max`` merge: the latest contact wins whoever syncs first).
 
-Location comes from a :class:`LocationProvider`; on phones that is plyer's GPS, on a
-desktop there is none and the rep may type ``lat, lon`` or leave it empty.
+Location comes from a :class:`LocationProvider`; on phones that is plyer's GPS (after
+the runtime permission). Without a fix — no GPS, permission refused, indoors — the form
+is map-free: "at the customer's address" takes the customer's stored location (and its
+address as the place), or the rep types the place in words (kept in the visit's notes as
+``地点：…``) — or ``lat, lon`` for those who have them.
 
 Photos picked on the form (camera or file) are checked at once — a photo over the size
 limit is refused with a message before the visit is saved — and stored through the
@@ -17,11 +20,12 @@ with their capture time and the check-in location (see :mod:`.photos`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sync_protocol import CRM_SCHEMA, FieldError, ValidationFailed
 
+from .activities import follow_up
 from .base import Observable, Session, local_datetime_text
 from .fields import NotConvertible, messages_by_field, parse_geo
 from .photos import (
@@ -34,7 +38,6 @@ from .photos import (
 )
 
 OUTCOMES = CRM_SCHEMA["activities"].fields["outcome"].choices
-FOLLOW_UP_HOUR = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,11 @@ class LogVisitViewModel(Observable):
         self.location_provider: LocationProvider = location or NoLocation()
         customer = session.store.collection("customers").get(customer_id)
         self.customer_name = str(customer.fields.get("name", "")) if customer else ""
+        cf = customer.fields if customer else {}
+        self.customer_address = " ".join(str(cf[k]) for k in ("city", "address") if cf.get(k))
+        location = cf.get("location")
+        self.customer_location = location if isinstance(location, dict) else None
+        self.at_customer = False
         self.check_in = session.now().astimezone().strftime("%Y-%m-%d %H:%M")
         self.location_text = ""
         self.gps_fix: GeoFix | None = None
@@ -164,6 +172,14 @@ class LogVisitViewModel(Observable):
         self.notify()
         return True
 
+    def use_customer_address(self) -> None:
+        """Map-free fallback: the visit was at the customer's (stored) address."""
+        self.at_customer = True
+        self.gps_fix = None
+        self.location_text = self.customer_address
+        self.location_note = self.session.tr("visit.at_customer")
+        self.notify()
+
     def _occurred_at(self) -> str:
         text = self.check_in.strip().replace("T", " ")
         when = datetime.strptime(text[:16], "%Y-%m-%d %H:%M")  # local time as typed
@@ -178,11 +194,16 @@ class LogVisitViewModel(Observable):
             self.errors["occurred_at"] = tr("visit.err.time")
             occurred_at = ""
         check_in: dict[str, Any] | None = None
+        place = ""
         if self.location_text.strip():
             try:
                 geo = parse_geo(self.location_text)
             except NotConvertible:
-                self.errors["check_in"] = tr("visit.err.location")
+                place = self.location_text.strip()  # a place in words: kept in the notes
+                if self.at_customer and self.customer_location:
+                    check_in = {
+                        k: v for k, v in self.customer_location.items() if k in ("lat", "lon")
+                    }
             else:
                 fix = self.gps_fix
                 if fix and abs(fix.lat - geo["lat"]) < 1e-6 and abs(fix.lon - geo["lon"]) < 1e-6:
@@ -195,7 +216,12 @@ class LogVisitViewModel(Observable):
             "occurred_at": occurred_at,
             "subject": tr("visit.subject", name=self.customer_name),
             "outcome": self.outcome or None,
-            "notes": self.notes.strip() or None,
+            "notes": "\n".join(
+                x
+                for x in (self.notes.strip(), f"{tr('visit.place_note')}{place}" if place else "")
+                if x
+            )
+            or None,
             "check_in": check_in,
             "next_follow_up": self.next_follow_up.strip() or None,
             "author_id": self.session.user.id,
@@ -220,28 +246,14 @@ class LogVisitViewModel(Observable):
             self._fail(exc.errors)
             return False
         self.activity_id = record.id
-        follow_up = activity.get("next_follow_up")
-        if follow_up:
-            due = datetime.combine(
-                datetime.fromisoformat(str(follow_up)).date(), time(FOLLOW_UP_HOUR)
-            ).astimezone()
-            task = store.collection("tasks").insert(
-                {
-                    "customer_id": self.customer_id,
-                    "title": tr("visit.task_title", name=self.customer_name),
-                    "due_at": due.astimezone(UTC).isoformat(timespec="seconds"),
-                    "status": "open",
-                    "priority": "normal",
-                    "activity_id": record.id,
-                    "assignee_id": self.session.user.id,
-                }
-            )
-            self.task_id = task.id
-        customer_patch: dict[str, Any] = {"last_contacted_at": occurred_at}
-        if follow_up:
-            customer_patch["next_follow_up"] = follow_up
-        if store.collection("customers").get(self.customer_id) is not None:
-            store.collection("customers").update(self.customer_id, customer_patch)
+        self.task_id = follow_up(
+            self.session,
+            self.customer_id,
+            str(activity.get("next_follow_up") or ""),
+            tr("visit.task_title", name=self.customer_name),
+            activity_id=record.id,
+            occurred_at=occurred_at,
+        )
         problems = self._store_photos(record.id, check_in)
         self.photo_error = "\n".join(problems)
         self.message = (

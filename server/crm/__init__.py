@@ -1,7 +1,7 @@
 """CRM domain rules the sync engine runs on every write path (push, manager API, import).
 
 The engine (:mod:`server.repository.push`) knows nothing of customers or orders; a
-schema brings its own :class:`~server.repository.push.PushRules`, run on each unit
+schema brings its own :class:`~server.repository.units.PushRules`, run on each unit
 (a mutation, or a group) after it is applied in memory and before anything is stored.
 :func:`push_rules` picks the rules for a schema: the CRM's for ``fieldsync-crm``, none
 for any other (an SDK developer's own schema).
@@ -24,8 +24,8 @@ from typing import Protocol
 
 from sync_protocol import CRM_SCHEMA, SchemaRegistry
 
-from ..repository.push import NO_RULES, PushBatch, PushRules, UnitWrite
 from ..repository.rows import RowState
+from ..repository.units import NO_RULES, Batch, PushRules, UnitWrite
 from .conversion import ConversionRule
 from .custom import CustomFieldsRule
 from .duplicates import DuplicatesRule
@@ -36,9 +36,9 @@ from .totals import OrderTotalsRule
 
 
 class UnitRule(Protocol):
-    """One CRM check of a unit (raise :class:`~server.repository.push.Rejected`)."""
+    """One CRM check of a unit (raise :class:`~server.repository.units.Rejected`)."""
 
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None: ...
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None: ...
 
 
 class CrmRules:
@@ -47,11 +47,11 @@ class CrmRules:
     def __init__(self, rules: Sequence[UnitRule]) -> None:
         self.rules = tuple(rules)
 
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         for rule in self.rules:
             rule.check_unit(batch, unit)
 
-    def on_flush(self, batch: PushBatch, written: Sequence[RowState]) -> None:
+    def on_flush(self, batch: Batch, written: Sequence[RowState]) -> None:
         rows = [
             IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted)
             for r in written

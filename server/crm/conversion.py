@@ -25,7 +25,7 @@ from sync_protocol import ErrorCode
 from sync_protocol.errors import FieldError
 from sync_protocol.leads import CONVERSION_LINKS, CONVERTED
 
-from ..repository.push import PushBatch, Rejected, UnitWrite
+from ..repository.units import Batch, Rejected, UnitWrite
 
 LEADS = "leads"
 _LINKED = {"converted_contact_id": "contacts", "converted_opportunity_id": "opportunities"}
@@ -41,7 +41,7 @@ def _reject(mutation_id: str, name: str, code: str, message: str) -> Rejected:
 
 
 class ConversionRule:
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         if batch.repointing:
             return  # a merge moves a converted lead's link to the surviving customer
         for w in unit:
@@ -62,7 +62,7 @@ class ConversionRule:
                 self._check_links(batch, w, after)
 
     @staticmethod
-    def _check_links(batch: PushBatch, w: UnitWrite, after: dict[str, Any]) -> None:
+    def _check_links(batch: Batch, w: UnitWrite, after: dict[str, Any]) -> None:
         m = w.mutation
         customer_id = after.get("converted_customer_id")
         customer = batch.row("customers", customer_id) if isinstance(customer_id, str) else None

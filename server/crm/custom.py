@@ -20,12 +20,12 @@ from sync_protocol.custom_fields import (
 from sync_protocol.errors import FieldError
 
 from ..models import Record
-from ..repository.push import PushBatch, Rejected, UnitWrite
+from ..repository.units import Batch, Rejected, UnitWrite
 
 records_t = cast(Table, Record.__table__)
 
 
-def _definitions(batch: PushBatch, entity: str) -> dict[str, CustomFieldDef]:
+def _definitions(batch: Batch, entity: str) -> dict[str, CustomFieldDef]:
     if not batch.scratch.get("custom_defs_loaded"):
         stmt = select(records_t.c.record_id).where(records_t.c.collection == DEFINITIONS_COLLECTION)
         batch.load(DEFINITIONS_COLLECTION, list(batch.conn.execute(stmt).scalars()))
@@ -48,7 +48,7 @@ def _reject(mutation_id: str, collection: str, errors: list[FieldError]) -> Reje
 
 
 class CustomFieldsRule:
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         for w in unit:
             m = w.mutation
             if m.op != "upsert" or w.row.record.deleted:
@@ -71,7 +71,7 @@ class CustomFieldsRule:
                     raise _reject(m.id, m.collection, errors)
 
     @staticmethod
-    def _clash(batch: PushBatch, w: UnitWrite) -> list[FieldError]:
+    def _clash(batch: Batch, w: UnitWrite) -> list[FieldError]:
         """A second live declaration of one entity's key."""
         _definitions(batch, "")  # loads every declaration into the batch
         entity, key = w.row.record.fields.get("entity"), w.row.record.fields.get("key")

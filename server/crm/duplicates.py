@@ -30,7 +30,7 @@ from sqlalchemy import Table, select
 from sync_protocol import ErrorCode
 
 from ..models import RecordKey
-from ..repository.push import PushBatch, Rejected, UnitWrite
+from ..repository.units import Batch, Rejected, UnitWrite
 from .keys import DUPLICATE_FIELDS, duplicate_keys, matched_on
 
 keys_t = cast(Table, RecordKey.__table__)
@@ -43,12 +43,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
 _SEEN = "duplicate_keys_seen"
 
 
-def _seen(batch: PushBatch) -> dict[str, set[tuple[str, str]]]:
+def _seen(batch: Batch) -> dict[str, set[tuple[str, str]]]:
     return cast(dict[str, set[tuple[str, str]]], batch.scratch.setdefault(_SEEN, {}))
 
 
 class DuplicatesRule:
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         for w in unit:
             new_keys = self._new_keys(w)
             if not new_keys:
@@ -81,7 +81,7 @@ class DuplicatesRule:
         old = duplicate_keys(before.record.fields) if before is not None else set()
         return duplicate_keys(w.row.record.fields) - old
 
-    def _matches(self, batch: PushBatch, w: UnitWrite, keys: set[str]) -> list[dict[str, Any]]:
+    def _matches(self, batch: Batch, w: UnitWrite, keys: set[str]) -> list[dict[str, Any]]:
         targets = TARGETS[w.mutation.collection]
         candidates: dict[tuple[str, str], str] = {}
         stmt = select(keys_t.c.collection, keys_t.c.record_id, keys_t.c.key).where(
@@ -97,7 +97,7 @@ class DuplicatesRule:
 
     @staticmethod
     def _confirmed(
-        batch: PushBatch, w: UnitWrite, candidates: Iterable[tuple[tuple[str, str], str]]
+        batch: Batch, w: UnitWrite, candidates: Iterable[tuple[tuple[str, str], str]]
     ) -> Iterable[dict[str, Any]]:
         own = (w.row.collection, w.row.record_id)
         converted_into = w.row.record.fields.get("converted_customer_id")

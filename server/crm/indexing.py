@@ -1,19 +1,17 @@
-"""Keeping ``record_keys`` (duplicates) and ``record_search`` (search, pinyin sort) true
-(and, through :mod:`.reminders`, the ``reminders`` table).
+"""Keeping ``record_keys`` (duplicates) and ``record_search`` (search, pinyin sort) true.
 
 Every write path ends in a push flush, which calls :func:`index_records` with the rows
 it wrote; the migration that created the tables backfills them with
-:func:`reindex_all`. Reassignment changes no indexed field, so it needs nothing here.
+:func:`server.crm.backfill.reindex_all`. Reassignment changes no indexed field, so it needs nothing here.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, insert, select, tuple_
+from sqlalchemy import Connection, Table, delete, insert, tuple_
 
 from sync_protocol import CRM_SCHEMA
 
@@ -77,34 +75,6 @@ def index_records(conn: Connection, rows: Sequence[IndexedRow]) -> None:
     ]
     if search_rows:
         conn.execute(insert(search_t), search_rows)
-
-
-def reindex_all(conn: Connection) -> int:
-    """Rebuild the derived tables — duplicate keys, search text, reminders — from
-    ``records`` (the migration's backfill)."""
-    from sync_protocol.reminders import SOURCES
-
-    from .reminders import index_reminders, reminders_t
-
-    conn.execute(delete(keys_t))
-    conn.execute(delete(search_t))
-    conn.execute(delete(reminders_t))
-    wanted = sorted(set(KEYED) | set(SEARCHED) | set(SOURCES))
-    stmt = select(records_t.c.collection, records_t.c.record_id, records_t.c.data).where(
-        records_t.c.collection.in_(wanted), records_t.c.deleted.is_(False)
-    )
-    batch: list[IndexedRow] = []
-    count = 0
-    for row in conn.execute(stmt):
-        batch.append(IndexedRow(row.collection, row.record_id, json.loads(row.data or "{}"), False))
-        if len(batch) >= 2000:
-            index_records(conn, batch)
-            index_reminders(conn, batch)
-            count += len(batch)
-            batch = []
-    index_records(conn, batch)
-    index_reminders(conn, batch)
-    return count + len(batch)
 
 
 def _chunks(rows: Sequence[IndexedRow]) -> Iterable[Sequence[IndexedRow]]:

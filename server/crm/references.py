@@ -27,13 +27,13 @@ from sync_protocol import ErrorCode, FieldType, Scope
 from sync_protocol.errors import FieldError
 
 from ..models import User
-from ..repository.push import PushBatch, Rejected, UnitWrite
+from ..repository.units import Batch, Rejected, UnitWrite
 
 users_t = cast(Table, User.__table__)
 USERS = "users"
 
 
-def _user_ids(batch: PushBatch) -> set[str]:
+def _user_ids(batch: Batch) -> set[str]:
     cached = batch.scratch.get("user_ids")
     if cached is None:
         cached = set(batch.conn.execute(select(users_t.c.id)).scalars())
@@ -42,7 +42,7 @@ def _user_ids(batch: PushBatch) -> set[str]:
 
 
 class ReferencesRule:
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         for w in unit:
             m = w.mutation
             entity = batch.schema.get(m.collection)
@@ -67,9 +67,7 @@ class ReferencesRule:
                     mutation_id=m.id,
                 )
 
-    def _problem(
-        self, batch: PushBatch, w: UnitWrite, ref: str, value: str
-    ) -> tuple[str, str] | None:
+    def _problem(self, batch: Batch, w: UnitWrite, ref: str, value: str) -> tuple[str, str] | None:
         if ref == USERS:
             return None if value in _user_ids(batch) else ("unknown_ref", f"no user {value}")
         target_entity = batch.schema.get(ref)

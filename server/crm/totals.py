@@ -40,7 +40,7 @@ from sync_protocol.orders import (
     order_status_error,
 )
 
-from ..repository.push import PushBatch, Rejected, UnitWrite
+from ..repository.units import Batch, Rejected, UnitWrite
 
 QUOTES = "quotes"
 LINES = "quote_lines"
@@ -68,7 +68,7 @@ def _invalid(mutation_id: str, message: str) -> Rejected:
 class OrderTotalsRule:
     """Checks stated totals, maintains unstated ones (see the module docstring)."""
 
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         touched: dict[str, str] = {}  # quote id -> the mutation that touched it
         stated: dict[str, tuple[str, dict[str, Any]]] = {}
         for w in unit:
@@ -109,7 +109,7 @@ class OrderTotalsRule:
                 mutation_id=w.mutation.id,
             )
 
-    def _line(self, batch: PushBatch, w: UnitWrite) -> None:
+    def _line(self, batch: Batch, w: UnitWrite) -> None:
         m, record = w.mutation, w.row.record
         if m.op != "upsert" or record.deleted:
             return
@@ -126,7 +126,7 @@ class OrderTotalsRule:
 
     def _quote(
         self,
-        batch: PushBatch,
+        batch: Batch,
         quote_id: str,
         said: dict[str, Any],
         mutation_id: str,

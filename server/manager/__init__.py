@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 def install_manager(app: FastAPI) -> None:
     """Mount the manager routers (they reach the per-app context through the request)."""
+    from ..reports import routes as report_routes
     from . import (
         conflicts,
         devices,
@@ -23,7 +24,6 @@ def install_manager(app: FastAPI) -> None:
         people,
         reassignment,
         reminders,
-        report_routes,
         transfer,
     )
 

@@ -14,9 +14,9 @@ from sync_protocol import CRM_SCHEMA
 from ..deps import ContextDep, SessionDep
 from .common import FilterTerm, ManagerAuth, error_responses
 from .csv_import import Importer, ImportReport, ImportRequest
+from .csvout import csv_text
 from .entities import Collection
 from .records import load_rows, parse_filters, select_rows
-from .report_routes import csv_text
 
 router = APIRouter(prefix="/v1/manager", tags=["manager: import and export"])
 

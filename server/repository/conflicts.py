@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sync_protocol import DELETED_FIELD, FieldClock, FieldConflict, Mutation, StoredRecord
+from sync_protocol import (
+    DELETED_FIELD,
+    ConflictRecord,
+    FieldClock,
+    FieldConflict,
+    Mutation,
+    StoredRecord,
+)
 
 from .rows import CONFLICTS, RowState
-
-if TYPE_CHECKING:
-    from .push import PushBatch
+from .units import Batch
 
 
 def conflict_id(mutation_id: str, field_name: str, origin: str = "") -> str:
@@ -21,26 +26,18 @@ def conflict_id(mutation_id: str, field_name: str, origin: str = "") -> str:
     return f"cf-{digest[:32]}"
 
 
-def store_conflict(batch: PushBatch, m: Mutation, row: RowState, c: FieldConflict) -> str:
+def store_conflict(batch: Batch, m: Mutation, row: RowState, c: FieldConflict) -> str:
     """Open a ``_conflicts`` record for a field a person must decide (part of the unit)."""
     cid = conflict_id(m.id, c.field, batch.origin)
     version = batch.next_version()
-    fields = {
-        "collection": row.collection,
-        "record_id": row.record_id,
-        "field": c.field,
-        "base": c.base,
-        "local": c.local,
-        "remote": c.remote,
-        "local_hlc": c.local_hlc,
-        "remote_hlc": c.remote_hlc,
-        "device_id": batch.principal.device_id,
-        "user_id": batch.principal.user_id,
-        "mutation_id": m.id,
-        "status": "open",
-        "resolution": None,
-        "kind": "delete" if c.field == DELETED_FIELD else "field",
-    }
+    fields = ConflictRecord.of(
+        c,
+        collection=row.collection,
+        record_id=row.record_id,
+        device_id=batch.principal.device_id,
+        user_id=batch.principal.user_id,
+        mutation_id=m.id,
+    ).fields()
     hlc = batch.server_hlc()
     record = StoredRecord(fields=fields, clocks={n: FieldClock(hlc, version) for n in fields})
     batch.touch((CONFLICTS, cid))
@@ -58,7 +55,7 @@ def store_conflict(batch: PushBatch, m: Mutation, row: RowState, c: FieldConflic
     return cid
 
 
-def resolve_conflicts(batch: PushBatch, m: Mutation, row: RowState) -> None:
+def resolve_conflicts(batch: Batch, m: Mutation, row: RowState) -> None:
     """Mark the conflicts ``m.resolves`` names resolved, with the value ``m`` left."""
     for cid in m.resolves or ():
         conflict = batch.row(CONFLICTS, cid)

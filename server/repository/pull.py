@@ -14,10 +14,15 @@ versions become visible in order (:mod:`.state`), a checkpoint never passes a ch
 that has yet to commit.
 
 A checkpoint names its epoch (``v2:<epoch>:<version>``; the older ``v1:<version>`` is
-epoch ``"0"``). A checkpoint that cannot be served exactly — another epoch (the
-database was restored), ahead of the counter (the counter went back), or below the
-purge horizon — answers ``resync_required`` with ``details.reason``; it is never
-answered with a silent empty page.
+epoch ``"0"``) and, once tombstones were ever purged, the purge horizon in force when it
+was issued (``v2:<epoch>:<version>:<horizon>``). A checkpoint that cannot be served
+exactly — another epoch (the database was restored), ahead of the counter (the counter
+went back), or below the purge horizon *and issued before that horizon was reached*
+(the device may hold a record whose delete was purged) — answers ``resync_required``
+with ``details.reason``; it is never answered with a silent empty page. A checkpoint
+issued after the last purge is good even below the horizon: the pages of a sync that
+started after a purge never delivered a record whose tombstone is gone (without that,
+every multi-page initial sync after a compaction would be sent back to the start).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from .state import INITIAL_EPOCH, SyncCounter, read_counter
 
 CHECKPOINT_PREFIX = "v2:"
 LEGACY_PREFIX = "v1:"
-_CHECKPOINT = re.compile(r"^v2:([0-9a-z]{1,32}):(\d{1,18})$|^v1:(\d{1,18})$")
+_CHECKPOINT = re.compile(r"^v2:([0-9a-z]{1,32}):(\d{1,18})(?::(\d{1,18}))?$|^v1:(\d{1,18})$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_\-.:]*$")
 
 _COLUMNS = "version, collection, record_id, deleted, data"
@@ -72,12 +77,21 @@ def _raw_query(conn: Connection, template: str, params: dict[str, Any]) -> list[
         cursor.close()
 
 
-def format_checkpoint(version: int, epoch: str = INITIAL_EPOCH) -> str:
-    """``v1:<n>`` while the database was never restored (what installed devices hold),
-    ``v2:<epoch>:<n>`` after."""
+def format_checkpoint(version: int, epoch: str = INITIAL_EPOCH, horizon: int = 0) -> str:
+    """``v1:<n>`` while the database was never restored nor purged (what installed
+    devices hold), ``v2:<epoch>:<n>`` after a restore, ``v2:<epoch>:<n>:<horizon>`` once
+    a purge raised the horizon."""
+    if horizon:
+        return f"{CHECKPOINT_PREFIX}{epoch}:{version}:{horizon}"
     if epoch == INITIAL_EPOCH:
         return f"{LEGACY_PREFIX}{version}"
     return f"{CHECKPOINT_PREFIX}{epoch}:{version}"
+
+
+def checkpoint_horizon(checkpoint: str | None) -> int:
+    """The purge horizon in force when ``checkpoint`` was issued (0: unknown or none)."""
+    match = _CHECKPOINT.match(checkpoint or "")
+    return int(match.group(3)) if match is not None and match.group(3) else 0
 
 
 def parse_checkpoint(checkpoint: str | None) -> tuple[str, int] | None:
@@ -90,8 +104,8 @@ def parse_checkpoint(checkpoint: str | None) -> tuple[str, int] | None:
             "checkpoint is not one this server issued",
             errors=[FieldError(field="checkpoint", code="invalid", message="unknown checkpoint")],
         )
-    if match.group(3) is not None:
-        return INITIAL_EPOCH, int(match.group(3))
+    if match.group(4) is not None:
+        return INITIAL_EPOCH, int(match.group(4))
     return match.group(1), int(match.group(2))
 
 
@@ -116,7 +130,7 @@ def check_checkpoint(checkpoint: str | None, state: SyncCounter) -> int | None:
             "the device must sync again from scratch",
             details={**details, "reason": "checkpoint_ahead", "counter": state.counter},
         )
-    if since < state.purge_horizon:
+    if since < state.purge_horizon and checkpoint_horizon(checkpoint) < state.purge_horizon:
         raise ResyncRequired(
             "this device has been offline longer than deleted records are kept; "
             "it must sync again from scratch",
@@ -223,7 +237,7 @@ def pull_page(
     remaining = None
     if since is None:
         remaining = max(0, _count(conn, principal, high) - len(rows)) if has_more else 0
-    new_checkpoint = format_checkpoint(next_version, state.epoch)
+    new_checkpoint = format_checkpoint(next_version, state.epoch, state.purge_horizon)
     head = f'{{"protocol":{protocol},"changes":['
     tail = (
         f'],"checkpoint":"{new_checkpoint}","has_more":{"true" if has_more else "false"},'

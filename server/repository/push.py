@@ -52,6 +52,7 @@ from sync_protocol import (
     StoredRecord,
     ValidationFailed,
     merge_record,
+    mutation_result,
 )
 
 from ..accounts import Principal
@@ -64,14 +65,13 @@ from .units import (
     NoRules,
     PushRules,
     Rejected,
-    StoredResult,
     UnitWrite,
     decided_results,
     mutation_digest,
     rejected_results,
     units_of,
 )
-from .writing import write_batch
+from .writing import StoredResult, write_batch
 
 records_t = cast(Table, Record.__table__)
 applied_t = cast(Table, AppliedMutation.__table__)
@@ -422,23 +422,8 @@ class PushBatch:
         if m.resolves:
             resolve_conflicts(self, m, current)
 
-        status = {
-            MergeStatus.APPLIED: MutationStatus.APPLIED,
-            MergeStatus.MERGED: MutationStatus.MERGED,
-            MergeStatus.CONFLICT: MutationStatus.CONFLICT,
-        }.get(merged.status)
-        if status is None:  # UNCHANGED
-            status = MutationStatus.MERGED if merged.superseded else MutationStatus.APPLIED
-        body = None
-        if status in (MutationStatus.MERGED, MutationStatus.CONFLICT):
-            body = dict(record.fields)
-        return MutationResult(
-            mutation_id=m.id,
-            status=status,
-            version=current.version,
-            conflict_ids=conflict_ids,
-            record=body,
-        )
+        # the protocol's one merge -> answer rule (shared with the SDK's fake server)
+        return mutation_result(m.id, merged, version=current.version, conflict_ids=conflict_ids)
 
     def _check_visible(self, owner_id: str | None) -> None:
         if not self.principal.sees_owner(owner_id):

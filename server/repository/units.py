@@ -10,16 +10,51 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from sync_protocol import ErrorBody, ErrorCode, Mutation, MutationResult, MutationStatus
+from sqlalchemy import Connection
 
+from sync_protocol import (
+    ErrorBody,
+    ErrorCode,
+    Mutation,
+    MutationResult,
+    MutationStatus,
+    SchemaRegistry,
+)
+
+from ..accounts import Principal
 from .rows import RowState
+from .writing import StoredResult
 
-if TYPE_CHECKING:
-    from .push import PushBatch
+
+class Batch(Protocol):
+    """What rules (and the conflict helpers) see of a running push batch
+    (:class:`server.repository.push.PushBatch`)."""
+
+    conn: Connection
+    principal: Principal
+    schema: SchemaRegistry
+    now_ms: int
+    server_hlc: Callable[[], str]
+    origin: str
+    repointing: bool
+    rows: dict[tuple[str, str], RowState | None]
+    scratch: dict[str, Any]
+
+    def row(self, collection: str, record_id: str) -> RowState | None: ...
+
+    def load(self, collection: str, record_ids: Iterable[str]) -> None: ...
+
+    def children(self, collection: str, customer_id: str) -> list[RowState]: ...
+
+    def derive(self, collection: str, record_id: str, values: dict[str, Any]) -> None: ...
+
+    def touch(self, key: tuple[str, str]) -> None: ...
+
+    def next_version(self) -> int: ...
 
 
 class Rejected(Exception):
@@ -60,19 +95,19 @@ class PushRules(Protocol):
     the batch's own earlier writes.
     """
 
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None: ...
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None: ...
 
-    def on_flush(self, batch: PushBatch, written: Sequence[RowState]) -> None:
+    def on_flush(self, batch: Batch, written: Sequence[RowState]) -> None:
         """Called with every row the batch writes, in its transaction (derived tables)."""
 
 
 class NoRules:
     """The engine's checks only (any schema without domain rules)."""
 
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         return None
 
-    def on_flush(self, batch: PushBatch, written: Sequence[RowState]) -> None:
+    def on_flush(self, batch: Batch, written: Sequence[RowState]) -> None:
         return None
 
 
@@ -112,14 +147,6 @@ def rejected_results(
             )
         results.append(MutationResult(mutation_id=m.id, status=MutationStatus.REJECTED, error=body))
     return results
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResult:
-    """A mutation's first answer and the digest of what was sent then."""
-
-    result: str
-    digest: str | None
 
 
 def mutation_digest(m: Mutation) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -14,8 +15,13 @@ from sync_protocol import Mutation, MutationResult
 
 from .rows import RowState
 
-if TYPE_CHECKING:
-    from .units import StoredResult
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """A mutation's first answer and the digest of what was sent then."""
+
+    result: str
+    digest: str | None
 
 
 def write_batch(

@@ -106,17 +106,23 @@ class AppDriver:
         from kivy.tests.common import UnitTestTouch
         from kivy.uix.scrollview import ScrollView
 
+        scroll = None
         parent = widget.parent
         for _ in range(50):  # the Window is its own parent: walk a bounded chain
             if parent is None:
                 break
             if isinstance(parent, ScrollView):
-                parent.scroll_to(widget, padding=10, animate=False)
-                self.pump(2)
+                scroll = parent
                 break
             parent = parent.parent
         self.pump(1)
-        x, y = widget.to_window(*widget.center)
+        for _ in range(10):  # a fresh layout may need a few frames to settle
+            if scroll is not None:
+                scroll.scroll_to(widget, padding=10, animate=False)
+            self.pump(2)
+            x, y = widget.to_window(*widget.center)
+            if self.controller.sm.collide_point(x, y):
+                break
         assert self.controller.sm.collide_point(x, y), f"{widget} is off screen at {x},{y}"
         touch = UnitTestTouch(x, y)
         touch.touch_down()
@@ -128,7 +134,10 @@ class AppDriver:
         """Focus a text field by tapping it, then type ``text`` as the keyboard/IME would."""
         from kivy.core.window import Window
 
-        self.tap(text_input)
+        for _ in range(3):  # a loaded machine can stretch a tap past the scroll timeout
+            self.tap(text_input)
+            if text_input.focus:
+                break
         assert text_input.focus, "tapping the field did not focus it"
         Window.dispatch("on_textinput", text)
         self.pump(2)
@@ -145,8 +154,26 @@ class AppDriver:
         self.pump(3)
 
     def end(self) -> None:
+        from mobile_app.ui import dialogs
+
+        popup = dialogs.current.get("popup")
+        if popup is not None:
+            popup.dismiss(animation=False)
+        self.controller.banner = ""
         self.controller.end_session(navigate=False)
         self.pump(1)
+
+    def find(self, text: str, root: Any | None = None) -> Any:
+        """The first widget whose (markup-free) text ends with ``text``."""
+        import re
+
+        for widget in (root or self.screen).walk(restrict=True):
+            label = getattr(widget, "text", None)
+            if isinstance(label, str) and re.sub(r"\[/?[a-z]+[^\]]*\]", "", label).strip().endswith(
+                text
+            ):
+                return widget
+        raise AssertionError(f"no widget says {text!r}")
 
 
 @pytest.fixture(scope="session")
@@ -161,6 +188,7 @@ def kivy_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDriver]:
     from client_sdk import SyncClient, SyncConfig
     from mobile_app.main import FieldsyncApp
     from mobile_app.viewmodels.account import Backend
+    from mobile_app.viewmodels.links import RecordingLauncher
     from mobile_app.viewmodels.visit import NoLocation
 
     state: dict[str, Any] = {"server": None}
@@ -174,7 +202,13 @@ def kivy_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDriver]:
         backend=backend,
         data_dir=tmp_path_factory.mktemp("app-data"),
         tr=Translator("en"),
-        controller_options={"location": NoLocation(), "auto_sync_s": None, "clock": pinned_clock},
+        controller_options={
+            "location": NoLocation(),
+            "auto_sync_s": None,
+            "clock": pinned_clock,
+            "launcher": RecordingLauncher(),
+            "undo_s": 600.0,  # a loaded machine must not expire the snackbar mid-test
+        },
     )
     app._run_prepare()
     Window.size = (360, 640)

@@ -124,17 +124,18 @@ def test_log_visit_from_the_customer_screen(app: AppDriver, demo_world: Any) -> 
     customer = demo_world.ids.customers["李四"]
     app.controller.go("customer_detail", customer_id=customer)
     app.pump(2)
-    visit_button = next(
-        w for w in app.screen.content.walk() if getattr(w, "text", "") == "Log a visit"
-    )
-    app.tap(visit_button)
+    app.tap(app.screen.action_buttons["Log a visit"])
     screen = app.screen
     assert screen.name == "log_visit"
     app.tap(screen.locate_button)
     assert "type the location" in screen.location_note.text  # no GPS on this machine
     app.type(screen.inputs["check_in"].input, "31.2304, 121.4737")
     app.type(screen.inputs["notes"].input, "带了样品，客户很满意")
-    app.type(screen.inputs["next_follow_up"].input, "2026-03-20")
+    app.tap(screen.inputs["next_follow_up"].button)  # a calendar, not typed text
+    from mobile_app.ui import dialogs
+
+    app.tap(dialogs.current["days"][20])
+    assert screen.inputs["next_follow_up"].button.text == "2026-03-20"
     app.tap(screen.save_button)
     assert app.screen.name == "customer_detail"
     store = app.controller.session.store
@@ -193,12 +194,13 @@ def test_resolve_a_conflict_from_the_sync_bar_badge(app: AppDriver, demo_world: 
 
 def test_language_switch_in_settings_relabels_the_screen(app: AppDriver, demo_world: Any) -> None:
     begin(app, demo_world)
-    app.tap(app.screen.nav_buttons["settings"])
+    app.tap(app.screen.nav_buttons["more"])
+    app.tap(app.screen.entries["settings"])
     screen = app.screen
     assert screen.title_label.text == "Settings"
     app.tap(screen.language_buttons["zh"])
     assert screen.title_label.text == "设置"
-    assert screen.nav_buttons["customers"].text == "客户"
+    assert screen.nav_buttons["customers"].text.endswith("\n客户")
     assert "在线" in screen.sync_bar.summary
     app.tap(screen.language_buttons["en"])
     assert screen.title_label.text == "Settings"
@@ -296,16 +298,20 @@ def test_screenshot_command_renders_every_screen(tmp_path: Path) -> None:
         cwd=root,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=400,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     from mobile_app.ui.screens import ALL_SCREENS
 
-    written = {p.stem for p in out.glob("*.png")}
     expected = {s.screen_name for s in ALL_SCREENS}
-    assert expected <= written | {"customers_search_pinyin"}, expected - written
-    for path in sorted(out.glob("*.png")):
-        assert _png_is_not_blank(path), f"{path.name} is blank"
+    for language in ("zh", "en"):
+        written = {p.stem for p in (out / language).glob("*.png")}
+        assert expected <= written, (language, expected - written)
+    zh = {p.name for p in (out / "zh").glob("*.png")}
+    assert zh == {p.name for p in (out / "en").glob("*.png")}
+    for path in sorted(out.glob("*/*.png")):
+        assert _png_is_not_blank(path), f"{path} is blank"
+        assert path.read_bytes()[16:24] == (360).to_bytes(4, "big") + (640).to_bytes(4, "big")
 
 
 def test_every_symbol_the_screens_use_has_a_glyph_in_the_font(app: AppDriver) -> None:
@@ -359,10 +365,7 @@ def test_attach_a_photo_to_a_visit_and_see_its_upload_status(
     customer = demo_world.ids.customers["李四"]
     app.controller.go("customer_detail", customer_id=customer)
     app.pump(2)
-    visit_button = next(
-        w for w in app.screen.content.walk() if getattr(w, "text", "") == "Log a visit"
-    )
-    app.tap(visit_button)
+    app.tap(app.screen.action_buttons["Log a visit"])
     form = app.screen
     assert form.name == "log_visit"
     app.type(form.inputs["check_in"].input, "31.2304, 121.4737")

@@ -267,17 +267,38 @@ def test_log_visit_without_gps_falls_back_to_manual_entry_and_validates(
     vm = LogVisitViewModel(session, demo.customers["张三"])  # no location provider
     assert vm.locate() is False
     assert "type the location" in vm.location_note
-    vm.location_text = "north of here"
     vm.check_in = "yesterday"
     vm.next_follow_up = "soon"
     assert vm.save() is False
-    assert set(vm.errors) == {"check_in", "occurred_at", "next_follow_up"}
+    assert set(vm.errors) == {"occurred_at", "next_follow_up"}
     vm.location_text = "39.9042, 116.4074"
     vm.check_in = "2026-03-10 09:30"
     vm.next_follow_up = ""
     assert vm.save() is True and vm.task_id is None
     activity = session.store.collection("activities").get(str(vm.activity_id))
     assert activity is not None and activity.fields["check_in"] == {"lat": 39.9042, "lon": 116.4074}
+
+
+def test_log_visit_map_free_fallback_place_in_words_or_the_customers_address(
+    session: Session, demo: DemoIds
+) -> None:
+    customer = demo.customers["王芳"]
+    session.store.collection("customers").update(
+        customer, {"address": "西湖区龙井路 1 号", "location": {"lat": 30.22, "lon": 120.12}}
+    )
+    vm = LogVisitViewModel(session, customer)
+    vm.use_customer_address()
+    assert vm.location_text == "杭州 西湖区龙井路 1 号"
+    vm.notes = "品茶"
+    assert vm.save() is True
+    f = session.store.collection("activities").get(str(vm.activity_id)).fields
+    assert f["check_in"] == {"lat": 30.22, "lon": 120.12}
+    assert f["notes"] == "品茶\nPlace: 杭州 西湖区龙井路 1 号"
+    typed = LogVisitViewModel(session, demo.customers["黄磊"])
+    typed.location_text = "客户仓库门口"
+    assert typed.save() is True
+    f = session.store.collection("activities").get(str(typed.activity_id)).fields
+    assert "check_in" not in f and f["notes"] == "Place: 客户仓库门口"
 
 
 # -- pipeline ------------------------------------------------------------------------------
@@ -322,7 +343,7 @@ def test_pipeline_edit_amount_probability_and_close_date(session: Session, demo:
 
 
 # -- today -----------------------------------------------------------------------------------
-def test_today_lists_overdue_due_tasks_and_contracts_expiring_within_30_days(
+def test_today_lists_overdue_due_tasks_and_contracts_whose_own_reminder_started(
     session: Session, demo: DemoIds
 ) -> None:
     vm = TodayViewModel(session)
@@ -330,11 +351,18 @@ def test_today_lists_overdue_due_tasks_and_contracts_expiring_within_30_days(
     assert [i.title for i in vm.overdue] == ["Bob Smith", "张三"]
     assert {i.title for i in vm.due_today} == {"李四", "Alice Johnson"}
     assert next(i.title for i in vm.tasks) == "发送合同草稿给张伟" and vm.tasks[0].late
-    assert [i.title.split()[0] for i in vm.expiring] == ["HT-2026-0815", "HT-2025-1102"]
+    # HT-2026-0815 ends in 12 d, reminds 30 d before: due. HT-2025-1102 ends in 25 d but
+    # reminds only 14 d before (from day 11): not yet. A fixed 30-day window would list both.
+    assert [i.title.split()[0] for i in vm.expiring] == ["HT-2026-0815"]
+    assert [i.phone for i in vm.overdue] == ["+44 20 7946 0018", "+86 138 0013 8000"]
     vm.complete_task(vm.tasks[0].id)
     assert "发送合同草稿给张伟" not in [i.title for i in vm.tasks]
     task = session.store.collection("tasks").get(demo.tasks["发送合同草稿给张伟"])
     assert task is not None and task.fields["status"] == "done" and task.fields["completed_at"]
+    assert session.undo.undo() is True  # the one-tap ✓ is taken back
+    task = session.store.collection("tasks").get(demo.tasks["发送合同草稿给张伟"])
+    assert task is not None and task.fields["status"] == "open"
+    assert task.fields.get("completed_at") is None
     assert today() == session.today()
 
 
@@ -415,7 +443,8 @@ def test_rejected_write_shows_reason_fix_and_retry_reaches_server(world: DemoWor
     [row] = vm.rows
     assert row.code == "validation_failed"
     assert row.field_errors == {"name": "Name is too long"}
-    assert row.reason == "Server: Name is too long"
+    assert row.reason == "The server did not accept this Customer: Name is too long"
+    assert row.actions == ("fix", "discard")
     assert row.fields["name"] == REJECTED_NAME
     vm.edit(row.id, "name", "Pacific Rim Imports")
     assert vm.retry(row.id) is True and vm.rows == []
@@ -463,8 +492,12 @@ def test_settings_language_sync_passphrase_and_logout(world: DemoWorld, tmp_path
     assert vm.change_passphrase() is True
 
     session.store.collection("customers").insert({"name": "未同步", "status": "potential"})
-    assert vm.log_out() is False and "1" in vm.error  # asks first: one write unsent
-    assert vm.log_out() is True and logged_out == [True]
+    # the world also holds two open conflicts and a refused write: all would be lost
+    assert vm.log_out() is False and "1 条未上传的客户修改" in vm.error
+    assert vm.log_out() is False, "a second tap is not a choice: nothing is discarded"
+    assert session.store.collection("customers").count(where={"name": "未同步"}) == 1
+    assert files.load() is not None
+    assert vm.log_out(discard=True) is True and logged_out == [True]
     assert files.load() is None
 
 

@@ -8,7 +8,12 @@ from typing import Any
 from kivy.metrics import dp
 from kivy.uix.progressbar import ProgressBar
 
-from mobile_app.viewmodels.account import FirstRunViewModel, InitialSyncViewModel, UnlockViewModel
+from mobile_app.viewmodels.account import (
+    FirstRunViewModel,
+    InitialSyncViewModel,
+    ReloginViewModel,
+    UnlockViewModel,
+)
 from mobile_app.viewmodels.base import Session
 
 from ..widgets import ErrorLabel, FlatButton, FormField, FsButton, MutedLabel
@@ -180,3 +185,52 @@ class InitialSyncScreen(BaseScreen):
     def finish(self) -> None:
         self.c.go("today", reset=True)
         self.c.start_background_sync()
+
+
+class ReloginScreen(BaseScreen):
+    """Sign in online again (offline lease over, or revoked without wipe); work is kept."""
+
+    screen_name = "relogin"
+    title_key = "login.submit"
+    chrome = False
+
+    def __init__(self, controller: Any, **kw: Any) -> None:
+        super().__init__(controller, **kw)
+        self.vm: ReloginViewModel | None = None
+        self.password: FormField | None = None
+        self.submit_button: FsButton | None = None
+
+    def prepare(self) -> None:
+        session = self.c.session
+        self.vm = ReloginViewModel(session) if session is not None else None
+
+    def build(self) -> None:
+        vm = self.vm
+        if vm is None:
+            return
+        self.add(MutedLabel(text=vm.greeting))
+        self.password = FormField(self.t("login.password"), "", password=True)
+        self.password.set_error(vm.error)
+        self.add(self.password)
+        self.totp: FormField | None = None
+        if vm.needs_totp:
+            self.totp = FormField(self.t("login.totp"), "")
+            self.add(self.totp)
+        self.submit_button = FsButton(text=self.t("login.submit"))
+        self.submit_button.bind(on_release=lambda *_: self.submit())
+        self.add(self.submit_button)
+        out = FlatButton(text=self.t("settings.logout"))
+        out.bind(on_release=lambda *_: self.c.go("sign_out"))
+        self.add(out)
+
+    def submit(self) -> None:
+        vm = self.vm
+        if vm is None or self.password is None:
+            return
+        vm.password = self.password.input.text
+        if self.totp is not None:
+            vm.totp = self.totp.input.text
+        if vm.submit():
+            self.c.relogged_in()
+        else:
+            self.render()

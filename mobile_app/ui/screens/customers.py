@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
+from kivy.utils import platform
 
 from mobile_app.viewmodels.customers import (
     CustomerDetailViewModel,
@@ -15,17 +15,15 @@ from mobile_app.viewmodels.customers import (
     CustomerListViewModel,
     DetailLine,
 )
+from mobile_app.viewmodels.links import mail_uri, navigate_uri, phone_numbers
 
 from ..widgets import (
-    ChoiceField,
-    ErrorLabel,
-    FormField,
-    FsButton,
     FsSpinner,
     FsTextInput,
     MutedLabel,
 )
 from .base import BaseScreen
+from .records import RecordFormScreen
 
 
 class CustomersScreen(BaseScreen):
@@ -124,30 +122,86 @@ class CustomerDetailScreen(BaseScreen):
         vm.refresh()
         self.vm = vm
         self.title_label.text = vm.name
+        if vm.record is None:
+            self.empty(self.t("customers.not_found"))
+            return
         self.set_action(
             self.t("action.edit"), lambda: self.c.go("customer_form", customer_id=customer_id)
         )
         self.add(MutedLabel(text=vm.headline))
-        actions = GridLayout(cols=2, size_hint_y=None, height=dp(44), spacing=dp(6))
-        visit = FsButton(text=self.t("detail.log_visit"))
-        visit.bind(on_release=lambda *_: self.c.go("log_visit", customer_id=customer_id))
-        ticket = FsButton(text=self.t("detail.new_ticket"))
-        ticket.bind(on_release=lambda *_: self.c.go("ticket_form", customer_id=customer_id))
-        actions.add_widget(visit)
-        actions.add_widget(ticket)
-        self.add(actions)
+        f = vm.record.fields
+        reach: list[tuple[str, str, Any]] = []
+        for number in phone_numbers("customers", f):
+            reach.append(("call", number.number, lambda u=number.dial: self.c.open_uri(u)))
+            reach.append(("sms", self.t("action.sms"), lambda u=number.sms: self.c.open_uri(u)))
+        if f.get("email"):
+            reach.append(
+                ("mail", self.t("action.mail"), lambda: self.c.open_uri(mail_uri(f["email"])))
+            )
+        where = navigate_uri(
+            " ".join(str(f[k]) for k in ("city", "address") if f.get(k)),
+            f.get("location"),
+            android=platform == "android",
+        )
+        if where:
+            reach.append(("navigate", self.t("action.navigate"), lambda: self.c.open_uri(where)))
+        self.reach_buttons = self.buttons(reach, cols=2, flat=True) if reach else {}
+        go = self.c.go
+        self.action_buttons = self.buttons(
+            [
+                (
+                    "visit",
+                    self.t("detail.log_visit"),
+                    lambda: go("log_visit", customer_id=customer_id),
+                ),
+                (
+                    "call",
+                    self.t("detail.call_log"),
+                    lambda: go("log_activity", customer_id=customer_id, kind="call"),
+                ),
+                (
+                    "note",
+                    self.t("detail.log_other"),
+                    lambda: go("log_activity", customer_id=customer_id, kind="meeting"),
+                ),
+                (
+                    "pipeline",
+                    self.t("detail.new_deal"),
+                    lambda: go("deal_form", customer_id=customer_id),
+                ),
+                (
+                    "tasks",
+                    self.t("detail.new_task"),
+                    lambda: go("task_form", customer_id=customer_id),
+                ),
+                (
+                    "orders",
+                    self.t("detail.new_order"),
+                    lambda: go("order", customer_id=customer_id),
+                ),
+                (
+                    "leads",
+                    self.t("detail.add_contact"),
+                    lambda: go("contact_form", customer_id=customer_id),
+                ),
+                (
+                    "tickets",
+                    self.t("detail.new_ticket"),
+                    lambda: go("ticket_form", customer_id=customer_id),
+                ),
+            ],
+            cols=2,
+        )
         for label, value in vm.info:
             self.add(MutedLabel(text=f"{label}: {value}"))
         sections: list[tuple[str, list[DetailLine], Any]] = [
-            ("detail.contacts", vm.contacts, None),
-            (
-                "detail.opportunities",
-                vm.opportunities,
-                lambda i: self.c.go("deal", opportunity_id=i),
-            ),
-            ("detail.timeline", vm.timeline, lambda i: self.c.go("visit", activity_id=i)),
-            ("detail.contracts", vm.contracts, None),
-            ("detail.tickets", vm.tickets, lambda i: self.c.go("ticket_detail", ticket_id=i)),
+            ("detail.contacts", vm.contacts, lambda i: go("contact_form", contact_id=i)),
+            ("detail.opportunities", vm.opportunities, lambda i: go("deal", opportunity_id=i)),
+            ("detail.tasks", vm.tasks, lambda i: go("task_form", task_id=i)),
+            ("detail.timeline", vm.timeline, lambda i: go("visit", activity_id=i)),
+            ("detail.orders", vm.orders, lambda i: go("order", quote_id=i)),
+            ("detail.contracts", vm.contracts, lambda i: go("contract", contract_id=i)),
+            ("detail.tickets", vm.tickets, lambda i: go("ticket_detail", ticket_id=i)),
         ]
         for key, lines, open_line in sections:
             self.section(self.t(key))
@@ -158,67 +212,12 @@ class CustomerDetailScreen(BaseScreen):
                 self.item(line.title, line.subtitle, tap, pending=line.pending)
 
 
-class CustomerFormScreen(BaseScreen):
+class CustomerFormScreen(RecordFormScreen):
     screen_name = "customer_form"
+    form_cls = CustomerFormViewModel
+    id_param = "customer_id"
 
-    def __init__(self, controller: Any, **kw: Any) -> None:
-        super().__init__(controller, **kw)
-        self.vm: CustomerFormViewModel | None = None
-        self.inputs: dict[str, FormField | ChoiceField] = {}
-        self.save_button: FsButton | None = None
-        self.message: ErrorLabel | None = None
-
-    def on_pre_enter(self, *_: Any) -> None:
-        session = self.c.session
-        if session is not None:
-            self.vm = CustomerFormViewModel(session, self.params.get("customer_id"))
-        self.render()
-
-    def build(self) -> None:
-        vm = self.vm
-        if vm is None:
-            return
-        self.title_label.text = vm.title
-        self.inputs = {}
-        for name in vm.FIELDS:
-            widget: FormField | ChoiceField
-            if name in vm.CHOICE_FIELDS:
-                widget = ChoiceField(
-                    vm.label(name),
-                    vm.choices(name),
-                    vm.values[name],
-                    on_value=partial(vm.set, name),
-                )
-            else:
-                widget = FormField(
-                    vm.label(name),
-                    vm.values[name],
-                    multiline=name == "notes",
-                    hint="YYYY-MM-DD" if name == "next_follow_up" else "",
-                    on_text=partial(vm.set, name),
-                )
-            widget.set_error(vm.errors.get(name, ""))
-            self.inputs[name] = widget
-            self.add(widget)
-        self.message = ErrorLabel(text=vm.message if vm.errors else "")
-        self.add(self.message)
-        self.save_button = FsButton(text=self.t("action.save"))
-        self.save_button.bind(on_release=lambda *_: self.save())
-        self.add(self.save_button)
-
-    def save(self) -> None:
-        vm = self.vm
-        if vm is None:
-            return
-        if vm.save():
-            if self.c.history and self.c.history[-1][0] == "customer_detail":
-                self.c.history.pop()
-            self.c.go("customer_detail", customer_id=vm.saved_id)
-            return
-        for name, widget in self.inputs.items():
-            widget.set_error(vm.errors.get(name, ""))
-        if self.message is not None:
-            self.message.text = vm.message
-        first = next((w for n, w in self.inputs.items() if n in vm.errors), None)
-        if first is not None:
-            self.scroll.scroll_to(first, padding=dp(10), animate=False)
+    def saved(self, record_id: str) -> None:
+        if self.c.history and self.c.history[-1][0] == "customer_detail":
+            self.c.history.pop()
+        self.c.go("customer_detail", customer_id=record_id)

@@ -9,7 +9,7 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
-from mobile_app.viewmodels.fields import spec_for
+from mobile_app.viewmodels.fields import choice_group, spec_for
 from mobile_app.viewmodels.inbox import ConflictInboxViewModel, RejectedWritesViewModel
 from mobile_app.viewmodels.settings import SettingsViewModel
 from sync_protocol import FieldType
@@ -28,15 +28,6 @@ from ..widgets import (
     SectionHeader,
 )
 from .base import BaseScreen
-
-#: i18n choice groups whose name differs from the field's (``status`` is per entity).
-_CHOICE_GROUPS = {
-    ("tickets", "status"): "ticket_status",
-    ("contracts", "status"): "contract_status",
-    ("opportunities", "status"): "opp_status",
-    ("tasks", "status"): "task_status",
-    ("activities", "type"): "activity",
-}
 
 
 class ConflictsScreen(BaseScreen):
@@ -151,14 +142,14 @@ class RejectedScreen(BaseScreen):
             card.add_widget(ErrorLabel(text=row.reason))
             inputs: dict[str, FormField | ChoiceField] = {}
             for name, text in row.fields.items():
-                if name == "customer_id" or name.endswith("_id"):
+                if name == "customer_id" or name.endswith("_id") or "fix" not in row.actions:
                     continue
                 label = session.tr.field_label(row.collection, name)
                 current = vm.edits.get(row.id, {}).get(name, text)
                 spec = spec_for(row.collection, name)
                 field: FormField | ChoiceField
                 if spec is not None and spec.type is FieldType.ENUM:
-                    group = _CHOICE_GROUPS.get((row.collection, name), name)
+                    group = choice_group(row.collection, name)
                     field = ChoiceField(
                         label,
                         [(c, session.tr.choice(group, c)) for c in spec.choices],
@@ -173,15 +164,47 @@ class RejectedScreen(BaseScreen):
                 inputs[name] = field
                 card.add_widget(field)
             buttons = BoxLayout(size_hint_y=None, height=dp(44), spacing=dp(4))
-            retry = FsButton(text=self.t("action.retry"))
-            retry.bind(on_release=lambda _b, rid=row.id: self._retry(rid))
-            discard = DangerButton(text=self.t("action.discard"))
-            discard.bind(on_release=lambda _b, rid=row.id: self._discard(rid))
-            buttons.add_widget(retry)
-            buttons.add_widget(discard)
+            card_buttons: dict[str, Any] = {"inputs": inputs}
+            for action in row.actions:
+                button = self._action_button(action, row.id)
+                buttons.add_widget(button)
+                card_buttons[action] = button
+            card_buttons.setdefault("retry", card_buttons.get("fix") or card_buttons.get("resend"))
             card.add_widget(buttons)
-            self.cards[row.id] = {"inputs": inputs, "retry": retry, "discard": discard}
+            self.cards[row.id] = card_buttons
             self.add(card)
+        if vm.kept:
+            self.section(self.t("rejected.kept_title"))
+            self.kept_cards: dict[str, Any] = {}
+            for row in vm.kept:
+                card = Column(padding=(dp(8), dp(6)), spacing=dp(4))
+                card.add_widget(SectionHeader(text=row.title))
+                card.add_widget(FsLabel(text=row.text))
+                discard = DangerButton(text=self.t("action.discard"))
+                discard.bind(on_release=lambda _b, rid=row.id: self._discard(rid))
+                card.add_widget(discard)
+                self.kept_cards[row.id] = discard
+                self.add(card)
+
+    def _action_button(self, action: str, row_id: str) -> Any:
+        if action == "discard":
+            button: Any = DangerButton(text=self.t("action.discard"))
+            button.bind(on_release=lambda _b: self._discard(row_id))
+        elif action == "keep":
+            button = FsButton(text=self.t("rejected.keep"))
+            button.bind(on_release=lambda _b: self._keep(row_id))
+        else:
+            key = "action.retry" if action == "fix" else "rejected.resend"
+            button = FsButton(text=self.t(key))
+            button.bind(on_release=lambda _b: self._retry(row_id))
+        return button
+
+    def _keep(self, dead_letter_id: str) -> None:
+        if self.vm is not None:
+            self.vm.keep_as_note(dead_letter_id)
+        if self.c.sync_vm is not None:
+            self.c.sync_vm.refresh()
+        self.render()
 
     def _retry(self, dead_letter_id: str) -> None:
         if self.vm is not None:
@@ -200,7 +223,6 @@ class RejectedScreen(BaseScreen):
 class SettingsScreen(BaseScreen):
     screen_name = "settings"
     title_key = "settings.title"
-    tab = "settings"
 
     def __init__(self, controller: Any, **kw: Any) -> None:
         super().__init__(controller, **kw)
@@ -252,8 +274,16 @@ class SettingsScreen(BaseScreen):
         self.error = ErrorLabel(text=vm.error)
         self.add(self.error)
         logout = DangerButton(text=self.t("settings.logout"))
-        logout.bind(on_release=lambda *_: self._logout())
+        logout.bind(on_release=lambda *_: self.c.go("sign_out"))
         self.logout_button = logout
+        if self.c.revoked:
+            again = FsButton(text=self.t("login.submit"))
+            again.bind(on_release=lambda *_: self.c.go("relogin"))
+            self.add(again)
+        switch = FlatButton(text=self.t("settings.switch_user"))
+        switch.bind(on_release=lambda *_: self.c.go("sign_out"))  # the same safeguards
+        self.switch_button = switch
+        self.add(switch)
         self.add(logout)
 
     def _sync(self) -> None:
@@ -272,8 +302,3 @@ class SettingsScreen(BaseScreen):
         vm.new_passphrase_again = self.again.input.text
         vm.change_passphrase()
         self.render()
-
-    def _logout(self) -> None:
-        vm = self.vm
-        if vm is not None and not vm.log_out():
-            self.render()

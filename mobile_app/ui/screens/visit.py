@@ -15,6 +15,7 @@ from kivy.uix.popup import Popup
 from mobile_app.viewmodels.photos import PHOTO_PATTERNS, PhotoRow, PhotosViewModel
 from mobile_app.viewmodels.visit import LogVisitViewModel, visit_summary
 
+from ..forms import DateField, DateTimeField
 from ..widgets import (
     ChoiceField,
     Column,
@@ -126,7 +127,7 @@ class LogVisitScreen(BaseScreen):
     def __init__(self, controller: Any, **kw: Any) -> None:
         super().__init__(controller, **kw)
         self.vm: LogVisitViewModel | None = None
-        self.inputs: dict[str, FormField | ChoiceField] = {}
+        self.inputs: dict[str, Any] = {}
         self.save_button: FsButton | None = None
         self.locate_button: FlatButton | None = None
         self.picker: PhotoPicker | None = None
@@ -155,20 +156,32 @@ class LogVisitScreen(BaseScreen):
             self.add(widget)
             return widget
 
-        check_in = field("occurred_at", self.t("visit.check_in"), vm.check_in, "check_in")
-        now = FlatButton(text=self.t("visit.now"))
-        now.bind(on_release=lambda *_: self._now(check_in))
-        self.add(now)
+        session = vm.session
+        check_in = DateTimeField(
+            self.t("visit.check_in"),
+            vm.check_in,
+            self.c.tr,
+            session.today(),
+            lambda v: setattr(vm, "check_in", v),
+        )
+        check_in.set_error(vm.errors.get("occurred_at", ""))
+        self.inputs["occurred_at"] = check_in
+        self.add(check_in)
         location = field(
             "check_in",
-            self.t("visit.location"),
+            self.t("visit.place"),
             vm.location_text,
             "location_text",
-            hint="31.2304, 121.4737",
         )
-        self.locate_button = FlatButton(text=self.t("visit.locate"))
-        self.locate_button.bind(on_release=lambda *_: self._locate(location))
-        self.add(self.locate_button)
+        where = self.buttons(
+            [
+                ("my_location", self.t("visit.locate"), lambda: self._locate(location)),
+                ("place", self.t("visit.at_customer"), lambda: self._at_customer(location)),
+            ],
+            flat=True,
+        )
+        self.locate_button = where[self.t("visit.locate")]
+        self.at_customer_button = where[self.t("visit.at_customer")]
         self.location_note = MutedLabel(text=vm.location_note)
         self.add(self.location_note)
         outcome = ChoiceField(
@@ -180,13 +193,16 @@ class LogVisitScreen(BaseScreen):
         self.inputs["outcome"] = outcome
         self.add(outcome)
         field("notes", self.t("visit.notes"), vm.notes, "notes", multiline=True)
-        field(
-            "next_follow_up",
-            self.t("visit.next"),
+        follow = DateField(
+            session.tr.field_label("activities", "next_follow_up"),
             vm.next_follow_up,
-            "next_follow_up",
-            hint="YYYY-MM-DD",
+            self.c.tr,
+            session.today(),
+            lambda v: setattr(vm, "next_follow_up", v),
         )
+        follow.set_error(vm.errors.get("next_follow_up", ""))
+        self.inputs["next_follow_up"] = follow
+        self.add(follow)
         self.picker = None
         if vm.photos_available:
             self.section(self.t("photos.title"))
@@ -225,18 +241,33 @@ class LogVisitScreen(BaseScreen):
             self.vm.remove_photo(index)
             self.render_photos()
 
-    def _now(self, check_in: FormField) -> None:
-        if self.vm is not None:
-            self.vm.stamp_now()
-            check_in.input.text = self.vm.check_in
-
     def _locate(self, location: FormField) -> None:
+        """Ask for the location permission (Android 6+) first, then read the GPS."""
         vm = self.vm
         if vm is None:
             return
-        vm.locate()
-        location.input.text = vm.location_text
-        self.location_note.text = vm.location_note
+        provider = self.c.location
+        ensure = getattr(provider, "ensure", None)
+
+        def located(granted: bool) -> None:
+            if not granted and getattr(provider, "denied", False):
+                vm.location_note = self.t("visit.permission_denied")
+            else:
+                vm.locate()
+            location.input.text = vm.location_text
+            self.location_note.text = vm.location_note
+
+        if callable(ensure):
+            ensure(located)
+        else:
+            located(True)
+
+    def _at_customer(self, location: FormField) -> None:
+        vm = self.vm
+        if vm is not None:
+            vm.use_customer_address()
+            location.input.text = vm.location_text
+            self.location_note.text = vm.location_note
 
     def save(self) -> None:
         vm = self.vm

@@ -9,16 +9,22 @@ from kivy.metrics import dp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
+from mobile_app.viewmodels.links import dial_uri
+from mobile_app.viewmodels.pickers import RecordPicker
 from mobile_app.viewmodels.pipeline import PipelineViewModel
 from mobile_app.viewmodels.tickets import TicketsViewModel
 from mobile_app.viewmodels.today import TodayViewModel
 
+from .. import dialogs
+from ..forms import DateField, RecordField
+from ..icons import ICON_FONT, glyph
 from ..widgets import (
     ChoiceField,
     ErrorLabel,
     FlatButton,
     FormField,
     FsButton,
+    FsLabel,
     FsSpinner,
     FsTextInput,
     ListItem,
@@ -26,6 +32,10 @@ from ..widgets import (
     TitleLabel,
 )
 from .base import BaseScreen
+
+
+def session_of(vm: TicketsViewModel) -> Any:
+    return vm.session
 
 
 class TodayScreen(BaseScreen):
@@ -42,31 +52,40 @@ class TodayScreen(BaseScreen):
         vm.refresh()
         self.vm = vm
         self.title_label.text = f"{self.t('today.title')} · {session.today().isoformat()}"
+        self.done_buttons: dict[str, FlatButton] = {}
+        self.call_buttons: dict[str, FlatButton] = {}
         for title, items in vm.sections:
             self.section(f"{title} ({len(items)})")
             if not items:
                 self.empty(self.t("today.nothing"))
             for item in items:
-                if item.collection == "tasks":
-                    row = BoxLayout(size_hint_y=None, height=dp(52))
-                    widget = ListItem(title=item.title, subtitle=item.subtitle, alert=item.late)
+                row = BoxLayout(size_hint_y=None, height=dp(56))
+                widget = ListItem(title=item.title, subtitle=item.subtitle, alert=item.late)
+                if item.collection == "contracts":
+                    widget.bind(
+                        on_release=lambda _w, kid=item.id: self.c.go("contract", contract_id=kid)
+                    )
+                else:
                     widget.bind(
                         on_release=lambda _w, cid=item.customer_id: self.c.go(
                             "customer_detail", customer_id=cid
                         )
                     )
-                    done = FlatButton(text="✓", size_hint=(None, None), width=dp(48), height=dp(52))
-                    done.bind(on_release=lambda _b, tid=item.id: self._complete(tid))
-                    row.add_widget(widget)
-                    row.add_widget(done)
-                    self.add(row)
-                else:
-                    self.item(
-                        item.title,
-                        item.subtitle,
-                        lambda cid=item.customer_id: self.c.go("customer_detail", customer_id=cid),
-                        alert=item.late,
-                    )
+                row.add_widget(widget)
+                side: FlatButton | None = None
+                if item.collection == "tasks":
+                    side = FlatButton(text=glyph("check"), font_name=ICON_FONT)
+                    side.bind(on_release=lambda _b, tid=item.id: self._complete(tid))
+                    self.done_buttons[item.id] = side
+                elif item.phone:
+                    side = FlatButton(text=glyph("call"), font_name=ICON_FONT)
+                    side.bind(on_release=lambda _b, p=item.phone: self.c.open_uri(dial_uri(p)))
+                    self.call_buttons[item.id] = side
+                if side is not None:
+                    side.size_hint = (None, None)
+                    side.width, side.height = dp(52), dp(56)
+                    row.add_widget(side)
+                self.add(row)
 
     def _complete(self, task_id: str) -> None:
         self.vm.complete_task(task_id)
@@ -110,7 +129,7 @@ class DealScreen(BaseScreen):
         super().__init__(controller, **kw)
         self.vm: PipelineViewModel | None = None
         self.stage_buttons: dict[str, FlatButton] = {}
-        self.inputs: dict[str, FormField] = {}
+        self.inputs: dict[str, Any] = {}
         self.save_button: FsButton | None = None
 
     def on_pre_enter(self, *_: Any) -> None:
@@ -146,34 +165,71 @@ class DealScreen(BaseScreen):
             self.stage_buttons[stage.id] = button
             grid.add_widget(button)
         self.add(grid)
+        self.move_error = ErrorLabel(text=vm.errors.get("lost_reason", ""))
+        self.add(self.move_error)
         if vm.message:
             self.add(MutedLabel(text=vm.message))
+        self.set_action(
+            self.t("action.edit"), lambda: self.c.go("deal_form", opportunity_id=opportunity_id)
+        )
         self.section(self.t("pipeline.edit"))
         self.inputs = {}
         for key, label in (
             ("amount", "pipeline.amount"),
             ("probability", "pipeline.probability"),
-            ("expected_close_date", "pipeline.close_date"),
         ):
             widget = FormField(
                 self.t(label),
                 vm.edit_values.get(key, ""),
+                input_filter="float",
                 on_text=partial(vm.edit_values.__setitem__, key),
             )
             widget.set_error(vm.errors.get(key, ""))
             self.inputs[key] = widget
             self.add(widget)
+        close = DateField(
+            self.c.tr.field_label("opportunities", "expected_close_date"),
+            vm.edit_values.get("expected_close_date", ""),
+            self.c.tr,
+            vm.session.today(),
+            partial(vm.edit_values.__setitem__, "expected_close_date"),
+        )
+        close.set_error(vm.errors.get("expected_close_date", ""))
+        self.inputs["expected_close_date"] = close
+        self.add(close)
         self.save_button = FsButton(text=self.t("action.save"))
         self.save_button.bind(on_release=lambda *_: self.save())
         self.add(self.save_button)
 
     def move(self, stage_id: str) -> None:
+        """Won/Lost close the deal: ask first (Lost also asks why). Others move at once
+        (with Undo in the snackbar)."""
         vm = self.vm
         opportunity_id = self.params.get("opportunity_id")
-        if vm is None or not opportunity_id:
+        if vm is None or not opportunity_id or vm.stage_of(opportunity_id) == stage_id:
             return
-        vm.move(opportunity_id, stage_id)
-        self.render()
+        if not vm.closes(stage_id):
+            vm.move(opportunity_id, stage_id)
+            self.render()
+            return
+        stage = next(s for s in vm.stages if s.id == stage_id)
+
+        def confirmed(reason: str) -> None:
+            if vm.move(opportunity_id, stage_id, lost_reason=reason):
+                self.render()
+            else:
+                self.render()
+                self.move_error.text = vm.errors.get("lost_reason", "")
+
+        dialogs.confirm(
+            self.c.tr,
+            self.t("deals.close_lost" if stage.is_lost else "deals.close_won"),
+            confirmed,
+            reason_hint=self.c.tr.field_label("opportunities", "lost_reason")
+            if stage.is_lost
+            else None,
+            danger=stage.is_lost,
+        )
 
     def save(self) -> None:
         vm = self.vm
@@ -187,14 +243,14 @@ class DealScreen(BaseScreen):
             vm.edit_values.update(edits)
             vm.errors = errors
             for key, widget in self.inputs.items():
-                widget.input.text = edits.get(key, "")
+                if isinstance(widget, FormField):
+                    widget.input.text = edits.get(key, "")
                 widget.set_error(errors.get(key, ""))
 
 
 class TicketsScreen(BaseScreen):
     screen_name = "tickets"
     title_key = "tickets.title"
-    tab = "tickets"
     live = True
 
     def __init__(self, controller: Any, **kw: Any) -> None:
@@ -257,6 +313,21 @@ class TicketDetailScreen(BaseScreen):
             return
         self.title_label.text = row.title
         self.add(MutedLabel(text=f"{row.customer} · {row.priority_label}"))
+        ticket = session.store.collection("tickets").get(ticket_id)
+        description = str(ticket.fields.get("description") or "") if ticket else ""
+        self.description_label = FsLabel(text=description)
+        if description:
+            self.add(self.description_label)
+        self.kb_button = self.buttons(
+            [
+                (
+                    "knowledge",
+                    self.t("tickets.knowledge"),
+                    lambda: self.c.go("knowledge", ticket_id=ticket_id),
+                )
+            ],
+            flat=True,
+        )[self.t("tickets.knowledge")]
         self.section(self.t("tickets.status"))
         grid = GridLayout(cols=2, size_hint_y=None, spacing=dp(4))
         grid.bind(minimum_height=grid.setter("height"))
@@ -320,12 +391,12 @@ class TicketFormScreen(BaseScreen):
         vm: TicketsViewModel | None = getattr(self, "vm", None)
         if vm is None:
             return
-        customers = vm.customer_choices()
-        self.customer = ChoiceField(
+        self.customer = RecordField(
             self.t("tickets.customer"),
-            [("", "—"), *customers],
+            RecordPicker(session_of(vm), "customers"),
             vm.new_customer_id,
-            on_value=lambda v: setattr(vm, "new_customer_id", v),
+            self.c.tr,
+            lambda v: setattr(vm, "new_customer_id", v),
         )
         self.customer.set_error(vm.errors.get("customer_id", ""))
         self.add(self.customer)

@@ -9,7 +9,7 @@ from fastapi import Query, Request, Response
 
 from ...deps import SessionDep
 from ...manager import devices as api
-from ...manager.report_routes import scope_users
+from ...reports.base import scope_users
 from ..session import ConsoleUserDep
 from ..templating import render
 from .common import page_router

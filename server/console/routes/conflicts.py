@@ -17,8 +17,8 @@ from sync_protocol import CRM_SCHEMA, DELETED_FIELD, ProtocolError
 from ...deps import ContextDep, SessionDep
 from ...manager import conflicts as api
 from ...manager.records import load_row
-from ...manager.report_routes import scope_users
 from ...models import Device
+from ...reports.base import scope_users
 from ..i18n import negotiate, translator
 from ..services.forms import _convert, display
 from ..session import ConsoleUserDep, ConsoleWriterDep

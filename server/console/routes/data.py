@@ -1,6 +1,6 @@
 """Reports (tables, a chart, CSV download) and CSV import with its error report.
 
-Reports are the manager API's (:mod:`server.manager.report_routes`), asked for in their
+Reports are the manager API's (:mod:`server.reports.routes`), asked for in their
 CSV form so each has one flat table; the console shows that table and offers the same
 CSV with a BOM. Imports run the manager API's importer on the decoded, relabelled file.
 """
@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 from fastapi import File, Form, Query, Request, Response, UploadFile
 
 from ...deps import AuthContext, ContextDep, SessionDep
-from ...manager import report_routes as api
 from ...manager import transfer
 from ...manager.csv_import import ImportRequest
+from ...reports import routes as api
 from ..i18n import negotiate, translator
 from ..services import csv_files
 from ..session import ConsoleUserDep, ConsoleWriterDep

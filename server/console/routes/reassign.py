@@ -8,8 +8,8 @@ from fastapi import Form, Query, Request, Response
 
 from ...deps import ContextDep, SessionDep
 from ...manager import reassignment as api
-from ...manager.report_routes import scope_users
 from ...models import User
+from ...reports.base import scope_users
 from ..i18n import negotiate, translator
 from ..services import reassign as service
 from ..services.customers import CustomerQuery, search

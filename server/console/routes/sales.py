@@ -10,7 +10,7 @@ from sync_protocol import CRM_SCHEMA, ProtocolError
 
 from ...deps import ContextDep, SessionDep
 from ...manager.records import load_rows, new_record_id, select_rows, write_record
-from ...manager.report_routes import scope_users
+from ...reports.base import scope_users
 from ..i18n import negotiate, translator
 from ..services import pipeline
 from ..services.forms import field_errors, form_fields, posted_values

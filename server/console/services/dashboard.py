@@ -1,14 +1,15 @@
 """The dashboard's figures: the team's pipeline, targets, week, backlog and trouble.
 
-Every figure comes from the manager API's reports (:mod:`server.manager.reports`) or its
-scope-filtered reads, computed for the caller's team (everything for an admin):
+Every figure comes from the manager API's reports (:mod:`server.reports`, computed in
+SQL) or its scope-filtered reads, for the caller's team (everything for an admin):
 
-* funnel — :func:`reports.funnel` over the *open* deals;
-* won vs target — :func:`reports.rep_performance` for the current calendar month;
+* funnel — :func:`~server.reports.funnel.funnel` (live deals);
+* won vs target — :func:`~server.reports.performance.rep_performance` for the current
+  calendar month;
 * visits and calls per rep — activities of type ``visit``/``call`` whose ``occurred_at``
   falls in the current ISO week (Monday 00:00 UTC on), by author (else owner);
-* overdue follow-ups — :func:`reports.overdue` now;
-* open tickets and satisfaction — :func:`reports.tickets`;
+* overdue follow-ups — :func:`~server.reports.followups.overdue` now;
+* open tickets and satisfaction — :func:`~server.reports.service.tickets`;
 * waiting — open conflicts, rejected writes waiting on the team's phones (their dead
   letters, from fleet health), devices out of sync (:func:`is_out_of_sync`).
 """
@@ -19,14 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...context import ServerContext
 from ...manager import devices as devices_api
-from ...manager import reports
 from ...manager.devices import DeviceOut
-from ...manager.records import CONFLICTS, StoredRow, load_rows
-from ...manager.report_routes import scope_rows, scope_users
+from ...manager.records import CONFLICTS, load_rows
+from ...reports import followups, funnel, performance, service, sql
+from ...reports.base import ReportContext, scope_users
 from ..session import ConsoleUser
 
 OUT_OF_SYNC_AFTER = timedelta(hours=24)
@@ -64,40 +66,35 @@ def week_start(now: datetime) -> datetime:
     return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
 
 
-def _funnel(rows: dict[str, list[StoredRow]]) -> list[dict[str, Any]]:
-    """The live funnel: open deals in the open stages, with each stage's Chinese name."""
-    stages = [
-        s
-        for s in rows.get("pipeline_stages", [])
-        if not (s.fields.get("is_won") or s.fields.get("is_lost"))
-    ]
-    open_stages = {s.id for s in stages}
-    live = [
-        o
-        for o in rows.get("opportunities", [])
-        if o.fields.get("status") == "open" and o.fields.get("stage_id") in open_stages
-    ]
-    report = reports.funnel({"pipeline_stages": stages, "opportunities": live})
-    names_zh = {s.id: s.fields.get("name_zh") for s in stages}
+def _funnel(ctx: ReportContext) -> list[dict[str, Any]]:
+    """The live funnel (open deals in the open stages), with each stage's Chinese name."""
+    names_zh = {s.id: s.name_zh for s in funnel.stages(ctx)}
     return [
-        {**st.model_dump(), "name_zh": names_zh.get(st.stage_id) or st.name} for st in report.stages
+        {**st.model_dump(), "name_zh": names_zh.get(st.stage_id) or st.name}
+        for st in funnel.funnel(ctx).stages
     ]
 
 
-def week_activity(
-    activities: list[StoredRow], names: dict[str, str], since: datetime
-) -> list[dict[str, Any]]:
+def week_activity(ctx: ReportContext, names: dict[str, str], since: date) -> list[dict[str, Any]]:
+    """Visits and calls per rep from ``since`` (a Monday) for seven days, by the
+    activity's author (else the owner of its customer), from the reporting table."""
+    acts = ctx.view(
+        "activities", {"author_id": sql.TEXT, "occurred_at": sql.DAY, "type": sql.TEXT}, "acts"
+    )
+    who = func.coalesce(acts.c.author_id, acts.c.owner_id)
+    stmt = (
+        select(who, acts.c.type, func.count())
+        .where(
+            acts.c.type.in_(("visit", "call")),
+            acts.c.occurred_at >= since.isoformat(),
+            acts.c.occurred_at < (since + timedelta(days=7)).isoformat(),
+        )
+        .group_by(who, acts.c.type)
+    )
     counts: dict[str, dict[str, int]] = {uid: {"visit": 0, "call": 0} for uid in names}
-    for act in activities:
-        kind = act.fields.get("type")
-        if kind not in ("visit", "call"):
-            continue
-        when = reports.parse_datetime(act.fields.get("occurred_at"))
-        author = act.fields.get("author_id") or act.owner_id
-        if when is None or when < since or when > since + timedelta(days=7):
-            continue
-        if isinstance(author, str) and author in counts:
-            counts[author][str(kind)] += 1
+    for author, kind, n in ctx.rows(stmt):
+        if author in counts:
+            counts[author][str(kind)] += int(n)
     return [
         {"rep_id": uid, "name": names[uid], "visits": c["visit"], "calls": c["call"]}
         for uid, c in sorted(counts.items(), key=lambda kv: names[kv[0]])
@@ -153,37 +150,24 @@ def build(
 ) -> Dashboard:
     now = now or datetime.now(UTC)
     start, end = month_bounds(now.date())
-    rows = scope_rows(
-        session,
-        me.auth,
-        "pipeline_stages",
-        "opportunities",
-        "stage_changes",
-        "sales_targets",
-        "activities",
-        "tasks",
-        "customers",
-        "tickets",
-    )
     reps = scope_users(session, me.auth, reps_only=True)
-    everyone = scope_users(session, me.auth, reps_only=False)
-    funnel = _funnel(rows)
-    perf_rows = {k: rows[k] for k in ("opportunities", "stage_changes", "sales_targets")}
-    performance = reports.rep_performance(perf_rows, reps, start, end)
-    overdue = reports.overdue(rows, everyone, now)
-    tickets = reports.tickets(rows)
+    ctx = ReportContext(session, me.principal)
+    stages = _funnel(ctx)
+    won = performance.rep_performance(ctx, start, end)
+    overdue = followups.overdue(ctx, now)
+    tickets = service.tickets(ctx, now)
     conflicts = load_rows(session.connection(), me.principal, CONFLICTS)
     late, rejected = _devices(session, context, me, now)
     dashboard = Dashboard(
         period=f"{start:%Y-%m}",
-        funnel=funnel,
-        pipeline_value=sum(s["amount"] for s in funnel),
-        deals=sum(s["count"] for s in funnel),
+        funnel=stages,
+        pipeline_value=sum(s["amount"] for s in stages),
+        deals=sum(s["count"] for s in stages),
         reps=[
             {"rep_id": r.rep_id, "name": r.name, "won": r.won_amount, "target": r.target}
-            for r in performance.reps
+            for r in won.reps
         ],
-        week=week_activity(rows["activities"], reps, week_start(now)),
+        week=week_activity(ctx, reps, week_start(now).date()),
         overdue=[
             {"name": r.name, "tasks": r.overdue_tasks, "customers": r.overdue_follow_ups}
             for r in overdue.reps

@@ -32,7 +32,7 @@ from ...repository import lock_counter
 from ..session import ConsoleUser
 from .records import names_of
 
-CARDS_PER_COLUMN = 50
+CARDS_PER_COLUMN = 20
 
 
 @dataclass(slots=True)
