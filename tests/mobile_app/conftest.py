@@ -142,7 +142,6 @@ class AppDriver:
             self.tap(text_input)
             if text_input.focus:
                 break
-        from kivy.core.window import Window
 
         assert text_input.focus, (
             "tapping the field did not focus it",

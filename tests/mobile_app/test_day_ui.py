@@ -323,9 +323,7 @@ def test_every_icon_draws_a_real_glyph(app: AppDriver) -> None:
     assert missing not in seen
 
 
-def test_a_locked_store_opens_sign_in_again_not_a_dead_screen(
-    app: AppDriver, world: Any
-) -> None:
+def test_a_locked_store_opens_sign_in_again_not_a_dead_screen(app: AppDriver, world: Any) -> None:
     from client_sdk import StoreLocked
 
     assert app.controller.store_gone(StoreLocked("past the offline lease"))
