@@ -330,7 +330,7 @@ def _ops_section(ops: dict[str, Any]) -> list[str]:
         "",
         "Two real servers on the same data, one with `/metrics` and a JSON access line per "
         "request (log level info), one with both off; one client alternates between them "
-        f"round by round ({ops.get('rounds')} rounds × {ops.get('requests_per_round')} "
+        f"request by request ({ops.get('rounds')} rounds × {ops.get('requests_per_round')} "
         f"requests of each kind), medians per request. Aim: ≤ "
         f"{ops.get('aim_overhead_pct')} %. Load average (1 min) before/after: "
         f"{ops.get('load_avg_1m_before')} / {ops.get('load_avg_1m_after')} on "

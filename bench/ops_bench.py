@@ -5,8 +5,8 @@ differ only in observability: **on** serves ``/metrics`` and writes a JSON acces
 per request (log level info, to a file); **off** has ``FIELDSYNC_METRICS_ENABLED=false``,
 no access log and log level warning. (The fleet-health recorder is part of the sync
 engine, on in both.) One client, over keep-alive HTTP on loopback, measures in one run,
-alternating the two servers round by round so that a change in the shared machine's
-load hits both alike:
+alternating the two servers request by request (which goes first alternates too) so
+that a change in the shared machine's load hits both alike:
 
 * **push** — a batch of ``--batch`` new customers;
 * **pull** — a page of ``--page`` changes from an initial checkpoint;
@@ -96,15 +96,20 @@ class Client:
                 return
 
 
-def measure(client: Client, args: argparse.Namespace) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {"push": [], "pull": [], "poll": []}
-    for _ in range(args.requests):
-        times["push"].append(client.push(args.batch))
-    client.catch_up()
-    for _ in range(args.requests):
-        times["pull"].append(client.pull(None, args.page)[0])
-        times["poll"].append(client.pull(client.latest, args.page)[0])
-    return times
+def measure(
+    clients: dict[str, Client], args: argparse.Namespace, samples: dict[str, dict[str, list[float]]]
+) -> None:
+    """One round: each request made on both servers back to back, in alternating order."""
+    orders = (("on", "off"), ("off", "on"))
+    for i in range(args.requests):
+        for name in orders[i % 2]:
+            samples[name]["push"].append(clients[name].push(args.batch))
+    for client in clients.values():
+        client.catch_up()
+    for i in range(args.requests):
+        for name in orders[i % 2]:
+            samples[name]["pull"].append(clients[name].pull(None, args.page)[0])
+            samples[name]["poll"].append(clients[name].pull(clients[name].latest, args.page)[0])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -115,18 +120,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         migrate(url)
         seed_demo(url, customers=args.customers)
         log = folder / f"{name}.log"
-        servers[name] = ServerProcess(url, env=env, quiet=False, log_path=log).start()
+        server = ServerProcess(url, env=env, quiet=False, log_path=log, startup_timeout_s=180)
+        servers[name] = server.start()
     load_before = os.getloadavg()[0]
     try:
         clients = {name: Client(server, f"bench-{name}") for name, server in servers.items()}
         samples: dict[str, dict[str, list[float]]] = {
             name: {"push": [], "pull": [], "poll": []} for name in servers
         }
-        for round_no in range(args.rounds):
-            order = ("on", "off") if round_no % 2 == 0 else ("off", "on")
-            for name in order:
-                for op, values in measure(clients[name], args).items():
-                    samples[name][op].extend(values)
+        for _round in range(args.rounds):
+            measure(clients, args, samples)
         scrape = httpx.get(f"{servers['on'].url}/metrics").text
         log_lines = sum(1 for _ in (folder / "on.log").open(encoding="utf-8"))
     finally:

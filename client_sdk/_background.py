@@ -2,7 +2,8 @@
 
 Failures never kill the thread: they are recorded in the store's status (``last_error``,
 ``online``) and the next attempt comes at the next interval or trigger. After a
-:class:`DeviceRevoked` (store wiped) or a failed login the runner stops by itself.
+:class:`DeviceRevoked`, a failed login, or once the store is closed or wiped (even
+mid-run) the runner stops by itself.
 """
 
 from __future__ import annotations
@@ -74,9 +75,14 @@ class PeriodicRunner(Generic[R]):
             self._run_once()
             self._wake.wait(self.interval_s)
 
+    def _halt(self) -> None:
+        """Stop from inside the thread: no more runs, and no waiting for the interval."""
+        self._stop.set()
+        self._wake.set()
+
     def _run_once(self) -> None:
         if self._store_closed():
-            self._stop.set()
+            self._halt()
             return
         try:
             self.last_report = self._work()
@@ -84,7 +90,7 @@ class PeriodicRunner(Generic[R]):
         except AuthError as exc:
             self.last_exception = exc
             log.warning("%s stopped: %s", self.what, exc.code)
-            self._stop.set()
+            self._halt()
         except SDKError as exc:
             self.last_exception = exc
             log.info("%s failed: %s", self.what, type(exc).__name__)
@@ -93,6 +99,8 @@ class PeriodicRunner(Generic[R]):
             log.exception("%s crashed", self.what)
         finally:
             self.runs += 1
+        if self._store_closed():  # closed or wiped while it ran: nothing more to do
+            self._halt()
 
     def __enter__(self) -> Self:
         self.start()

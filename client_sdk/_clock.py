@@ -7,6 +7,7 @@ writes) instead of patching :mod:`time`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -14,6 +15,15 @@ class Clock(Protocol):
     def time(self) -> float:
         """Seconds since the Unix epoch."""
         ...
+
+
+def wall_ms(clock: Clock) -> Callable[[], int]:
+    """``clock`` in whole milliseconds (the wall time a hybrid logical clock reads)."""
+
+    def read() -> int:
+        return int(clock.time() * 1000)
+
+    return read
 
 
 class SystemClock:

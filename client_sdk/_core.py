@@ -20,7 +20,7 @@ from typing import Any
 
 from sync_protocol import HybridLogicalClock, SchemaRegistry
 
-from ._clock import Clock
+from ._clock import Clock, wall_ms
 from ._errors import StoreClosed, StoreLocked
 from ._events import EventBus, RecordsChanged, StoreWiped
 from ._ids import new_device_id
@@ -53,9 +53,7 @@ class StoreCore:
         self.vault_dirs: set[Path] = set()
         last = local.meta.get(_HLC)
         self.hlc = HybridLogicalClock(
-            device_id,
-            wall=lambda: int(self.clock.time() * 1000),
-            last=last.decode() if last else None,
+            device_id, wall=wall_ms(clock), last=last.decode() if last else None
         )
         lease = local.meta.get_secret(_LEASE) or {}
         self._lease_days: float | None = lease.get("days")
@@ -105,9 +103,7 @@ class StoreCore:
         self.local.meta.set("device_id", device_id.encode())
         last = self.hlc.last.encode()
         self.device_id = device_id
-        self.hlc = HybridLogicalClock(
-            device_id, wall=lambda: int(self.clock.time() * 1000), last=last
-        )
+        self.hlc = HybridLogicalClock(device_id, wall=wall_ms(self.clock), last=last)
 
     def set_revoked(self, revoked: bool) -> None:
         self.revoked = revoked

@@ -82,6 +82,22 @@ class OutboxSummary:
         return sum(self.by_collection.values())
 
 
+@dataclass(frozen=True, slots=True)
+class LocalCounts:
+    """What the device reports about itself with each request (``device_status``),
+    read off the local store: outbox size and age, refused writes, open conflicts, the
+    run of failed sync attempts, the name given at sign-in."""
+
+    pending_count: int = 0
+    oldest_created_at: float | None = None
+    dead_letters: int = 0
+    open_conflicts: int = 0
+    failed_attempts: int = 0
+    last_error_code: str | None = None
+    last_error_at_ms: int | None = None
+    device_name: str | None = None
+
+
 @dataclass(slots=True)
 class AttachmentRow:
     """One attachment on the device: ids and state in clear, ``body`` sealed on disk."""

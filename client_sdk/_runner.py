@@ -1,13 +1,15 @@
 """The runner: drives the engine with a transport and the local store.
 
 It is where deciding (:mod:`._engine`), storing (:mod:`._local`) and talking
-(:mod:`._transports`) meet; none of the three calls another. A push runs
+(:mod:`._transports`) meet; none of the three calls another. A push batch runs
 
-    local.take_batch → engine.push.build_request → transport.send
-    → engine.responses.decide → engine.push.plan_push → local.apply_push
+    local.batches.take_batch → engine.push.build_request → session (token)
+    → transport.send → engine.responses.decide + read_push → local.apply.apply_push
+    → local.views.refresh → events
 
-and a pull page ``transport.send → engine.responses.decide → engine.pull.read_page →
-engine.pull.plan_page → local.apply_page``, each answer applied in one transaction.
+(docs/sdk.md, "A push, step by step"; ``tests/client_sdk/test_architecture.py`` traces
+it), and a pull page ``transport.send → engine.responses.decide + read_page →
+engine.pull.plan_page → local.apply.apply_page``, each answer applied in one transaction.
 
 :meth:`Runner.call` is the one request loop of the SDK (sync, sign-in and attachments
 alike): it acts on the answer as :func:`._engine.responses.decide` says — retry with
@@ -30,20 +32,28 @@ from ._config import SyncConfig
 from ._core import StoreCore
 from ._engine import pull as pull_engine
 from ._engine import push as push_engine
-from ._engine.health import Health, device_status
-from ._engine.responses import NO_ANSWER, Action, ErrorInfo, decide, read_error, retry_after
+from ._engine.health import DeviceInfo
+from ._engine.responses import (
+    NO_ANSWER,
+    Action,
+    ErrorInfo,
+    PushPlan,
+    Reject,
+    decide,
+    read_error,
+    read_page,
+    read_push,
+    retry_after,
+)
 from ._errors import AuthError, DeviceRevoked, NetworkError, ServerError, StoreClosed, SyncError
 from ._events import ConflictsChanged, StatusChanged
-from ._local import apply
-from ._rows import CONFLICTS, Pending
+from ._local import apply, batches
+from ._rows import CONFLICTS, LocalCounts, Pending
 from ._session import Session
 from ._status import SyncProgress, SyncReport
 from ._transports import Transport, TransportRequest, TransportResponse
 
 log = logging.getLogger("client_sdk")
-
-#: meta secrets: the run of failed sync attempts, and the device name given at sign-in
-HEALTH, DEVICE_NAME = "sync_health", "device_name"
 
 
 class ResyncSignal(ServerError):
@@ -76,7 +86,7 @@ class Runner:
         self.session = session
         self.max_attempts = max_attempts if max_attempts is not None else config.max_attempts
         self.retries = 0
-        self._pull_status: dict[str, Any] | None = None
+        self._pull_counts = LocalCounts()
 
     # -- the one request loop -------------------------------------------------------------
     def call(
@@ -105,10 +115,12 @@ class Runner:
             else:
                 failure = None
             self._set_online(response is not None)
-            if response is not None and (200 <= response.status < 300 or response.status in ok):
+            status = response.status if response is not None else NO_ANSWER
+            if decide(status) is Action.OK or status in ok:
+                assert response is not None
                 return response
-            info = read_error(response.status, response.content) if response else None
-            action = decide(response.status if response else NO_ANSWER, info.code if info else None)
+            info = read_error(status, response.content) if response is not None else None
+            action = decide(status, info.code if info else None)
             if action is Action.RETRY and retry:
                 attempt += 1
                 if attempt < self.max_attempts:
@@ -183,24 +195,8 @@ class Runner:
             log.warning("this device was revoked: syncing stopped, local work kept")
             core.set_revoked(True)
 
-    def device_status(self) -> dict[str, Any]:
-        """The ``device_status`` report of a request leaving now (store lock held)."""
-        core, local = self.core, self.core.local
-        outbox = local.outbox.summary()
-        oldest = outbox.oldest_created_at
-        now = core.clock.time()
-        return device_status(
-            pending_count=outbox.total,
-            oldest_pending_age_s=max(0.0, now - oldest) if oldest is not None else None,
-            dead_letters=local.dead_letters.count(),
-            open_conflicts=open_conflict_count(core),
-            health=Health.read(local.meta.get_secret(HEALTH)),
-            device_clock_ms=int(now * 1000),
-            app_version=self.config.app_version,
-            platform=self.config.platform,
-            device_name=local.meta.get_secret(DEVICE_NAME),
-            schema_version=core.schema.version,
-        )
+    def _device(self) -> DeviceInfo:
+        return DeviceInfo(self.config.app_version, self.config.platform, self.core.schema.version)
 
     def _set_online(self, online: bool) -> None:
         core = self.core
@@ -217,22 +213,20 @@ class Runner:
     # -- push -------------------------------------------------------------------------------
     def push(self, report: SyncReport) -> None:
         core, local = self.core, self.core.local
-        with core.lock:
-            summary = local.outbox.summary()
-        if summary.last_seq is None:
-            return
-        batch_size, done = max(1, self.config.push_batch), 0
+        batch_size, done, upto, total = max(1, self.config.push_batch), 0, None, 0
         while True:
             with core.lock:
-                batch = apply.take_batch(local, batch_size, summary.last_seq)
-                status = self.device_status() if batch else None
+                outgoing = batches.take_batch(local, batch_size, upto)
+            batch, upto = outgoing.batch, outgoing.upto
+            total = total or outgoing.counts.pending_count
             if not batch:
                 return
             body = push_engine.build_request(
                 batch,
+                outgoing.counts,
                 device_id=core.device_id,
-                schema_version=core.schema.version,
-                device_status=status,
+                device=self._device(),
+                now=core.clock.time(),
             )
             try:
                 response = self.call(Request("POST", "/v1/sync/push", body), report=report)
@@ -244,20 +238,29 @@ class Runner:
                     self._refuse_group(batch, exc)  # one group, larger than the server takes
                     continue
                 if exc.code == ErrorCode.CLOCK_SKEW.value:
-                    local.meta.set_secret("clock_warning", exc.message)
+                    local.meta.set_secret(apply.CLOCK_WARNING, exc.message)
                 raise
             self._fold(batch, response, report)
             done += len(batch)
-            core.emit(SyncProgress("push", done, summary.total))
+            core.emit(SyncProgress("push", done, total))
+            if batch[-1].seq >= upto:  # everything queued when the push began has gone
+                return
 
     def _fold(self, batch: list[Pending], response: TransportResponse, report: SyncReport) -> None:
         core = self.core
         try:
-            plan = push_engine.plan_push(batch, response.content)
+            plan = read_push(batch, response.content)
         except ValueError as exc:
             raise ServerError(str(exc), code="internal_error", status=response.status) from None
-        if not plan.answered:
+        answered = plan.answered
+        if not answered:
             raise ServerError("the server answered a push without results", code="internal_error")
+        for key in ("applied", "merged", "rejected"):
+            setattr(report, key, getattr(report, key) + plan.counts.get(key, 0))
+        report.conflicts += plan.counts.get("conflict", 0)
+        report.duplicates += plan.counts.get("duplicate", 0)
+        report.pushed += answered
+        report.warnings.extend(m for _, m in plan.warnings)
         touched: dict[str, set[str]] = {}
         for p in [a.entry for a in plan.acks] + [r.entry for r in plan.rejects]:
             touched.setdefault(p.collection, set()).add(p.record_id)
@@ -266,21 +269,14 @@ class Runner:
         with core.lock:
             stamp = self._stamp(plan.server_hlc)
             apply.apply_push(core.local, plan, at=core.clock.time(), hlc=stamp)
-            core.local.meta.set_secret("clock_warning", plan.clock_warning)
             for collection, ids in touched.items():
                 core.views.refresh(collection, ids)
         for collection, ids in touched.items():
             core.changed(collection, ids, "remote")
-        for key in ("applied", "merged", "rejected"):
-            setattr(report, key, getattr(report, key) + plan.counts.get(key, 0))
-        report.conflicts += plan.counts.get("conflict", 0)
-        report.duplicates += plan.counts.get("duplicate", 0)
-        report.pushed += plan.answered
-        report.warnings.extend(m for _, m in plan.warnings)
 
     def _refuse_group(self, batch: list[Pending], exc: ServerError) -> None:
         error = {"code": exc.code, "message": exc.message, "details": exc.details}
-        plan = push_engine.PushPlan(rejects=[push_engine.Reject(p, error) for p in batch])
+        plan = PushPlan(rejects=[Reject(p, error) for p in batch])
         with self.core.lock:
             apply.apply_push(self.core.local, plan, at=self.core.clock.time(), hlc=None)
             for p in batch:
@@ -305,7 +301,7 @@ class Runner:
         core = self.core
         with core.lock:
             checkpoint = apply.checkpoint(core.local)
-            self._pull_status = self.device_status()
+            self._pull_counts = batches.counts(core.local)
         resynced, done, total = False, 0, None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldsync-pull") as pool:
             pending: Future[pull_engine.PulledPage] | None = None
@@ -357,14 +353,15 @@ class Runner:
     def _fetch(self, checkpoint: str | None, report: SyncReport) -> pull_engine.PulledPage:
         body = pull_engine.build_request(
             checkpoint,
+            self._pull_counts,
             device_id=self.core.device_id,
-            schema_version=self.core.schema.version,
+            device=self._device(),
             limit=self.config.pull_limit,
-            device_status=self._pull_status,
+            now=self.core.clock.time(),
         )
         response = self.call(Request("POST", "/v1/sync/pull", body), report=report)
         try:
-            return pull_engine.read_page(response.content)
+            return read_page(response.content)
         except ValueError as exc:
             raise ServerError(str(exc), code="internal_error", status=response.status) from None
 

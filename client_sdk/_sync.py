@@ -27,7 +27,8 @@ from ._config import SyncConfig
 from ._engine.health import NETWORK, Health
 from ._errors import DeviceRevoked, NetworkError, SDKError, ServerError, SyncError, WouldLoseWork
 from ._local import apply
-from ._runner import DEVICE_NAME, HEALTH, Request, Runner
+from ._local.batches import DEVICE_NAME, HEALTH
+from ._runner import Request, Runner
 from ._session import Session, read_tokens
 from ._status import SyncReport
 from ._store import Store
@@ -218,11 +219,8 @@ class SyncClient:
                     runner.emit_status()
                 raise
             report.duration_s = time.monotonic() - started
-            with core.lock, core.local.transaction():
-                report.checkpoint = apply.checkpoint(core.local)
-                core.local.meta.set("last_sync_at", repr(core.clock.time()).encode())
-                core.local.meta.set_secret("last_error", None)
-                core.local.meta.set_secret(HEALTH, None)
+            with core.lock:
+                report.checkpoint = apply.finish_run(core.local, core.clock.time())
                 core.reached_server()
             self._learn_limits()
             runner.emit_status()
@@ -235,7 +233,7 @@ class SyncClient:
             health = Health.read(core.local.meta.get_secret(HEALTH))
             failed = health.failed(code, int(core.clock.time() * 1000))
             core.local.meta.set_secret(HEALTH, failed.as_json())
-            core.local.meta.set_secret("last_error", f"{exc.code}: {exc.message}")
+            core.local.meta.set_secret(apply.LAST_ERROR, f"{exc.code}: {exc.message}")
 
     def close(self) -> None:
         self._runner.transport.close()

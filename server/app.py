@@ -30,6 +30,7 @@ from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
 from .fleet import routes as fleet_routes
+from .maintenance import routes as maintenance_routes
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
 from .observability import routes as observability_routes
@@ -177,11 +178,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
     # Outermost (added last): request id, latency and the access line cover everything.
     app.add_middleware(
-        ObservabilityMiddleware, metrics=context.ops.metrics, access_log=settings.access_log
+        ObservabilityMiddleware,
+        metrics=context.ops.metrics,
+        access_log=settings.access_log,
+        paused=context.ops.restore_gate,
     )
     for module in (observability_routes, auth, sync, admin):
         app.include_router(module.router)
     app.include_router(fleet_routes.router)  # /v1/manager/devices/{id}/diagnosis
+    app.include_router(maintenance_routes.router)  # /v1/admin/backups
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
     install_console(app)  # /, /console/…, /docs (docs/console.md)

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from .background import Periodic
 from .fleet.recorder import ActivityRecorder
+from .maintenance.backups import RestoreGate
 from .maintenance.compaction import run_compaction
 from .observability.metrics import Metrics
 from .settings import Settings
@@ -25,6 +26,8 @@ class Operations:
     activity: ActivityRecorder
     metrics: Metrics
     tasks: list[Periodic] = field(default_factory=list)
+    #: Closed while a restore from the admin API runs (other requests answer 503).
+    restore_gate: RestoreGate = field(default_factory=RestoreGate)
 
     @cached_property
     def migration_head(self) -> str | None:

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(
         default=365, ge=0, description="How long audit entries are kept; 0 keeps them forever."
     )
+    backup_dir: str = Field(
+        default="./var/backups",
+        description="Where `POST /v1/admin/backups` writes backups (and the restore route "
+        "finds them); keep it on another disk than the database.",
+    )
     compaction_interval_s: float = Field(
         default=3600,
         ge=0,

@@ -52,6 +52,7 @@ from .messages import (
     TokenResponse,
     UserInfo,
 )
+from .results import mutation_result, mutation_status
 from .schema import (
     DeletePolicy,
     EntitySchema,
@@ -121,5 +122,7 @@ __all__ = [
     "merge_append",
     "merge_record",
     "merge_union",
+    "mutation_result",
+    "mutation_status",
     "negotiate",
 ]

@@ -21,6 +21,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .attachments import (
+    AttachmentLimits,
+    AttachmentList,
+    AttachmentOut,
+    ChunkReceived,
+    CompleteAttachment,
+    GeoLocation,
+    RegisterAttachment,
+)
 from .crm import CRM_SCHEMA
 from .errors import ErrorBody, ErrorResponse, FieldError
 from .messages import (
@@ -61,6 +70,13 @@ MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
     ErrorResponse,
     ErrorBody,
     FieldError,
+    RegisterAttachment,
+    GeoLocation,
+    AttachmentOut,
+    AttachmentList,
+    ChunkReceived,
+    CompleteAttachment,
+    AttachmentLimits,
 )
 
 CRM_SCHEMA_FILE = "crm-schema.json"

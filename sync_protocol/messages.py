@@ -29,7 +29,16 @@ RecordId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class _Message(BaseModel):
+    """A request: strict (an unknown field is refused with ``validation_failed``)."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    """An answer: read tolerantly — unknown fields are ignored, so a newer server that
+    adds a field never breaks an installed app (requests stay strict)."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class MutationStatus(StrEnum):
@@ -124,7 +133,7 @@ class PushRequest(_Message):
     )
 
 
-class MutationResult(_Message):
+class MutationResult(_Response):
     mutation_id: str
     status: MutationStatus
     version: int | None = Field(default=None, description="Record version after the write.")
@@ -135,7 +144,7 @@ class MutationResult(_Message):
     )
 
 
-class PushResponse(_Message):
+class PushResponse(_Response):
     protocol: int = PROTOCOL_VERSION
     results: list[MutationResult]
     server_hlc: str = Field(
@@ -160,7 +169,7 @@ class PullRequest(_Message):
     )
 
 
-class Change(_Message):
+class Change(_Response):
     collection: str
     record_id: str
     version: int
@@ -170,7 +179,7 @@ class Change(_Message):
     )
 
 
-class PullResponse(_Message):
+class PullResponse(_Response):
     protocol: int = PROTOCOL_VERSION
     changes: list[Change]
     checkpoint: str
@@ -183,7 +192,7 @@ class PullResponse(_Message):
     )
 
 
-class SyncLimits(_Message):
+class SyncLimits(_Response):
     max_batch: int
     max_pull_limit: int
     max_drift_ms: int
@@ -197,7 +206,7 @@ class SyncLimits(_Message):
     )
 
 
-class SyncInfo(_Message):
+class SyncInfo(_Response):
     protocol: dict[str, int] = Field(description='{"min": 1, "max": 1}')
     schema_version: int
     min_schema_version: int
@@ -228,7 +237,7 @@ class UserInfo(BaseModel):
     team_id: str | None = None
 
 
-class TokenResponse(_Message):
+class TokenResponse(_Response):
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"

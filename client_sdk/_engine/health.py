@@ -13,6 +13,8 @@ from typing import Any
 
 from sync_protocol import DeviceStatus
 
+from .._rows import LocalCounts
+
 NETWORK = "network"
 
 
@@ -45,33 +47,31 @@ class Health:
         }
 
 
-def device_status(
-    *,
-    pending_count: int,
-    oldest_pending_age_s: float | None,
-    dead_letters: int,
-    open_conflicts: int,
-    health: Health,
-    device_clock_ms: int,
-    app_version: str | None,
-    platform: str | None,
-    device_name: str | None,
-    schema_version: int,
-) -> dict[str, Any]:
-    """The ``device_status`` object (validated, nulls left out)."""
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the app says about itself (``SyncConfig``) and its schema."""
+
+    app_version: str | None
+    platform: str | None
+    schema_version: int
+
+
+def device_status(counts: LocalCounts, device: DeviceInfo, now: float) -> dict[str, Any]:
+    """The ``device_status`` object of a request leaving at ``now`` (nulls left out)."""
+    oldest = counts.oldest_created_at
     values = {
-        "pending_count": pending_count,
-        "oldest_pending_age_s": round(oldest_pending_age_s) if oldest_pending_age_s else None,
-        "dead_letters": dead_letters,
-        "open_conflicts": open_conflicts,
-        "failed_attempts": health.failed_attempts,
-        "last_error_code": health.last_error_code,
-        "last_error_at_ms": health.last_error_at_ms,
-        "device_clock_ms": device_clock_ms,
-        "app_version": app_version,
-        "platform": platform,
-        "device_name": device_name,
-        "schema_version": schema_version,
+        "pending_count": counts.pending_count,
+        "oldest_pending_age_s": round(max(0.0, now - oldest)) if oldest is not None else None,
+        "dead_letters": counts.dead_letters,
+        "open_conflicts": counts.open_conflicts,
+        "failed_attempts": counts.failed_attempts,
+        "last_error_code": counts.last_error_code,
+        "last_error_at_ms": counts.last_error_at_ms,
+        "device_clock_ms": int(now * 1000),
+        "app_version": device.app_version,
+        "platform": device.platform,
+        "device_name": counts.device_name,
+        "schema_version": device.schema_version,
     }
     status = DeviceStatus.model_validate({k: v for k, v in values.items() if v is not None})
     body: dict[str, Any] = status.model_dump(mode="json", exclude_none=True)

@@ -1,13 +1,7 @@
-"""Pull: a ``PullResponse`` → the changes it carries → a plan for the local store.
+"""Pull: a ``PullRequest``; the changes of its answer → a plan for the local store.
 
-Read tolerantly and by hand (no pydantic: on an initial sync this runs for every record,
-and building a model per change costs more than decrypting it). Unknown fields are
-ignored. A change whose ``op`` this SDK does not know is *skipped* (counted in
-``PulledPage.skipped``): the protocol guarantees a server introduces a change kind that
-must not be skipped only together with a new protocol version. A known change that is
-malformed is a protocol violation (``ValueError``).
-
-The plan says, for each change in order, what the local store does:
+The answer is read tolerantly by :func:`.responses.read_page` into a
+:class:`PulledPage`. The plan says, for each change in order, what the local store does:
 
 * ``put`` — store the server copy (``upsert``);
 * ``tombstone`` — a ``delete`` of a record with local writes waiting: keep its fields
@@ -21,13 +15,13 @@ The plan says, for each change in order, what the local store does:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from sync_protocol import PullRequest
 
-from .._rows import CONFLICTS, Key
+from .._rows import CONFLICTS, Key, LocalCounts
+from .health import DeviceInfo, device_status
 
 PUT, TOMBSTONE, REMOVE, EVICT = "put", "tombstone", "remove", "evict"
 
@@ -36,8 +30,6 @@ EVICTED_ERROR: dict[str, Any] = {
     "message": "the record left your scope (it was reassigned or access was removed)",
     "details": {"evicted": True},
 }
-
-_OPS = frozenset({"upsert", "delete", "evict"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,58 +54,24 @@ class PulledPage:
 
 def build_request(
     checkpoint: str | None,
+    counts: LocalCounts,
     *,
     device_id: str,
-    schema_version: int,
+    device: DeviceInfo,
     limit: int,
-    device_status: dict[str, Any] | None = None,
+    now: float,
 ) -> dict[str, Any]:
-    """The JSON body of ``POST /v1/sync/pull`` (validated on the way)."""
+    """The JSON body of ``POST /v1/sync/pull`` with the device's report (validated)."""
     request = PullRequest(
         device_id=device_id,
-        schema_version=schema_version,
+        schema_version=device.schema_version,
         checkpoint=checkpoint,
         limit=limit,
-        device_status=device_status,  # type: ignore[arg-type]  # validated by the model
+        device_status=device_status(counts, device, now),  # type: ignore[arg-type]
     )
     body: dict[str, Any] = request.model_dump(mode="json", exclude_none=True)
     body.setdefault("checkpoint", None)  # null, explicitly, for an initial sync
     return body
-
-
-def read_page(content: bytes) -> PulledPage:
-    """Decode a pull answer; raises ``ValueError`` when it is not one."""
-    try:
-        body = json.loads(content)
-        changes = []
-        skipped = 0
-        for ch in body["changes"]:
-            op = ch["op"]
-            if op not in _OPS:
-                skipped += 1
-                continue
-            collection, record_id, version = ch["collection"], ch["record_id"], ch["version"]
-            fields = ch.get("fields")
-            if (
-                type(collection) is not str
-                or type(record_id) is not str
-                or type(version) is not int
-                or (fields is not None and type(fields) is not dict)
-                or (op == "upsert" and fields is None)
-            ):
-                raise ValueError(f"malformed change {record_id!r}")
-            changes.append(PulledChange(collection, record_id, version, op, fields))
-        checkpoint, has_more = body["checkpoint"], body["has_more"]
-        remaining, server_hlc = body.get("remaining"), body.get("server_hlc")
-        if type(checkpoint) is not str or type(has_more) is not bool:
-            raise ValueError("malformed checkpoint")
-        if remaining is not None and type(remaining) is not int:
-            remaining = None
-        if server_hlc is not None and type(server_hlc) is not str:
-            server_hlc = None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"not a valid pull page: {exc}") from None
-    return PulledPage(changes, checkpoint, has_more, server_hlc, remaining, skipped)
 
 
 @dataclass(slots=True)

@@ -15,8 +15,17 @@ code ``device_revoked`` (any status)    ``revoked`` stop syncing; erase if ``det
 anything else                           ``fail``    raise a typed error with the code
 ======================================  ==========  =====================================
 
-Error bodies are read tolerantly: an unknown code, a missing message or a body that is
-not JSON still gives a usable :class:`ErrorInfo` (code ``http_<status>`` at worst).
+Every answer is read tolerantly. An error body with an unknown code, no message or no
+JSON at all still gives a usable :class:`ErrorInfo` (code ``http_<status>`` at worst).
+A push answer (:func:`read_push`) and a pull page (:func:`read_page`) ignore fields
+this SDK does not know; a pulled change whose ``op`` it does not know is *skipped*
+(counted in ``PulledPage.skipped``) — the protocol guarantees that a change kind that
+must not be skipped only comes with a new protocol version; a mutation status it does
+not know counts as refused when it carries an error, else as acknowledged. A known part
+that is malformed is a protocol violation (``ValueError``).
+
+Pull pages are read by hand, not with pydantic: on an initial sync this runs for every
+record, and building a model per change costs more than decrypting it.
 """
 
 from __future__ import annotations
@@ -25,7 +34,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+
+from .._rows import Pending
+from .pull import PulledChange, PulledPage
+
+CopyChange = Literal["patch", "replace", "drop"]
+
+_KNOWN = frozenset({"applied", "merged", "conflict", "rejected", "duplicate"})
+_OPS = frozenset({"upsert", "delete", "evict"})
 
 #: The status the runner passes for "no answer arrived" (a network error).
 NO_ANSWER = 0
@@ -98,3 +115,139 @@ def retry_after(headers: Mapping[str, str], details: Mapping[str, Any]) -> float
         return float(raw) if raw is not None else None
     except (TypeError, ValueError):
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """An acknowledged entry. ``copy``: how the server copy changes — ``patch`` (its
+    live fields updated with ``fields``), ``replace`` (becomes ``fields``), ``drop``
+    (removed), ``None`` (unchanged). ``version``: ``None`` keeps the copy's version."""
+
+    entry: Pending
+    copy: CopyChange | None
+    fields: dict[str, Any] | None
+    version: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    entry: Pending
+    error: dict[str, Any]
+
+
+@dataclass(slots=True)
+class PushPlan:
+    acks: list[Ack] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    #: answers per status (``rejected`` includes refused duplicates; unknown: ``other``)
+    counts: dict[str, int] = field(default_factory=dict)
+    server_hlc: str | None = None
+    #: (code, message) of the answer's warnings, e.g. ``clock_skew``
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def clock_warning(self) -> str | None:
+        return next((m for c, m in self.warnings if c == "clock_skew"), None)
+
+    @property
+    def answered(self) -> int:
+        return len(self.acks) + len(self.rejects)
+
+
+def read_push(batch: list[Pending], content: bytes) -> PushPlan:
+    """Read a push answer for ``batch`` into the plan the local store carries out in one
+    transaction; raises ``ValueError`` when it is not a push answer.
+
+    * an **acknowledged** entry (applied, merged, conflict, duplicate) leaves the outbox
+      and is folded into the server copy — the server's whole record when it sent one
+      (``merged``/``conflict``), else the entry's own patch (``applied``/``duplicate``);
+      conflicts the entry resolves are marked resolved;
+    * a **refused** entry (``rejected``, including ``group_rejected``; a ``duplicate`` of
+      a refused original, which carries its error) moves to the dead letters;
+    * a status this SDK does not know counts as refused when it carries an error, else
+      as acknowledged without a copy (the next pull brings the record).
+    """
+    try:
+        body = json.loads(content)
+        results = body["results"]
+        if not isinstance(results, list):
+            raise TypeError("results is not a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a valid push answer: {exc}") from None
+    plan = PushPlan(server_hlc=_str(body.get("server_hlc")))
+    for warning in body.get("warnings") or ():
+        if isinstance(warning, dict):
+            plan.warnings.append((str(warning.get("code", "")), str(warning.get("message", ""))))
+    by_id = {p.id: p for p in batch}
+    for raw in results:
+        mutation_id = raw.get("mutation_id") if isinstance(raw, dict) else None
+        entry = by_id.pop(mutation_id, None) if isinstance(mutation_id, str) else None
+        if entry is not None:
+            _plan_one(plan, entry, raw)
+    return plan
+
+
+def _plan_one(plan: PushPlan, entry: Pending, raw: dict[str, Any]) -> None:
+    status = raw.get("status")
+    error = raw.get("error") if isinstance(raw.get("error"), dict) else None
+    refused = status == "rejected" or (error is not None and status != "applied")
+    key = "rejected" if refused else (status if status in _KNOWN else "other")
+    plan.counts[key] = plan.counts.get(key, 0) + 1
+    if refused:
+        plan.rejects.append(Reject(entry, dict(error or {})))
+        return
+    version = raw.get("version")
+    version = version if type(version) is int else None
+    record = raw.get("record") if isinstance(raw.get("record"), dict) else None
+    plain = status in ("applied", "duplicate")
+    copy: CopyChange | None = None
+    fields: dict[str, Any] | None = None
+    if entry.op == "delete":
+        if record is not None:
+            copy, fields = "replace", dict(record)
+        elif plain:
+            copy = "drop"
+    elif record is not None:
+        copy, fields = "patch", dict(record)
+    elif plain:
+        copy, fields = "patch", dict(entry.fields)
+    plan.acks.append(Ack(entry, copy, fields, version))
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def read_page(content: bytes) -> PulledPage:
+    """Decode a pull answer; raises ``ValueError`` when it is not one."""
+    try:
+        body = json.loads(content)
+        changes = []
+        skipped = 0
+        for ch in body["changes"]:
+            op = ch["op"]
+            if op not in _OPS:
+                skipped += 1
+                continue
+            collection, record_id, version = ch["collection"], ch["record_id"], ch["version"]
+            fields = ch.get("fields")
+            if (
+                type(collection) is not str
+                or type(record_id) is not str
+                or type(version) is not int
+                or (fields is not None and type(fields) is not dict)
+                or (op == "upsert" and fields is None)
+            ):
+                raise ValueError(f"malformed change {record_id!r}")
+            changes.append(PulledChange(collection, record_id, version, op, fields))
+        checkpoint, has_more = body["checkpoint"], body["has_more"]
+        remaining, server_hlc = body.get("remaining"), body.get("server_hlc")
+        if type(checkpoint) is not str or type(has_more) is not bool:
+            raise ValueError("malformed checkpoint")
+        if remaining is not None and type(remaining) is not int:
+            remaining = None
+        if server_hlc is not None and type(server_hlc) is not str:
+            server_hlc = None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a valid pull page: {exc}") from None
+    return PulledPage(changes, checkpoint, has_more, server_hlc, remaining, skipped)

@@ -11,27 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._engine.pull import EVICT, PUT, REMOVE, TOMBSTONE, PagePlan
-from .._engine.push import PushPlan
-from .._rows import CONFLICTS, Pending, ServerCopy
+from .._engine.responses import PushPlan
+from .._rows import CONFLICTS, ServerCopy
 from .base import CopyRow, LocalStore
+from .batches import HEALTH
 
 _GEN, _CHECKPOINT, _RESYNC, _HLC = "gen", "checkpoint", "resync", "hlc"
+CLOCK_WARNING, LAST_ERROR, LAST_SYNC_AT = "clock_warning", "last_error", "last_sync_at"
 
 
 def generation(local: LocalStore) -> int:
     raw = local.meta.get(_GEN)
     return int(raw) if raw else 0
-
-
-def take_batch(local: LocalStore, limit: int, last_seq: int) -> list[Pending]:
-    """The oldest ``limit`` entries up to ``last_seq`` (whole groups), marked sent
-    durably before they leave: a sent entry is never coalesced with a later edit."""
-    with local.transaction():
-        batch = [p for p in local.outbox.head(limit) if p.seq <= last_seq]
-        unsent = [p.seq for p in batch if not p.sent]
-        if unsent:
-            local.outbox.mark_sent(unsent)
-        return batch
 
 
 def apply_push(local: LocalStore, plan: PushPlan, *, at: float, hlc: str | None) -> None:
@@ -61,6 +52,8 @@ def apply_push(local: LocalStore, plan: PushPlan, *, at: float, hlc: str | None)
         local.outbox.remove([a.entry.seq for a in plan.acks] + [r.entry.seq for r in plan.rejects])
         if hlc is not None:
             local.meta.set(_HLC, hlc.encode())
+        if plan.answered:  # the server's word on the device clock, for the status screen
+            local.meta.set_secret(CLOCK_WARNING, plan.clock_warning)
 
 
 @dataclass(slots=True)
@@ -98,6 +91,15 @@ def apply_page(local: LocalStore, plan: PagePlan, *, at: float, hlc: str | None)
         if hlc is not None:
             local.meta.set(_HLC, hlc.encode())
     return out
+
+
+def finish_run(local: LocalStore, at: float) -> str | None:
+    """A sync run succeeded at ``at``: clear its error state; returns the checkpoint."""
+    with local.transaction():
+        local.meta.set(LAST_SYNC_AT, repr(at).encode())
+        local.meta.set_secret(LAST_ERROR, None)
+        local.meta.set_secret(HEALTH, None)
+        return checkpoint(local)
 
 
 def checkpoint(local: LocalStore) -> str | None:

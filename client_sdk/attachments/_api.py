@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
+from sync_protocol.attachments import AttachmentList, AttachmentOut
+
+from .._errors import ServerError
 from .._runner import Request, Runner
 from .._sync import SyncClient
 from .._transports import Transport, TransportResponse
@@ -61,6 +66,27 @@ class AttachmentApi:
             params=dict(params) if params else None,
         )
         return self.runner.call(request, ok=ok)
+
+    def attachment(self, response: TransportResponse) -> AttachmentOut:
+        """The ``AttachmentOut`` of an answer (read tolerantly: unknown fields ignored)."""
+        try:
+            return AttachmentOut.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ServerError(
+                f"not a valid attachment answer ({exc.error_count()} errors)",
+                code="internal_error",
+                status=response.status,
+            ) from None
+
+    def attachments(self, response: TransportResponse) -> list[AttachmentOut]:
+        try:
+            return AttachmentList.model_validate_json(response.content).attachments
+        except ValidationError as exc:
+            raise ServerError(
+                f"not a valid attachment list ({exc.error_count()} errors)",
+                code="internal_error",
+                status=response.status,
+            ) from None
 
     def close(self) -> None:
         if self._own:

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sync_protocol.attachments import AttachmentOut
+
 from .._core import StoreCore
 from .._errors import TamperedData
 from .._local.vault import ChunkVault
@@ -275,41 +277,43 @@ class Attachments:
     def chunk_size_of(self, attachment_id: str) -> int:
         return self._row(attachment_id).chunk_size
 
-    def remember_remote(self, server: dict[str, Any]) -> AttachmentInfo:
+    def remember_remote(self, server: AttachmentOut) -> AttachmentInfo:
         """Record an attachment heard of from the server (another device's photo)."""
-        aid = str(server["id"])
+        aid = server.id
         if self._table.get(aid) is not None:
             info = self.status(aid)
-            if info.server_status != server["status"]:
+            if info.server_status != server.status:
                 state = info.state
-                if info.local and server["status"] == "complete":
+                if info.local and server.status == "complete":
                     state = AttachmentState.COMPLETE
                 return self.update(
                     aid,
                     state=state,
-                    uploaded_bytes=int(server["received_bytes"]),
-                    server_status=server["status"],
+                    uploaded_bytes=server.received_bytes,
+                    server_status=server.status,
                 )
             return info
         row = AttachmentRow(
             id=aid,
-            collection=str(server["collection"]),
-            record_id=str(server["record_id"]),
+            collection=server.collection,
+            record_id=server.record_id,
             state=AttachmentState.REMOTE.value,
-            chunk_size=int(server["chunk_size"]),
-            uploaded_bytes=int(server["received_bytes"]),
+            chunk_size=server.chunk_size,
+            uploaded_bytes=server.received_bytes,
             registered=True,
             local=False,
             created_at=self._core.clock.time(),
             body={
-                "kind": server["kind"],
-                "mime": server["mime"],
-                "name": server.get("name"),
-                "size": int(server["size"]),
-                "sha256": server["sha256"],
-                "captured_at": server.get("captured_at"),
-                "location": server.get("location"),
-                "server_status": server["status"],
+                "kind": server.kind,
+                "mime": server.mime,
+                "name": server.name,
+                "size": server.size,
+                "sha256": server.sha256,
+                "captured_at": server.captured_at,
+                "location": server.location.model_dump(exclude_none=True)
+                if server.location
+                else None,
+                "server_status": server.status,
                 "error": None,
             },
         )

@@ -39,8 +39,8 @@ class AttachmentDownloader:
         params = {"record_id": record_id}
         if collection is not None:
             params["collection"] = collection
-        body = self.api.call("GET", "/v1/attachments", params=params).json()
-        for server in body["attachments"]:
+        listed = self.api.attachments(self.api.call("GET", "/v1/attachments", params=params))
+        for server in listed:
             self.attachments.remember_remote(server)
         return self.attachments.list(record_id, collection)
 

@@ -3,8 +3,9 @@
 For each attachment still to upload:
 
 1. **Register** its metadata (``POST /v1/attachments``, idempotent). The server answers
-   with its view: ``complete`` at once when it already holds the same content (another
-   device or user sent it — nothing is re-sent), else ``pending`` with the chunks it has.
+   with its view: ``pending`` with the chunks it has — and a ``proof_nonce`` when it
+   already holds the same content (another device or user sent it): the device then
+   completes with a possession proof (an HMAC over the bytes) and re-sends nothing.
 2. **Send the missing chunks** (``PUT …/chunks/{i}``, raw bytes, each with its own
    SHA-256 header). A dropped connection costs at most the chunk in flight: the next
    run asks the server what it holds and sends only the rest.
@@ -25,7 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+
+from pydantic import ValidationError
+
+from sync_protocol.attachments import AttachmentOut, CompleteAttachment, RegisterAttachment
+from sync_protocol.possession import possession_proof
 
 from .._errors import AuthError, NetworkError, ServerError
 from .._store import Store
@@ -88,7 +93,7 @@ class AttachmentUploader:
                     report.errors.append(f"{info.id}: {exc.code}: {exc.message}")
                     continue
                 count += 1
-                if server["status"] == "complete":
+                if server.status == "complete":
                     report.deduplicated += 1
                     report.completed += 1
         return count
@@ -137,35 +142,39 @@ class AttachmentUploader:
         return self.attachments.status(attachment_id)
 
     # -- steps ------------------------------------------------------------------------------
-    def _register(self, info: AttachmentInfo) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "id": info.id,
-            "collection": info.collection,
-            "record_id": info.record_id,
-            "kind": info.kind,
-            "mime": info.mime,
-            "size": info.size,
-            "sha256": info.sha256,
-            "chunk_size": self.attachments.chunk_size_of(info.id),
-        }
-        if info.name:
-            body["name"] = info.name[:255]
-        if info.captured_at:
-            body["captured_at"] = info.captured_at
-        if info.location:
-            body["location"] = info.location
-        server: dict[str, Any] = self.api.call("POST", "/v1/attachments", json_body=body).json()
+    def _register(self, info: AttachmentInfo) -> AttachmentOut:
+        try:
+            request = RegisterAttachment(
+                id=info.id,
+                collection=info.collection,
+                record_id=info.record_id,
+                kind=info.kind,  # type: ignore[arg-type]  # checked by the model
+                mime=info.mime,
+                name=info.name[:255] if info.name else None,
+                size=info.size,
+                sha256=info.sha256,
+                chunk_size=self.attachments.chunk_size_of(info.id),
+                captured_at=info.captured_at,
+                location=info.location,  # type: ignore[arg-type]  # checked by the model
+            )
+        except ValidationError as exc:  # refused before it leaves, like the server would
+            raise ServerError(
+                f"the attachment's metadata is not valid ({exc.error_count()} errors)",
+                code="validation_failed",
+            ) from None
+        body = request.model_dump(mode="json", exclude_none=True)
+        server = self.api.attachment(self.api.call("POST", "/v1/attachments", json_body=body))
         self._absorb(info.id, server)
         return server
 
-    def _absorb(self, attachment_id: str, server: dict[str, Any]) -> AttachmentInfo:
-        done = server["status"] == "complete"
+    def _absorb(self, attachment_id: str, server: AttachmentOut) -> AttachmentInfo:
+        done = server.status == "complete"
         return self.attachments.update(
             attachment_id,
             state=AttachmentState.COMPLETE if done else AttachmentState.UPLOADING,
             registered=True,
-            uploaded_bytes=int(server["received_bytes"]),
-            server_status=server["status"],
+            uploaded_bytes=server.received_bytes,
+            server_status=server.status,
             error=None,
         )
 
@@ -173,7 +182,7 @@ class AttachmentUploader:
         fresh = False
         if self.attachments.is_registered(info.id):
             response = self.api.call("GET", f"/v1/attachments/{info.id}", ok=(404,))
-            server = None if response.status == 404 else response.json()
+            server = None if response.status == 404 else self.api.attachment(response)
             if server is None:  # the server forgot it (restored backup): register again
                 server, fresh = self._register(info), True
             else:
@@ -181,14 +190,18 @@ class AttachmentUploader:
         else:
             server, fresh = self._register(info), True
             report.registered += 1
-        if server["status"] == "complete":
+        if server.status == "complete":
             report.deduplicated += int(fresh)
             report.completed += 1
             return
         chunk_size = self.attachments.chunk_size_of(info.id)
         count = chunk_count(info.size, chunk_size)
-        held = set(server["received_chunks"])
-        uploaded = int(server["received_bytes"])
+        if server.proof_nonce and self._prove(info, server.proof_nonce, count):
+            report.deduplicated += 1
+            report.completed += 1
+            return
+        held = set(server.received_chunks)
+        uploaded = server.received_bytes
         for index in range(count):
             if index in held:
                 continue
@@ -205,9 +218,26 @@ class AttachmentUploader:
             report.bytes_sent += len(data)
             uploaded += len(data)
             self.attachments.update(info.id, uploaded_bytes=min(uploaded, info.size))
-        done = self.api.call("POST", f"/v1/attachments/{info.id}/complete").json()
-        self._absorb(info.id, done)
+        done = self.api.call("POST", f"/v1/attachments/{info.id}/complete")
+        self._absorb(info.id, self.api.attachment(done))
         report.completed += 1
+
+    def _prove(self, info: AttachmentInfo, nonce: str, count: int) -> bool:
+        """The server already holds this content: show it we hold the bytes too (an
+        HMAC over them, :mod:`sync_protocol.possession`) instead of sending them. False
+        when it will not take the proof: then the chunks are uploaded as usual."""
+        content = (self.attachments.vault.read(info.id, index) for index in range(count))
+        body = CompleteAttachment(proof=possession_proof(nonce, content))
+        try:
+            done = self.api.call(
+                "POST", f"/v1/attachments/{info.id}/complete", json_body=body.model_dump()
+            )
+        except ServerError as exc:
+            if exc.code not in ("validation_failed", "conflict"):
+                raise
+            return False
+        self._absorb(info.id, self.api.attachment(done))
+        return True
 
     def _fail(self, info: AttachmentInfo, exc: ServerError) -> bool:
         """Mark the attachment failed when the refusal is permanent; True if so."""

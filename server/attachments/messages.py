@@ -1,80 +1,25 @@
-"""Request and response bodies of ``/v1/attachments`` (JSON; chunk bodies are raw bytes)."""
+"""Request and response bodies of ``/v1/attachments``: the protocol's own models.
 
-from __future__ import annotations
+They live in :mod:`sync_protocol.attachments` (one definition for the server and the
+SDK); this module keeps the server's imports short.
+"""
 
-from typing import Literal
+from sync_protocol.attachments import (
+    AttachmentLimits,
+    AttachmentList,
+    AttachmentOut,
+    ChunkReceived,
+    CompleteAttachment,
+    GeoLocation,
+    RegisterAttachment,
+)
 
-from pydantic import BaseModel, ConfigDict, Field
-
-_ID = r"^[A-Za-z0-9_\-.:]{1,64}$"
-_UPLOAD_ID = r"^[A-Za-z0-9_\-.]{1,64}$"
-
-
-class GeoLocation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    accuracy_m: float | None = Field(default=None, ge=0)
-
-
-class RegisterAttachment(BaseModel):
-    """What a device announces about an attachment before (or while) sending its bytes."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(pattern=_UPLOAD_ID)
-    collection: str = Field(min_length=1, max_length=64)
-    record_id: str = Field(pattern=_ID)
-    kind: Literal["photo", "file", "signature"]
-    mime: str = Field(min_length=3, max_length=128, pattern=r"^[\w.+-]+/[\w.+-]+$")
-    name: str | None = Field(default=None, max_length=255)
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    chunk_size: int = Field(ge=1)
-    captured_at: str | None = Field(default=None, max_length=40)
-    location: GeoLocation | None = None
-
-
-class AttachmentOut(BaseModel):
-    """An attachment's metadata and upload state as the server knows it."""
-
-    id: str
-    collection: str
-    record_id: str
-    kind: str
-    mime: str
-    name: str | None
-    size: int
-    sha256: str
-    chunk_size: int
-    chunk_count: int
-    captured_at: str | None
-    location: GeoLocation | None
-    uploaded_by: str
-    #: ``pending`` (registered, bytes incomplete) or ``complete`` (stored and verified).
-    status: Literal["pending", "complete"]
-    #: Chunks the server holds (only while pending; ``[]`` once complete).
-    received_chunks: list[int] = Field(default_factory=list)
-    received_bytes: int
-    created_at_ms: int
-    completed_at_ms: int | None
-
-
-class AttachmentList(BaseModel):
-    attachments: list[AttachmentOut]
-
-
-class ChunkReceived(BaseModel):
-    id: str
-    index: int
-    received_chunks: int
-    chunk_count: int
-
-
-class AttachmentLimits(BaseModel):
-    max_bytes: int
-    min_chunk_bytes: int
-    max_chunk_bytes: int
-    thumbnails: bool
-    max_thumbnail_px: int
+__all__ = [
+    "AttachmentLimits",
+    "AttachmentList",
+    "AttachmentOut",
+    "ChunkReceived",
+    "CompleteAttachment",
+    "GeoLocation",
+    "RegisterAttachment",
+]

@@ -168,6 +168,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "pipe.move_do": ("Move", "移动"),
     "pipe.close": ("Expected close", "预计成交"),
     "pipe.probability": ("Probability", "成功率"),
+    "pipe.more": ("and {n} more (largest shown first)", "另有 {n} 个（按金额从大到小显示）"),
     # reassignment
     "re.title": ("Reassignment", "客户转移"),
     "re.one": ("One customer", "单个客户"),
@@ -233,6 +234,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dev.done_wipe": ("{device} is revoked and will wipe.", "设备 {device} 已吊销并将擦除。"),
     "dev.browser": ("(this browser)", "（当前浏览器）"),
     "dev.behind": ("{n} changes behind", "落后 {n} 条变更"),
+    "dev.diagnosis": ("Diagnosis", "诊断"),
+    "dev.verdict.healthy": ("Healthy", "正常"),
+    "dev.verdict.attention": ("Needs attention", "需要关注"),
+    "dev.verdict.broken": ("Not syncing", "无法同步"),
+    "dev.action": ("What to do", "处理建议"),
+    "dev.checked": (
+        "Checked {when} (the diagnosis text is in English)",
+        "检查于 {when}（诊断说明为英文）",
+    ),
+    "dev.lag": ("Behind by", "落后"),
+    "dev.offset": ("Clock offset", "时钟偏差"),
+    "dev.open_conflicts": ("Open conflicts", "未解决冲突"),
     "dev.dead_letters": ("{n} rejected", "{n} 条被拒绝"),
     # users
     "users.title": ("Users and teams", "用户与团队"),
@@ -293,6 +306,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rep.end": ("To", "结束日期"),
     "rep.days": ("Within days", "天数内"),
     "rep.show": ("Show", "查看"),
+    "rep.overdue_hint": (
+        "Counts per rep; the CSV lists every overdue task and customer.",
+        "按代表统计；CSV 中列出每一条逾期任务和客户。",
+    ),
     # import
     "imp.title": ("CSV import", "CSV 导入"),
     "imp.help": (
@@ -383,6 +400,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "number": ("Number", "编号"),
     "ends_on": ("Ends on", "到期日"),
     "days_left": ("Days left", "剩余天数"),
+    "overdue_tasks": ("Overdue tasks", "逾期任务"),
+    "overdue_follow_ups": ("Customers past follow-up", "超过跟进日期的客户"),
     "customer_name": ("Customer", "客户"),
 }
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from typing import Any
 
 from sync_protocol import ProtocolError
@@ -46,17 +46,30 @@ FIELDS = (
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "message", "request_id", …}`` on one line."""
+    """``{"ts", "level", "logger", "message", "request_id", …}`` on one line.
+
+    Building it also turns off what :mod:`logging` gathers for every record but this
+    format never prints (the caller's file and line — a stack walk —, thread and process
+    names): the access line is written on every request, so its cost is kept small."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        logging._srcfile = None  # type: ignore[attr-defined]
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
 
     def format(self, record: logging.LogRecord) -> str:
+        seconds = int(record.created)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": f"{stamp}.{int((record.created - seconds) * 1000):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
         request_id = getattr(record, "request_id", None) or request_id_var.get()
-        if request_id:
+        if request_id and request_id != "-":
             line["request_id"] = request_id
         for name in FIELDS:
             value = record.__dict__.get(name)

@@ -53,6 +53,7 @@ class Metrics:
         self.enabled = enabled
         self.registry = CollectorRegistry(auto_describe=True)
         self._scrape_time: list[Collector] = []
+        self._children: dict[tuple[str, str, int], Any] = {}
         r = self.registry
         self.request_seconds = Histogram(
             "fieldsync_http_request_duration_seconds",
@@ -90,8 +91,13 @@ class Metrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        if self.enabled:
-            self.request_seconds.labels(route, method, str(status)).observe(seconds)
+        if not self.enabled:
+            return
+        key = (route, method, status)
+        child = self._children.get(key)
+        if child is None:  # a few dozen (route, method, status) triples in all
+            child = self._children[key] = self.request_seconds.labels(route, method, str(status))
+        child.observe(seconds)
 
     def observe_push(
         self, mutations: Sequence[Mutation], results: Sequence[MutationResult]

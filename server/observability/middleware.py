@@ -28,10 +28,14 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, access_log: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, access_log: bool, paused: Any = None
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.log_requests = access_log
+        #: Anything with ``.active``: true while a restore runs (answer 503 meanwhile).
+        self.paused = paused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +56,10 @@ class ObservabilityMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if self.paused is not None and self.paused.active and scope["path"] != "/healthz":
+                await _unavailable(send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
             route = _route(scope)
@@ -102,3 +109,17 @@ def _log(scope: Scope, route: str | None, status: int, seconds: float) -> None:
             "device_id": state.get("device_id"),
         },
     )
+
+
+async def _unavailable(send: Send) -> None:
+    body = (
+        b'{"error":{"code":"service_unavailable","message":"the database is being restored '
+        b'from a backup; retry shortly","details":{}}}'
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"5"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -64,7 +64,7 @@ _FIELDS: Mapping[str, tuple[tuple[str, Kind], ...]] = {
                       ("probability", NUMBER), ("closed_at", EPOCH)),
     "stage_changes": (("opportunity_id", TEXT), ("from_stage_id", TEXT), ("to_stage_id", TEXT),
                       ("changed_at", EPOCH)),
-    "activities": (("author_id", TEXT), ("occurred_at", DAY)),
+    "activities": (("author_id", TEXT), ("occurred_at", DAY), ("type", TEXT)),
     "tasks": (("title", TEXT), ("status", TEXT), ("due_at", TEXT), ("due_at", EPOCH)),
     "contracts": (("number", TEXT), ("title", TEXT), ("status", TEXT), ("ends_on", TEXT),
                   ("amount", NUMBER), ("remind_days_before", NUMBER), ("ends_on", DAYNUM)),

@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Table, select
 
 from sync_protocol import (
     DELETED_FIELD,
+    ConflictRecord,
     EntitySchema,
     ErrorBody,
     ErrorCode,
@@ -56,6 +57,7 @@ from sync_protocol import (
     StoredRecord,
     ValidationFailed,
     merge_record,
+    mutation_result,
 )
 
 from ..accounts import Principal
@@ -522,23 +524,8 @@ class PushBatch:
         if m.resolves:
             self._resolve(m, current)
 
-        status = {
-            MergeStatus.APPLIED: MutationStatus.APPLIED,
-            MergeStatus.MERGED: MutationStatus.MERGED,
-            MergeStatus.CONFLICT: MutationStatus.CONFLICT,
-        }.get(merged.status)
-        if status is None:  # UNCHANGED
-            status = MutationStatus.MERGED if merged.superseded else MutationStatus.APPLIED
-        body = None
-        if status in (MutationStatus.MERGED, MutationStatus.CONFLICT):
-            body = dict(record.fields)
-        return MutationResult(
-            mutation_id=m.id,
-            status=status,
-            version=current.version,
-            conflict_ids=conflict_ids,
-            record=body,
-        )
+        # the protocol's one merge -> answer rule (shared with the SDK's fake server)
+        return mutation_result(m.id, merged, version=current.version, conflict_ids=conflict_ids)
 
     def _check_visible(self, owner_id: str | None) -> None:
         if not self.principal.sees_owner(owner_id):
@@ -603,22 +590,14 @@ class PushBatch:
     def _store_conflict(self, m: Mutation, row: RowState, c: FieldConflict) -> str:
         cid = conflict_id(m.id, c.field, self.origin)
         version = self._next_version()
-        fields = {
-            "collection": row.collection,
-            "record_id": row.record_id,
-            "field": c.field,
-            "base": c.base,
-            "local": c.local,
-            "remote": c.remote,
-            "local_hlc": c.local_hlc,
-            "remote_hlc": c.remote_hlc,
-            "device_id": self.principal.device_id,
-            "user_id": self.principal.user_id,
-            "mutation_id": m.id,
-            "status": "open",
-            "resolution": None,
-            "kind": "delete" if c.field == DELETED_FIELD else "field",
-        }
+        fields = ConflictRecord.of(
+            c,
+            collection=row.collection,
+            record_id=row.record_id,
+            device_id=self.principal.device_id,
+            user_id=self.principal.user_id,
+            mutation_id=m.id,
+        ).fields()
         hlc = self.server_hlc()
         record = StoredRecord(fields=fields, clocks={n: FieldClock(hlc, version) for n in fields})
         self._touch((CONFLICTS, cid))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from client_sdk import FAST_KDF, Store, SyncClient, SyncConfig
-from client_sdk._local import apply
+from client_sdk._local import batches
 from client_sdk._rows import Pending
 from client_sdk.testing import FakeServer
 from sync_protocol import CRM_SCHEMA, SchemaRegistry
@@ -53,7 +53,7 @@ def server() -> FakeServer:
 def take_batch(store: Store, limit: int) -> list[Pending]:
     """The outbox entries a push would send now, marked sent (white box)."""
     local = store._core.local
-    return apply.take_batch(local, limit, local.outbox.summary().last_seq or 0)
+    return batches.take_batch(local, limit, local.outbox.summary().last_seq or 0).batch
 
 
 def no_sleep(_: float) -> None:

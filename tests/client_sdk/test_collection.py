@@ -88,6 +88,7 @@ def test_unsent_edits_coalesce_sent_ones_do_not(store: Store, server: FakeServer
         "status": "potential",
         "city": "Z",
         "tier": "high",
+        "owner_id": "u-rep1",
     }
 
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from typing import Any
 
 import pytest
 
 from client_sdk import (
+    FAST_KDF,
     BackgroundSync,
     DeviceRevoked,
     HttpTransport,
     MockTransport,
     NetworkError,
     Store,
+    StoreClosed,
+    StoreWiped,
     SyncClient,
     SyncConfig,
     SyncProgress,
@@ -88,8 +92,9 @@ def test_lost_push_answer_is_retried_with_the_same_ids(store: Store, server: Fak
         "name": "A",
         "status": "potential",
         "tags": ["vip"],
+        "owner_id": "u-rep1",
     }
-    assert server._version == 1  # applied once
+    assert server.version == 1  # applied once
 
 
 def test_offline_backs_off_then_reports_offline(store: Store, server: FakeServer) -> None:
@@ -237,11 +242,56 @@ def test_revoked_device_wipes_itself(
     store = make_store("rev.db")
     client = _client(store, server)
     store.collection("customers").insert({"name": "Secret", "status": "potential"})
-    server.revoke(store.device_id)
+    wiped: list[object] = []
+    store.subscribe(lambda e: wiped.append(e) if isinstance(e, StoreWiped) else None)
+    server.revoke(store.device_id, wipe=True)
+    with pytest.raises(DeviceRevoked) as revoked:
+        client.sync()
+    assert revoked.value.wiped and store.closed
+    assert wiped == [StoreWiped("revoked")]
+    assert not any(p.name.startswith("rev.db") for p in tmp_path.iterdir())
+    with pytest.raises(StoreClosed):
+        store.collection("customers").count()
+    fresh = Store.open(tmp_path / "rev.db", "new passphrase", schema=CRM_SCHEMA, kdf=FAST_KDF)
+    assert fresh.collection("customers").count() == 0 and fresh.device_id != store.device_id
+    fresh.close()
+
+
+def test_revoked_device_without_wipe_stops_syncing_and_keeps_its_work(
+    make_store: MakeStore, server: FakeServer, tmp_path: Any
+) -> None:
+    store = make_store("keep.db")
+    client = _client(store, server)
+    customers = store.collection("customers")
+    synced = customers.insert({"name": "Synced", "status": "potential"})
+    client.sync()
+    unsent = customers.insert({"name": "Not yet sent", "status": "potential"})
+    server.revoke(store.device_id)  # no wipe asked
+    with pytest.raises(DeviceRevoked) as revoked:
+        client.sync()
+    assert not revoked.value.wiped and not store.closed
+    assert store.status().revoked and not client.logged_in
+    # every unsent write stays readable and exportable
+    assert customers[unsent.id]["name"] == "Not yet sent" and customers[synced.id]
+    assert store.unsent_work().pending_writes == 1
+    exported = store.export_unsent(tmp_path / "unsent.zip")
+    with zipfile.ZipFile(exported) as archive:
+        document = json.loads(archive.read("unsent.json"))
+    assert [w["fields"]["name"] for w in document["pending_writes"]] == ["Not yet sent"]
+    # syncing stays stopped (no request leaves) until a sign-in succeeds
+    before = server.requests
     with pytest.raises(DeviceRevoked):
         client.sync()
-    assert store.closed
-    assert not any(p.name.startswith("rev.db") for p in tmp_path.iterdir())
+    assert server.requests == before
+    del server.revoked[store.device_id]  # an administrator lets the device back in
+    client.login("rep1", "fieldsync-demo")
+    assert not store.status().revoked
+    client.sync()
+    assert server.fields("customers", unsent.id) == {
+        "name": "Not yet sent",
+        "status": "potential",
+        "owner_id": "u-rep1",
+    }
 
 
 def test_evicted_record_disappears_and_pending_edits_become_dead_letters(
@@ -309,7 +359,7 @@ def test_server_hlc_is_merged_and_persisted(
     store = make_store("h.db")
     client = _client(store, server)
     ahead = f"{(10**14):015d}:00007:server"
-    server._hlc.receive(ahead)
+    server.hlc.receive(ahead)
     client.pull()
     assert store._core.hlc.last.wall_ms >= 10**14
     store.close()
@@ -375,7 +425,10 @@ def test_another_user_logging_in_drops_the_previous_users_data(
     assert refused.value.work.pending_writes == 1
     assert client.user is not None and client.user.username == "rep1"  # still rep1
     assert store.collection("customers").count() == 2
+    first_device = store.device_id
     user = client.login("rep2", "other-password", force=True)
+    # the device id is rep1's (the server binds it to its first user): rep2 gets a new one
+    assert store.device_id != first_device
     assert user.username == "rep2" and client.user == user
     assert store.collection("customers").count() == 0 and store.status().pending_total == 0
     client.sync()

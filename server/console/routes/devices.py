@@ -10,6 +10,7 @@ from fastapi import Request, Response
 
 from ...deps import ContextDep, SessionDep
 from ...errors import NotFound
+from ...fleet import routes as fleet_routes
 from ...manager import devices as api
 from ...reports.base import scope_users
 from ..i18n import negotiate, translator
@@ -45,6 +46,17 @@ def device_list(
     return render(
         request, "devices.html", me=me, nav="devices", devices=devices, names=names, flash=flash
     )
+
+
+@router.get("/devices/{device_id}")
+def device_page(
+    request: Request, device_id: str, me: ConsoleUserDep, session: SessionDep, context: ContextDep
+) -> Response:
+    """One device: its health and ``fieldsync doctor``'s diagnosis (what to do)."""
+    report = fleet_routes.diagnosis(device_id[:64], me.auth, session, context)
+    names = scope_users(session, me.auth, reps_only=False)
+    session.rollback()
+    return render(request, "device.html", me=me, nav="devices", report=report, names=names)
 
 
 @router.get("/devices/{device_id}/{action}")

@@ -6,16 +6,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, cast, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from sync_protocol import CRM_SCHEMA
 
 from ...attachments.messages import AttachmentOut
 from ...attachments.service import AttachmentService
-from ...manager.records import StoredRow, load_rows, scope_owners, visible_row
+from ...manager.records import StoredRow, load_rows, visible_row
+from ...reports import sql
 from ...reports.base import scope_users
+from ...reports.kinds import TEXT, Columns
 from ..session import ConsoleUser
 from .records import PAGE_SIZE, ROW_COLUMNS, PageSlice, children, decode, records_t, sort_by
 
@@ -59,69 +60,79 @@ def filter_terms(query: CustomerQuery) -> list[tuple[str, str]]:
     return [(k, v) for k, v in pairs if v]
 
 
-def json_text(conn: Connection, key: str) -> ColumnElement[str]:
-    """A top-level text field of a record's JSON, in this database's dialect."""
-    if conn.dialect.name == "postgresql":
-        field: ColumnElement[str] = cast(records_t.c.data, JSONB)[key].astext
-        return field
-    return cast(func.json_extract(records_t.c.data, f"$.{key}"), String)
-
-
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
-def _where(conn: Connection, me: ConsoleUser, query: CustomerQuery) -> list[ColumnElement[bool]]:
-    """The list's conditions: scope (the manager API's rule), filters, text search."""
-    conditions: list[ColumnElement[bool]] = [
-        records_t.c.collection == "customers",
-        records_t.c.deleted.is_(False),
-    ]
-    owners = scope_owners(me.principal)
-    if owners is not None:
-        conditions.append(records_t.c.owner_id.in_(owners))
+#: The customer fields the list filters and sorts by, typed in the reporting table.
+_COLUMNS: Columns = {"name": TEXT, "status": TEXT, "tier": TEXT, "source": TEXT}
+
+
+def _matching(me: ConsoleUser, query: CustomerQuery) -> Select[Any]:
+    """``SELECT id, name`` of the customers the query selects, in the caller's scope.
+
+    Filters and the sort read the typed reporting table (:mod:`server.reports.sql`, its
+    scope predicate is the sync engine's rule); only a tag filter or a text search
+    reads the record's stored JSON text as well.
+    """
+    view = sql.view("customers", _COLUMNS, me.principal, name="customer_list")
+    stmt = select(view.c.id, view.c.name)
     if query.owner:
-        conditions.append(records_t.c.owner_id == query.owner)
+        stmt = stmt.where(view.c.owner_id == query.owner)
     for name in ("status", "tier", "source"):
         value = getattr(query, name)
         if value:
-            conditions.append(json_text(conn, name) == value)
+            stmt = stmt.where(view.c[name] == value)
+    if query.tag or query.q:
+        stmt = stmt.join(
+            records_t,
+            (records_t.c.collection == "customers") & (records_t.c.record_id == view.c.id),
+        )
     if query.tag:
         # Tags are a JSON list in the canonical text: the quoted tag is a member.
-        conditions.append(
-            records_t.c.data.like(_like(json.dumps(query.tag, ensure_ascii=False)), escape="\\")
-        )
+        member = json.dumps(query.tag, ensure_ascii=False)
+        stmt = stmt.where(records_t.c.data.like(_like(member), escape="\\"))
     if query.q:
+        # Name, phones, company, e-mail (and, until stored search keys land, any other
+        # text of the record): a case-insensitive substring of the stored JSON text.
         needle = _like(query.q.casefold())
-        conditions.append(
+        stmt = stmt.where(
             or_(
-                *(
-                    func.lower(json_text(conn, f)).like(needle, escape="\\")
-                    for f in CRM_SCHEMA["customers"].search_fields
-                )
+                func.lower(view.c.name).like(needle, escape="\\"),
+                func.lower(records_t.c.data).like(needle, escape="\\"),
             )
         )
-    return conditions
+    return stmt
 
 
 def page_of_customers(
     session: Session, me: ConsoleUser, query: CustomerQuery, size: int = PAGE_SIZE
 ) -> PageSlice:
     """One page of the list, filtered, counted and sorted by name in the database."""
+    sql.prepare(session)  # the reporting table holds every committed change
     conn = session.connection()
-    conditions = _where(conn, me, query)
-    total = int(conn.execute(select(func.count()).where(*conditions)).scalar_one())
+    matching = _matching(me, query).subquery("matching")
+    total = int(conn.execute(select(func.count()).select_from(matching)).scalar_one())
     pages = max(1, -(-total // size))
     page = min(max(query.page, 1), pages)
-    rows = conn.execute(
-        select(*ROW_COLUMNS)
-        .where(*conditions)
-        .order_by(json_text(conn, "name"), records_t.c.record_id)
-        .offset((page - 1) * size)
-        .limit(size)
-    ).all()
-    items = [decode(r) for r in rows]
+    ids = list(
+        conn.execute(
+            select(matching.c.id)
+            .order_by(matching.c.name, matching.c.id)
+            .offset((page - 1) * size)
+            .limit(size)
+        ).scalars()
+    )
+    rows = {
+        r.record_id: decode(r)
+        for r in conn.execute(
+            select(*ROW_COLUMNS).where(
+                records_t.c.collection == "customers", records_t.c.record_id.in_(ids)
+            )
+        )
+    }
+    items = [rows[i] for i in ids if i in rows]
     first = (page - 1) * size
     return PageSlice(items, total, page, pages, first + 1 if items else 0, first + len(items))
 

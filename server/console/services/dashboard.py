@@ -8,7 +8,8 @@ SQL) or its scope-filtered reads, for the caller's team (everything for an admin
   calendar month;
 * visits and calls per rep — activities of type ``visit``/``call`` whose ``occurred_at``
   falls in the current ISO week (Monday 00:00 UTC on), by author (else owner);
-* overdue follow-ups — :func:`~server.reports.followups.overdue` now;
+* overdue follow-ups — :func:`~server.reports.followups.overdue_counts` now (the
+  report's definition, counted);
 * open tickets and satisfaction — :func:`~server.reports.service.tickets`;
 * waiting — open conflicts, rejected writes waiting on the team's phones (their dead
   letters, from fleet health), devices out of sync (:func:`is_out_of_sync`).
@@ -20,13 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ...context import ServerContext
 from ...manager import devices as devices_api
 from ...manager.devices import DeviceOut
-from ...manager.records import CONFLICTS, StoredRow, load_rows
-from ...reports import followups, funnel, performance, service
+from ...manager.records import CONFLICTS, load_rows
+from ...reports import followups, funnel, performance, service, sql
 from ...reports.base import ReportContext, scope_users
 from ..session import ConsoleUser
 
@@ -65,16 +67,6 @@ def week_start(now: datetime) -> datetime:
     return datetime(monday.year, monday.month, monday.day, tzinfo=UTC)
 
 
-def _moment(value: Any) -> datetime | None:
-    if not isinstance(value, str) or "T" not in value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _funnel(ctx: ReportContext) -> list[dict[str, Any]]:
     """The live funnel (open deals in the open stages), with each stage's Chinese name."""
     names_zh = {s.id: s.name_zh for s in funnel.stages(ctx)}
@@ -84,20 +76,26 @@ def _funnel(ctx: ReportContext) -> list[dict[str, Any]]:
     ]
 
 
-def week_activity(
-    activities: list[StoredRow], names: dict[str, str], since: datetime
-) -> list[dict[str, Any]]:
+def week_activity(ctx: ReportContext, names: dict[str, str], since: date) -> list[dict[str, Any]]:
+    """Visits and calls per rep from ``since`` (a Monday) for seven days, by the
+    activity's author (else the owner of its customer), from the reporting table."""
+    acts = ctx.view(
+        "activities", {"author_id": sql.TEXT, "occurred_at": sql.DAY, "type": sql.TEXT}, "acts"
+    )
+    who = func.coalesce(acts.c.author_id, acts.c.owner_id)
+    stmt = (
+        select(who, acts.c.type, func.count())
+        .where(
+            acts.c.type.in_(("visit", "call")),
+            acts.c.occurred_at >= since.isoformat(),
+            acts.c.occurred_at < (since + timedelta(days=7)).isoformat(),
+        )
+        .group_by(who, acts.c.type)
+    )
     counts: dict[str, dict[str, int]] = {uid: {"visit": 0, "call": 0} for uid in names}
-    for act in activities:
-        kind = act.fields.get("type")
-        if kind not in ("visit", "call"):
-            continue
-        when = _moment(act.fields.get("occurred_at"))
-        author = act.fields.get("author_id") or act.owner_id
-        if when is None or when < since or when > since + timedelta(days=7):
-            continue
-        if isinstance(author, str) and author in counts:
-            counts[author][str(kind)] += 1
+    for author, kind, n in ctx.rows(stmt):
+        if author in counts:
+            counts[author][str(kind)] += int(n)
     return [
         {"rep_id": uid, "name": names[uid], "visits": c["visit"], "calls": c["call"]}
         for uid, c in sorted(counts.items(), key=lambda kv: names[kv[0]])
@@ -157,9 +155,9 @@ def build(
     ctx = ReportContext(session, me.principal)
     stages = _funnel(ctx)
     won = performance.rep_performance(ctx, start, end)
-    overdue = followups.overdue(ctx, now)
+    overdue = followups.overdue_counts(ctx, now)
+    everyone = scope_users(session, me.auth, reps_only=False)
     tickets = service.tickets(ctx, now)
-    activities = load_rows(session.connection(), me.principal, "activities")
     conflicts = load_rows(session.connection(), me.principal, CONFLICTS)
     late, rejected = _devices(session, context, me, now)
     dashboard = Dashboard(
@@ -171,13 +169,13 @@ def build(
             {"rep_id": r.rep_id, "name": r.name, "won": r.won_amount, "target": r.target}
             for r in won.reps
         ],
-        week=week_activity(activities, reps, week_start(now)),
+        week=week_activity(ctx, reps, week_start(now).date()),
         overdue=[
-            {"name": r.name, "tasks": r.overdue_tasks, "customers": r.overdue_follow_ups}
-            for r in overdue.reps
+            {"name": everyone.get(owner, owner), "tasks": n_tasks, "customers": n_customers}
+            for owner, (n_tasks, n_customers) in sorted(overdue.items())
         ],
-        overdue_tasks=sum(r.overdue_tasks for r in overdue.reps),
-        overdue_customers=sum(r.overdue_follow_ups for r in overdue.reps),
+        overdue_tasks=sum(n for n, _ in overdue.values()),
+        overdue_customers=sum(n for _, n in overdue.values()),
         open_tickets=sum(s.count for s in tickets.statuses if s.status in OPEN_TICKET_STATUSES),
         satisfaction=tickets.avg_satisfaction,
         tickets_by_status=[{"status": s.status, "count": s.count} for s in tickets.statuses],

@@ -130,6 +130,7 @@ def test_other_teams_records_answer_404(setup: tuple[World, Browser, dict[str, A
     for path in (
         "/console/customers/c-b",
         "/console/customers/c-b/edit",
+        f"/console/devices/{b['device']}",
         f"/console/devices/{b['device']}/revoke",
         f"/console/devices/{b['device']}/wipe",
         "/console/reassign?customer=c-b",
