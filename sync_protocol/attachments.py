@@ -25,6 +25,7 @@ __all__ = [
     "AttachmentList",
     "AttachmentOut",
     "ChunkReceived",
+    "CompleteAttachment",
     "GeoLocation",
     "RegisterAttachment",
 ]
@@ -86,6 +87,21 @@ class AttachmentOut(_Answer):
     received_bytes: int
     created_at_ms: int
     completed_at_ms: int | None
+    #: Set while ``pending`` when the server already holds this content: complete the
+    #: attachment without uploading by sending the possession proof (see
+    #: :mod:`sync_protocol.possession`); ``null`` means "upload the chunks".
+    proof_nonce: str | None = None
+
+
+class CompleteAttachment(BaseModel):
+    """Optional body of ``POST …/complete``: the possession proof, instead of chunks."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    proof: str = Field(
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="HMAC-SHA256 keyed with `proof_nonce` (hex) over the whole content, hex.",
+    )
 
 
 class AttachmentList(_Answer):

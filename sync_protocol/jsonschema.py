@@ -26,6 +26,7 @@ from .attachments import (
     AttachmentList,
     AttachmentOut,
     ChunkReceived,
+    CompleteAttachment,
     GeoLocation,
     RegisterAttachment,
 )
@@ -74,6 +75,7 @@ MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
     AttachmentOut,
     AttachmentList,
     ChunkReceived,
+    CompleteAttachment,
     AttachmentLimits,
 )
 

@@ -3,8 +3,9 @@
 For each attachment still to upload:
 
 1. **Register** its metadata (``POST /v1/attachments``, idempotent). The server answers
-   with its view: ``complete`` at once when it already holds the same content (another
-   device or user sent it — nothing is re-sent), else ``pending`` with the chunks it has.
+   with its view: ``pending`` with the chunks it has — and a ``proof_nonce`` when it
+   already holds the same content (another device or user sent it): the device then
+   completes with a possession proof (an HMAC over the bytes) and re-sends nothing.
 2. **Send the missing chunks** (``PUT …/chunks/{i}``, raw bytes, each with its own
    SHA-256 header). A dropped connection costs at most the chunk in flight: the next
    run asks the server what it holds and sends only the rest.
@@ -28,7 +29,8 @@ import logging
 
 from pydantic import ValidationError
 
-from sync_protocol.attachments import AttachmentOut, RegisterAttachment
+from sync_protocol.attachments import AttachmentOut, CompleteAttachment, RegisterAttachment
+from sync_protocol.possession import possession_proof
 
 from .._errors import AuthError, NetworkError, ServerError
 from .._store import Store
@@ -194,6 +196,10 @@ class AttachmentUploader:
             return
         chunk_size = self.attachments.chunk_size_of(info.id)
         count = chunk_count(info.size, chunk_size)
+        if server.proof_nonce and self._prove(info, server.proof_nonce, count):
+            report.deduplicated += 1
+            report.completed += 1
+            return
         held = set(server.received_chunks)
         uploaded = server.received_bytes
         for index in range(count):
@@ -215,6 +221,23 @@ class AttachmentUploader:
         done = self.api.call("POST", f"/v1/attachments/{info.id}/complete")
         self._absorb(info.id, self.api.attachment(done))
         report.completed += 1
+
+    def _prove(self, info: AttachmentInfo, nonce: str, count: int) -> bool:
+        """The server already holds this content: show it we hold the bytes too (an
+        HMAC over them, :mod:`sync_protocol.possession`) instead of sending them. False
+        when it will not take the proof: then the chunks are uploaded as usual."""
+        content = (self.attachments.vault.read(info.id, index) for index in range(count))
+        body = CompleteAttachment(proof=possession_proof(nonce, content))
+        try:
+            done = self.api.call(
+                "POST", f"/v1/attachments/{info.id}/complete", json_body=body.model_dump()
+            )
+        except ServerError as exc:
+            if exc.code not in ("validation_failed", "conflict"):
+                raise
+            return False
+        self._absorb(info.id, self.api.attachment(done))
+        return True
 
     def _fail(self, info: AttachmentInfo, exc: ServerError) -> bool:
         """Mark the attachment failed when the refusal is permanent; True if so."""

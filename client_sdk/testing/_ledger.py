@@ -11,7 +11,9 @@ nothing (a refused member refuses the others with ``group_rejected``).
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,15 +62,16 @@ class Ledger:
         self.resync_before = 0
         self.version = 0
         self.hlc = HybridLogicalClock("server")
-        self._seen: dict[tuple[str, str], MutationResult] = {}
+        #: (user, device, mutation id) -> (digest of what was sent, first answer)
+        self._seen: dict[tuple[str, str, str], tuple[str, MutationResult]] = {}
         self._ids = itertools.count(1)
 
     # -- push -------------------------------------------------------------------------------
-    def push(self, request: PushRequest, user_id: str) -> dict[str, Any]:
+    def push(self, request: PushRequest, user_id: str, device_id: str) -> dict[str, Any]:
         slots: dict[int, MutationResult] = {}
         for unit in _units(request.mutations):
             members = [request.mutations[i] for i in unit]
-            for i, result in zip(unit, self._unit(members, user_id), strict=True):
+            for i, result in zip(unit, self._unit(members, user_id, device_id), strict=True):
                 slots[i] = result
         return {
             "protocol": 1,
@@ -77,10 +80,11 @@ class Ledger:
             "warnings": [],
         }
 
-    def _unit(self, members: list[Mutation], user_id: str) -> list[MutationResult]:
-        known = [self._seen.get((user_id, m.id)) for m in members]
+    def _unit(self, members: list[Mutation], user_id: str, device: str) -> list[MutationResult]:
+        """Idempotency is per (user, device, mutation id), checked against the content."""
+        known = [self._seen.get((user_id, device, m.id)) for m in members]
         if any(k is not None for k in known):
-            return self._decided_earlier(members, known, user_id)
+            return self._decided_earlier(members, known, (user_id, device))
         saved = copy.deepcopy((self.rows, self.version)) if len(members) > 1 else None
         results: list[MutationResult] = []
         member = members[0]
@@ -93,17 +97,20 @@ class Ledger:
                 self.rows, self.version = saved
             results = [_rejected(m, rejection.body, member.id) for m in members]
         for m, result in zip(members, results, strict=True):
-            self._seen[(user_id, m.id)] = result
+            self._seen[(user_id, device, m.id)] = (_digest(m), result)
         return results
 
     def _decided_earlier(
-        self, members: list[Mutation], known: list[MutationResult | None], user_id: str
+        self,
+        members: list[Mutation],
+        known: list[tuple[str, MutationResult] | None],
+        who: tuple[str, str],
     ) -> list[MutationResult]:
         first = next(m.id for m, k in zip(members, known, strict=True) if k is not None)
         out = []
         for m, k in zip(members, known, strict=True):
             if k is not None:
-                out.append(k.model_copy(update={"status": MutationStatus.DUPLICATE}))
+                out.append(_repeat(m, *k))
                 continue
             body = ErrorBody(
                 code=ErrorCode.GROUP_REJECTED,
@@ -111,7 +118,7 @@ class Ledger:
                 details={"group": m.group, "failed_mutation_id": first},
             )
             result = MutationResult(mutation_id=m.id, status=MutationStatus.REJECTED, error=body)
-            self._seen[(user_id, m.id)] = result
+            self._seen[(*who, m.id)] = (_digest(m), result)
             out.append(result)
         return out
 
@@ -247,6 +254,25 @@ class Ledger:
             "server_hlc": self.hlc.now().encode(),
             "remaining": len(changes) - len(page),
         }
+
+
+def _digest(m: Mutation) -> str:
+    """SHA-256 of a mutation as sent (canonical JSON), to tell a retry from a reuse."""
+    text = json.dumps(m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _repeat(m: Mutation, digest: str, first: MutationResult) -> MutationResult:
+    """A mutation id this device used before: ``duplicate`` with the first answer when
+    the content is the same, else ``mutation_id_reused`` (nothing changes)."""
+    if digest != _digest(m):
+        body = ErrorBody(
+            code=ErrorCode.MUTATION_ID_REUSED,
+            message="this mutation id was already used for a different write",
+            details={"mutation_id": m.id},
+        )
+        return MutationResult(mutation_id=m.id, status=MutationStatus.REJECTED, error=body)
+    return first.model_copy(update={"status": MutationStatus.DUPLICATE})
 
 
 def _units(mutations: list[Mutation]) -> list[list[int]]:

@@ -114,9 +114,8 @@ class FakeServer(Ledger):
         if isinstance(token, TransportResponse):
             return token
         if path == "/v1/sync/push":
-            return TransportResponse.of(
-                200, self.push(PushRequest.model_validate(body), token.user_id)
-            )
+            request_ = PushRequest.model_validate(body)
+            return TransportResponse.of(200, self.push(request_, token.user_id, token.device_id))
         if path == "/v1/sync/pull":
             page = self.pull(PullRequest.model_validate(body))
             if page is None:
@@ -161,6 +160,8 @@ class FakeServer(Ledger):
     def _login(self, body: LoginRequest) -> TransportResponse:
         if self.users.get(body.username) != body.password:
             return _error(ErrorCode.UNAUTHORIZED, "wrong username or password")
+        if self.devices.setdefault(body.device_id, body.username) != body.username:
+            return _error(ErrorCode.DEVICE_ID_TAKEN, "this device id belongs to another user")
         if body.device_id in self.revoked:
             return _revoked(self.revoked[body.device_id])
         return self._issue(body.username, body.device_id)

@@ -9,6 +9,7 @@ from sync_protocol.attachments import (
     AttachmentList,
     AttachmentOut,
     ChunkReceived,
+    CompleteAttachment,
     GeoLocation,
     RegisterAttachment,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "AttachmentList",
     "AttachmentOut",
     "ChunkReceived",
+    "CompleteAttachment",
     "GeoLocation",
     "RegisterAttachment",
 ]

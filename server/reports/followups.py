@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, or_, select
@@ -188,7 +189,9 @@ class OverdueReport(BaseModel):
     reps: list[OverdueByRep]
 
 
-def overdue(ctx: ReportContext, as_of: datetime) -> OverdueReport:
+def _overdue_views(ctx: ReportContext, as_of: datetime) -> tuple[Any, Any]:
+    """``(tasks, customers)`` selects of what is overdue at ``as_of`` — the one definition
+    both the report and :func:`overdue_counts` use."""
     t = ctx.view(
         "tasks",
         {
@@ -200,11 +203,33 @@ def overdue(ctx: ReportContext, as_of: datetime) -> OverdueReport:
         "tasks",
     )
     c = ctx.view("customers", {"name": sql.TEXT, "next_follow_up": sql.DAY}, "customers")
-    tasks: dict[str, list[OverdueTask]] = defaultdict(list)
-    stmt = t.select().where(
+    tasks = t.select().where(
         t.c.status == "open", t.c.due_at < as_of.timestamp(), t.c.owner_id.is_not(None)
     )
-    for r in ctx.rows(stmt.order_by(t.c.due_at, t.c.id)):
+    day = as_of.date().isoformat()
+    customers = c.select().where(c.c.next_follow_up < day, c.c.owner_id.is_not(None))
+    return tasks, customers
+
+
+def overdue_counts(ctx: ReportContext, as_of: datetime) -> dict[str, tuple[int, int]]:
+    """Owner → (overdue tasks, customers past their follow-up day): the report's figures
+    without its lists (what a dashboard shows)."""
+    tasks, customers = _overdue_views(ctx, as_of)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for index, stmt in enumerate((tasks, customers)):
+        sub = stmt.subquery()
+        grouped = select(sub.c.owner_id, func.count()).group_by(sub.c.owner_id)
+        for owner, n in ctx.rows(grouped):
+            counts[owner][index] = int(n)
+    return {owner: (n[0], n[1]) for owner, n in counts.items()}
+
+
+def overdue(ctx: ReportContext, as_of: datetime) -> OverdueReport:
+    task_stmt, customer_stmt = _overdue_views(ctx, as_of)
+    tasks: dict[str, list[OverdueTask]] = defaultdict(list)
+    for r in ctx.rows(
+        task_stmt.order_by(task_stmt.selected_columns.due_at, task_stmt.selected_columns.id)
+    ):
         tasks[r.owner_id].append(
             OverdueTask(
                 task_id=r.id,
@@ -214,9 +239,8 @@ def overdue(ctx: ReportContext, as_of: datetime) -> OverdueReport:
             )
         )
     customers: dict[str, list[OverdueCustomer]] = defaultdict(list)
-    day = as_of.date().isoformat()
-    stmt = c.select().where(c.c.next_follow_up < day, c.c.owner_id.is_not(None))
-    for r in ctx.rows(stmt.order_by(c.c.next_follow_up, c.c.id)):
+    columns = customer_stmt.selected_columns
+    for r in ctx.rows(customer_stmt.order_by(columns.next_follow_up, columns.id)):
         customers[r.owner_id].append(
             OverdueCustomer(
                 customer_id=r.id,

@@ -425,7 +425,10 @@ def test_another_user_logging_in_drops_the_previous_users_data(
     assert refused.value.work.pending_writes == 1
     assert client.user is not None and client.user.username == "rep1"  # still rep1
     assert store.collection("customers").count() == 2
+    first_device = store.device_id
     user = client.login("rep2", "other-password", force=True)
+    # the device id is rep1's (the server binds it to its first user): rep2 gets a new one
+    assert store.device_id != first_device
     assert user.username == "rep2" and client.user == user
     assert store.collection("customers").count() == 0 and store.status().pending_total == 0
     client.sync()

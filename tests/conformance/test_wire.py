@@ -11,7 +11,7 @@ from __future__ import annotations
 from sync_protocol import ConflictRecord
 
 from .conftest import MakeDevice
-from .wire import uid
+from .wire import PASSWORD, uid
 
 
 def test_sign_in_answers_tokens_for_the_user_and_refuses_a_wrong_password(
@@ -232,3 +232,30 @@ def test_requests_are_strict(device: MakeDevice) -> None:
     m = phone.mutation("customers", uid(), {"name": uid("n"), "status": "potential"})
     answer = phone.push_raw({**m, "surprise": True})
     assert answer.status == 422 and answer.json()["error"]["code"] == "validation_failed"
+
+
+def test_a_device_id_belongs_to_the_user_who_registered_it(device: MakeDevice) -> None:
+    phone = device("rep1")
+    taken = phone.send(
+        "POST",
+        "/v1/auth/login",
+        {"username": "rep2", "password": PASSWORD, "device_id": phone.id},
+        auth=False,
+    )
+    assert taken.status == 409 and taken.json()["error"]["code"] == "device_id_taken"
+
+
+def test_idempotency_is_per_device_and_checks_what_was_sent(device: MakeDevice) -> None:
+    a, b = device(), device()
+    rid = uid()
+    m = a.mutation("customers", rid, {"name": uid("n"), "status": "potential"})
+    (first,) = a.push(m)
+    (reused,) = a.push({**m, "fields": {**m["fields"], "city": "Elsewhere"}})
+    assert first["status"] == "applied"
+    assert reused["status"] == "rejected" and reused["error"]["code"] == "mutation_id_reused"
+    changes, _ = a.pull_all()
+    assert "city" not in changes[("customers", rid)]["fields"]  # nothing changed
+    other = {**b.mutation("customers", uid(), {"name": uid("n"), "status": "potential"})}
+    other["id"] = m["id"]  # another device may pick the same id: they never meet
+    (mine,) = b.push(other)
+    assert mine["status"] == "applied"

@@ -8,7 +8,8 @@ SQL) or its scope-filtered reads, for the caller's team (everything for an admin
   calendar month;
 * visits and calls per rep — activities of type ``visit``/``call`` whose ``occurred_at``
   falls in the current ISO week (Monday 00:00 UTC on), by author (else owner);
-* overdue follow-ups — :func:`~server.reports.followups.overdue` now;
+* overdue follow-ups — :func:`~server.reports.followups.overdue_counts` now (the
+  report's definition, counted);
 * open tickets and satisfaction — :func:`~server.reports.service.tickets`;
 * waiting — open conflicts, rejected writes waiting on the team's phones (their dead
   letters, from fleet health), devices out of sync (:func:`is_out_of_sync`).
@@ -154,7 +155,8 @@ def build(
     ctx = ReportContext(session, me.principal)
     stages = _funnel(ctx)
     won = performance.rep_performance(ctx, start, end)
-    overdue = followups.overdue(ctx, now)
+    overdue = followups.overdue_counts(ctx, now)
+    everyone = scope_users(session, me.auth, reps_only=False)
     tickets = service.tickets(ctx, now)
     conflicts = load_rows(session.connection(), me.principal, CONFLICTS)
     late, rejected = _devices(session, context, me, now)
@@ -169,11 +171,11 @@ def build(
         ],
         week=week_activity(ctx, reps, week_start(now).date()),
         overdue=[
-            {"name": r.name, "tasks": r.overdue_tasks, "customers": r.overdue_follow_ups}
-            for r in overdue.reps
+            {"name": everyone.get(owner, owner), "tasks": n_tasks, "customers": n_customers}
+            for owner, (n_tasks, n_customers) in sorted(overdue.items())
         ],
-        overdue_tasks=sum(r.overdue_tasks for r in overdue.reps),
-        overdue_customers=sum(r.overdue_follow_ups for r in overdue.reps),
+        overdue_tasks=sum(n for n, _ in overdue.values()),
+        overdue_customers=sum(n for _, n in overdue.values()),
         open_tickets=sum(s.count for s in tickets.statuses if s.status in OPEN_TICKET_STATUSES),
         satisfaction=tickets.avg_satisfaction,
         tickets_by_status=[{"status": s.status, "count": s.count} for s in tickets.statuses],

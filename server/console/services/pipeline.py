@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync_protocol import MutationStatus
@@ -28,9 +29,11 @@ from ...manager.records import (
     raise_rejection,
     visible_row,
 )
+from ...reports import sql
+from ...reports.kinds import EPOCH, NUMBER, TEXT, F
 from ...repository import lock_counter
 from ..session import ConsoleUser
-from .records import names_of
+from .records import names_of, rows_by_id
 
 CARDS_PER_COLUMN = 20
 
@@ -51,27 +54,44 @@ def stages(session: Session, me: ConsoleUser) -> list[StoredRow]:
 
 def board(session: Session, me: ConsoleUser) -> tuple[list[Column], dict[str, str]]:
     """Columns in stage order; each holds its largest deals (open ones in open stages,
-    the most recently closed in won/lost stages)."""
+    the most recently closed in won/lost stages). The deals are picked from the typed
+    reporting table; only the cards shown are read whole."""
     ordered = stages(session, me)
-    deals = load_rows(session.connection(), me.principal, "opportunities")
-    by_stage: dict[str, list[StoredRow]] = {s.id: [] for s in ordered}
-    for deal in deals:
-        stage_id = str(deal.fields.get("stage_id"))
-        if stage_id in by_stage:
-            by_stage[stage_id].append(deal)
-    columns = []
+    sql.prepare(session)
+    deals = sql.view(
+        "opportunities",
+        {"stage_id": TEXT, "status": TEXT, "amount": NUMBER, "closed": F("closed_at", EPOCH)},
+        me.principal,
+        name="board",
+    )
+    by_stage: dict[str, list[Any]] = {s.id: [] for s in ordered}
+    for row in session.execute(select(deals)):
+        if row.stage_id in by_stage:
+            by_stage[row.stage_id].append(row)
+    picked: dict[str, tuple[list[str], int, float]] = {}
     for s in ordered:
-        closing = bool(s.fields.get("is_won") or s.fields.get("is_lost"))
-        cards = by_stage[s.id]
-        if closing:
-            cards.sort(key=lambda d: str(d.fields.get("closed_at") or ""), reverse=True)
+        rows = by_stage[s.id]
+        if s.fields.get("is_won") or s.fields.get("is_lost"):
+            rows.sort(key=lambda r: r.closed or 0, reverse=True)
         else:
-            cards = [d for d in cards if d.fields.get("status", "open") == "open"]
-            cards.sort(key=lambda d: -float(d.fields.get("amount") or 0))
-        amount = sum(float(d.fields.get("amount") or 0) for d in cards)
-        columns.append(Column(s.id, s.fields, cards[:CARDS_PER_COLUMN], len(cards), amount))
-    wanted = sorted({d.customer_id for c in columns for d in c.cards if d.customer_id})
-    customers = names_of(session.connection(), "customers", wanted)
+            rows = [r for r in rows if (r.status or "open") == "open"]
+            rows.sort(key=lambda r: -(r.amount or 0))
+        amount = sum(float(r.amount or 0) for r in rows)
+        picked[s.id] = ([r.id for r in rows[:CARDS_PER_COLUMN]], len(rows), amount)
+    wanted = [i for ids, _, _ in picked.values() for i in ids]
+    cards = {r.id: r for r in rows_by_id(session.connection(), "opportunities", wanted)}
+    columns = [
+        Column(
+            s.id,
+            s.fields,
+            [cards[i] for i in picked[s.id][0] if i in cards],
+            picked[s.id][1],
+            picked[s.id][2],
+        )
+        for s in ordered
+    ]
+    names = sorted({d.customer_id for c in columns for d in c.cards if d.customer_id})
+    customers = names_of(session.connection(), "customers", names)
     session.rollback()
     return columns, customers
 

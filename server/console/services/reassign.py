@@ -8,9 +8,8 @@ customer and every live record whose ``customer_id`` is it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
@@ -19,6 +18,7 @@ from ...errors import Forbidden, NotFound
 from ...manager.records import visible_row
 from ...models import Record, User
 from ..session import ConsoleUser
+from .records import names_of
 
 records_t = cast(Table, Record.__table__)
 SAMPLE = 20
@@ -47,23 +47,18 @@ def _rep(session: Session, me: ConsoleUser, user_id: str, *, leaving: bool = Fal
     return user
 
 
-def _children(session: Session, customer_ids: list[str]) -> int:
-    if not customer_ids:
-        return 0
-    total = 0
-    for start in range(0, len(customer_ids), 500):
-        chunk = customer_ids[start : start + 500]
-        total += int(
-            session.scalar(
-                select(func.count()).where(
-                    records_t.c.customer_id.in_(chunk),
-                    records_t.c.collection != "customers",
-                    records_t.c.deleted.is_(False),
-                )
+def _children(session: Session, customers: Any) -> int:
+    """Live records hanging off the customers ``customers`` selects (ids)."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                records_t.c.customer_id.in_(customers),
+                records_t.c.collection != "customers",
+                records_t.c.deleted.is_(False),
             )
-            or 0
         )
-    return total
+        or 0
+    )
 
 
 def preview_one(session: Session, me: ConsoleUser, customer_id: str, to_id: str) -> Preview:
@@ -75,7 +70,7 @@ def preview_one(session: Session, me: ConsoleUser, customer_id: str, to_id: str)
         customer_ids=[row.id],
         sample=[(row.id, str(row.fields.get("name", row.id)))],
         customers=1,
-        records=_children(session, [row.id]),
+        records=_children(session, [row.id]),  # a list works as well as a select
         from_id=owner.id,
         from_name=owner.display_name,
         to_id=target.id,
@@ -90,25 +85,20 @@ def preview_book(session: Session, me: ConsoleUser, from_id: str, to_id: str) ->
     if owner is None:
         raise NotFound("choose the rep whose customers move")
     target = _rep(session, me, to_id)
-    rows = session.execute(
-        select(records_t.c.record_id, records_t.c.data)
-        .where(
-            records_t.c.collection == "customers",
-            records_t.c.owner_id == owner.id,
-            records_t.c.deleted.is_(False),
-        )
-        .order_by(records_t.c.record_id)
-    ).all()
-    ids = [r.record_id for r in rows]
-    sample = [
-        (r.record_id, str(json.loads(r.data).get("name", r.record_id))) for r in rows[:SAMPLE]
-    ]
+    of_owner = select(records_t.c.record_id).where(
+        records_t.c.collection == "customers",
+        records_t.c.owner_id == owner.id,
+        records_t.c.deleted.is_(False),
+    )
+    ids = list(session.scalars(of_owner.order_by(records_t.c.record_id)))
+    shown = names_of(session.connection(), "customers", ids[:SAMPLE])
+    sample = [(i, shown.get(i, i)) for i in ids[:SAMPLE]]
     preview = Preview(
         mode="book",
         customer_ids=ids,
         sample=sample,
         customers=len(ids),
-        records=_children(session, ids),
+        records=_children(session, of_owner),
         from_id=owner.id,
         from_name=owner.display_name,
         to_id=target.id,

@@ -109,3 +109,21 @@ def names_of(conn: Connection, collection: str, ids: Sequence[str]) -> dict[str,
         for row in rows:
             names[row.record_id] = str(json.loads(row.data).get("name") or row.record_id)
     return names
+
+
+def rows_by_id(conn: Connection, collection: str, ids: Sequence[str]) -> list[StoredRow]:
+    """The live records of ``collection`` with these ids (already scope-checked)."""
+    found: list[StoredRow] = []
+    for first in range(0, len(ids), 500):
+        chunk = list(ids[first : first + 500])
+        found.extend(
+            decode(r)
+            for r in conn.execute(
+                select(*ROW_COLUMNS).where(
+                    records_t.c.collection == collection,
+                    records_t.c.record_id.in_(chunk),
+                    records_t.c.deleted.is_(False),
+                )
+            )
+        )
+    return found

@@ -52,3 +52,33 @@ def test_week_activity_per_rep(world: World) -> None:
         )
     )
     assert per_rep == {"rep_a1": (2, 1), "rep_a2": (0, 2)}
+
+
+def test_overdue_counts_match_the_report(world: World) -> None:
+    a1 = world.phone("rep_a1")
+    past = (datetime.now(UTC) - timedelta(days=3)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    a1.push_one("customers", "c-1", {"name": "甲", "status": "intent", "next_follow_up": yesterday})
+    a1.push_one("customers", "c-2", {"name": "乙", "status": "intent"})
+    for rid, due, status in (
+        ("t1", past, "open"),
+        ("t2", past, "done"),
+        ("t3", future, "open"),
+        ("t4", past, "open"),
+    ):
+        a1.push_one(
+            "tasks", rid, {"customer_id": "c-2", "title": "回访", "status": status, "due_at": due}
+        )
+    mgr = Browser(world, "mgr_a")
+    chart = _chart(mgr.get("/console/").text, "overdue")
+    assert chart["names"] == ["rep_a1"]
+    assert [s["values"] for s in chart["series"]] == [[2], [1]]
+    report = world.client.get(
+        "/v1/manager/reports/overdue-follow-ups", headers=world.phone("mgr_a").headers
+    ).json()
+    [rep] = report["reps"]
+    assert (rep["overdue_tasks"], rep["overdue_follow_ups"]) == (2, 1)
+    page = mgr.get("/console/reports/overdue").text
+    assert re.search(r"<td>rep_a1</td><td>2</td><td>1</td>", page)
+    assert mgr.client.get("/console/reports/overdue.csv").text.count("\n") == 4  # header + 3

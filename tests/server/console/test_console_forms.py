@@ -155,3 +155,26 @@ def test_import_from_chinese_excel_and_csv_downloads(sqlite_world: World) -> Non
         assert report.status_code == 200 and report.content.startswith(b"\xef\xbb\xbf"), name
     template = mgr.client.get("/console/import/template/customers.csv")
     assert template.content.decode("utf-8-sig").startswith("姓名,")
+
+
+def test_move_a_reps_whole_book_after_a_preview(sqlite_world: World) -> None:
+    world = sqlite_world
+    a1 = world.phone("rep_a1")
+    for cid in ("c-1", "c-2"):
+        a1.push_one("customers", cid, {"name": f"客户{cid}", "status": "intent"})
+    a1.push_one("contacts", "k-1", {"customer_id": "c-1", "name": "联系人"})
+    a1.push_one("tasks", "t-1", {"customer_id": "c-1", "title": "回访", "status": "open"})
+    a1.push_one("contacts", "k-2", {"customer_id": "c-2", "name": "联系人二"})
+    world.phone("rep_a2").push_one("customers", "c-3", {"name": "别人的", "status": "intent"})
+    a1.sync_down()
+    mgr = Browser(world, "mgr_a")
+    form = {"mode": "book", "from_owner": "u-rep_a1", "to_owner": "u-rep_a2"}
+    preview = mgr.post("/console/reassign/preview", form)
+    assert preview.status_code == 200
+    assert "2 个客户及其 3 条关联记录" in preview.text and "别人的" not in preview.text
+    phone_before = dict(a1.records)
+    assert ("customers", "c-1") in phone_before  # nothing moved by the preview
+    done = mgr.post("/console/reassign/apply", form)
+    assert "已将 2 个客户（5 条记录）" in done.text
+    a1.sync_down()
+    assert not any(c == "customers" for c, _ in a1.records)
