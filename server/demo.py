@@ -25,6 +25,7 @@ from sync_protocol import CRM_SCHEMA, HybridLogicalClock, Mutation
 from .accounts import Principal, create_team, create_user, principal_for
 from .auth import hash_password
 from .crm import push_rules
+from .crm.keys import duplicate_keys
 from .models import Record, User
 from .repository import apply_push
 from .settings import DEMO_PASSWORD
@@ -163,41 +164,59 @@ def _iso(dt: datetime) -> str:
 
 
 def _customers(rng: random.Random, count: int) -> Iterator[dict[str, Any]]:
+    """Distinct people: no two share name + company or a mobile number (the server would
+    flag them as possible duplicates)."""
+    seen: set[str] = set()
     for i in range(count):
-        city, lat, lon = rng.choice(CITIES)
-        chinese = i % 3 != 2
-        if i == 0:
-            name, gender = "张三", "male"
-        elif i == 1:
-            name, gender = "李娜", "female"
-        elif i == 2:
-            name, gender = "王伟", "male"
-        elif chinese:
-            name = rng.choice(SURNAMES) + rng.choice(GIVEN)
-            gender = rng.choice(["male", "female"])
+        fields = _customer(rng, i)
+        fields["mobile"] = f"+86 1{30 + i % 60} {i // 60:04d} {rng.randint(1000, 9999)}"
+        fields["email"] = f"contact{i}@example.com"
+        for _attempt in range(20):
+            if not duplicate_keys(fields) & seen:
+                break
+            # another random person (the first three are fixed), same number and address
+            fields = {**_customer(rng, i + 3), "mobile": fields["mobile"], "email": fields["email"]}
         else:
-            name = f"{rng.choice(ENGLISH_FIRST)} {rng.choice(ENGLISH_LAST)}"
-            gender = rng.choice(["male", "female"])
-        company = rng.choice(CN_COMPANIES if chinese else EN_COMPANIES)
-        yield {
-            "name": name,
-            "kind": "person" if i % 4 else "company",
-            "gender": gender,
-            "company": company,
-            "industry": rng.choice(INDUSTRIES),
-            "mobile": f"+86 1{rng.randint(30, 89)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
-            "email": f"contact{i}@example.com",
-            "address": f"{city}市{rng.choice(STREETS)}{rng.randint(1, 999)}号",
-            "city": city,
-            "source": rng.choice(["referral", "web", "event", "cold_call", "partner"]),
-            "status": rng.choice(["potential", "potential", "intent", "closed"]),
-            "tier": rng.choice(["high", "mid", "low"]),
-            "tags": rng.sample(TAGS, rng.randint(0, 3)),
-            "location": {
-                "lat": round(lat + rng.uniform(-0.1, 0.1), 5),
-                "lon": round(lon + rng.uniform(-0.1, 0.1), 5),
-            },
-        }
+            fields.pop("company")  # the pool is exhausted: a private customer
+        seen |= duplicate_keys(fields)
+        yield fields
+
+
+def _customer(rng: random.Random, i: int) -> dict[str, Any]:
+    city, lat, lon = rng.choice(CITIES)
+    chinese = i % 3 != 2
+    if i == 0:
+        name, gender = "张三", "male"
+    elif i == 1:
+        name, gender = "李娜", "female"
+    elif i == 2:
+        name, gender = "王伟", "male"
+    elif chinese:
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN)
+        gender = rng.choice(["male", "female"])
+    else:
+        name = f"{rng.choice(ENGLISH_FIRST)} {rng.choice(ENGLISH_LAST)}"
+        gender = rng.choice(["male", "female"])
+    company = rng.choice(CN_COMPANIES if chinese else EN_COMPANIES)
+    return {
+        "name": name,
+        "kind": "person" if i % 4 else "company",
+        "gender": gender,
+        "company": company,
+        "industry": rng.choice(INDUSTRIES),
+        "mobile": f"+86 1{rng.randint(30, 89)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+        "email": f"contact{i}@example.com",
+        "address": f"{city}市{rng.choice(STREETS)}{rng.randint(1, 999)}号",
+        "city": city,
+        "source": rng.choice(["referral", "web", "event", "cold_call", "partner"]),
+        "status": rng.choice(["potential", "potential", "intent", "closed"]),
+        "tier": rng.choice(["high", "mid", "low"]),
+        "tags": rng.sample(TAGS, rng.randint(0, 3)),
+        "location": {
+            "lat": round(lat + rng.uniform(-0.1, 0.1), 5),
+            "lon": round(lon + rng.uniform(-0.1, 0.1), 5),
+        },
+    }
 
 
 def seed_demo(

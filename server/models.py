@@ -200,3 +200,48 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start_ms: Mapped[int] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class RecordKey(Base):
+    """A normalised duplicate key of a customer or lead (:mod:`server.crm.keys`)."""
+
+    __tablename__ = "record_keys"
+    __table_args__ = (
+        Index("ix_record_keys_lookup", "collection", "key"),
+        Index("ix_record_keys_record", "collection", "record_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    collection: Mapped[str] = mapped_column(String(64))
+    record_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(300))
+
+
+class RecordSearch(Base):
+    """Search text (characters, pinyin, initials) and pinyin sort key of a record: a
+    narrow table a substring search scans instead of ``records``."""
+
+    __tablename__ = "record_search"
+    __table_args__ = (Index("ix_record_search_sort", "collection", "sort_key"),)
+
+    collection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    sort_key: Mapped[str] = mapped_column(String(400))
+
+
+class ReminderRow(Base):
+    """The reminder a task, contract or customer carries (:mod:`sync_protocol.reminders`),
+    kept on every write so "what is due" is an index range scan."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_due", "due_at_ms"),)
+
+    collection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    due_at_ms: Mapped[int] = mapped_column(BigInteger)
+    until_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: The user it is for when the record names one (a task's assignee); else the owner.
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))

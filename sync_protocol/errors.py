@@ -54,6 +54,7 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal_error"
     GROUP_REJECTED = "group_rejected"
     TOTAL_MISMATCH = "total_mismatch"
+    POSSIBLE_DUPLICATE = "possible_duplicate"
 
 
 #: The HTTP status each code is answered with when it is the whole response's error.
@@ -86,6 +87,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.GROUP_REJECTED: 409,  # per mutation: another member of its group failed
     ErrorCode.TOTAL_MISMATCH: 422,  # per mutation: stated totals differ from sync_protocol.orders
+    ErrorCode.POSSIBLE_DUPLICATE: 409,  # per mutation: matches a record; resend with override
 }
 
 

@@ -79,6 +79,11 @@ class Mutation(_Message):
         description="Mutations of one push sharing a group apply all or nothing (a lead "
         "conversion, an order with its lines). A group never spans two pushes.",
     )
+    override: list[Literal["possible_duplicate"]] | None = Field(
+        default=None,
+        description="Soft checks the writer deliberately overrides, after showing them to "
+        "the user: `possible_duplicate` saves a record that matches another one.",
+    )
 
     @model_validator(mode="after")
     def _delete_has_no_fields(self) -> Mutation:

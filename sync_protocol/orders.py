@@ -19,7 +19,8 @@ from zero (``ROUND_HALF_UP``, 四舍五入) in this order —
 order's total always equals the sum of the totals printed on its lines.
 
 The server refuses a write whose stated totals differ from this computation with
-``total_mismatch`` (:func:`line_mismatches`, :func:`order_mismatches` say which).
+``total_mismatch`` (:func:`line_mismatches`, :func:`order_mismatches` say which), and an
+order status change :data:`ORDER_TRANSITIONS` does not allow (:func:`order_status_error`).
 """
 
 from __future__ import annotations
@@ -219,6 +220,30 @@ def line_fields(line: Mapping[str, Any]) -> dict[str, float]:
     return {n: to_number(getattr(amounts, attr)) for n, attr in LINE_TOTAL_FIELDS.items()}
 
 
+#: How an order's ``status`` may move (a quote's is free): placed as ``draft`` or
+#: ``accepted`` (confirmed), ``fulfilled`` when delivered, ``cancelled`` before that.
+ORDER_STATUSES = ("draft", "accepted", "fulfilled", "cancelled")
+ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "draft": frozenset({"accepted", "cancelled"}),
+    "accepted": frozenset({"fulfilled", "cancelled"}),
+    "fulfilled": frozenset(),
+    "cancelled": frozenset(),
+}
+
+
+def order_status_error(before: str | None, after: Any) -> str | None:
+    """Why an order may not go from ``before`` (``None``: a new order) to ``after``."""
+    if after not in ORDER_STATUSES:
+        return f"an order's status is one of {', '.join(ORDER_STATUSES)}"
+    if before is None or before == after:
+        return None
+    if before not in ORDER_TRANSITIONS:
+        return None  # an order stored before the rules (e.g. "sent"): any valid status
+    if after not in ORDER_TRANSITIONS[before]:
+        return f"an order cannot go from {before} to {after}"
+    return None
+
+
 def catalogue_price(product: Mapping[str, Any], tier: str | None = None) -> Decimal | None:
     """A product's unit price for a customer of ``tier`` (``high``/``mid``/``low``).
 
@@ -235,7 +260,9 @@ def catalogue_price(product: Mapping[str, Any], tier: str | None = None) -> Deci
 __all__ = [
     "LINE_TOTAL_FIELDS",
     "MONEY_PLACES",
+    "ORDER_STATUSES",
     "ORDER_TOTAL_FIELDS",
+    "ORDER_TRANSITIONS",
     "ROUNDING",
     "LineAmounts",
     "Mismatch",
@@ -248,6 +275,7 @@ __all__ = [
     "order_amounts",
     "order_fields",
     "order_mismatches",
+    "order_status_error",
     "round_money",
     "to_decimal",
     "to_number",

@@ -220,7 +220,17 @@ class CustomerDetailViewModel(Observable):
         ]
         if f.get("notes"):
             self.info.append((tr.field_label("customers", "notes"), str(f["notes"])))
-        self.contacts = [
+        self.contacts = self._contacts()
+        self.opportunities = self._opportunities()
+        self.timeline = self._timeline()
+        self.contracts = self._contracts()
+        self.tickets = self._tickets()
+        self.tasks = self._tasks()
+        self.orders = self._orders()
+        self.notify()
+
+    def _contacts(self) -> list[DetailLine]:
+        return [
             DetailLine(
                 r.id,
                 str(r.fields.get("name") or ""),
@@ -231,8 +241,10 @@ class CustomerDetailViewModel(Observable):
             )
             for r in self._children("contacts")
         ]
+
+    def _opportunities(self) -> list[DetailLine]:
         stages = stage_names(self.session)
-        self.opportunities = [
+        return [
             DetailLine(
                 r.id,
                 str(r.fields.get("name") or ""),
@@ -249,7 +261,10 @@ class CustomerDetailViewModel(Observable):
             )
             for r in self._children("opportunities")
         ]
-        self.timeline = [
+
+    def _timeline(self) -> list[DetailLine]:
+        tr = self.session.tr
+        return [
             DetailLine(
                 r.id,
                 f"{local_datetime_text(r.fields.get('occurred_at'))}  "
@@ -266,7 +281,10 @@ class CustomerDetailViewModel(Observable):
             )
             for r in self._children("activities", order_by="occurred_at")
         ]
-        self.contracts = [
+
+    def _contracts(self) -> list[DetailLine]:
+        tr = self.session.tr
+        return [
             DetailLine(
                 r.id,
                 f"{r.fields.get('number', '')} {r.fields.get('title') or ''}".strip(),
@@ -285,7 +303,10 @@ class CustomerDetailViewModel(Observable):
             )
             for r in self._children("contracts")
         ]
-        self.tickets = [
+
+    def _tickets(self) -> list[DetailLine]:
+        tr = self.session.tr
+        return [
             DetailLine(
                 r.id,
                 str(r.fields.get("title") or ""),
@@ -301,7 +322,10 @@ class CustomerDetailViewModel(Observable):
             )
             for r in self._children("tickets", order_by="opened_at")
         ]
-        self.tasks = [
+
+    def _tasks(self) -> list[DetailLine]:
+        tr = self.session.tr
+        return [
             DetailLine(
                 r.id,
                 str(r.fields.get("title") or ""),
@@ -318,7 +342,10 @@ class CustomerDetailViewModel(Observable):
             for r in self._children("tasks", order_by="due_at")
             if r.fields.get("status") == "open"
         ]
-        self.orders = [
+
+    def _orders(self) -> list[DetailLine]:
+        tr = self.session.tr
+        return [
             DetailLine(
                 r.id,
                 str(r.fields.get("number") or ""),
@@ -335,7 +362,6 @@ class CustomerDetailViewModel(Observable):
             )
             for r in self._children("quotes", order_by="number")
         ]
-        self.notify()
 
     def _with_photos(self, activity_id: str, text: str) -> str:
         """A timeline line's text plus how many photos the visit has (tap to see them)."""

@@ -306,6 +306,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rep.end": ("To", "结束日期"),
     "rep.days": ("Within days", "天数内"),
     "rep.show": ("Show", "查看"),
+    "rep.overdue_hint": (
+        "Counts per rep; the CSV lists every overdue task and customer.",
+        "按代表统计；CSV 中列出每一条逾期任务和客户。",
+    ),
     # import
     "imp.title": ("CSV import", "CSV 导入"),
     "imp.help": (
@@ -396,6 +400,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "number": ("Number", "编号"),
     "ends_on": ("Ends on", "到期日"),
     "days_left": ("Days left", "剩余天数"),
+    "overdue_tasks": ("Overdue tasks", "逾期任务"),
+    "overdue_follow_ups": ("Customers past follow-up", "超过跟进日期的客户"),
     "customer_name": ("Customer", "客户"),
 }
 

@@ -1,37 +1,74 @@
 """CRM domain rules the sync engine runs on every write path (push, manager API, import).
 
 The engine (:mod:`server.repository.push`) knows nothing of customers or orders; a
-schema brings its own :class:`~server.repository.push.PushRules`, run on each unit
+schema brings its own :class:`~server.repository.units.PushRules`, run on each unit
 (a mutation, or a group) after it is applied in memory and before anything is stored.
 :func:`push_rules` picks the rules for a schema: the CRM's for ``fieldsync-crm``, none
 for any other (an SDK developer's own schema).
 
 * :mod:`.totals` — quote/order totals by :mod:`sync_protocol.orders`: stated totals are
-  checked (``total_mismatch``); unstated ones are kept up to date by the server.
+  checked (``total_mismatch``); unstated ones are kept up to date by the server;
+* :mod:`.references` — referenced records exist and are in the writer's scope;
+* :mod:`.custom` — typed custom fields (:mod:`sync_protocol.custom_fields`);
+* :mod:`.conversion` — a lead turns ``converted`` only with live links;
+* :mod:`.duplicates` — ``possible_duplicate`` (last: it remembers accepted keys).
+
+On flush, :mod:`.indexing` keeps the duplicate keys and the search text of every written
+record, and :mod:`.reminders` the reminders of tasks, contracts and customers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from sync_protocol import CRM_SCHEMA, SchemaRegistry
 
-from ..repository.push import NO_RULES, PushBatch, PushRules, UnitWrite
+from ..repository.rows import RowState
+from ..repository.units import NO_RULES, Batch, PushRules, UnitWrite
+from .conversion import ConversionRule
+from .custom import CustomFieldsRule
+from .duplicates import DuplicatesRule
+from .indexing import IndexedRow, index_records
+from .references import ReferencesRule
+from .reminders import index_reminders
 from .totals import OrderTotalsRule
 
 
-class CrmRules:
-    """Every CRM rule, in order."""
+class UnitRule(Protocol):
+    """One CRM check of a unit (raise :class:`~server.repository.units.Rejected`)."""
 
-    def __init__(self, rules: Sequence[PushRules]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None: ...
+
+
+class CrmRules:
+    """Every CRM rule, in order, and the derived tables on flush."""
+
+    def __init__(self, rules: Sequence[UnitRule]) -> None:
         self.rules = tuple(rules)
 
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         for rule in self.rules:
             rule.check_unit(batch, unit)
 
+    def on_flush(self, batch: Batch, written: Sequence[RowState]) -> None:
+        rows = [
+            IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted)
+            for r in written
+        ]
+        index_records(batch.conn, rows)
+        index_reminders(batch.conn, rows)
 
-CRM_RULES = CrmRules([OrderTotalsRule()])
+
+CRM_RULES = CrmRules(
+    [
+        ReferencesRule(),
+        CustomFieldsRule(),
+        OrderTotalsRule(),
+        ConversionRule(),
+        DuplicatesRule(),  # last: it remembers the keys of accepted units
+    ]
+)
 
 
 def push_rules(schema: SchemaRegistry) -> PushRules:

@@ -16,6 +16,11 @@ After a unit (a mutation or a group) is applied in memory:
 
 A device therefore sends an order and its lines in one group with the totals it
 computed with the same function; a manager API write does the same.
+
+An order's ``status`` (``kind`` order) moves along
+:data:`sync_protocol.orders.ORDER_TRANSITIONS` — draft → accepted → fulfilled, or
+cancelled before fulfilment; any other change is ``validation_failed``
+(``invalid_transition``).
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from sync_protocol.orders import (
     line_mismatches,
     order_fields,
     order_mismatches,
+    order_status_error,
 )
 
-from ..repository.push import PushBatch, Rejected, UnitWrite
+from ..repository.units import Batch, Rejected, UnitWrite
 
 QUOTES = "quotes"
 LINES = "quote_lines"
@@ -62,7 +68,7 @@ def _invalid(mutation_id: str, message: str) -> Rejected:
 class OrderTotalsRule:
     """Checks stated totals, maintains unstated ones (see the module docstring)."""
 
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
         touched: dict[str, str] = {}  # quote id -> the mutation that touched it
         stated: dict[str, tuple[str, dict[str, Any]]] = {}
         for w in unit:
@@ -74,6 +80,7 @@ class OrderTotalsRule:
                     if isinstance(qid, str):
                         touched.setdefault(qid, m.id)
             elif m.collection == QUOTES and m.op == "upsert":
+                self._status(w)
                 said = {k: v for k, v in m.fields.items() if k in ORDER_TOTAL_FIELDS}
                 if said:
                     _, earlier = stated.get(m.record_id, ("", {}))
@@ -83,7 +90,26 @@ class OrderTotalsRule:
         for qid in touched.keys() - stated.keys():
             self._quote(batch, qid, {}, touched[qid], line_changed=True)
 
-    def _line(self, batch: PushBatch, w: UnitWrite) -> None:
+    @staticmethod
+    def _status(w: UnitWrite) -> None:
+        """An order's status moves along :data:`ORDER_TRANSITIONS`."""
+        after = w.row.record.fields
+        if "status" not in w.mutation.fields or after.get("kind") != "order":
+            return
+        old = w.before.record if w.before is not None else None
+        before = None
+        if old is not None and not old.deleted and old.fields.get("kind") == "order":
+            before = old.fields.get("status")
+        problem = order_status_error(before, after.get("status"))
+        if problem:
+            raise Rejected(
+                ErrorCode.VALIDATION_FAILED,
+                f"quotes: {problem}",
+                {"fields": [{"field": "status", "code": "invalid_transition", "message": problem}]},
+                mutation_id=w.mutation.id,
+            )
+
+    def _line(self, batch: Batch, w: UnitWrite) -> None:
         m, record = w.mutation, w.row.record
         if m.op != "upsert" or record.deleted:
             return
@@ -100,7 +126,7 @@ class OrderTotalsRule:
 
     def _quote(
         self,
-        batch: PushBatch,
+        batch: Batch,
         quote_id: str,
         said: dict[str, Any],
         mutation_id: str,

@@ -14,10 +14,25 @@ from fastapi import FastAPI
 def install_manager(app: FastAPI) -> None:
     """Mount the manager routers (they reach the per-app context through the request)."""
     from ..reports import routes as report_routes
-    from . import conflicts, devices, entities, people, reassignment, transfer
+    from . import (
+        conflicts,
+        devices,
+        entities,
+        leads,
+        merge,
+        orders,
+        people,
+        reassignment,
+        reminders,
+        transfer,
+    )
 
     for router in (
         entities.router,
+        leads.router,
+        merge.router,
+        orders.router,
+        reminders.router,
         report_routes.router,
         reassignment.router,
         conflicts.router,

@@ -1,20 +1,26 @@
-"""CSV import of customers, contacts and opportunities, with a validation report.
+"""CSV import of customers, leads, contacts and opportunities, with a validation report.
 
-The file's header names the entity's fields (``id`` optional; for customers an
-``owner_id`` column assigns the rep). Each data row is checked in order:
+The file's header names the entity's fields (``id`` optional; for customers and leads an
+``owner_id`` column assigns the rep of your team who owns the row). Each data row is
+checked in order:
 
 1. every cell converts to its field's type (numbers, booleans ``true/false/1/0/yes/no``,
    tags separated by ``;``, JSON objects for JSON and location fields);
 2. the record validates against the entity schema (required fields, choices, formats);
 3. references exist in the caller's scope (a contact's customer, an opportunity's stage);
 4. it is no **duplicate** — of an existing record or of an earlier accepted row of the
-   same file: customers and contacts by phone (digits only; customers' ``phone`` and
-   ``mobile``) and e-mail (case-insensitive), opportunities by customer and name.
+   same file. Customers and leads use the same normalised keys as every other write
+   path (:mod:`server.crm.keys`: phone/mobile digits, e-mail, name + company folded to
+   pinyin; leads are compared with leads and customers) and are reported with code
+   ``possible_duplicate``; ``allow_duplicates`` imports them anyway (the override of
+   ``Mutation.override``). Contacts are compared by phone and e-mail, opportunities by
+   customer and name (code ``duplicate``).
 
 A row with any error imports nothing and is listed in the report as ``(row, field,
 code, message)`` — ``row`` is the line as a spreadsheet numbers it (the header is row 1).
 The accepted rows are then pushed as one batch through the sync engine, so they reach
-the reps' phones like any write; with ``atomic`` any error imports nothing at all.
+the reps' phones like any write and pass every server rule; with ``atomic`` any error
+imports nothing at all.
 """
 
 from __future__ import annotations
@@ -26,26 +32,32 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from sync_protocol import EntitySchema, FieldType, MutationStatus
-from sync_protocol.hlc import wall_clock_ms
 from sync_protocol.messages import ID_PATTERN
 
 from ..accounts import Principal
 from ..context import ServerContext
-from ..models import User
-from ..repository import lock_counter, reassign_customers
-from .records import StoredRow, apply_mutations, load_rows, make_mutation, new_record_id
+from ..crm.duplicates import TARGETS as DUPLICATE_TARGETS
+from ..crm.keys import duplicate_keys as crm_duplicate_keys
+from ..models import Record, RecordKey, User
+from ..repository import lock_counter
+from .records import apply_mutations, load_rows, make_mutation, new_record_id
 
-IMPORTABLE = ("customers", "contacts", "opportunities")
+IMPORTABLE = ("customers", "leads", "contacts", "opportunities")
+#: Entities whose rows may name their owner (owner-scoped).
+OWNED = ("customers", "leads")
 _ID = re.compile(ID_PATTERN)
 _TRUE = {"true", "1", "yes", "y", "是"}
 _FALSE = {"false", "0", "no", "n", "否"}
 _ADMIN_VIEW = Principal(user_id="", role="admin")
+keys_t = cast(Table, RecordKey.__table__)
+records_t = cast(Table, Record.__table__)
 
 
 class ImportRequest(BaseModel):
@@ -65,6 +77,11 @@ class ImportRequest(BaseModel):
     csv: str = Field(max_length=20_000_000, description="The CSV text, header first (UTF-8).")
     dry_run: bool = Field(default=False, description="Validate and report; import nothing.")
     atomic: bool = Field(default=False, description="Any error imports nothing at all.")
+    allow_duplicates: bool = Field(
+        default=False,
+        description="Import customers and leads even when they look like existing ones "
+        "(overrides `possible_duplicate`).",
+    )
 
 
 class RowError(BaseModel):
@@ -118,19 +135,24 @@ def normalise_email(value: Any) -> str | None:
 
 def duplicate_keys(collection: str, fields: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(field, key) pairs two records of ``collection`` must not share."""
+    if collection in DUPLICATE_TARGETS:
+        for key in sorted(crm_duplicate_keys(fields)):
+            yield _KEY_FIELD[key[0]], key
+        return
     if collection == "opportunities":
         name = fields.get("name")
         if isinstance(name, str) and fields.get("customer_id"):
             yield "name", f"opp:{fields['customer_id']}:{name.strip().casefold()}"
         return
-    phones = ("phone", "mobile") if collection == "customers" else ("phone",)
-    for name in phones:
-        phone = normalise_phone(fields.get(name))
-        if phone:
-            yield name, f"phone:{phone}"
+    phone = normalise_phone(fields.get("phone"))
+    if phone:
+        yield "phone", f"phone:{phone}"
     email = normalise_email(fields.get("email"))
     if email:
         yield "email", f"email:{email}"
+
+
+_KEY_FIELD = {"p": "phone", "e": "email", "n": "name"}
 
 
 def convert_cell(spec_type: FieldType, raw: str) -> Any:
@@ -215,10 +237,10 @@ class Importer:
                 ids=[],
             )
         rows = [self._parse(i + 2, raw) for i, raw in enumerate(reader)]
-        self._check(rows)
+        self._check(rows, allow_duplicates=request.allow_duplicates)
         accepted = [r for r in rows if not r.errors]
         if not request.dry_run and accepted and not (request.atomic and len(accepted) < len(rows)):
-            self._write(accepted)
+            self._write(accepted, allow_duplicates=request.allow_duplicates)
             accepted = [r for r in accepted if not r.errors]
         errors = sorted((e for r in rows for e in r.errors), key=lambda e: (e.row, e.field))
         failed = sum(1 for r in rows if r.errors)
@@ -251,7 +273,7 @@ class Importer:
             if name == "version":  # an exported file read back: the server assigns versions
                 continue
             if name == "owner_id":
-                if self.entity.name == "customers":
+                if self.entity.name in OWNED:
                     row.owner_id = text.strip()
                 continue
             spec = self.entity.fields[name]
@@ -262,19 +284,15 @@ class Importer:
         row.record_id = row.record_id or new_record_id()
         return row
 
-    def _check(self, rows: list[_Row]) -> None:
+    def _check(self, rows: list[_Row], *, allow_duplicates: bool = False) -> None:
         collection = self.entity.name
         customers = {c.id for c in load_rows(self.conn, self.principal, "customers")}
         stages = {s.id for s in load_rows(self.conn, self.principal, "pipeline_stages")}
-        existing: dict[str, StoredRow] = {}
-        existing_ids: set[str] = set()
-        for rec in load_rows(self.conn, _ADMIN_VIEW, collection, include_deleted=True):
-            existing_ids.add(rec.id)
-            if not rec.deleted:
-                for _name, key in duplicate_keys(collection, rec.fields):
-                    existing.setdefault(key, rec)
+        existing_ids = self._existing_ids([r.record_id for r in rows])
+        existing = self._existing_keys(rows)
         seen: dict[str, int] = {}
         seen_ids: set[str] = set()
+        soft = collection in DUPLICATE_TARGETS
         for row in rows:
             for err in self.entity.validate(row.fields, partial=False):
                 if not any(e.field == err.field for e in row.errors):
@@ -295,21 +313,70 @@ class Importer:
             if row.errors:
                 continue
             keys = list(duplicate_keys(collection, row.fields))
+            code = "possible_duplicate" if soft else "duplicate"
             for name, key in keys:
+                if soft and allow_duplicates:
+                    break
                 match = existing.get(key)
                 if match is not None:
-                    shown = match.id if self.principal.sees_owner(match.owner_id) else "(hidden)"
-                    row.fail(name, "duplicate", f"same {name} as existing record {shown}")
+                    shown = match[0] if self.principal.sees_owner(match[1]) else "(hidden)"
+                    row.fail(name, code, f"same {name} as existing record {shown}")
                 elif key in seen:
-                    row.fail(name, "duplicate", f"same {name} as row {seen[key]}")
+                    row.fail(name, code, f"same {name} as row {seen[key]}")
             if not row.errors:
                 seen_ids.add(row.record_id)
                 for _name, key in keys:
                     seen.setdefault(key, row.number)
 
-    def _write(self, rows: list[_Row]) -> None:
+    def _existing_ids(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            stmt = select(records_t.c.record_id).where(
+                records_t.c.collection == self.entity.name,
+                records_t.c.record_id.in_(ids[start : start + 500]),
+            )
+            found.update(self.conn.execute(stmt).scalars())
+        return found
+
+    def _existing_keys(self, rows: list[_Row]) -> dict[str, tuple[str, str | None]]:
+        """key -> (record id, owner) of live records the rows could duplicate."""
+        collection = self.entity.name
+        out: dict[str, tuple[str, str | None]] = {}
+        if collection in DUPLICATE_TARGETS:
+            wanted = sorted({k for r in rows for _n, k in duplicate_keys(collection, r.fields)})
+            for start in range(0, len(wanted), 500):
+                stmt = (
+                    select(keys_t.c.key, records_t.c.record_id, records_t.c.owner_id)
+                    .join(
+                        records_t,
+                        (records_t.c.collection == keys_t.c.collection)
+                        & (records_t.c.record_id == keys_t.c.record_id),
+                    )
+                    .where(
+                        keys_t.c.collection.in_(DUPLICATE_TARGETS[collection]),
+                        keys_t.c.key.in_(wanted[start : start + 500]),
+                        records_t.c.deleted.is_(False),
+                    )
+                )
+                for key, rid, owner in self.conn.execute(stmt):
+                    out.setdefault(key, (rid, owner))
+            return out
+        for rec in load_rows(self.conn, _ADMIN_VIEW, collection):
+            for _name, key in duplicate_keys(collection, rec.fields):
+                out.setdefault(key, (rec.id, rec.owner_id))
+        return out
+
+    def _write(self, rows: list[_Row], *, allow_duplicates: bool = False) -> None:
+        override = ("possible_duplicate",) if allow_duplicates else ()
+        owner_field = self.entity.owner_field
         mutations = [
-            make_mutation(self.context, self.entity.name, r.record_id, fields=r.fields)
+            make_mutation(
+                self.context,
+                self.entity.name,
+                r.record_id,
+                fields={**r.fields, owner_field: r.owner_id} if r.owner_id else r.fields,
+                override=override,
+            )
             for r in rows
         ]
         results = apply_mutations(self.conn, self.context, self.principal, mutations)
@@ -317,16 +384,3 @@ class Importer:
             if result.status is MutationStatus.REJECTED and result.error is not None:
                 fields = result.error.details.get("fields") or [{"field": ""}]
                 row.fail(str(fields[0].get("field", "")), result.error.code, result.error.message)
-        by_owner: dict[str, list[str]] = {}
-        for row in rows:
-            if not row.errors and row.owner_id is not None:
-                by_owner.setdefault(row.owner_id, []).append(row.record_id)
-        for owner, ids in sorted(by_owner.items()):
-            reassign_customers(
-                self.conn,
-                self.principal,
-                ids,
-                owner,
-                now_ms=wall_clock_ms(),
-                server_hlc=self.context.clock.now,
-            )

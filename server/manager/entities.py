@@ -51,6 +51,7 @@ Collection = Literal[
     "knowledge_articles",
     "satisfaction_responses",
     "sales_targets",
+    "custom_field_defs",
 ]
 assert set(get_args(Collection)) == set(CRM_SCHEMA.entities), "Collection is out of date"
 
@@ -84,7 +85,13 @@ class CreateRecord(BaseModel):
     owner_id: str | None = Field(
         default=None,
         pattern=ID_PATTERN,
-        description="Customers only: the rep who owns it (default: the caller).",
+        description="Customers, leads and sales targets: the rep of your team who owns it "
+        "(default: the caller).",
+    )
+    override: list[Literal["possible_duplicate"]] = Field(
+        default_factory=list,
+        description="Soft checks to override deliberately: `possible_duplicate` saves a "
+        "record that matches another one.",
     )
 
 
@@ -97,6 +104,9 @@ class UpdateRecord(BaseModel):
     fields: dict[str, Any] = Field(description="Changed fields only (a patch).")
     base_version: int | None = Field(
         default=None, ge=0, description="Version the change is based on (or If-Match)."
+    )
+    override: list[Literal["possible_duplicate"]] = Field(
+        default_factory=list, description="Soft checks to override (see create)."
     )
 
 
@@ -214,6 +224,7 @@ def create_record(
         fields=body.fields,
         creating=True,
         new_owner_id=body.owner_id,
+        override=body.override,
     )
     assert outcome.row is not None
     return _etag(response, outcome.row.out())
@@ -245,6 +256,7 @@ def update_record(
         op="upsert",
         fields=body.fields,
         base_version=version,
+        override=body.override,
     )
     assert outcome.row is not None
     return _etag(response, outcome.row.out())

@@ -32,6 +32,7 @@ from sync_protocol import (
     MutationResult,
     MutationStatus,
     ProtocolError,
+    Scope,
     ValidationFailed,
 )
 from sync_protocol.errors import FieldError
@@ -277,8 +278,11 @@ def apply_mutations(
     context: ServerContext,
     principal: Principal,
     mutations: Sequence[Mutation],
+    *,
+    repointing: bool = False,
 ) -> list[MutationResult]:
-    """Apply server-made mutations through the sync engine (caller commits)."""
+    """Apply server-made mutations through the sync engine (caller commits);
+    ``repointing``: the server rewrites references (append-only events included)."""
     outcome = apply_push(
         conn,
         principal,
@@ -287,8 +291,26 @@ def apply_mutations(
         now_ms=wall_clock_ms(),
         server_hlc=context.clock.now,
         rules=context.rules,
+        repointing=repointing,
     )
     return outcome.results
+
+
+def apply_group(
+    conn: Connection,
+    context: ServerContext,
+    principal: Principal,
+    mutations: Sequence[Mutation],
+) -> list[MutationResult]:
+    """Apply server-made mutations as one group (all or nothing, caller commits); a
+    refusal raises the failing member's own error (not its ``group_rejected`` echoes)."""
+    group = f"srv-{uuid.uuid4().hex}"
+    grouped = [m.model_copy(update={"group": group}) for m in mutations]
+    results = apply_mutations(conn, context, principal, grouped)
+    for result in results:
+        if result.error is not None and result.error.code is not ErrorCode.GROUP_REJECTED:
+            raise_rejection(result)
+    return results
 
 
 def make_mutation(
@@ -300,6 +322,8 @@ def make_mutation(
     fields: dict[str, Any] | None = None,
     current: StoredRow | None = None,
     resolves: list[str] | None = None,
+    group: str | None = None,
+    override: Sequence[str] = (),
 ) -> Mutation:
     fields = dict(fields or {})
     base = {k: current.fields.get(k) for k in fields} if current is not None else None
@@ -313,6 +337,8 @@ def make_mutation(
         base_version=current.version if current is not None else None,
         hlc=context.clock.now(),
         resolves=resolves,
+        group=group,
+        override=list(override) or None,  # type: ignore[arg-type]
     )
 
 
@@ -328,18 +354,24 @@ def write_record(
     base_version: int | None = None,
     creating: bool = False,
     new_owner_id: str | None = None,
+    override: Sequence[str] = (),
 ) -> WriteOutcome:
     """One manager write, versioned like a device's push; commits on success.
 
     ``creating`` refuses an id that already exists (409); otherwise the record must
     exist and be visible (404). ``base_version`` (when given) must equal the record's
     current version, or the write is refused with 412 and ``details.current``.
+    ``new_owner_id`` places a new owner-scoped record (a lead for a rep) or moves a
+    customer with everything hanging off it.
     """
-    if new_owner_id is not None and collection != "customers":
+    entity = context.schema.get(collection)
+    if new_owner_id is not None and (entity is None or entity.scope is not Scope.OWNER):
         raise ValidationFailed(
-            "owner_id is set only for customers (their records follow the customer)",
-            errors=[FieldError(field="owner_id", code="not_allowed", message="customers only")],
+            "owner_id is set only on owner-scoped records (customers, leads, targets)",
+            errors=[FieldError(field="owner_id", code="not_allowed", message="not owner-scoped")],
         )
+    if creating and new_owner_id is not None and entity is not None:
+        fields = {**(fields or {}), entity.owner_field: new_owner_id}
     conn = session.connection()
     lock_counter(conn)  # serialise with every other writer before the precondition check
     current = load_row(conn, collection, record_id)
@@ -360,12 +392,14 @@ def write_record(
             f"the record changed since version {base_version}",
             details={"current": current.out().model_dump(mode="json")},
         )
-    mutation = make_mutation(context, collection, record_id, op=op, fields=fields, current=current)
+    mutation = make_mutation(
+        context, collection, record_id, op=op, fields=fields, current=current, override=override
+    )
     result = apply_mutations(conn, context, principal, [mutation])[0]
     if result.status is MutationStatus.REJECTED:
         session.rollback()
         raise_rejection(result)
-    if new_owner_id is not None and collection == "customers":
+    if new_owner_id is not None and collection == "customers" and not creating:
         row = load_row(conn, collection, record_id)
         if row is not None and row.owner_id != new_owner_id:
             reassign_customers(
@@ -386,6 +420,7 @@ __all__ = [
     "PreconditionFailed",
     "StoredRow",
     "WriteOutcome",
+    "apply_group",
     "apply_mutations",
     "load_row",
     "load_rows",

@@ -20,7 +20,7 @@ from .records import load_rows, parse_filters, select_rows
 
 router = APIRouter(prefix="/v1/manager", tags=["manager: import and export"])
 
-Importable = Literal["customers", "contacts", "opportunities"]
+Importable = Literal["customers", "leads", "contacts", "opportunities"]
 
 
 @router.post("/import/{collection}", response_model=ImportReport, responses=error_responses())

@@ -11,9 +11,10 @@ applies it afresh.
 
 **Idempotency** is keyed by ``(user, device, mutation id)`` — ids are chosen by
 devices, so two devices choosing one id never meet — and checked against the SHA-256
-of what the device sent (:func:`mutation_digest`, taken before the server clamps a
-clock). A retry with the same content answers ``duplicate`` with the stored result; the
-same id with other content is rejected with ``mutation_id_reused`` and changes nothing.
+of what the device sent (:func:`~.units.mutation_digest`, taken before the server
+clamps a clock). A retry with the same content answers ``duplicate`` with the stored
+result; the same id with other content is rejected with ``mutation_id_reused`` and
+changes nothing.
 
 **Units and groups.** The batch is applied unit by unit: a mutation without ``group``
 is a unit of its own; the mutations sharing a ``group`` form one unit, applied together
@@ -29,22 +30,16 @@ results (``duplicate``), and a member never seen before answers ``group_rejected
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, cast
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, select
 
 from sync_protocol import (
-    DELETED_FIELD,
-    ConflictRecord,
     EntitySchema,
-    ErrorBody,
     ErrorCode,
     FieldClock,
-    FieldConflict,
     FieldError,
     LocalEdit,
     MergeResult,
@@ -61,67 +56,30 @@ from sync_protocol import (
 )
 
 from ..accounts import Principal
-from ..models import AppliedMutation, AuditEntry, Record
+from ..models import AppliedMutation, Record
+from .conflicts import conflict_id, resolve_conflicts, store_conflict
 from .rows import CONFLICTS, RowState, decode_record
 from .state import SyncCounter, lock_counter, store_counter
+from .units import (
+    NO_RULES,
+    NoRules,
+    PushRules,
+    Rejected,
+    UnitWrite,
+    decided_results,
+    mutation_digest,
+    rejected_results,
+    units_of,
+)
+from .writing import StoredResult, write_batch
 
 records_t = cast(Table, Record.__table__)
 applied_t = cast(Table, AppliedMutation.__table__)
-audit_t = cast(Table, AuditEntry.__table__)
 
 CUSTOMERS = "customers"
 _CHUNK = 500
-
-
-class Rejected(Exception):
-    """A mutation refused with a stable code; nothing of it (or of its group) is written.
-
-    ``mutation_id`` names the member to blame when a rule rejects a whole unit (default:
-    the mutation being applied).
-    """
-
-    def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        details: dict[str, Any] | None = None,
-        *,
-        mutation_id: str | None = None,
-    ):
-        super().__init__(message)
-        self.body = ErrorBody(code=code, message=message, details=details or {})
-        self.mutation_id = mutation_id
-
-
-@dataclass(frozen=True, slots=True)
-class UnitWrite:
-    """One applied member of a unit, as a rule sees it: the mutation, the row after it
-    (the batch's live state) and the row as it stood before the unit (``None``: new)."""
-
-    mutation: Mutation
-    row: RowState
-    before: RowState | None
-
-
-class PushRules(Protocol):
-    """Schema-specific checks run on each unit after it is applied in memory.
-
-    Raise :class:`Rejected` (with ``mutation_id`` set to the member to blame) to undo
-    the whole unit. Rules read other records through :meth:`PushBatch.row`, which sees
-    the batch's own earlier writes.
-    """
-
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None: ...
-
-
-class NoRules:
-    """The engine's checks only (any schema without domain rules)."""
-
-    def check_unit(self, batch: PushBatch, unit: Sequence[UnitWrite]) -> None:
-        return None
-
-
-NO_RULES: PushRules = NoRules()
+#: Roles that may set a read-only owner field when creating a record (within scope).
+_PLACING_ROLES = frozenset({"manager", "admin"})
 
 
 @dataclass(slots=True)
@@ -133,41 +91,9 @@ class PushOutcome:
     rejected: int = 0
 
 
-@dataclass(slots=True)
-class _Pending:
-    """What a successful mutation will change, applied to the batch state at once."""
-
-    rows: list[RowState] = field(default_factory=list)
-
-
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
-
-
-def conflict_id(mutation_id: str, field_name: str, origin: str = "") -> str:
-    """The id of the conflict a mutation opens on a field. ``origin`` (user and device)
-    keeps two devices' equal mutation ids apart."""
-    key = f"{origin}|{mutation_id}|{field_name}" if origin else f"{mutation_id}|{field_name}"
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return f"cf-{digest[:32]}"
-
-
-def mutation_digest(m: Mutation) -> str:
-    """SHA-256 of a mutation's content as the device sent it (canonical JSON of the
-    parsed message, so formatting and key order do not matter)."""
-    canonical = json.dumps(
-        m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    """A mutation's first answer and the digest of what was sent then."""
-
-    result: str
-    digest: str | None
 
 
 class PushBatch:
@@ -182,15 +108,19 @@ class PushBatch:
         now_ms: int,
         server_hlc: Callable[[], str],
         rules: PushRules = NO_RULES,
+        repointing: bool = False,
     ) -> None:
         self.conn = conn
         self.rules = rules
+        #: The server re-points references (a customer merge): append-only events may
+        #: be updated too.
+        self.repointing = repointing
         self.principal = principal
         self.schema = schema
         self.now_ms = now_ms
         self.server_hlc = server_hlc
         self.rows: dict[tuple[str, str], RowState | None] = {}
-        self.applied: dict[str, _Stored] = {}
+        self.applied: dict[str, StoredResult] = {}
         self.new_results: list[tuple[Mutation, MutationResult]] = []
         self.origin = f"{principal.user_id}|{principal.device_id or ''}"
         self.state = SyncCounter(0, 0)
@@ -198,6 +128,8 @@ class PushBatch:
         self._journal: dict[tuple[str, str], RowState | None] = {}
         #: The version counter when the running unit started.
         self._unit_counter = 0
+        #: Per-batch state of the schema's rules (caches, keys seen in this batch).
+        self.scratch: dict[str, Any] = {}
 
     # ---- loading -------------------------------------------------------------------
 
@@ -270,17 +202,17 @@ class PushBatch:
         changed = {k: v for k, v in values.items() if state.record.fields.get(k) != v}
         if not changed:
             return
-        self._touch(key)
+        self.touch(key)
         # A record the unit already wrote keeps that version (its mutation's result
         # names it); otherwise the derived change is a change of its own.
-        version = state.version if state.version > self._unit_counter else self._next_version()
+        version = state.version if state.version > self._unit_counter else self.next_version()
         hlc = self.server_hlc()
         record = state.record.copy()
         record.fields.update(changed)
         record.clocks.update({k: FieldClock(hlc, version) for k in changed})
         state.record, state.version, state.dirty = record, version, True
 
-    def _touch(self, key: tuple[str, str]) -> None:
+    def touch(self, key: tuple[str, str]) -> None:
         """Journal ``key`` before the running unit changes it (first touch only)."""
         if key not in self._journal:
             state = self.rows.get(key)
@@ -297,7 +229,10 @@ class PushBatch:
                 applied_t.c.mutation_id.in_(chunk),
             )
             self.applied.update(
-                {r.mutation_id: _Stored(r.result, r.content_hash) for r in self.conn.execute(stmt)}
+                {
+                    r.mutation_id: StoredResult(r.result, r.content_hash)
+                    for r in self.conn.execute(stmt)
+                }
             )
         by_collection: dict[str, set[str]] = {}
         customers: set[str] = set()
@@ -346,7 +281,18 @@ class PushBatch:
         """Apply one unit (a mutation, or a group) all or nothing; its results in order."""
         stored = [self.applied.get(m.id) for m in members]
         if any(s is not None for s in stored):
-            return self._decided_earlier(members, stored, digests, outcome)
+            # A retried unit: stored members answer ``duplicate`` (``mutation_id_reused``
+            # for other content); a member never seen before cannot join a group already
+            # decided (``group_rejected``).
+            results = decided_results(members, stored, digests)
+            outcome.rejected += sum(r.status is MutationStatus.REJECTED for r in results)
+            fresh = [
+                (m, r, d)
+                for m, r, s, d in zip(members, results, stored, digests, strict=True)
+                if s is None
+            ]
+            self._record(fresh)
+            return results
         self._journal = {}
         counter = self._unit_counter = self.state.counter
         applied: list[MutationResult] = []
@@ -354,85 +300,35 @@ class PushBatch:
         try:
             for member in members:
                 applied.append(self._apply(member))
-            writes = [
-                UnitWrite(
-                    m,
-                    cast(RowState, self.rows[(m.collection, m.record_id)]),
-                    self._journal.get((m.collection, m.record_id)),
-                )
-                for m in members
-                if self.rows.get((m.collection, m.record_id)) is not None
-            ]
-            self.rules.check_unit(self, writes)
+            self.rules.check_unit(self, self._unit_writes(members))
         except Rejected as rejection:
             for key, state in self._journal.items():
                 self.rows[key] = state
             self.state.counter = counter
-            results = self._reject_unit(members, rejection.mutation_id or member.id, rejection)
+            results = rejected_results(members, rejection.mutation_id or member.id, rejection)
             outcome.rejected += len(members)
         else:
             results = applied
             outcome.applied += len(members)
         finally:
             self._journal = {}
-        for m, digest, result in zip(members, digests, results, strict=True):
-            self.applied[m.id] = _Stored(result.model_dump_json(exclude={"record"}), digest)
-            self.new_results.append((m, result))
+        self._record(list(zip(members, results, digests, strict=True)))
         return results
 
-    def _reject_unit(
-        self, members: list[Mutation], failed_id: str, rejection: Rejected
-    ) -> list[MutationResult]:
-        group = members[0].group
-        results = []
+    def _unit_writes(self, members: list[Mutation]) -> list[UnitWrite]:
+        writes = []
         for m in members:
-            body = rejection.body
-            if m.id != failed_id:
-                body = ErrorBody(
-                    code=ErrorCode.GROUP_REJECTED,
-                    message=f"another write of group {group!r} was rejected: "
-                    f"{rejection.body.message}",
-                    details={"group": group, "failed_mutation_id": failed_id},
-                )
-            results.append(
-                MutationResult(mutation_id=m.id, status=MutationStatus.REJECTED, error=body)
-            )
-        return results
+            row = self.rows.get((m.collection, m.record_id))
+            if row is not None:
+                writes.append(UnitWrite(m, row, self._journal.get((m.collection, m.record_id))))
+        return writes
 
-    def _decided_earlier(
-        self,
-        members: list[Mutation],
-        stored: list[_Stored | None],
-        digests: list[str],
-        outcome: PushOutcome,
-    ) -> list[MutationResult]:
-        """A retried unit: stored members answer ``duplicate`` (``mutation_id_reused``
-        when the content differs); a member never seen before cannot join a group already
-        decided and answers ``group_rejected``."""
-        first_known = next(m.id for m, s in zip(members, stored, strict=True) if s is not None)
-        results = []
-        for m, s, digest in zip(members, stored, digests, strict=True):
-            if s is not None:
-                results.append(_repeat(m, s, digest))
-                outcome.rejected += results[-1].status is MutationStatus.REJECTED
-                continue
-            result = MutationResult(
-                mutation_id=m.id,
-                status=MutationStatus.REJECTED,
-                error=ErrorBody(
-                    code=ErrorCode.GROUP_REJECTED,
-                    message=f"group {m.group!r} was already decided in an earlier push; "
-                    "a group never spans two pushes",
-                    details={"group": m.group, "failed_mutation_id": first_known},
-                ),
-            )
-            outcome.rejected += 1
-            self.applied[m.id] = _Stored(result.model_dump_json(exclude={"record"}), digest)
+    def _record(self, results: list[tuple[Mutation, MutationResult, str]]) -> None:
+        for m, result, digest in results:
+            self.applied[m.id] = StoredResult(result.model_dump_json(exclude={"record"}), digest)
             self.new_results.append((m, result))
-            results.append(result)
-        return results
 
-    def _next_version(self) -> int:
+    def next_version(self) -> int:
         self.state.counter += 1
         return self.state.counter
 
@@ -459,8 +355,10 @@ class PushBatch:
                 {"write_roles": sorted(entity.write_roles)},
             )
         current = self._row(m.collection, m.record_id)
-        self._touch((m.collection, m.record_id))
-        if entity.append_only and (m.op == "delete" or current is not None):
+        self.touch((m.collection, m.record_id))
+        if entity.append_only and (
+            m.op == "delete" or (current is not None and not self.repointing)
+        ):
             raise Rejected(
                 ErrorCode.APPEND_ONLY,
                 f"{entity.name} are append-only events: they cannot be changed or deleted",
@@ -474,7 +372,7 @@ class PushBatch:
             fields: dict[str, Any] = {}
         else:
             fields = dict(m.fields)
-            self._validate(entity, fields, creating=current is None)
+            self._validate(entity, fields, current)
             owner, customer = self._placement(entity, m, fields, current)
 
         version = self.state.counter + 1
@@ -514,15 +412,15 @@ class PushBatch:
             self.rows[(m.collection, m.record_id)] = current
         placement_changed = (owner, customer) != (current.owner_id, current.customer_id)
         if changed or placement_changed:
-            current.version = self._next_version()
+            current.version = self.next_version()
         if changed or placement_changed or record.clocks != current.record.clocks:
             current.dirty = True
         current.record = record
         current.owner_id, current.customer_id = owner, customer
 
-        conflict_ids = [self._store_conflict(m, current, c) for c in merged.conflicts]
+        conflict_ids = [store_conflict(self, m, current, c) for c in merged.conflicts]
         if m.resolves:
-            self._resolve(m, current)
+            resolve_conflicts(self, m, current)
 
         # the protocol's one merge -> answer rule (shared with the SDK's fake server)
         return mutation_result(m.id, merged, version=current.version, conflict_ids=conflict_ids)
@@ -531,18 +429,30 @@ class PushBatch:
         if not self.principal.sees_owner(owner_id):
             raise Rejected(ErrorCode.FORBIDDEN, "this record is outside your scope")
 
-    def _validate(self, entity: EntitySchema, fields: dict[str, Any], *, creating: bool) -> None:
+    def _validate(
+        self, entity: EntitySchema, fields: dict[str, Any], current: RowState | None
+    ) -> None:
         errors: list[FieldError] = []
         for name in fields:
             spec = entity.fields.get(name)
-            if spec is not None and spec.read_only:
+            if spec is not None and spec.read_only and not self._may_place(entity, name, current):
                 errors.append(
                     FieldError(field=name, code="read_only", message=f"{name} is set by the server")
                 )
-        errors.extend(entity.validate(fields, partial=not creating))
+        errors.extend(entity.validate(fields, partial=current is not None))
         if errors:
             failure = ValidationFailed(f"{entity.name}: {errors[0].message}", errors=errors)
             raise Rejected(ErrorCode.VALIDATION_FAILED, failure.message, failure.details)
+
+    def _may_place(self, entity: EntitySchema, name: str, current: RowState | None) -> bool:
+        """Managers and admins choose the owner of a record they *create* (a lead for a
+        rep of their team); moving an existing record is a reassignment (evictions)."""
+        return (
+            name == entity.owner_field
+            and entity.scope is Scope.OWNER
+            and current is None
+            and self.principal.role in _PLACING_ROLES
+        )
 
     def _placement(
         self,
@@ -559,7 +469,10 @@ class PushBatch:
         if entity.scope is Scope.OWNER:
             spec = entity.fields.get(entity.owner_field)
             if current is None:
-                if spec is not None and not spec.read_only and entity.owner_field in fields:
+                settable = spec is not None and (
+                    not spec.read_only or self._may_place(entity, entity.owner_field, current)
+                )
+                if settable and fields.get(entity.owner_field) is not None:
                     owner = str(fields[entity.owner_field])
                 else:
                     owner = self.principal.user_id
@@ -585,226 +498,22 @@ class PushBatch:
             )
         return parent.owner_id, str(customer_id)
 
-    # ---- conflicts -----------------------------------------------------------------
-
-    def _store_conflict(self, m: Mutation, row: RowState, c: FieldConflict) -> str:
-        cid = conflict_id(m.id, c.field, self.origin)
-        version = self._next_version()
-        fields = ConflictRecord.of(
-            c,
-            collection=row.collection,
-            record_id=row.record_id,
-            device_id=self.principal.device_id,
-            user_id=self.principal.user_id,
-            mutation_id=m.id,
-        ).fields()
-        hlc = self.server_hlc()
-        record = StoredRecord(fields=fields, clocks={n: FieldClock(hlc, version) for n in fields})
-        self._touch((CONFLICTS, cid))
-        self.rows[(CONFLICTS, cid)] = RowState(
-            pk=None,
-            collection=CONFLICTS,
-            record_id=cid,
-            owner_id=row.owner_id,
-            customer_id=row.customer_id,
-            version=version,
-            record=record,
-            created_at_ms=self.now_ms,
-            dirty=True,
-        )
-        return cid
-
-    def _resolve(self, m: Mutation, row: RowState) -> None:
-        for cid in m.resolves or ():
-            conflict = self._row(CONFLICTS, cid)
-            if conflict is None or conflict.record.fields.get("status") != "open":
-                continue
-            if not self.principal.sees_owner(conflict.owner_id):
-                continue
-            self._touch((CONFLICTS, cid))
-            name = conflict.record.fields.get("field")
-            value: Any = row.record.deleted if name == DELETED_FIELD else None
-            if isinstance(name, str) and name != DELETED_FIELD:
-                value = row.record.fields.get(name)
-            version = self._next_version()
-            hlc = self.server_hlc()
-            fields = dict(conflict.record.fields)
-            fields["status"] = "resolved"
-            fields["resolution"] = {
-                "by": self.principal.user_id,
-                "device_id": self.principal.device_id,
-                "mutation_id": m.id,
-                "value": value,
-            }
-            clocks = dict(conflict.record.clocks)
-            clocks["status"] = clocks["resolution"] = FieldClock(hlc, version)
-            conflict.record = StoredRecord(fields=fields, clocks=clocks)
-            conflict.version = version
-            conflict.dirty = True
-
     # ---- writing -------------------------------------------------------------------
 
     def _flush(self, start_counter: int) -> None:
-        """Write the batch with one ``executemany`` per table, straight to the driver:
-        SQLAlchemy's per-row parameter processing would cost more than the SQL."""
-        uid, now, device = self.principal.user_id, self.now_ms, self.principal.device_id
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        for row in self.rows.values():
-            if row is None or not row.dirty:
-                continue
-            data, clocks = row.encoded()
-            owner, customer, version, deleted = (
-                row.owner_id,
-                row.customer_id,
-                row.version,
-                row.record.deleted,
-            )
-            if row.pk is None:
-                inserts.append(
-                    (row.collection, row.record_id, owner, customer, version, deleted, data,
-                     clocks, row.created_at_ms, now, uid)
-                )  # fmt: skip
-            else:
-                updates.append((owner, customer, version, deleted, data, clocks, now, uid, row.pk))
-        conn = self.conn
-        _insert(conn, "records", _RECORD_COLUMNS, inserts)
-        _executemany(
-            conn,
-            "UPDATE records SET owner_id = {0}, customer_id = {0}, version = {0}, deleted = {0}, "
-            "data = {0}, clocks = {0}, updated_at_ms = {0}, updated_by = {0} WHERE id = {0}",
-            0,
-            updates,
+        written = [row for row in self.rows.values() if row is not None and row.dirty]
+        write_batch(
+            self.conn,
+            written,
+            [(m, r, self.applied[m.id]) for m, r in self.new_results],
+            user_id=self.principal.user_id,
+            device_id=self.principal.device_id,
+            now_ms=self.now_ms,
         )
-        _insert(
-            conn,
-            "applied_mutations",
-            _APPLIED_COLUMNS,
-            [
-                (uid, device or "", m.id, self.applied[m.id].digest, self.applied[m.id].result, now)
-                for m, _ in self.new_results
-            ],
-        )
-        _insert(
-            conn,
-            "audit_log",
-            _AUDIT_COLUMNS,
-            [
-                (
-                    now,
-                    uid,
-                    device,
-                    f"mutation.{r.status.value}",
-                    f"{m.collection}/{m.record_id}",
-                    json.dumps(
-                        {
-                            "mutation_id": m.id,
-                            "op": m.op,
-                            "version": r.version,
-                            "error": r.error.code.value if r.error else None,
-                        }
-                    ),
-                )
-                for m, r in self.new_results
-            ],
-        )
+        if written:
+            self.rules.on_flush(self, written)
         if self.state.counter != start_counter:
-            store_counter(conn, self.state)
-
-
-def _executemany(conn: Connection, sql: str, width: int, rows: list[tuple[Any, ...]]) -> None:
-    """``sql`` with ``{}`` (a VALUES list of ``width``) or ``{0}`` (one placeholder)."""
-    if not rows:
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    statement = sql.format(", ".join([mark] * width)) if width else sql.format(mark)
-    conn.exec_driver_sql(statement, rows)
-
-
-def _insert(
-    conn: Connection, table: str, columns: Sequence[tuple[str, str]], rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert many rows. SQLite's ``executemany`` loops in C. On PostgreSQL the batch
-    travels as one JSON array parameter unpacked by ``json_array_elements`` — one
-    statement, encoded and parsed in C on both sides (a pipelined ``executemany`` pays a
-    round of Python per row, and psycopg's text arrays escape every element in Python)."""
-    if not rows:
-        return
-    names = ", ".join(name for name, _ in columns)
-    if conn.dialect.name != "postgresql":
-        _executemany(conn, f"INSERT INTO {table} ({names}) VALUES ({{}})", len(columns), rows)
-        return
-    picks = ", ".join(f"(e->>{i})::{sql_type}" for i, (_, sql_type) in enumerate(columns))
-    payload = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-    conn.exec_driver_sql(
-        f"INSERT INTO {table} ({names}) SELECT {picks} FROM json_array_elements(%s::json) AS e",
-        (payload,),
-    )
-
-
-_RECORD_COLUMNS = (
-    ("collection", "text"),
-    ("record_id", "text"),
-    ("owner_id", "text"),
-    ("customer_id", "text"),
-    ("version", "bigint"),
-    ("deleted", "boolean"),
-    ("data", "text"),
-    ("clocks", "text"),
-    ("created_at_ms", "bigint"),
-    ("updated_at_ms", "bigint"),
-    ("updated_by", "text"),
-)
-_APPLIED_COLUMNS = (
-    ("user_id", "text"),
-    ("device_id", "text"),
-    ("mutation_id", "text"),
-    ("content_hash", "text"),
-    ("result", "text"),
-    ("created_at_ms", "bigint"),
-)
-_AUDIT_COLUMNS = (
-    ("at_ms", "bigint"),
-    ("user_id", "text"),
-    ("device_id", "text"),
-    ("action", "text"),
-    ("target", "text"),
-    ("details", "text"),
-)
-
-
-def _repeat(m: Mutation, stored: _Stored, digest: str) -> MutationResult:
-    """The answer to a mutation id already used by this device: ``duplicate`` with the
-    first answer when the content is the same, else ``mutation_id_reused``."""
-    if stored.digest is not None and stored.digest != digest:
-        return MutationResult(
-            mutation_id=m.id,
-            status=MutationStatus.REJECTED,
-            error=ErrorBody(
-                code=ErrorCode.MUTATION_ID_REUSED,
-                message="this mutation id was already used for a different write; "
-                "give every write its own id",
-                details={"mutation_id": m.id},
-            ),
-        )
-    original = MutationResult.model_validate_json(stored.result)
-    return original.model_copy(update={"status": MutationStatus.DUPLICATE})
-
-
-def units_of(mutations: Sequence[Mutation]) -> list[list[int]]:
-    """Indices of ``mutations`` cut into units: each ungrouped mutation alone; the members
-    of a group together, in request order, placed where the group's first member is."""
-    units: list[list[int]] = []
-    groups: dict[str, list[int]] = {}
-    for i, m in enumerate(mutations):
-        if m.group is None:
-            units.append([i])
-        elif m.group in groups:
-            groups[m.group].append(i)
-        else:
-            groups[m.group] = [i]
-            units.append(groups[m.group])
-    return units
+            store_counter(self.conn, self.state)
 
 
 def apply_push(
@@ -818,14 +527,39 @@ def apply_push(
     before_commit: Callable[[], None] | None = None,
     rules: PushRules = NO_RULES,
     digests: Sequence[str] | None = None,
+    repointing: bool = False,
 ) -> PushOutcome:
     """Apply ``mutations`` unit by unit inside the caller's transaction (which commits).
 
-    ``digests`` are the :func:`mutation_digest` of each mutation *as the device sent
-    it* — pass them when the mutations were altered since (clocks clamped), so an
+    ``digests`` are the :func:`~.units.mutation_digest` of each mutation *as the device
+    sent it* — pass them when the mutations were altered since (clocks clamped), so an
     honest retry still answers ``duplicate``. By default they are taken here.
-    """
+    ``repointing`` is for the server's own reference rewrites (a customer merge): updates
+    of append-only events are accepted then."""
     if digests is None:
         digests = [mutation_digest(m) for m in mutations]
-    batch = PushBatch(conn, principal, schema, now_ms=now_ms, server_hlc=server_hlc, rules=rules)
+    batch = PushBatch(
+        conn,
+        principal,
+        schema,
+        now_ms=now_ms,
+        server_hlc=server_hlc,
+        rules=rules,
+        repointing=repointing,
+    )
     return batch.run(mutations, digests, before_commit)
+
+
+__all__ = [
+    "NO_RULES",
+    "NoRules",
+    "PushBatch",
+    "PushOutcome",
+    "PushRules",
+    "Rejected",
+    "UnitWrite",
+    "apply_push",
+    "conflict_id",
+    "mutation_digest",
+    "units_of",
+]

@@ -18,13 +18,17 @@ they patch the fields they know and the rest of a record is kept):
 * **2** — quotes and orders priced and totalled by :mod:`sync_protocol.orders`:
   ``quote_lines.list_price``/``tax_rate``/``line_total``; ``quotes.subtotal``/
   ``discount_total``/``tax_total``/``quote_id`` (the quote an order came from)/
-  ``ordered_at``/``fulfilled_at``; ``products.tier_prices``/``tax_rate``.
+  ``ordered_at``/``fulfilled_at``; ``products.tier_prices``/``tax_rate``; typed custom
+  fields (the ``custom_field_defs`` collection, ``custom`` on leads, contacts,
+  opportunities and tickets); ``leads.title``/``industry``/``city``/
+  ``converted_contact_id``.
 """
 
 from __future__ import annotations
 
 from ..schema import SchemaRegistry
 from .activity import activities, contracts, tasks
+from .config import custom_field_defs
 from .people import contacts, customers, leads
 from .sales import (
     campaign_members,
@@ -65,6 +69,7 @@ CRM_SCHEMA = SchemaRegistry(
             knowledge_articles,
             satisfaction_responses,
             sales_targets,
+            custom_field_defs,
         )
     },
 )

@@ -22,6 +22,12 @@ def notes() -> FieldSpec:
     return f(T.TEXT, "Notes", "备注", merge=M.APPEND)
 
 
+def custom() -> FieldSpec:
+    """Typed custom fields (v2; declared in ``custom_field_defs``, see
+    :mod:`sync_protocol.custom_fields`)."""
+    return f(T.JSON, "Custom fields", "自定义字段", added_in=2)
+
+
 def customer_ref() -> FieldSpec:
     return f(T.REF, "Customer", "客户", required=True, ref="customers", read_only=False)
 
@@ -33,6 +39,7 @@ __all__ = [
     "TIERS",
     "M",
     "T",
+    "custom",
     "customer_ref",
     "f",
     "notes",

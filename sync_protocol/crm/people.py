@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import DeletePolicy, EntitySchema, Scope
-from ._common import CUSTOMER_STATUSES, SOURCES, TIERS, M, T, customer_ref, f, notes
+from ._common import CUSTOMER_STATUSES, SOURCES, TIERS, M, T, custom, customer_ref, f, notes
 
 customers = EntitySchema(
     name="customers",
@@ -51,6 +51,7 @@ contacts = EntitySchema(
         "is_primary": f(T.BOOLEAN, "Primary", "主要联系人"),
         "birthday": f(T.DATE, "Birthday", "生日"),
         "notes": notes(),
+        "custom": custom(),
     },
 )
 
@@ -81,5 +82,13 @@ leads = EntitySchema(
         ),
         "converted_at": f(T.DATETIME, "Converted at", "转化时间"),
         "notes": notes(),
+        # v2: what conversion copies to the customer and contact, typed custom fields
+        "title": f(T.STRING, "Title", "职务", max_length=100, added_in=2),
+        "industry": f(T.STRING, "Industry", "行业", max_length=100, added_in=2),
+        "city": f(T.STRING, "City", "城市", max_length=100, added_in=2),
+        "converted_contact_id": f(
+            T.REF, "Converted contact", "转化联系人", ref="contacts", added_in=2
+        ),
+        "custom": custom(),
     },
 )

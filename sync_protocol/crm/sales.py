@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import DeletePolicy, EntitySchema, Scope
-from ._common import MANAGERS, T, customer_ref, f, notes
+from ._common import MANAGERS, T, custom, customer_ref, f, notes
 
 pipeline_stages = EntitySchema(
     name="pipeline_stages",
@@ -43,6 +43,7 @@ opportunities = EntitySchema(
         "lead_id": f(T.REF, "Lead", "线索", ref="leads"),
         "campaign_id": f(T.REF, "Campaign", "营销活动", ref="campaigns"),
         "notes": notes(),
+        "custom": custom(),
     },
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..schema import EntitySchema, Scope
-from ._common import MANAGERS, M, T, customer_ref, f
+from ._common import MANAGERS, M, T, custom, customer_ref, f
 
 tickets = EntitySchema(
     name="tickets",
@@ -27,6 +27,7 @@ tickets = EntitySchema(
         "opened_at": f(T.DATETIME, "Opened", "创建时间"),
         "resolved_at": f(T.DATETIME, "Resolved", "解决时间"),
         "satisfaction": f(T.INTEGER, "Satisfaction", "满意度", minimum=1, maximum=5),
+        "custom": custom(),
     },
 )
 

@@ -116,17 +116,21 @@ class AppDriver:
                 break
             parent = parent.parent
         self.pump(1)
-        for _ in range(10):  # a fresh layout may need a few frames to settle
+        for _ in range(20):  # a fresh layout may need a few frames to settle
             if scroll is not None:
                 scroll.scroll_to(widget, padding=10, animate=False)
             self.pump(2)
             x, y = widget.to_window(*widget.center)
-            if self.controller.sm.collide_point(x, y):
+            self.pump(2)
+            settled = (x, y) == tuple(widget.to_window(*widget.center))
+            if settled and self.controller.sm.collide_point(x, y):
                 break
-        assert self.controller.sm.collide_point(x, y), f"{widget} is off screen at {x},{y}"
+        assert self.controller.sm.collide_point(x, y), (
+            f"{widget} is off screen at {x},{y}; attached: {widget.get_root_window() is not None}"
+            f"; scroll: {scroll is not None}; screen: {self.controller.sm.current}"
+        )
         touch = UnitTestTouch(x, y)
-        touch.touch_down()
-        self.pump(1)
+        touch.touch_down()  # a quick tap: up before the ScrollView's scroll timeout
         touch.touch_up()
         self.pump(3)
 
@@ -138,7 +142,13 @@ class AppDriver:
             self.tap(text_input)
             if text_input.focus:
                 break
-        assert text_input.focus, "tapping the field did not focus it"
+
+        assert text_input.focus, (
+            "tapping the field did not focus it",
+            text_input.disabled,
+            [type(w).__name__ for w in Window.children],
+            text_input.get_root_window() is not None,
+        )
         Window.dispatch("on_textinput", text)
         self.pump(2)
 

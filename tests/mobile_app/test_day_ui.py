@@ -321,3 +321,17 @@ def test_every_icon_draws_a_real_glyph(app: AppDriver) -> None:
         seen.add(drawn)
     assert len(seen) == len(CODEPOINTS), "two icons draw the same glyph (an alias)"
     assert missing not in seen
+
+
+def test_a_locked_store_opens_sign_in_again_not_a_dead_screen(app: AppDriver, world: Any) -> None:
+    from client_sdk import StoreLocked
+
+    assert app.controller.store_gone(StoreLocked("past the offline lease"))
+    app.wait_until(lambda: app.screen.name == "relogin")
+    screen = app.screen
+    assert app.controller.session is not None  # nothing closed, nothing erased
+    assert screen.banner.text.startswith("Sign in online to keep working offline")
+    app.type(screen.password.input, "fieldsync-demo")
+    app.tap(screen.submit_button)
+    assert app.screen.name == "today" and app.controller.banner == ""
+    app.controller.wait_for_sync()

@@ -176,3 +176,21 @@ def test_first_run_sets_an_unnamed_store_aside_instead_of_deleting_it(tmp_path: 
     again = real.open_store(kept / "fieldsync.db", "old-passphrase")
     assert [r.fields["name"] for r in again.collection("customers").all()] == ["没同步的客户"]
     again.close()
+
+
+def test_past_the_offline_lease_the_rep_signs_in_again_on_the_same_store(
+    world: DemoWorld,
+) -> None:
+    from mobile_app.viewmodels.account import ReloginViewModel
+
+    session = world.session
+    session.tr.set_language("en")
+    before = session.store.status().pending_total
+    vm = ReloginViewModel(session)
+    assert vm.submit() is False and vm.error == "Fill in Password."
+    vm.password = "wrong"
+    assert vm.submit() is False and vm.error == "Wrong username or password."
+    vm.password = "fieldsync-demo"
+    assert vm.submit() is True and vm.error == ""
+    assert not session.store.closed
+    assert session.store.status().pending_total == before  # the same store, work intact

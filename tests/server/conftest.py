@@ -202,5 +202,10 @@ def sqlite_world(sqlite_url: str) -> Iterator[World]:
     w.context.engine.dispose()
 
 
+_phones = itertools.count(1)
+
+
 def customer_fields(name: str = "张三") -> dict[str, Any]:
-    return {"name": name, "status": "potential", "phone": "+86 138 0000 0000"}
+    """A valid new customer; each call a different phone number (the server flags a
+    second customer with the same number as a possible duplicate)."""
+    return {"name": name, "status": "potential", "phone": f"+86 138 {next(_phones):04d} 0000"}

@@ -13,7 +13,7 @@ The expectations below are written from the product rules, not from the server c
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -55,6 +55,8 @@ def _value(name: str, spec: FieldSpec, salt: int) -> Any:
     t = spec.type
     if spec.choices:
         return spec.choices[salt % len(spec.choices)]
+    if name == "key":  # a custom field declaration's key: unique, a-z0-9_
+        return f"k{salt}_{next(_ids)}"
     if t in (FieldType.STRING, FieldType.TEXT):
         return f"{name}-{salt}"
     if t in (FieldType.INTEGER, FieldType.NUMBER):
@@ -71,7 +73,11 @@ def _value(name: str, spec: FieldSpec, salt: int) -> Any:
     raise AssertionError(f"no sample for {t}")
 
 
-def full_fields(entity: str, customer_id: str, owner_id: str) -> dict[str, Any]:
+def full_fields(
+    entity: str, customer_id: str, owner_id: str, refs: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """The required fields; references point to real records (``refs(collection)``)
+    because the server refuses dangling ones."""
     e = CRM_SCHEMA[entity]
     fields: dict[str, Any] = {}
     for name, spec in e.fields.items():
@@ -81,6 +87,8 @@ def full_fields(entity: str, customer_id: str, owner_id: str) -> dict[str, Any]:
             fields[name] = customer_id
         elif name == e.owner_field:
             fields[name] = owner_id
+        elif spec.type is FieldType.REF and spec.ref in CRM_SCHEMA and refs is not None:
+            fields[name] = refs(spec.ref)
         else:
             fields[name] = _value(name, spec, 0)
     return fields
@@ -107,14 +115,23 @@ class Matrix:
         self.world = world
         self.clock = HybridLogicalClock("matrix-setup")
         self.phones = {role: world.phone(name) for role, name in ROLES.items()}
+        self._refs: dict[tuple[str, str], str] = {}
         self.customers = {t: self.seed("customers", TARGETS[t]) for t in TARGETS}
+
+    def ref(self, collection: str, target: str) -> str:
+        """One record of ``collection`` for ``target``'s customer, to point at."""
+        key = (collection, target)
+        if key not in self._refs:
+            self._refs[key] = self.seed(collection, TARGETS[target], target)
+        return self._refs[key]
 
     def seed(self, entity: str, owner_name: str, customer_target: str | None = None) -> str:
         """Create a record directly as its owner (or an admin for reference data)."""
         rid = f"mx-{entity}-{next(_ids)}"
         owner_id = self.world.users[owner_name]
         customer = self.customers[customer_target] if customer_target else "none"
-        fields = full_fields(entity, customer, owner_id)
+        target = customer_target or "team"
+        fields = full_fields(entity, customer, owner_id, lambda c: self.ref(c, target))
         e = CRM_SCHEMA[entity]
         author = owner_name
         if e.scope is Scope.REFERENCE or e.write_roles is not None:
@@ -190,7 +207,12 @@ def test_scope_matrix(matrix: Matrix, role: str, entity: str, action: str, targe
         m = phone.mutation(
             entity,
             rid,
-            full_fields(entity, matrix.customers[target], matrix.world.users[owner_name]),
+            full_fields(
+                entity,
+                matrix.customers[target],
+                matrix.world.users[owner_name],
+                lambda c: matrix.ref(c, target),
+            ),
         )
     else:
         rid = matrix.seed(entity, owner_name, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from kivy.metrics import dp
@@ -109,6 +110,29 @@ class CustomersScreen(BaseScreen):
             )
 
 
+#: The customer screen's action buttons: (icon, label key, screen, extra params).
+CUSTOMER_ACTIONS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("visit", "detail.log_visit", "log_visit", {}),
+    ("call", "detail.call_log", "log_activity", {"kind": "call"}),
+    ("note", "detail.log_other", "log_activity", {"kind": "meeting"}),
+    ("pipeline", "detail.new_deal", "deal_form", {}),
+    ("tasks", "detail.new_task", "task_form", {}),
+    ("orders", "detail.new_order", "order", {}),
+    ("leads", "detail.add_contact", "contact_form", {}),
+    ("tickets", "detail.new_ticket", "ticket_form", {}),
+)
+#: Its sections: (title key, view-model attribute, screen a line opens, id parameter).
+CUSTOMER_SECTIONS = (
+    ("detail.contacts", "contacts", "contact_form", "contact_id"),
+    ("detail.opportunities", "opportunities", "deal", "opportunity_id"),
+    ("detail.tasks", "tasks", "task_form", "task_id"),
+    ("detail.timeline", "timeline", "visit", "activity_id"),
+    ("detail.orders", "orders", "order", "quote_id"),
+    ("detail.contracts", "contracts", "contract", "contract_id"),
+    ("detail.tickets", "tickets", "ticket_detail", "ticket_id"),
+)
+
+
 class CustomerDetailScreen(BaseScreen):
     screen_name = "customer_detail"
     live = True
@@ -129,87 +153,44 @@ class CustomerDetailScreen(BaseScreen):
             self.t("action.edit"), lambda: self.c.go("customer_form", customer_id=customer_id)
         )
         self.add(MutedLabel(text=vm.headline))
-        f = vm.record.fields
+        reach = self.reach_specs(vm.record.fields)
+        self.reach_buttons = self.buttons(reach, cols=2, flat=True) if reach else {}
+        self.action_buttons = self.buttons(
+            [
+                (icon, self.t(key), partial(self.c.go, target, customer_id=customer_id, **extra))
+                for icon, key, target, extra in CUSTOMER_ACTIONS
+            ],
+            cols=2,
+        )
+        for label, value in vm.info:
+            self.add(MutedLabel(text=f"{label}: {value}"))
+        for key, attr, target, param in CUSTOMER_SECTIONS:
+            self.section(self.t(key))
+            lines: list[DetailLine] = getattr(vm, attr)
+            if not lines:
+                self.empty(self.t("detail.none"))
+            for line in lines:
+                params: dict[str, Any] = {param: line.id}
+                tap = partial(self.c.go, target, **params)
+                self.item(line.title, line.subtitle, tap, pending=line.pending)
+
+    def reach_specs(self, f: Any) -> list[tuple[str, str, Any]]:
+        """Call / SMS for every number (mobile first), e-mail, navigate to the address."""
+        open_uri = self.c.open_uri
         reach: list[tuple[str, str, Any]] = []
         for number in phone_numbers("customers", f):
-            reach.append(("call", number.number, lambda u=number.dial: self.c.open_uri(u)))
-            reach.append(("sms", self.t("action.sms"), lambda u=number.sms: self.c.open_uri(u)))
+            reach.append(("call", number.number, partial(open_uri, number.dial)))
+            reach.append(("sms", self.t("action.sms"), partial(open_uri, number.sms)))
         if f.get("email"):
-            reach.append(
-                ("mail", self.t("action.mail"), lambda: self.c.open_uri(mail_uri(f["email"])))
-            )
+            reach.append(("mail", self.t("action.mail"), partial(open_uri, mail_uri(f["email"]))))
         where = navigate_uri(
             " ".join(str(f[k]) for k in ("city", "address") if f.get(k)),
             f.get("location"),
             android=platform == "android",
         )
         if where:
-            reach.append(("navigate", self.t("action.navigate"), lambda: self.c.open_uri(where)))
-        self.reach_buttons = self.buttons(reach, cols=2, flat=True) if reach else {}
-        go = self.c.go
-        self.action_buttons = self.buttons(
-            [
-                (
-                    "visit",
-                    self.t("detail.log_visit"),
-                    lambda: go("log_visit", customer_id=customer_id),
-                ),
-                (
-                    "call",
-                    self.t("detail.call_log"),
-                    lambda: go("log_activity", customer_id=customer_id, kind="call"),
-                ),
-                (
-                    "note",
-                    self.t("detail.log_other"),
-                    lambda: go("log_activity", customer_id=customer_id, kind="meeting"),
-                ),
-                (
-                    "pipeline",
-                    self.t("detail.new_deal"),
-                    lambda: go("deal_form", customer_id=customer_id),
-                ),
-                (
-                    "tasks",
-                    self.t("detail.new_task"),
-                    lambda: go("task_form", customer_id=customer_id),
-                ),
-                (
-                    "orders",
-                    self.t("detail.new_order"),
-                    lambda: go("order", customer_id=customer_id),
-                ),
-                (
-                    "leads",
-                    self.t("detail.add_contact"),
-                    lambda: go("contact_form", customer_id=customer_id),
-                ),
-                (
-                    "tickets",
-                    self.t("detail.new_ticket"),
-                    lambda: go("ticket_form", customer_id=customer_id),
-                ),
-            ],
-            cols=2,
-        )
-        for label, value in vm.info:
-            self.add(MutedLabel(text=f"{label}: {value}"))
-        sections: list[tuple[str, list[DetailLine], Any]] = [
-            ("detail.contacts", vm.contacts, lambda i: go("contact_form", contact_id=i)),
-            ("detail.opportunities", vm.opportunities, lambda i: go("deal", opportunity_id=i)),
-            ("detail.tasks", vm.tasks, lambda i: go("task_form", task_id=i)),
-            ("detail.timeline", vm.timeline, lambda i: go("visit", activity_id=i)),
-            ("detail.orders", vm.orders, lambda i: go("order", quote_id=i)),
-            ("detail.contracts", vm.contracts, lambda i: go("contract", contract_id=i)),
-            ("detail.tickets", vm.tickets, lambda i: go("ticket_detail", ticket_id=i)),
-        ]
-        for key, lines, open_line in sections:
-            self.section(self.t(key))
-            if not lines:
-                self.empty(self.t("detail.none"))
-            for line in lines:
-                tap = (lambda i=line.id, f=open_line: f(i)) if open_line else None
-                self.item(line.title, line.subtitle, tap, pending=line.pending)
+            reach.append(("navigate", self.t("action.navigate"), partial(open_uri, where)))
+        return reach
 
 
 class CustomerFormScreen(RecordFormScreen):

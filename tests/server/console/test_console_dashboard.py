@@ -79,3 +79,6 @@ def test_overdue_counts_match_the_report(world: World) -> None:
     ).json()
     [rep] = report["reps"]
     assert (rep["overdue_tasks"], rep["overdue_follow_ups"]) == (2, 1)
+    page = mgr.get("/console/reports/overdue").text
+    assert re.search(r"<td>rep_a1</td><td>2</td><td>1</td>", page)
+    assert mgr.client.get("/console/reports/overdue.csv").text.count("\n") == 4  # header + 3

@@ -27,7 +27,8 @@ B_DEAL = "乙队秘密商机"
 def _team_b(world: World) -> dict[str, Any]:
     """Team B's data, made by rep_b1's two phones (the second one makes a conflict)."""
     phone, other = world.phone("rep_b1"), world.phone("rep_b1")
-    phone.push_one("pipeline_stages", "st-1", {"name": "Lead", "position": 1})
+    # stages are reference data written by managers and admins (the deal must name one)
+    world.phone("admin").push_one("pipeline_stages", "st-1", {"name": "Lead", "position": 1})
     phone.push_one("customers", "c-b", {"name": B_NAME, "status": "intent", "phone": "13900000009"})
     phone.push_one("contacts", "k-b", {"customer_id": "c-b", "name": "乙队联系人"})
     phone.push_one("leads", "l-b", {"name": B_LEAD, "status": "new"})

@@ -10,6 +10,10 @@ from tests.server.conftest import Phone, World, customer_fields, new_id
 
 
 def setup_customer(rep: Phone) -> str:
+    """A customer of the rep, and the product ``p-1`` (written by an admin)."""
+    admin = rep.world.phone("admin")
+    product = {"name": "扫地机器人", "price": 1999, "active": True}
+    assert admin.push_one("products", "p-1", product)["status"] in ("applied", "merged")
     cid = new_id("c")
     assert rep.push_one("customers", cid, customer_fields())["status"] == "applied"
     return cid
@@ -46,6 +50,7 @@ def order_group(
 
 def test_an_order_with_its_lines_in_one_group_is_accepted(world: World) -> None:
     rep = world.phone("rep_a1")
+    rep.sync_down()  # the module shares one world: start from now
     cid = setup_customer(rep)
     qid, batch = order_group(rep, cid, group="g-o1", lines=LINES)
     assert [r["status"] for r in rep.push(batch)] == ["applied"] * 3
@@ -61,6 +66,7 @@ def test_an_order_with_its_lines_in_one_group_is_accepted(world: World) -> None:
 
 def test_a_wrong_line_total_rejects_the_whole_order(world: World) -> None:
     rep = world.phone("rep_a1")
+    rep.sync_down()  # the module shares one world: start from now
     cid = setup_customer(rep)
     _qid, batch = order_group(rep, cid, group="g-o2", lines=LINES)
     batch[2]["fields"]["line_total"] = 2258.86
@@ -74,11 +80,12 @@ def test_a_wrong_line_total_rejects_the_whole_order(world: World) -> None:
         {"field": "line_total", "sent": 2258.86, "expected": 2258.87}
     ]
     assert results[0]["error"]["details"]["failed_mutation_id"] == batch[2]["id"]
-    assert [c for c in rep.sync_down() if c["collection"] != "customers"] == []
+    assert [c for c in rep.sync_down() if c["collection"] not in ("customers", "products")] == []
 
 
 def test_a_wrong_order_total_is_rejected_with_the_expected_figure(world: World) -> None:
     rep = world.phone("rep_a1")
+    rep.sync_down()  # the module shares one world: start from now
     cid = setup_customer(rep)
     _qid, batch = order_group(rep, cid, group="g-o3", lines=LINES, total_fix=0.01)
     results = rep.push(batch)
@@ -93,6 +100,7 @@ def test_unstated_totals_are_kept_true_by_the_server(world: World) -> None:
     """A schema-v1 client knows neither line_total nor the order totals: it changes a
     line's quantity alone, and the server recomputes the line and its order."""
     rep = world.phone("rep_a1")
+    rep.sync_down()  # the module shares one world: start from now
     cid = setup_customer(rep)
     qid, batch = order_group(rep, cid, group="g-o4", lines=LINES)
     rep.push(batch)
@@ -115,6 +123,7 @@ def test_unstated_totals_are_kept_true_by_the_server(world: World) -> None:
 
 def test_a_quote_without_lines_states_a_lump_sum(world: World) -> None:
     rep = world.phone("rep_a1")
+    rep.sync_down()  # the module shares one world: start from now
     cid = setup_customer(rep)
     fields = {"customer_id": cid, "kind": "quote", "number": "Q-9", "status": "sent", "total": 5000}
     assert rep.push_one("quotes", new_id("q"), fields)["status"] == "applied"

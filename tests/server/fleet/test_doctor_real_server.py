@@ -115,6 +115,11 @@ def test_skewed_clock(server: ServerProcess, tmp_path: Path) -> None:
     assert (found["verdict"], codes(found)) == ("attention", ["clock_skewed"])
     assert "3 days ahead of the server" in found["headline"]
     assert "automatic date and time" in found["findings"][0]["action"]
+    # The SDK's own status report arrived with the sync: its outbox drained to 0, and the
+    # clock it reported is the skewed one.
+    health = found["health"]
+    assert health["pending_writes"] == 0 and health["reported_at"] is not None
+    assert abs(health["clock_offset_ms"] - 3 * DAY_S * 1000) < 600_000
 
 
 def test_poison_write(server: ServerProcess, tmp_path: Path) -> None:

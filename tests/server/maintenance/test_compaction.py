@@ -118,3 +118,19 @@ def test_the_server_compacts_on_its_schedule_and_maintain_runs_once(tmp_path: An
     summary = json.loads(done.stdout)
     assert summary["skipped"] is False and summary["live_rows"] > 0
     assert summary["history_ratio"] >= 1.0
+
+
+def test_a_paged_initial_sync_after_a_purge_is_not_sent_back(world: World) -> None:
+    """Its own page checkpoints are below the purge horizon, yet were issued after it."""
+    writer = world.phone("rep_a1")
+    rids = [new_id("c") for _ in range(4)]
+    for rid in rids:
+        writer.push_one("customers", rid, customer_fields())
+    writer.push_one("customers", rids[-1], op="delete")
+    old = writer.pull_raw(None, limit=1).json()["checkpoint"]
+    later = int(time.time() * 1000) + 91 * DAY_MS
+    assert compact(world.context.engine, RetentionPolicy(90, 90, 0), now_ms=later).tombstones == 1
+    fresh = world.phone("rep_a1")
+    changes = fresh.sync_down(limit=1)  # one change per page: every checkpoint < horizon
+    assert {c["record_id"] for c in changes} == set(rids[:-1])
+    assert writer.pull_raw(old).json()["error"]["details"]["reason"] == "purged"

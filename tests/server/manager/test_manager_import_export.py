@@ -45,9 +45,9 @@ def test_customer_import_report_and_rows(world: World, mgr: Web) -> None:
         (4, "name", "required"),
         (5, "email", "invalid_email"),
         (5, "status", "invalid_choice"),
-        (6, "phone", "duplicate"),  # same digits as the existing 老客户
-        (7, "email", "duplicate"),  # ZS@Example.cn is row 2's address
-        (8, "phone", "duplicate"),  # (139) 1111-0002 is row 3's number
+        (6, "phone", "possible_duplicate"),  # same digits as the existing 老客户
+        (7, "email", "possible_duplicate"),  # ZS@Example.cn is row 2's address
+        (8, "phone", "possible_duplicate"),  # (139) 1111-0002 is row 3's number
         (9, "owner_id", "unknown_owner"),  # rep_b1 is in team B
     ]
     messages = {(e["row"], e["field"]): e["message"] for e in report["errors"]}

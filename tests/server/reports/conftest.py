@@ -82,6 +82,15 @@ def admin(world: World) -> Web:
     return Web(world, "admin")
 
 
+def _reference(mgr: Web) -> None:
+    """Products and campaigns first: the server refuses references to missing records."""
+    for pid, name, sku in (("p1", "智能门锁", "LOCK-01"), ("p2", "Router", "NET-02")):
+        make(mgr, "products", pid, name=name, sku=sku, category="hardware", price=100)
+    make(mgr, "campaigns", "k1", name="Expo", channel="event", cost=2000, budget=5000)
+    make(mgr, "campaigns", "k2", name="Mailing", channel="email", budget=1000)
+    make(mgr, "campaigns", "k3", name="Idle")
+
+
 def _pipeline(mgr: Web, admin: Web) -> None:
     for sid, name, zh, pos, p, flags in (
         ("s1", "Lead", "初步接触", 1, 0.1, {}),
@@ -92,8 +101,6 @@ def _pipeline(mgr: Web, admin: Web) -> None:
         make(
             mgr, "pipeline_stages", sid, name=name, name_zh=zh, position=pos, probability=p, **flags
         )
-    for pid, name, sku in (("p1", "智能门锁", "LOCK-01"), ("p2", "Router", "NET-02")):
-        make(mgr, "products", pid, name=name, sku=sku, category="hardware", price=100)
 
     def opp(rid: str, cust: str, stage: str, amount: float, status: str, **kw: Any) -> None:
         web = admin if cust == "cb" else mgr
@@ -159,12 +166,12 @@ def _people_side(world: World, mgr: Web, admin: Web) -> None:
 def _marketing(mgr: Web, admin: Web) -> None:
     soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     for rid, source, status, converted_to, campaign, converted_at in (
-        ("l1", "web", "converted", None, "k1", soon),  # ~2 days after it arrived
+        ("l1", "web", "converted", "c3", "k1", soon),  # ~2 days after it arrived
         ("l2", "web", "qualified", "c1", None, None),  # converted by reference
         ("l3", "web", "new", None, "k1", None),
         ("l4", "referral", "contacted", None, None, None),
         ("l5", "referral", "disqualified", None, None, None),
-        ("l6", None, "converted", None, None, None),
+        ("l6", None, "converted", "c4", None, None),  # (a converted lead names its customer)
     ):
         fields: dict[str, Any] = {"name": rid, "status": status}
         for key, value in (("source", source), ("converted_customer_id", converted_to),
@@ -172,10 +179,8 @@ def _marketing(mgr: Web, admin: Web) -> None:
             if value:
                 fields[key] = value
         make(mgr, "leads", rid, **fields)
-    make(admin, "leads", "lb", name="lb", status="converted", source="web")  # admin's own
-    make(mgr, "campaigns", "k1", name="Expo", channel="event", cost=2000, budget=5000)
-    make(mgr, "campaigns", "k2", name="Mailing", channel="email", budget=1000)
-    make(mgr, "campaigns", "k3", name="Idle")
+    make(admin, "leads", "lb", name="lb", status="converted", source="web",
+         converted_customer_id="cb")  # admin's own  # fmt: skip
     for rid, camp, status, revenue, ref in (
         ("m1", "k1", "converted", 3000, {"customer_id": "c1"}),
         ("m2", "k1", "converted", 1000, {"customer_id": "c2"}),
@@ -276,6 +281,7 @@ def _follow_ups(mgr: Web, admin: Web) -> None:
 
 @pytest.fixture(scope="module")
 def data(world: World, mgr: Web, admin: Web) -> World:
+    _reference(mgr)
     _people_side(world, mgr, admin)
     _pipeline(mgr, admin)
     _marketing(mgr, admin)

@@ -1,0 +1,119 @@
+"""Duplicate detection on every write path: ``possible_duplicate``, overridable.
+
+A customer whose normalised phone/mobile, e-mail or name + company
+(:func:`server.crm.keys.duplicate_keys`) equals another live customer's — or a lead
+matching a live lead or customer — is refused with ``possible_duplicate`` (HTTP-table
+409). It runs on creation and on every update that changes ``name``, ``company``,
+``phone``, ``mobile`` or ``email``, and only for the keys the write introduced, so a
+duplicate someone deliberately kept does not come back on every edit.
+
+``details.matches`` lists each match as ``{collection, record_id, matched_on, name,
+owner_id}`` when the writer can see it, and only ``{matched_on, visible: false}`` when
+it belongs to someone else (another rep's customer: 撞单 — the writer learns it exists,
+not whose it is). The writer saves anyway by resending with
+``Mutation.override: ["possible_duplicate"]`` (the manager API and CSV import have the
+same switch).
+
+Matches come from ``record_keys`` and from this push's own earlier writes; a candidate
+is re-checked against its state in the batch, so a record whose phone changed earlier
+in the same push no longer matches its old number. This rule must run **last** among
+the CRM rules: it remembers the keys of each unit it accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+
+from sync_protocol import ErrorCode
+
+from ..models import RecordKey
+from ..repository.units import Batch, Rejected, UnitWrite
+from .keys import DUPLICATE_FIELDS, duplicate_keys, matched_on
+
+keys_t = cast(Table, RecordKey.__table__)
+OVERRIDE = "possible_duplicate"
+#: What each collection is compared with.
+TARGETS: dict[str, tuple[str, ...]] = {
+    "customers": ("customers",),
+    "leads": ("leads", "customers"),
+}
+_SEEN = "duplicate_keys_seen"
+
+
+def _seen(batch: Batch) -> dict[str, set[tuple[str, str]]]:
+    return cast(dict[str, set[tuple[str, str]]], batch.scratch.setdefault(_SEEN, {}))
+
+
+class DuplicatesRule:
+    def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
+        for w in unit:
+            new_keys = self._new_keys(w)
+            if not new_keys:
+                continue
+            if OVERRIDE not in (w.mutation.override or ()):
+                matches = self._matches(batch, w, new_keys)
+                if matches:
+                    first = matches[0]
+                    raise Rejected(
+                        ErrorCode.POSSIBLE_DUPLICATE,
+                        f"{w.mutation.collection}: looks like an existing record "
+                        f"(same {first['matched_on'].replace('_', ' + ')}); "
+                        "resend with override to save it anyway",
+                        {"matches": matches},
+                        mutation_id=w.mutation.id,
+                    )
+        for w in unit:  # accepted: later units of this push compare with it too
+            if w.mutation.collection in TARGETS and not w.row.record.deleted:
+                for key in duplicate_keys(w.row.record.fields):
+                    _seen(batch).setdefault(key, set()).add((w.row.collection, w.row.record_id))
+
+    @staticmethod
+    def _new_keys(w: UnitWrite) -> set[str]:
+        m = w.mutation
+        if m.collection not in TARGETS or m.op != "upsert" or w.row.record.deleted:
+            return set()
+        before = w.before if w.before is not None and not w.before.record.deleted else None
+        if before is not None and not any(n in m.fields for n in DUPLICATE_FIELDS):
+            return set()
+        old = duplicate_keys(before.record.fields) if before is not None else set()
+        return duplicate_keys(w.row.record.fields) - old
+
+    def _matches(self, batch: Batch, w: UnitWrite, keys: set[str]) -> list[dict[str, Any]]:
+        targets = TARGETS[w.mutation.collection]
+        candidates: dict[tuple[str, str], str] = {}
+        stmt = select(keys_t.c.collection, keys_t.c.record_id, keys_t.c.key).where(
+            keys_t.c.collection.in_(targets), keys_t.c.key.in_(sorted(keys))
+        )
+        for row in batch.conn.execute(stmt):
+            candidates.setdefault((row.collection, row.record_id), row.key)
+        for key in keys:
+            for found in _seen(batch).get(key, ()):
+                if found[0] in targets:
+                    candidates.setdefault(found, key)
+        return list(self._confirmed(batch, w, candidates.items()))
+
+    @staticmethod
+    def _confirmed(
+        batch: Batch, w: UnitWrite, candidates: Iterable[tuple[tuple[str, str], str]]
+    ) -> Iterable[dict[str, Any]]:
+        own = (w.row.collection, w.row.record_id)
+        converted_into = w.row.record.fields.get("converted_customer_id")
+        for (collection, record_id), key in sorted(candidates):
+            if (collection, record_id) == own or record_id == converted_into:
+                continue
+            row = batch.row(collection, record_id)
+            if row is None or row.record.deleted or key not in duplicate_keys(row.record.fields):
+                continue
+            if batch.principal.sees_owner(row.owner_id):
+                yield {
+                    "collection": collection,
+                    "record_id": record_id,
+                    "matched_on": matched_on(key),
+                    "name": row.record.fields.get("name"),
+                    "owner_id": row.owner_id,
+                }
+            else:
+                yield {"matched_on": matched_on(key), "visible": False}

@@ -1,0 +1,133 @@
+"""Normalised keys of customers and leads: duplicate detection and pinyin search.
+
+**Duplicate keys** (``record_keys``) — a record matches another when one of these is
+equal:
+
+* ``p:<digits>`` — a phone or mobile number reduced to its digits, China's ``+86`` /
+  ``0086`` prefix removed from mobile numbers (``+86 138-0000-0000`` = ``13800000000``);
+  fewer than 6 digits is no key;
+* ``e:<address>`` — an e-mail address, trimmed and lower-cased;
+* ``n:<name>|<company>`` — name and company both present, each folded to lower-case
+  pinyin without spaces or punctuation, legal-form suffixes (有限公司, Co., Ltd …)
+  removed: 张三 @ 星辰科技有限公司 = "Zhang San" @ 星辰科技 = 章三 @ 星辰科技 (same
+  reading); a company customer named after its company matches the same way.
+
+**Search text** (``record_search``) — the searchable fields lower-cased, compacted
+(``13800000000`` finds ``+86 138 0000 0000``), plus each Han value's full pinyin and
+initials (``zhangsan``, ``zs``); a search is a substring match on it. The sort key is
+the name's pinyin, so lists sort 安 < 白 < 张 as a Chinese user expects.
+
+Polyphonic characters use pypinyin's phrase-aware reading; surnames with a special
+reading (曾 zeng, 单 shan) are read as ordinary words — the app has the same limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pypinyin import Style, lazy_pinyin
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_COMPANY_SUFFIX = re.compile(
+    r"(股份有限公司|有限责任公司|有限公司|集团公司|集团|公司"
+    r"|[\s,.]*\b(co\.?,?\s*ltd|ltd|limited|inc|llc|corp|corporation|gmbh|co)\b\.?)\s*$",
+    re.IGNORECASE,
+)
+#: Fields whose change re-checks duplicates.
+DUPLICATE_FIELDS = ("name", "company", "phone", "mobile", "email")
+#: Collections with duplicate keys and search text.
+KEYED = ("customers", "leads")
+
+
+def pinyin_full(text: str) -> str:
+    """``张三`` → ``zhangsan``; other characters kept, lower-cased (no spaces)."""
+    return _NOT_WORD.sub("", "".join(lazy_pinyin(text, errors="default"))).lower()
+
+
+def pinyin_initials(text: str) -> str:
+    """``张三`` → ``zs`` (ASCII words keep their first letter only)."""
+    return _NOT_WORD.sub("", "".join(lazy_pinyin(text, style=Style.FIRST_LETTER))).lower()
+
+
+def has_han(text: str) -> bool:
+    return bool(_HAN.search(text))
+
+
+def fold(text: str) -> str:
+    """A comparison form: pinyin when Han characters are present, else lower-case;
+    spaces and punctuation removed."""
+    text = text.strip()
+    return pinyin_full(text) if has_han(text) else _NOT_WORD.sub("", text).lower()
+
+
+def fold_company(text: str) -> str:
+    """:func:`fold` without a legal-form suffix: 星辰科技有限公司 = 星辰科技 =
+    "Xingchen Keji Co., Ltd." (whole words only: "Costco" keeps its "co")."""
+    stripped = text.strip()
+    shorter = _COMPANY_SUFFIX.sub("", stripped).strip()
+    return fold(shorter or stripped)
+
+
+def phone_digits(value: str) -> str | None:
+    digits = re.sub(r"\D", "", value)
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11 and digits[-11] == "1":
+            digits = digits[len(prefix) :]
+    return digits if len(digits) >= 6 else None
+
+
+def duplicate_keys(fields: Mapping[str, Any]) -> set[str]:
+    """The duplicate keys of a customer's or lead's fields (see the module docstring)."""
+    keys: set[str] = set()
+    for number in ("phone", "mobile"):
+        value = fields.get(number)
+        if isinstance(value, str) and (digits := phone_digits(value)):
+            keys.add(f"p:{digits}")
+    email = fields.get("email")
+    if isinstance(email, str) and "@" in email:
+        keys.add(f"e:{email.strip().lower()}")
+    name, company = fields.get("name"), fields.get("company")
+    if isinstance(name, str) and isinstance(company, str) and name.strip() and company.strip():
+        n, c = fold_company(name), fold_company(company)
+        if n and c:
+            keys.add(f"n:{n}|{c}"[:300])
+    return keys
+
+
+def matched_on(key: str) -> str:
+    return {"p": "phone", "e": "email", "n": "name_company"}[key[0]]
+
+
+def search_text(fields: Mapping[str, Any], names: Iterable[str]) -> str:
+    """What a search matches: each searchable value lower-cased, its compact form and
+    (for Han text) its full pinyin and initials, separated by ``|``."""
+    parts: list[str] = []
+    for name in names:
+        value = fields.get(name)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        lowered = value.strip().lower().replace("|", " ")
+        parts.append(lowered)
+        compact = _NOT_WORD.sub("", lowered)
+        if compact and compact != lowered:
+            parts.append(compact)
+        if has_han(value):
+            parts.extend((pinyin_full(value), pinyin_initials(value)))
+    return "|".join(dict.fromkeys(p for p in parts if p))
+
+
+def sort_key(fields: Mapping[str, Any]) -> str:
+    """The name's pinyin (then the name itself), lower-cased: the list order."""
+    name = fields.get("name")
+    if not isinstance(name, str):
+        return ""
+    spelled = " ".join(s.lower() for s in lazy_pinyin(name.strip()) if s.strip())
+    return f"{spelled}\t{name}"[:400]
+
+
+def search_needle(query: str) -> str:
+    """A query as it is matched: lower-cased, without spaces or ``|``."""
+    return re.sub(r"[\s|]+", "", query).lower()
