@@ -7,7 +7,7 @@ because it is the part of the store an app's "sync problems" screen talks to.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sync_protocol import ConflictChoice, ConflictRecord, ValidationFailed
@@ -112,9 +112,13 @@ def dead_letters(core: StoreCore) -> list[DeadLetter]:
 
 
 def retry_dead_letter(
-    core: StoreCore, dead_letter_id: str, fields: Mapping[str, Any] | None = None
+    core: StoreCore,
+    dead_letter_id: str,
+    fields: Mapping[str, Any] | None = None,
+    override: Sequence[str] | None = None,
 ) -> None:
-    """Queue a refused write again (as a new mutation), optionally with fixed ``fields``.
+    """Queue a refused write again (as a new mutation), optionally with fixed ``fields``
+    and overriding soft server checks the user has seen (``["possible_duplicate"]``).
 
     A write refused as part of a mutation group is queued again *with the other refused
     writes of its group*, in a new group, so the group still applies all or nothing.
@@ -138,7 +142,16 @@ def retry_dead_letter(
         with group(core) if together else core.local.transaction():
             for d in together or [chosen]:
                 core.local.dead_letters.remove(d.id)
-                enqueue(core, d.collection, d.record_id, d.op, fixes[d.id], force=True)
+                chosen_override = list(override) if override and d.id == chosen.id else None
+                enqueue(
+                    core,
+                    d.collection,
+                    d.record_id,
+                    d.op,
+                    fixes[d.id],
+                    force=True,
+                    override=chosen_override,
+                )
 
 
 def discard_dead_letter(core: StoreCore, dead_letter_id: str) -> None:

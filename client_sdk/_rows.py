@@ -38,6 +38,8 @@ class Pending:
     resolves: list[str] | None = None
     created_at: float = 0.0
     group: str | None = None
+    #: soft server checks the user chose to override (``["possible_duplicate"]``)
+    override: list[str] | None = None
 
     @property
     def key(self) -> Key:

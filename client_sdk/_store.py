@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,10 +168,16 @@ class Store:
         return _attention.dead_letters(self._core)
 
     def retry_dead_letter(
-        self, dead_letter_id: str, fields: Mapping[str, Any] | None = None
+        self,
+        dead_letter_id: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        override: Sequence[str] | None = None,
     ) -> None:
-        """Queue a refused write again (as a new mutation), optionally with fixed ``fields``."""
-        _attention.retry_dead_letter(self._core, dead_letter_id, fields)
+        """Queue a refused write again (as a new mutation), optionally with fixed
+        ``fields``, and ``override`` soft checks the user chose to override (a
+        ``possible_duplicate`` the user says is not one)."""
+        _attention.retry_dead_letter(self._core, dead_letter_id, fields, override)
 
     def discard_dead_letter(self, dead_letter_id: str) -> None:
         _attention.discard_dead_letter(self._core, dead_letter_id)

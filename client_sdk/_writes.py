@@ -50,6 +50,7 @@ def enqueue(
     *,
     resolves: list[str] | None = None,
     force: bool = False,
+    override: list[str] | None = None,
 ) -> Record | None:
     """Append one mutation durably and update the record's view; returns the new view."""
     local = core.local
@@ -68,7 +69,7 @@ def enqueue(
         group = core.group_id()
         with local.transaction():
             last = local.outbox.last()
-            plain = not force and resolves is None
+            plain = not force and resolves is None and not override
             if last is not None and _coalesces(last, (collection, record_id), op, group, plain):
                 merged_base = (
                     None
@@ -92,6 +93,7 @@ def enqueue(
                     resolves=resolves,
                     created_at=now,
                     group=group,
+                    override=list(override) if override else None,
                 )
                 local.outbox.append(entry)
             local.meta.set("hlc", hlc.encode())

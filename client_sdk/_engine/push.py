@@ -27,6 +27,7 @@ def to_mutation(p: Pending) -> Mutation:
         hlc=p.hlc,
         resolves=p.resolves,
         group=p.group,
+        override=p.override,  # type: ignore[arg-type]  # checked by the model
     )
 
 

@@ -50,7 +50,7 @@ def device(
     return store, client
 
 
-def revoke(server: ServerProcess, device_id: str) -> None:
+def revoke(server: ServerProcess, device_id: str, *, wipe: bool = True) -> None:
     """Revoke a device directly in the server's database (the manager API's job)."""
     from server.accounts import revoke_device
     from server.db import make_engine, make_session_factory
@@ -58,7 +58,7 @@ def revoke(server: ServerProcess, device_id: str) -> None:
     engine = make_engine(server.db_url)
     try:
         with make_session_factory(engine)() as session:
-            assert revoke_device(session, device_id, wipe=True) is not None
+            assert revoke_device(session, device_id, wipe=wipe) is not None
             session.commit()
     finally:
         engine.dispose()

@@ -203,3 +203,16 @@ def test_the_sdk_extra_installs_everything_the_sdk_imports() -> None:
     third_party = needed - set(sys.stdlib_module_names) - {"client_sdk", "sync_protocol"}
     assert third_party <= set(distribution), f"map these to distributions: {third_party}"
     assert {distribution[m] for m in third_party} <= declared
+
+
+def test_sql_and_sealing_live_only_in_the_local_store() -> None:
+    """Round 1 had SQL in eight modules; now only ``_local`` writes SQL or seals."""
+    sql = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b|sqlite3")
+    sealing = re.compile(r"\bAESGCM\b|\bAesGcmCipher\b|\.seal\(")
+    outside = [
+        str(p.relative_to(ROOT))
+        for p in sdk_files()
+        if "_local" not in p.parts
+        and (sql.search(text := p.read_text(encoding="utf-8")) or sealing.search(text))
+    ]
+    assert not outside, outside

@@ -123,6 +123,39 @@ def test_revoked_device_wipes_itself(live_server: ServerProcess, tmp_path: Path)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("stolen.db")]
 
 
+def test_revoked_without_a_wipe_the_device_keeps_its_unsent_work(
+    live_server: ServerProcess, tmp_path: Path
+) -> None:
+    store, client = device(tmp_path, "kept", live_server)
+    client.sync()
+    rec = store.collection("customers").insert({"name": "Kept Offline Ltd", "status": "potential"})
+    revoke(live_server, store.device_id, wipe=False)
+    with pytest.raises(DeviceRevoked) as revoked:
+        client.sync()
+    assert not revoked.value.wiped and not store.closed and store.status().revoked
+    assert store.collection("customers")[rec.id]["name"] == "Kept Offline Ltd"
+    assert store.unsent_work().pending_writes == 1
+    store.close()
+
+
+def test_a_possible_duplicate_is_saved_when_the_user_overrides_it(
+    live_server: ServerProcess, tmp_path: Path
+) -> None:
+    store, client = device(tmp_path, "dupes", live_server)
+    customers = store.collection("customers")
+    customers.insert({"name": "Wang Fang", "status": "potential", "phone": "+86 139 1111 2222"})
+    twin = customers.insert(
+        {"name": "W. Fang", "status": "potential", "phone": "+86 139 1111 2222"}
+    )
+    assert client.sync().rejected == 1
+    (dead,) = store.dead_letters()
+    assert dead.record_id == twin.id and dead.code == "possible_duplicate"
+    store.retry_dead_letter(dead.id, override=["possible_duplicate"])  # "not the same person"
+    assert client.sync().applied == 1 and store.dead_letters() == []
+    assert customers[twin.id].version is not None
+    store.close()
+
+
 def test_evicted_customer_disappears_from_the_device(
     live_server: ServerProcess, tmp_path: Path
 ) -> None:

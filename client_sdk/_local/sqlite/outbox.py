@@ -43,6 +43,7 @@ class SqliteOutbox:
             resolves=json.loads(resolves) if resolves else None,
             created_at=created or 0.0,
             group=group,
+            override=body.get("override"),
         )
 
     def _select(self, where: str = "", params: tuple[Any, ...] = ()) -> list[Pending]:
@@ -51,7 +52,7 @@ class SqliteOutbox:
 
     def append(self, entry: Pending) -> int:
         payload = self._sealer.seal(
-            {"fields": entry.fields, "base": entry.base},
+            {"fields": entry.fields, "base": entry.base, "override": entry.override},
             outbox_aad(entry.id, entry.collection, entry.record_id),
         )
         with self._db.transaction():
@@ -80,7 +81,7 @@ class SqliteOutbox:
     def rewrite(self, entry: Pending) -> None:
         """Store new fields, base and HLC for an unsent entry (coalesced edits)."""
         payload = self._sealer.seal(
-            {"fields": entry.fields, "base": entry.base},
+            {"fields": entry.fields, "base": entry.base, "override": entry.override},
             outbox_aad(entry.id, entry.collection, entry.record_id),
         )
         self._db.write(
