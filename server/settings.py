@@ -190,6 +190,14 @@ class Settings(BaseSettings):
         description="PostgreSQL: at most one NOTIFY per process per this many milliseconds "
         "(writes in between are announced together).",
     )
+    live_reconnect_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=60,
+        description="PostgreSQL: the first wait before the LISTEN connection is opened again "
+        "after it was lost (doubling up to 5 s); once listening again the process re-reads "
+        "the counter, so nothing committed meanwhile is missed.",
+    )
     live_max_streams: int = Field(
         default=10_000,
         ge=0,
