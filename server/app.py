@@ -38,6 +38,7 @@ from .observability import routes as observability_routes
 from .observability.middleware import ObservabilityMiddleware
 from .operations import build_operations
 from .routers import admin, auth, sync
+from .schema_config import load_schema
 from .settings import Settings
 from .throttle import LoginThrottle
 
@@ -146,6 +147,7 @@ def build_context(settings: Settings) -> ServerContext:
             window_s=settings.login_window_s,
         ),
         clock=ServerClock(ahead_ms=settings.max_drift_ms),
+        schema=load_schema(settings.schema_source),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "fieldsync-development-secret-change-me"
@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         default="sqlite:///./var/fieldsync.db",
         description="SQLAlchemy URL: `sqlite:///path.db`, or `postgresql+psycopg://…` "
         "(`postgresql://` is accepted).",
+    )
+    schema_source: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FIELDSYNC_SCHEMA", "schema_source"),
+        description="The schema served: a declarative schema file (`app.toml`, `app.json`; "
+        "docs/sdk.md) or `package.module:ATTR` naming a `SchemaRegistry`; unset: the CRM. "
+        "Also `fieldsync serve --schema`.",
     )
     secret_key: str = Field(
         default=DEFAULT_SECRET_KEY,
