@@ -33,7 +33,7 @@ from .fleet import routes as fleet_routes
 from .live import install_live
 from .maintenance import routes as maintenance_routes
 from .manager import install_manager
-from .middleware import GzipRequestMiddleware
+from .middleware import RequestBodyMiddleware
 from .observability import routes as observability_routes
 from .observability.middleware import ObservabilityMiddleware
 from .operations import build_operations
@@ -180,7 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=settings.gzip_level
     )
-    app.add_middleware(GzipRequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.max_body_bytes)
     # Outermost (added last): request id, latency and the access line cover everything.
     app.add_middleware(
         ObservabilityMiddleware,
