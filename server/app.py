@@ -30,6 +30,7 @@ from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
 from .fleet import routes as fleet_routes
+from .live import install_live
 from .maintenance import routes as maintenance_routes
 from .manager import install_manager
 from .middleware import GzipRequestMiddleware
@@ -156,9 +157,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         context.ops.start()
+        await live.start()
         try:
             yield
         finally:
+            await live.stop()
             context.ops.stop()  # the last health flush happens here
             context.engine.dispose()
 
@@ -185,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in (observability_routes, auth, sync, admin):
         app.include_router(module.router)
+    live = install_live(app, context)  # /v1/sync/events (docs/protocol.md)
     app.include_router(fleet_routes.router)  # /v1/manager/devices/{id}/diagnosis
     app.include_router(maintenance_routes.router)  # /v1/admin/backups
     install_attachments(app)  # /v1/attachments (docs/attachments.md)

@@ -58,6 +58,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=level,
         access_log=False,  # the server's own access line replaces uvicorn's (no query strings)
+        # Event streams (/v1/sync/events) never finish on their own: end them this long
+        # after SIGTERM (devices reconnect to another instance).
+        timeout_graceful_shutdown=3,
         log_config=logging_config(level, settings.log_format),
     )
     return 0

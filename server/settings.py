@@ -160,6 +160,43 @@ class Settings(BaseSettings):
         "buffered (last push and pull, checkpoint, device status, errors) to the database.",
     )
 
+    live_heartbeat_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="`GET /v1/sync/events`: a heartbeat event this often on an idle stream "
+        "(keeps proxies and load balancers from closing it; set their read timeout above it).",
+    )
+    live_poll_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="How often each server process re-reads the change counter on its own "
+        "(changes made by other processes on SQLite, a safety net for PostgreSQL's "
+        "LISTEN/NOTIFY).",
+    )
+    live_auth_check_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="How often open event streams are checked against the database (revoked "
+        "device, signed-out session, deactivated user): a stream closes within this time "
+        "(at once when the change was made on a PostgreSQL instance).",
+    )
+    live_notify_interval_ms: int = Field(
+        default=15,
+        ge=0,
+        le=1000,
+        description="PostgreSQL: at most one NOTIFY per process per this many milliseconds "
+        "(writes in between are announced together).",
+    )
+    live_max_streams: int = Field(
+        default=10_000,
+        ge=0,
+        description="Event streams one server process holds at most; more answer "
+        "`503 service_unavailable` (the device polls instead).",
+    )
+
     #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
     #: cost per record small while still shrinking JSON by ~5x.
     gzip_level: int = Field(
