@@ -36,6 +36,7 @@ from .manager import install_manager
 from .middleware import RequestBodyMiddleware
 from .observability import routes as observability_routes
 from .observability.middleware import ObservabilityMiddleware
+from .observability.tracing import install_tracing
 from .operations import build_operations
 from .routers import admin, auth, sync
 from .schema_config import load_schema
@@ -165,6 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await live.stop()
             context.ops.stop()  # the last health flush happens here
+            if tracer is not None:
+                tracer.shutdown()  # exports the spans still buffered
             context.engine.dispose()
 
     app = FastAPI(
@@ -196,4 +199,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
     install_console(app)  # /, /console/…, /docs (docs/console.md)
+    tracer = install_tracing(
+        app,
+        context.engine,
+        endpoint=settings.tracing_endpoint,
+        service_name=settings.tracing_service_name,
+    )
     return app
