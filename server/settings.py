@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "fieldsync-development-secret-change-me"
@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         default="sqlite:///./var/fieldsync.db",
         description="SQLAlchemy URL: `sqlite:///path.db`, or `postgresql+psycopg://…` "
         "(`postgresql://` is accepted).",
+    )
+    schema_source: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FIELDSYNC_SCHEMA", "schema_source"),
+        description="The schema served: a declarative schema file (`app.toml`, `app.json`; "
+        "docs/sdk.md) or `package.module:ATTR` naming a `SchemaRegistry`; unset: the CRM. "
+        "Also `fieldsync serve --schema`.",
     )
     secret_key: str = Field(
         default=DEFAULT_SECRET_KEY,
@@ -141,6 +148,17 @@ class Settings(BaseSettings):
         default=None,
         description="With `--workers` > 1: a directory for prometheus-client's multiprocess "
         "mode, so `/metrics` adds up every worker (emptied by `fieldsync serve` at start).",
+    )
+    tracing_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry: an OTLP/HTTP collector base URL (e.g. "
+        "`http://127.0.0.1:4318`). When set, every request and every SQL statement is "
+        "traced (spans carry route templates and SQL text with placeholders, never "
+        "bound values, bodies or headers). Needs the `otel` extra; off when unset.",
+    )
+    tracing_service_name: str = Field(
+        default="fieldsync-server",
+        description="The `service.name` the traces are reported under.",
     )
     console_session_ttl_s: int = Field(
         default=12 * 3600,
