@@ -38,6 +38,7 @@ from ._errors import (
     WrongPassphrase,
 )
 from ._events import ConflictsChanged, Event, RecordsChanged, StatusChanged, StoreWiped
+from ._live import LiveSubscription, subscribe
 from ._local.crypto import FAST_KDF, KdfParams, KeyProvider, PassphraseKeyProvider
 from ._local.recovery import RecoveryReport
 from ._models import Conflict, DeadLetter, Record
@@ -74,6 +75,7 @@ __all__ = [
     "HttpTransport",
     "KdfParams",
     "KeyProvider",
+    "LiveSubscription",
     "ManualClock",
     "MockTransport",
     "NetworkError",
@@ -109,6 +111,7 @@ __all__ = [
     "ValidationFailed",
     "WouldLoseWork",
     "WrongPassphrase",
+    "subscribe",
 ]
 # attachments (docs/attachments.md)
 __all__ += [

@@ -149,6 +149,17 @@ class Settings(BaseSettings):
         description="With `--workers` > 1: a directory for prometheus-client's multiprocess "
         "mode, so `/metrics` adds up every worker (emptied by `fieldsync serve` at start).",
     )
+    tracing_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry: an OTLP/HTTP collector base URL (e.g. "
+        "`http://127.0.0.1:4318`). When set, every request and every SQL statement is "
+        "traced (spans carry route templates and SQL text with placeholders, never "
+        "bound values, bodies or headers). Needs the `otel` extra; off when unset.",
+    )
+    tracing_service_name: str = Field(
+        default="fieldsync-server",
+        description="The `service.name` the traces are reported under.",
+    )
     console_session_ttl_s: int = Field(
         default=12 * 3600,
         ge=60,
@@ -196,6 +207,14 @@ class Settings(BaseSettings):
         le=1000,
         description="PostgreSQL: at most one NOTIFY per process per this many milliseconds "
         "(writes in between are announced together).",
+    )
+    live_reconnect_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=60,
+        description="PostgreSQL: the first wait before the LISTEN connection is opened again "
+        "after it was lost (doubling up to 5 s); once listening again the process re-reads "
+        "the counter, so nothing committed meanwhile is missed.",
     )
     live_max_streams: int = Field(
         default=10_000,

@@ -12,6 +12,7 @@ server and SDK keep every other field of the record untouched.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,8 @@ from .errors import FieldError
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-.]{3,32}$")
 _ID = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
+#: The size bound of a ``json`` field without its own ``max_bytes`` (compact UTF-8).
+DEFAULT_JSON_MAX_BYTES = 64 * 1024
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 #: Fields the sync engine manages itself; they are never sent in ``Mutation.fields``.
@@ -41,7 +44,7 @@ class FieldType(StrEnum):
     DATETIME = "datetime"  # ISO 8601 date-time with offset
     ENUM = "enum"  # one of ``choices``
     TAGS = "tags"  # list of short strings
-    JSON = "json"  # a JSON object (custom fields, criteria)
+    JSON = "json"  # a JSON object (custom fields, criteria), max_bytes (default 64 KiB)
     REF = "ref"  # the id of a record of ``ref`` collection
     EMAIL = "email"
     PHONE = "phone"
@@ -111,6 +114,9 @@ class FieldSpec:
     merge: MergePolicy = MergePolicy.LWW
     choices: tuple[str, ...] = ()
     max_length: int | None = None
+    #: ``json`` fields: the largest compact UTF-8 encoding accepted (default
+    #: :data:`DEFAULT_JSON_MAX_BYTES`); one record never carries megabytes to every device.
+    max_bytes: int | None = None
     minimum: float | None = None
     maximum: float | None = None
     ref: str | None = None
@@ -191,6 +197,14 @@ class FieldSpec:
         if t is FieldType.JSON:
             if not isinstance(value, dict) or not _is_json(value):
                 return _err(name, "type", f"{name} must be a JSON object")
+            limit = self.max_bytes or DEFAULT_JSON_MAX_BYTES
+            size = len(
+                json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+                    "utf-8", "surrogatepass"
+                )
+            )
+            if size > limit:
+                return _err(name, "too_long", f"{name} is larger than {limit} bytes")
             return None
         if t is FieldType.REF:
             if not isinstance(value, str) or not _ID.match(value):
@@ -454,6 +468,7 @@ class SchemaRegistry:
                             "added_in": s.added_in,
                             "read_only": s.read_only,
                             "max_length": s.max_length,
+                            "max_bytes": s.max_bytes,
                             "minimum": s.minimum,
                             "maximum": s.maximum,
                             "label": s.label,
