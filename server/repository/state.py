@@ -29,6 +29,9 @@ from sqlalchemy import Connection, text
 
 #: The epoch of a database that has never been restored.
 INITIAL_EPOCH = "0"
+#: Set in a connection's ``info`` by every writing transaction: when the connection
+#: goes back to the pool (after its commit) :mod:`server.live` announces a change.
+WROTE = "fieldsync.wrote"
 _SELECT = "SELECT counter, purge_horizon, epoch FROM sync_state WHERE id = 1"
 
 
@@ -45,6 +48,7 @@ def _state(row: tuple[object, ...]) -> SyncCounter:
 
 def lock_counter(conn: Connection) -> SyncCounter:
     """Start (or join) the writing transaction by locking the counter row."""
+    conn.info[WROTE] = True
     if conn.dialect.name == "postgresql":
         row = conn.execute(text(_SELECT + " FOR UPDATE")).one()
     else:
@@ -69,5 +73,6 @@ def new_epoch(conn: Connection) -> str:
     """Start a new history (after a restore): every checkpoint handed out before is
     answered ``resync_required`` from now on. Returns the new epoch."""
     epoch = secrets.token_hex(6)
+    conn.info[WROTE] = True
     conn.execute(text("UPDATE sync_state SET epoch = :e WHERE id = 1"), {"e": epoch})
     return epoch
