@@ -33,6 +33,7 @@ from ._errors import (
     StoreLocked,
     SyncError,
     TamperedData,
+    UpgradeRequired,
     WouldLoseWork,
     WrongPassphrase,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "TransportRequest",
     "TransportResponse",
     "UnsentWork",
+    "UpgradeRequired",
     "ValidationFailed",
     "WouldLoseWork",
     "WrongPassphrase",
