@@ -171,6 +171,9 @@ class AppDriver:
             popup.dismiss(animation=False)
         self.controller.banner = ""
         self.controller.end_session(navigate=False)
+        # leave nothing for the next test: no saved account or store, no server
+        self.controller.files.forget()
+        self.backend_state["server"] = None
         self.pump(1)
 
     def find(self, text: str, root: Any | None = None) -> Any:
