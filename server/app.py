@@ -30,6 +30,7 @@ from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
 from .fleet import routes as fleet_routes
+from .integration import install_integration
 from .live import install_live
 from .maintenance import routes as maintenance_routes
 from .manager import install_manager
@@ -198,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maintenance_routes.router)  # /v1/admin/backups
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
+    install_integration(app)  # /v1/integration: API keys, webhooks, change feed
     install_console(app)  # /, /console/…, /docs (docs/console.md)
     tracer = install_tracing(
         app,

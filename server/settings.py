@@ -178,6 +178,31 @@ class Settings(BaseSettings):
         "buffered (last push and pull, checkpoint, device status, errors) to the database.",
     )
 
+    webhook_interval_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="How often each server process runs the webhook dispatcher (fan-out of "
+        "new events, due reminders, due deliveries); 0 turns outbound webhooks off here.",
+    )
+    webhook_retry_base_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Wait after a webhook delivery's first failed attempt; it doubles "
+        "after each further failure.",
+    )
+    webhook_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two webhook attempts."
+    )
+    webhook_max_attempts: int = Field(
+        default=12,
+        ge=1,
+        le=100,
+        description="Attempts before a webhook delivery is marked failed (the log keeps each).",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="How long a webhook receiver may take to answer."
+    )
     live_heartbeat_s: float = Field(
         default=15.0,
         gt=0,
