@@ -8,7 +8,8 @@ and with it the rest of its group (all or nothing), and the call (its customer d
 not exist). The rep reads why, in Chinese, with the existing customer's name (the
 colleague's is not named); nothing is gone from the phone. The rep adds the first
 conversion to the existing customer and keeps the second (a different company); after
-the next sync the manager API shows every record where the rep chose.
+the next sync the manager API shows every record where the rep chose. The choices are
+taps on the real rejected-writes screen (offscreen Kivy window).
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from mobile_app.viewmodels.safety import loss_summary
 from mobile_app.viewmodels.settings import SettingsViewModel
 from tests.support.server_proc import ServerProcess
 
+from .conftest import AppDriver
 from .test_e2e_day import Manager
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.app]
 
 
 def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
-    sqlite_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path, kivy_app: AppDriver
 ) -> None:
     server = ServerProcess(
         sqlite_url, seed_demo=True, demo_customers=12, log_path=tmp_path / "server.log"
@@ -132,11 +134,35 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         assert "同事" in colleague.reason and "江南机电设备" not in colleague.reason
         assert colleague.actions == ("keep_anyway", "discard")
 
-        # the rep decides: the first is the office's customer, the second a different one
-        assert vm.use_existing(mine.id)
-        assert vm.keep_anyway(colleague.id)
-        assert settings.sync_now() is True, settings.error
-        assert store.dead_letters() == []
+        # the rep decides on the rejected-writes screen, with taps
+        from mobile_app.ui import dialogs
+
+        session.tr = kivy_app.controller.tr
+        kivy_app.controller.tr.set_language("zh")
+        kivy_app.controller.begin_session(session, background_sync=False)
+        kivy_app.controller.go("rejected")
+        kivy_app.pump(3)
+        screen = kivy_app.screen
+        cards = screen.cards
+        assert set(cards[mine.id]) >= {"keep_anyway", "use_existing", "discard"}
+        assert cards[mine.id]["use_existing"].text == "并入「青岛海鸥五金有限公司」"
+        assert cards[mine.id]["discard"].text == "全部丢弃（4 条）"
+        kivy_app.find(
+            "电话相同）。如果您的是另一家，请选择“仍然保存”；如果是同一家，可以把您的记录并入「青岛海鸥五金有限公司」。"
+        )
+        kivy_app.tap(cards[colleague.id]["discard"])  # a slip of the finger ...
+        assert "丢弃后无法恢复" in dialogs.current["yes"].parent.parent.children[-1].text
+        kivy_app.tap(dialogs.current["cancel"])  # ... taken back: nothing is discarded
+        assert len(store.dead_letters()) == 10
+        kivy_app.tap(screen.cards[colleague.id]["keep_anyway"])  # a different company
+        kivy_app.controller.wait_for_sync()
+        kivy_app.tap(screen.cards[mine.id]["use_existing"])  # the office's customer
+        kivy_app.controller.wait_for_sync()
+        kivy_app.pump(3)
+        assert store.dead_letters() == [] and store.status().pending_total == 0
+        kivy_app.controller.go("rejected")
+        kivy_app.pump(2)
+        assert kivy_app.screen.cards == {}
 
         converted = manager.get("leads", lead_a)
         assert converted["status"] == "converted"
@@ -151,6 +177,6 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         assert manager.get("customers", b["customer"])["name"] == "江南机电"
         assert manager.get("leads", lead_b)["converted_customer_id"] == b["customer"]
         assert manager.get("opportunities", b["opportunity"])["customer_id"] == b["customer"]
-        store.close()
     finally:
+        kivy_app.end()
         server.stop()

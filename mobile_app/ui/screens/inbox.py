@@ -175,7 +175,8 @@ class RejectedScreen(BaseScreen):
                 buttons.add_widget(button)
                 card_buttons[action] = button
             card_buttons.setdefault("retry", card_buttons.get("fix") or card_buttons.get("resend"))
-            card.add_widget(buttons)
+            if row.actions:  # a write waiting for another one has nothing of its own to do
+                card.add_widget(buttons)
             self.cards[row.id] = card_buttons
             self.add(card)
         if vm.kept:
