@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -40,11 +41,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .observability.logs import logging_config
+    from .schema_config import SchemaConfigError, load_schema
 
+    if args.schema:
+        os.environ["FIELDSYNC_SCHEMA"] = args.schema
     settings = _settings(args.database_url)
+    try:  # refuse a bad schema here, with every problem, before any worker starts
+        load_schema(settings.schema_source)
+    except SchemaConfigError as exc:
+        print(f"fieldsync: cannot serve schema {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
     # The app is built by uvicorn (in each worker) from the environment: hand it the
     # command line's choices that way.
     os.environ["FIELDSYNC_DATABASE_URL"] = settings.database_url
+    if settings.schema_source and Path(settings.schema_source).exists():
+        os.environ["FIELDSYNC_SCHEMA"] = str(Path(settings.schema_source).resolve())
     if args.access_log is not None:
         os.environ["FIELDSYNC_ACCESS_LOG"] = "true" if args.access_log else "false"
     if settings.metrics_multiprocess_dir:
@@ -212,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="one structured line per request (default: FIELDSYNC_ACCESS_LOG)",
+    )
+    serve.add_argument(
+        "--schema",
+        default=None,
+        help="schema to serve: a .toml/.json schema file or package.module:ATTR "
+        "(default: FIELDSYNC_SCHEMA, else the CRM)",
     )
     add_db(serve)
     serve.set_defaults(func=cmd_serve)

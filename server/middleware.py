@@ -1,25 +1,171 @@
-"""Request-body decompression (``Content-Encoding: gzip``) with a size cap.
+"""Request bodies: the size cap for every encoding, refused encodings, wire-safe JSON.
 
-Phones push large batches over slow links; gzip shrinks a batch ~5x. The decompressed
-size is capped by ``max_body_bytes`` so a small "zip bomb" cannot exhaust memory.
+One ASGI middleware reads every request body before the routes do and answers for it:
+
+* **Encodings.** ``Content-Encoding`` absent, ``identity`` or ``gzip`` (phones push large
+  batches over slow links; gzip shrinks a batch ~5x). Anything else (``br``,
+  ``deflate``, chains) → ``415 unsupported_media_type``; so does a JSON body declaring a
+  charset other than UTF-8.
+* **Size.** ``max_body_bytes`` caps the body *as the routes see it*: the raw bytes of a
+  plain body (a ``Content-Length`` above the cap is refused before reading) and the
+  decompressed bytes of a gzip body (a small "zip bomb" never grows past the cap)
+  → ``413 payload_too_large``.
+* **JSON.** A JSON body must be UTF-8 (UTF-16 or -32 is refused although Python's
+  parser would guess it), parse, nest at most :data:`MAX_JSON_DEPTH` deep, and hold
+  only values every store and every client can carry: no lone surrogate (``"\\ud800"``,
+  which no UTF-8 encoder writes), no NUL character (PostgreSQL text refuses it), no
+  integer outside the signed 64-bit range, no NaN or infinite number. Anything else
+  → ``422 validation_failed`` naming the field, before a route (or a database) sees it;
+  never a 500.
+
 Responses are compressed by Starlette's ``GZipMiddleware``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import zlib
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+#: Deepest nesting of a JSON body (records are flat; custom fields nest a little).
+MAX_JSON_DEPTH = 64
+#: Integers a JSON body may carry: the signed 64-bit range of both databases.
+MAX_INT = 2**63 - 1
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
-    body = {"error": {"code": code, "message": message, "details": {}}}
+
+class _Refused:
+    """A value the JSON parser met that a body may not carry (reported with its path)."""
+
+    __slots__ = ("code", "message")
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+def _parse_int(text: str) -> int | _Refused:
+    digits = len(text) - (text[0] == "-")
+    if digits > 19 or not -MAX_INT - 1 <= (value := int(text)) <= MAX_INT:
+        return _Refused("integer_too_large", "integers must fit in 64 bits")
+    return value
+
+
+def _parse_float(text: str) -> float | _Refused:
+    value = float(text)
+    if not math.isfinite(value):
+        return _Refused("number_too_large", "numbers must be finite")
+    return value
+
+
+def _parse_constant(name: str) -> _Refused:
+    return _Refused("invalid_number", f"{name} is not a JSON number")
+
+
+def _text_problem(text: str) -> _Refused | None:
+    found = _BAD_TEXT.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return _Refused("nul_character", "text may not contain the NUL character")
+    return _Refused("invalid_unicode", "text holds a lone surrogate (not valid Unicode)")
+
+
+def json_problems(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> list[dict[str, str]]:
+    """Why ``body`` is not a wire-safe JSON document: ``[{field, code, message}]``, empty
+    when it is one. ``field`` is the dotted path (``mutations.0.fields.name``)."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [_problem("", "invalid_encoding", "the body is not UTF-8 text")]
+    try:
+        document = json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
+    except json.JSONDecodeError as exc:
+        return [_problem("", "json_invalid", f"the body is not JSON: {exc.msg} at {exc.pos}")]
+    except RecursionError:
+        return [_problem("", "too_deep", f"JSON nests deeper than {max_depth} levels")]
+    problems: list[dict[str, str]] = []
+    stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
+    while stack and len(problems) < 20:
+        value, path = stack.pop()
+        if len(path) > max_depth:
+            problems.append(
+                _problem(".".join(path), "too_deep", f"JSON nests deeper than {max_depth}")
+            )
+            continue
+        refused: _Refused | None = None
+        if isinstance(value, _Refused):
+            refused = value
+        elif isinstance(value, str):
+            refused = _text_problem(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                key_problem = _text_problem(key)
+                if key_problem is not None:
+                    where = ".".join((*path, repr(key)))
+                    problems.append(_problem(where, key_problem.code, key_problem.message))
+                    continue
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, str(i))) for i, item in enumerate(value))
+        if refused is not None:
+            problems.append(_problem(".".join(path), refused.code, refused.message))
+    return problems
+
+
+def _problem(field: str, code: str, message: str) -> dict[str, str]:
+    return {"field": field, "code": code, "message": message}
+
+
+def _error(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> tuple[int, bytes]:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
     return status, json.dumps(body).encode()
 
 
-class GzipRequestMiddleware:
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    return next((v for k, v in headers if k == name), None)
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    if content_type is None:
+        return True  # FastAPI reads a body without a type as JSON
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
+
+
+def _charset(content_type: bytes | None) -> str | None:
+    if content_type is None:
+        return None
+    for param in content_type.split(b";")[1:]:
+        name, _, value = param.partition(b"=")
+        if name.strip().lower() == b"charset":
+            return value.strip().strip(b'"').decode("latin-1").lower()
+    return None
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class RequestBodyMiddleware:
+    """Reads, caps, decodes and checks every request body (see the module docstring)."""
+
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
@@ -29,35 +175,50 @@ class GzipRequestMiddleware:
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
-        encoding = next((v for k, v in headers if k == b"content-encoding"), None)
-        if encoding is None or encoding.strip().lower() != b"gzip":
+        if not self._has_body(scope, headers):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = bool(message.get("more_body", False))
+        refused = self._refuse_by_headers(headers)
+        if refused is not None:
+            await _respond(send, *refused)
+            return
+        encoding = (_header(headers, b"content-encoding") or b"").strip().lower()
         try:
-            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            body = inflater.decompress(b"".join(chunks), self.max_body_bytes + 1)
+            raw = await self._read(receive)
+        except _TooLarge:
+            await _respond(send, *self._too_large())
+            return
+        except _Disconnected:
+            return
+        body = raw
+        if encoding == b"gzip":
+            try:
+                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                body = inflater.decompress(raw, self.max_body_bytes + 1)
+            except zlib.error:
+                await _respond(
+                    send, *_error(422, "validation_failed", "the body is not valid gzip")
+                )
+                return
             if len(body) > self.max_body_bytes or inflater.unconsumed_tail:
+                await _respond(send, *self._too_large())
+                return
+        content_type = _header(headers, b"content-type")
+        if body and _is_json(content_type):
+            problems = json_problems(body)
+            if problems:
                 status, payload = _error(
-                    413, "payload_too_large", "the request body is too large once decompressed"
+                    422,
+                    "validation_failed",
+                    "the request body is not acceptable JSON",
+                    {"fields": problems},
                 )
                 await _respond(send, status, payload)
                 return
-        except zlib.error:
-            status, payload = _error(422, "validation_failed", "the body is not valid gzip")
-            await _respond(send, status, payload)
-            return
-        new_headers = [
-            (k, v) for k, v in headers if k not in (b"content-encoding", b"content-length")
-        ]
-        new_headers.append((b"content-length", str(len(body)).encode()))
         new_scope = dict(scope)
-        new_scope["headers"] = new_headers
+        new_scope["headers"] = [
+            (k, v) for k, v in headers if k not in (b"content-encoding", b"content-length")
+        ] + [(b"content-length", str(len(body)).encode())]
         sent = False
 
         async def replay() -> Message:
@@ -68,6 +229,66 @@ class GzipRequestMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(new_scope, replay, send)
+
+    @staticmethod
+    def _has_body(scope: Scope, headers: list[tuple[bytes, bytes]]) -> bool:
+        if scope.get("method") in _BODY_METHODS:
+            return True
+        length = _header(headers, b"content-length")
+        return (length not in (None, b"0")) or _header(headers, b"transfer-encoding") is not None
+
+    def _refuse_by_headers(self, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes] | None:
+        encoding = (_header(headers, b"content-encoding") or b"").strip().lower()
+        if encoding not in (b"", b"identity", b"gzip"):
+            return _error(
+                415,
+                "unsupported_media_type",
+                "Content-Encoding must be gzip or identity",
+                {"content_encoding": encoding.decode("latin-1")[:64]},
+            )
+        content_type = _header(headers, b"content-type")
+        charset = _charset(content_type)
+        if _is_json(content_type) and charset not in (None, "utf-8", "utf8"):
+            return _error(
+                415,
+                "unsupported_media_type",
+                "JSON bodies must be UTF-8",
+                {"charset": charset[:32]},
+            )
+        length = _header(headers, b"content-length")
+        if length is not None and encoding != b"gzip":
+            try:
+                declared = int(length)
+            except ValueError:
+                return _error(422, "validation_failed", "Content-Length is not a number")
+            if declared > self.max_body_bytes:
+                return self._too_large()
+        return None
+
+    def _too_large(self) -> tuple[int, bytes]:
+        return _error(
+            413,
+            "payload_too_large",
+            f"the request body is larger than {self.max_body_bytes} bytes",
+            {"max_body_bytes": self.max_body_bytes},
+        )
+
+    async def _read(self, receive: Receive) -> bytes:
+        """The whole raw body; :class:`_TooLarge` as soon as it passes the cap (a gzip
+        body is compressed: its raw size is capped at the same bound)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 async def _respond(send: Send, status: int, payload: bytes) -> None:

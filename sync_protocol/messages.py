@@ -29,9 +29,10 @@ RecordId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class _Message(BaseModel):
-    """A request: strict (an unknown field is refused with ``validation_failed``)."""
+    """A request: strict — an unknown field is refused with ``validation_failed``, and so
+    is a value of the wrong JSON type (no ``true`` for 1, no ``"12"`` for 12)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Response(BaseModel):
@@ -95,6 +96,7 @@ class Mutation(_Message):
 class PushRequest(_Message):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {

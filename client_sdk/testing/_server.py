@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -103,7 +104,8 @@ class FakeServer(Ledger):
             )
 
     def _route(self, request: TransportRequest) -> TransportResponse:
-        path, body = request.path, request.body
+        # Through JSON, as on the wire: the messages are strict (a tuple is no list).
+        path, body = request.path, json.loads(json.dumps(request.body))
         if path == "/v1/auth/login":
             return self._login(LoginRequest.model_validate(body))
         if path == "/v1/auth/refresh":

@@ -83,8 +83,25 @@ def _viewers_of(conn: Connection, owner_id: str) -> list[_Viewer]:
         managers = conn.execute(
             select(teams_t.c.manager_id).where(teams_t.c.id == owner.team_id)
         ).scalars()
-        for manager_id in managers:
-            if manager_id and manager_id != owner_id:
+        # The team's designated manager, and every manager-role member who leads no
+        # other team (a second manager, an API key's service account): they all see
+        # the team (:func:`server.accounts.principal_for`).
+        leaders_elsewhere = set(
+            conn.execute(
+                select(teams_t.c.manager_id).where(
+                    teams_t.c.id != owner.team_id, teams_t.c.manager_id.is_not(None)
+                )
+            ).scalars()
+        )
+        members = conn.execute(
+            select(users_t.c.id).where(
+                users_t.c.team_id == owner.team_id, users_t.c.role == "manager"
+            )
+        ).scalars()
+        seen = {owner_id}
+        for manager_id in [*managers, *(m for m in members if m not in leaders_elsewhere)]:
+            if manager_id and manager_id not in seen:
+                seen.add(manager_id)
                 viewers.append(_Viewer(manager_id, "manager", _team_members(conn, owner.team_id)))
     if owner is not None and owner.role == "manager":
         # A manager owner sees through their team too.

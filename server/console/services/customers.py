@@ -6,13 +6,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from sync_protocol import CRM_SCHEMA
 
 from ...attachments.messages import AttachmentOut
 from ...attachments.service import AttachmentService
+from ...crm.indexing import search_t
+from ...crm.keys import search_needle
 from ...manager.records import StoredRow, load_rows, visible_row
 from ...reports import sql
 from ...reports.base import scope_users
@@ -70,39 +72,40 @@ _COLUMNS: Columns = {"name": TEXT, "status": TEXT, "tier": TEXT, "source": TEXT}
 
 
 def _matching(me: ConsoleUser, query: CustomerQuery) -> Select[Any]:
-    """``SELECT id, name`` of the customers the query selects, in the caller's scope.
+    """``SELECT id, sort`` of the customers the query selects, in the caller's scope.
 
-    Filters and the sort read the typed reporting table (:mod:`server.reports.sql`, its
-    scope predicate is the sync engine's rule); only a tag filter or a text search
-    reads the record's stored JSON text as well.
+    Filters read the typed reporting table (:mod:`server.reports.sql`, its scope
+    predicate is the sync engine's rule); a text search and the sort read the CRM search
+    table (:mod:`server.crm.indexing`: name, phones, company and e-mail, each also as
+    full pinyin and initials, so ``zs`` finds 张三, and a pinyin sort key so 安 comes
+    before 张); only a tag filter reads the record's stored JSON text.
     """
     view = sql.view("customers", _COLUMNS, me.principal, name="customer_list")
-    stmt = select(view.c.id, view.c.name)
+    searched = search_t.alias("customer_search")
+    needle = search_needle(query.q)
+    stmt = select(
+        view.c.id, func.coalesce(searched.c.sort_key, view.c.name, "").label("sort")
+    ).join(
+        searched,
+        (searched.c.collection == "customers") & (searched.c.record_id == view.c.id),
+        isouter=not needle,
+    )
     if query.owner:
         stmt = stmt.where(view.c.owner_id == query.owner)
     for name in ("status", "tier", "source"):
         value = getattr(query, name)
         if value:
             stmt = stmt.where(view.c[name] == value)
-    if query.tag or query.q:
+    if query.tag:
+        # Tags are a JSON list in the canonical text: the quoted tag is a member.
         stmt = stmt.join(
             records_t,
             (records_t.c.collection == "customers") & (records_t.c.record_id == view.c.id),
         )
-    if query.tag:
-        # Tags are a JSON list in the canonical text: the quoted tag is a member.
         member = json.dumps(query.tag, ensure_ascii=False)
         stmt = stmt.where(records_t.c.data.like(_like(member), escape="\\"))
-    if query.q:
-        # Name, phones, company, e-mail (and, until stored search keys land, any other
-        # text of the record): a case-insensitive substring of the stored JSON text.
-        needle = _like(query.q.casefold())
-        stmt = stmt.where(
-            or_(
-                func.lower(view.c.name).like(needle, escape="\\"),
-                func.lower(records_t.c.data).like(needle, escape="\\"),
-            )
-        )
+    if needle:
+        stmt = stmt.where(searched.c.text.like(_like(needle), escape="\\"))
     return stmt
 
 
@@ -119,7 +122,7 @@ def page_of_customers(
     ids = list(
         conn.execute(
             select(matching.c.id)
-            .order_by(matching.c.name, matching.c.id)
+            .order_by(matching.c.sort, matching.c.id)
             .offset((page - 1) * size)
             .limit(size)
         ).scalars()
