@@ -35,13 +35,13 @@ def _seers(conn: Connection) -> dict[str, Any]:
     with_devices = set(conn.execute(select(devices_t.c.user_id).distinct()).scalars())
     out: dict[str, Any] = {}
     for uid in with_devices:
-        u = users.get(uid)
-        if u is None:
+        user = users.get(uid)
+        if user is None:
             continue
-        if u.role == "admin":
+        if user.role == "admin":
             out[uid] = lambda owner: True
-        elif u.role == "manager":
-            team = members.get(led.get(uid) or u.team_id, set()) | {uid}
+        elif user.role == "manager":
+            team = members.get(led.get(uid) or user.team_id, set()) | {uid}
             out[uid] = lambda owner, team=team: owner in team
         else:
             out[uid] = lambda owner, uid=uid: owner == uid
