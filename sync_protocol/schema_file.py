@@ -78,6 +78,9 @@ class FieldDecl(_Strict):
     )
     choices: list[str] = Field(default_factory=list, description="The values of an enum.")
     max_length: int | None = Field(default=None, ge=1)
+    max_bytes: int | None = Field(
+        default=None, ge=1, description="A json field's size bound (compact UTF-8 bytes)."
+    )
     minimum: float | None = None
     maximum: float | None = None
     ref: str | None = Field(default=None, description="The collection a `ref` points into.")
@@ -146,6 +149,7 @@ def _entity(name: str, c: CollectionDecl) -> EntitySchema:
             merge=f.merge,
             choices=tuple(f.choices),
             max_length=f.max_length,
+            max_bytes=f.max_bytes,
             minimum=f.minimum,
             maximum=f.maximum,
             ref=f.ref,
@@ -199,6 +203,8 @@ def _declaration_problems(doc: SchemaFile) -> list[str]:
                 out.append(f"{place}: a ref field needs 'ref'")
             if f.choices and f.type is not FieldType.ENUM:
                 out.append(f"{place}: only enum fields have choices")
+            if f.max_bytes is not None and f.type is not FieldType.JSON:
+                out.append(f"{place}: only json fields have max_bytes")
             if f.ref and f.ref != "users" and f.ref not in doc.collections:
                 out.append(f"{place}: ref {f.ref!r} is not a collection")
         if not _matches(_NAME, name):

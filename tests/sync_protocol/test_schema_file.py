@@ -113,6 +113,10 @@ def test_a_misspelt_key_is_refused_with_its_place() -> None:
         ),
         (lambda d: d.update(min_client_version=2), "min_client_version must be between"),
         (
+            lambda d: d["collections"]["sites"]["fields"]["name"].update(max_bytes=10),
+            "only json fields have max_bytes",
+        ),
+        (
             lambda d: d["collections"]["sites"]["fields"].update(id={"type": "string"}),
             "'id' cannot be a field name",
         ),
