@@ -155,6 +155,42 @@ def reassign_customers(
         .where(records_t.c.customer_id.in_(ids))
         .order_by(records_t.c.id)
     ).all()
+    updates, evictions, evicted = _move(conn, actor, rows, new_owner_id, state, now_ms, server_hlc)
+    conn.execute(
+        insert(audit_t).values(
+            at_ms=now_ms,
+            user_id=actor.user_id,
+            device_id=actor.device_id,
+            action="admin.reassign",
+            target=f"users/{new_owner_id}",
+            details=json.dumps(
+                {"customer_ids": ids, "moved": len(updates), "evictions": len(evictions)}
+            ),
+        )
+    )
+    store_counter(conn, state)
+    result.moved_records = len(updates)
+    result.evictions = len(evictions)
+    result.evicted_users = sorted(evicted)
+    return result
+
+
+#: Collections whose records carry their owner as a field (kept equal to the column).
+_OWNER_FIELD_COLLECTIONS = frozenset({"customers", "leads", "sales_targets"})
+
+
+def _move(
+    conn: Connection,
+    actor: Principal,
+    rows: Sequence[Any],
+    new_owner_id: str,
+    state: Any,
+    now_ms: int,
+    server_hlc: Callable[[], str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str]]:
+    """Give ``rows`` (id, collection, record_id, owner_id, deleted, data, clocks) to
+    ``new_owner_id``: a new version each, and an eviction for every viewer of the old
+    owner who does not see the new one. Returns (updates, evictions, evicted users)."""
     viewers_cache: dict[str, list[_Viewer]] = {}
     updates: list[dict[str, Any]] = []
     evictions: list[dict[str, Any]] = []
@@ -167,7 +203,7 @@ def reassign_customers(
         version = state.counter
         values: dict[str, Any] = {"_pk": row.id, "owner_id": new_owner_id, "version": version}
         data, clocks = row.data, row.clocks
-        if row.collection == "customers":
+        if row.collection in _OWNER_FIELD_COLLECTIONS:
             record = decode_record(row.data, row.clocks, row.deleted)
             record.fields["owner_id"] = new_owner_id
             record.clocks["owner_id"] = FieldClock(hlc, version)
@@ -208,6 +244,53 @@ def reassign_customers(
         )
     if evictions:
         conn.execute(insert(evictions_t), evictions)
+    return updates, evictions, evicted
+
+
+def reassign_records(
+    conn: Connection,
+    actor: Principal,
+    collection: str,
+    record_ids: Sequence[str],
+    new_owner_id: str,
+    *,
+    now_ms: int,
+    server_hlc: Callable[[], str],
+) -> ReassignResult:
+    """Move owner-scoped records that hang off no customer — leads, sales targets — to
+    ``new_owner_id`` (a rep the actor sees), with evictions like a customer's move."""
+    if actor.role not in ("manager", "admin"):
+        raise Forbidden("only managers and admins reassign records")
+    if _user(conn, new_owner_id) is None:
+        raise NotFound(f"no user {new_owner_id!r}", details={"user_id": new_owner_id})
+    if not actor.sees_owner(new_owner_id):
+        raise Forbidden("the new owner is not in your team")
+    state = lock_counter(conn)
+    ids = sorted(set(record_ids))
+    rows = conn.execute(
+        select(
+            records_t.c.id,
+            records_t.c.collection,
+            records_t.c.record_id,
+            records_t.c.owner_id,
+            records_t.c.deleted,
+            records_t.c.data,
+            records_t.c.clocks,
+        )
+        .where(records_t.c.collection == collection, records_t.c.record_id.in_(ids))
+        .order_by(records_t.c.id)
+    ).all()
+    found = {r.record_id for r in rows if not r.deleted}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"unknown {collection}", details={"record_ids": missing})
+    for r in rows:
+        if not actor.sees_owner(r.owner_id):
+            raise Forbidden(
+                f"a record of {collection} is outside your scope",
+                details={"record_id": r.record_id},
+            )
+    updates, evictions, evicted = _move(conn, actor, rows, new_owner_id, state, now_ms, server_hlc)
     conn.execute(
         insert(audit_t).values(
             at_ms=now_ms,
@@ -216,15 +299,12 @@ def reassign_customers(
             action="admin.reassign",
             target=f"users/{new_owner_id}",
             details=json.dumps(
-                {"customer_ids": ids, "moved": len(updates), "evictions": len(evictions)}
+                {collection: ids, "moved": len(updates), "evictions": len(evictions)}
             ),
         )
     )
     store_counter(conn, state)
-    result.moved_records = len(updates)
-    result.evictions = len(evictions)
-    result.evicted_users = sorted(evicted)
-    return result
+    return ReassignResult(ids, new_owner_id, len(updates), len(evictions), sorted(evicted))
 
 
 @dataclass(slots=True)

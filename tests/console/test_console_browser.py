@@ -170,3 +170,53 @@ def test_switch_language(browser: Any, server: ServerProcess) -> None:
     page.click("text=中文")
     assert page.locator("nav.side a[aria-current=page]").inner_text() == "仪表盘"
     context.close()
+
+
+#: Pages with forms, checked for labels, keyboard reach and the tablet width.
+A11Y_PAGES = (
+    "/console/",
+    "/console/customers",
+    "/console/customers/demo-cust-0001",
+    "/console/customers/demo-cust-0001/edit",
+    "/console/leads",
+    "/console/pipeline",
+    "/console/reassign",
+    "/console/conflicts",
+    "/console/devices",
+    "/console/users",
+    "/console/audit",
+    "/console/reports/performance",
+    "/console/import",
+)
+
+
+def test_labelled_keyboard_reachable_and_fits_a_tablet(
+    manager_page: Any, server: ServerProcess
+) -> None:
+    """Every visible form field has a label (or an accessible name); the first Tab lands
+    on the skip link, which moves focus to the page's content; at a tablet's 820 px the
+    page has no sideways scrolling."""
+    page = manager_page
+    page.set_viewport_size({"width": 820, "height": 1180})
+    try:
+        for path in A11Y_PAGES:
+            page.goto(f"{server.url}{path}")
+            unlabelled = page.evaluate(
+                """() => Array.from(document.querySelectorAll('input, select, textarea'))
+                    .filter(el => el.type !== 'hidden' && el.offsetParent !== null)
+                    .filter(el => !(el.labels && el.labels.length) &&
+                                  !el.getAttribute('aria-label') &&
+                                  !el.getAttribute('aria-labelledby'))
+                    .map(el => el.outerHTML.slice(0, 120))"""
+            )
+            assert unlabelled == [], (path, unlabelled)
+            sideways = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert sideways <= 0, (path, sideways)
+            page.keyboard.press("Tab")
+            assert page.evaluate("() => document.activeElement.className") == "skip", path
+        page.keyboard.press("Enter")
+        assert page.evaluate("() => location.hash") == "#main"
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 720})

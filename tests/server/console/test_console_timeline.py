@@ -44,7 +44,9 @@ def _upload(
     for index in range(0, -(-len(data) // CHUNK)):
         part = data[index * CHUNK : (index + 1) * CHUNK]
         response = client.put(
-            f"/v1/attachments/{attachment_id}/chunks/{index}", content=part, headers=headers
+            f"/v1/attachments/{attachment_id}/chunks/{index}",
+            content=part,
+            headers={**headers, "Content-Type": "application/octet-stream"},
         )
         assert response.status_code == 200, response.text
     done = client.post(f"/v1/attachments/{attachment_id}/complete", headers=headers)
