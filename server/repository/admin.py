@@ -28,6 +28,7 @@ from sync_protocol import FieldClock
 from ..accounts import Principal
 from ..errors import Forbidden, NotFound
 from ..models import AuditEntry, Eviction, Record, Team, User
+from ..scope import sees_owner
 from .rows import canonical_json, decode_record, encode_clocks
 from .state import lock_counter, store_counter
 
@@ -51,14 +52,11 @@ class ReassignResult:
 class _Viewer:
     user_id: str
     role: str
-    team_members: frozenset[str]
+    team_member_ids: frozenset[str]
+    team_id: str | None = None
 
     def sees(self, owner_id: str) -> bool:
-        if self.role == "admin":
-            return True
-        if self.role == "manager":
-            return owner_id == self.user_id or owner_id in self.team_members
-        return owner_id == self.user_id
+        return sees_owner(self, owner_id)
 
 
 def _user(conn: Connection, user_id: str) -> Any:
