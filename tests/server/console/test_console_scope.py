@@ -177,6 +177,11 @@ def test_no_form_changes_other_teams_data(setup: tuple[World, Browser, dict[str,
         ("/console/leads/l-b/convert", {"existing_customer_id": "c-a"}),
         ("/console/leads/l-a/convert", {"contact": "on", "existing_customer_id": "c-b"}),
         ("/console/leads", {"name": "越权线索", "status": "new", "owner_id": "u-rep_b1"}),
+        ("/console/leads/l-b/assign", {"to": "u-rep_a1"}),
+        ("/console/leads/l-a/assign", {"to": "u-rep_b1"}),
+        ("/console/leads/assign", {"lead_id": "l-b", "to": "u-rep_a1"}),
+        ("/console/leads/assign", {"lead_id": "l-b", "to": "round_robin"}),
+        ("/console/leads/assign", {"lead_id": ["l-a"], "to": "u-rep_b1"}),
         (f"/console/conflicts/{b['conflict']}/resolve", {"choice": "local"}),
         (f"/console/devices/{b['device']}/revoke", {}),
         (f"/console/devices/{b['device']}/wipe", {}),
@@ -223,6 +228,7 @@ def test_no_form_changes_other_teams_data(setup: tuple[World, Browser, dict[str,
     own = world.phone("rep_a1")
     own.sync_down()
     assert own.records[("leads", "l-a")]["status"] == "new"  # not converted into c-b
+    assert own.records[("leads", "l-a")]["owner_id"] == "u-rep_a1"  # not given to team B
 
 
 def test_hostile_name_renders_as_text(sqlite_world: World) -> None:
