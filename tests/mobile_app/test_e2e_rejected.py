@@ -1,15 +1,17 @@
 """A group the real server refuses: explained on the phone, nothing lost, settled by choice.
 
 Two leads of the rep's are converted on the phone (each conversion one group: customer,
-contact, deal, lead) and a call is logged on the first new customer. Before the phone
-syncs, the manager enters both companies as customers: the first for this rep, the
-second for a colleague. The server refuses each new customer as ``possible_duplicate``
-and with it the rest of its group (all or nothing), and the call (its customer does
-not exist). The rep reads why, in Chinese, with the existing customer's name (the
-colleague's is not named); nothing is gone from the phone. The rep adds the first
-conversion to the existing customer and keeps the second (a different company); after
-the next sync the manager API shows every record where the rep chose. The choices are
-taps on the real rejected-writes screen (offscreen Kivy window).
+contact, deal, lead), a call is logged on the first new customer, and a lead from a
+business card is saved although the phone warned that its number is a customer's.
+Before the phone syncs, the manager enters both converted companies as customers: the
+first for this rep, the second for a colleague. The server refuses each new customer
+(and the business-card lead) as ``possible_duplicate``, with each customer the rest of
+its group (all or nothing), and the call (its customer does not exist). The rep reads
+why, in Chinese, with the existing record's name (the colleague's is not named);
+nothing is gone from the phone. The rep adds the first conversion to the existing
+customer and keeps the second (a different company) and the lead; after the next sync
+the manager API shows every record where the rep chose. The choices are taps on the
+real rejected-writes screen (offscreen Kivy window).
 """
 
 from __future__ import annotations
