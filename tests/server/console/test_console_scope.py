@@ -113,7 +113,7 @@ PAGES = [
     ],
     *[
         f"/console/reports/{r}.csv"
-        for r in ("funnel", "performance", "leads", "tickets", "overdue")
+        for r in ("funnel", "performance", "leads", "campaigns", "tickets", "contracts", "overdue")
     ],
 ]
 
@@ -188,6 +188,7 @@ def test_no_form_changes_other_teams_data(setup: tuple[World, Browser, dict[str,
         ("/console/users/u-rep_b1/deactivate", {}),
         ("/console/users/u-rep_b1/reset-password", {}),
         ("/console/users/u-rep_b1/totp", {}),
+        ("/console/teams", {"name": "越权团队"}),  # only admins create teams
         (
             "/console/reassign/preview",
             {"mode": "one", "customer_id": "c-b", "to_owner": "u-rep_a1"},
