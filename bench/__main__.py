@@ -403,6 +403,29 @@ def _reports_section(data: dict[str, Any]) -> list[str]:
                 f"{_n(index.get('incremental_changes'))} changes: "
                 f"{_n(index.get('incremental_ms'), 1)} ms.",
             ]
+        search = run.get("search", [])
+        if search:
+            by_search = {(r["kind"], r["caller"]): r for r in search}
+            lines += [
+                "",
+                f"Server search over {_n(run.get('customers'))} customers "
+                "(`GET /v1/manager/records/customers?q=…&limit=50`, characters, pinyin and "
+                "initials from the stored search keys, pinyin order), median and p90 of the "
+                f"warm runs. Budget: **{data.get('search_budget_ms', 50)} ms**. Building the "
+                f"CRM keys of every record once (as the migration does): "
+                f"{_n(run.get('crm_keys_seconds'), 1)} s.",
+                "",
+                "| Query | Matches (admin) | Admin median | Admin p90 | Manager median | Manager p90 |",
+                "|---|---|---|---|---|---|",
+            ]
+            kinds = list(dict.fromkeys(r["kind"] for r in search))
+            for kind in kinds:
+                a, m = by_search.get((kind, "admin"), {}), by_search.get((kind, "manager"), {})
+                lines.append(
+                    f"| {kind} `{a.get('q', '')}` | {_n(a.get('matches'))} | "
+                    f"**{_n(a.get('median_ms'), 1)} ms** | {_n(a.get('p90_ms'), 1)} ms | "
+                    f"**{_n(m.get('median_ms'), 1)} ms** | {_n(m.get('p90_ms'), 1)} ms |"
+                )
         strategies = run.get("strategies", [])
         if strategies:
             lines += [

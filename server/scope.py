@@ -12,15 +12,18 @@ declared :class:`~sync_protocol.Scope`:
 A reader sees a record when :func:`sees_owner` says so for its ``owner_id``: admins see
 everything; a rep sees their own records, their team's and reference data; a manager
 also sees every member of the team they lead. :func:`visible_owners` is the same rule as
-the list of ``owner_id`` values a pull scans (one index range per value), and
-:func:`place` computes the columns of a write, refusing one that would leave the
-writer's scope. Push, pull, the backlog count, conflicts and attachments all ask here.
+the list of ``owner_id`` values a pull scans (one index range per value),
+:func:`owner_filter` the same as a SQL condition, and :func:`place` computes the columns of a write, refusing one that would leave the
+writer's scope. Push, pull, the backlog count, live events, conflicts, attachments, reassignment
+evictions, the manager's record lists and the reports all ask here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, or_, true
 
 from sync_protocol import EntitySchema, SchemaRegistry, Scope
 
@@ -91,6 +94,14 @@ def visible_owners(viewer: Viewer) -> list[str] | None:
     if viewer.team_id is not None:
         owners.append(team_owner(viewer.team_id))
     return owners
+
+
+def owner_filter(viewer: Viewer, owner_id: Any) -> ColumnElement[bool]:
+    """:func:`sees_owner` as SQL over an ``owner_id`` column (reports, manager lists)."""
+    owners = visible_owners(viewer)
+    if owners is None:
+        return true()
+    return or_(owner_id.is_(None), owner_id.in_(owners))
 
 
 def place(

@@ -10,6 +10,7 @@ from .admin import (
     ReassignResult,
     purge_tombstones,
     reassign_customers,
+    reassign_owned,
     reassign_records,
 )
 from .pull import PullPage, format_checkpoint, parse_checkpoint, pull_page
@@ -36,5 +37,6 @@ __all__ = [
     "purge_tombstones",
     "read_counter",
     "reassign_customers",
+    "reassign_owned",
     "reassign_records",
 ]

@@ -130,3 +130,50 @@ def test_the_server_serves_the_declared_schema_not_the_crm(world: World) -> None
     assert described["entities"]["findings"]["parent"] == "visits"
     result = world.phone("rep_a1").push_one("customers", new_id("c"), {"name": "x"})
     assert _status(result) == "unknown_collection"
+
+
+def test_reassigning_a_declared_owner_moves_its_chain_with_evictions(world: World) -> None:
+    rep_a1, rep_a2 = world.phone("rep_a1"), world.phone("rep_a2")
+    site, visit, finding, other_site = new_id("s"), new_id("v"), new_id("f"), new_id("s")
+    rep_a1.push_one("sites", site, {"name": "Boiler room"})
+    rep_a1.push_one("visits", visit, {"site_id": site})
+    rep_a1.push_one("findings", finding, {"visit_id": visit, "severity": "high"})
+    rep_a1.push_one("sites", other_site, {"name": "Stays with rep_a1"})
+    assert _seen(rep_a1) == {site, visit, finding, other_site}
+    assert _seen(rep_a2) == set()
+
+    manager = world.phone("mgr_a")
+    answer = world.client.post(
+        "/v1/admin/records/sites/reassign",
+        json={"record_ids": [site], "new_owner_id": world.users["rep_a2"]},
+        headers=manager.headers,
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["moved_records"], body["evictions"], body["evicted_users"]) == (
+        3,
+        3,
+        [world.users["rep_a1"]],
+    )
+    assert _seen(rep_a2) == {site, visit, finding}  # the whole chain arrived
+    assert rep_a2.records[("sites", site)]["owner_id"] == world.users["rep_a2"]
+    assert _seen(rep_a1) == {other_site}  # and left the old owner's devices (evictions)
+    assert _seen(manager) >= {site, visit, finding, other_site}
+
+    # refused: a rep, another team's owner, a collection without owners
+    for phone, path, body_ in (
+        (rep_a1, "sites", {"record_ids": [other_site], "new_owner_id": world.users["rep_a2"]}),
+        (manager, "sites", {"record_ids": [other_site], "new_owner_id": world.users["rep_b1"]}),
+        (manager, "handbook", {"record_ids": [site], "new_owner_id": world.users["rep_a2"]}),
+    ):
+        refused = world.client.post(
+            f"/v1/admin/records/{path}/reassign", json=body_, headers=phone.headers
+        )
+        assert refused.status_code == 403, refused.text
+    unknown = world.client.post(
+        "/v1/admin/records/sites/reassign",
+        json={"record_ids": ["s-nope"], "new_owner_id": world.users["rep_a2"]},
+        headers=manager.headers,
+    )
+    assert unknown.status_code == 404
+    assert _seen(rep_a1) == {other_site}  # nothing moved by the refusals
