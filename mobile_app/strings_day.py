@@ -272,9 +272,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "rejected.discard_all": ("Discard all {n}", "全部丢弃（{n} 条）"),
     "rejected.code.group_waits": (
-        "This {what} was saved together with {other}, which the server refused; "
-        "it is sent again or discarded with it.",
-        "该{what}与「{other}」一起保存，那一条被服务器拒绝；处理那一条时会一起重新发送或丢弃。",
+        "This {what} was saved together with {other_what} 「{other}」, which the server "
+        "refused; it is sent again or discarded with it.",
+        "该{what}与{other_what}「{other}」一起保存，那一条被服务器拒绝；处理那一条时会一起重新发送或丢弃。",
     ),
     "rejected.code.group_rejected": (
         "This {what} was saved together with another change that was refused; "

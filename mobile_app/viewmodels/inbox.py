@@ -441,9 +441,8 @@ class RejectedWritesViewModel(Observable):
                 reason = tr(
                     "rejected.code.group_waits",
                     what=tr.entity_label(d.collection),
-                    other=_dead_letter_title(
-                        self.session, culprit.collection, culprit.record_id, culprit.fields
-                    ),
+                    other_what=tr.entity_label(culprit.collection),
+                    other=names.get(culprit.record_id) or culprit.record_id[:8],
                 )
                 actions = ()
             rows.append(

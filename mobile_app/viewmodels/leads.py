@@ -34,16 +34,9 @@ OPEN_STATUSES = ("new", "contacted", "qualified")
 
 @contextlib.contextmanager
 def write_group(session: Session) -> Iterator[None]:
-    """Every write inside shares one mutation group (all or nothing on the server).
-
-    Uses the SDK's ``store.group()``; an SDK without it writes the same records
-    ungrouped (each applies on its own), which is what older servers accept.
-    """
-    group = getattr(session.store, "group", None)
-    if group is None:
-        yield
-        return
-    with group():
+    """Every write inside shares one mutation group (the SDK's ``store.group()``): the
+    server applies all of them or none."""
+    with session.store.group():
         yield
 
 

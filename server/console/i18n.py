@@ -158,6 +158,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "leads.assign_do": ("Assign", "分配"),
     "leads.convert": ("Convert", "转化"),
     "leads.converted": ("Converted to {name}", "已转化为 {name}"),
+    "leads.assigned": ("{n} leads assigned.", "已分配 {n} 条线索。"),
+    "leads.assign_selected": ("Assign the ticked leads to", "将勾选的线索分配给"),
+    "leads.round_robin": (
+        "The team's reps in turn (fewest open leads first)",
+        "团队销售轮流分配（未结线索最少者优先）",
+    ),
+    "leads.select": ("Select", "选择"),
+    "leads.select_one": ("Select {name}", "选择 {name}"),
+    "leads.reassign_to": ("Reassign to", "转给"),
+    "leads.reassign_help": (
+        "The new rep's phones receive the lead at their next sync; the old rep's drop it.",
+        "新负责人的手机在下次同步时收到此线索，原负责人的手机将其移除。",
+    ),
     "leads.keep_myself": ("Myself (assign later)", "我自己（稍后分配）"),
     "leads.assign_help": (
         "The rep's phones receive the lead at their next sync.",

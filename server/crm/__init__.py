@@ -11,6 +11,8 @@ for any other (an SDK developer's own schema).
 * :mod:`.references` — referenced records exist and are in the writer's scope;
 * :mod:`.custom` — typed custom fields (:mod:`sync_protocol.custom_fields`);
 * :mod:`.conversion` — a lead turns ``converted`` only with live links;
+* :mod:`.service_desk` — ticket SLA due times, linked knowledge articles, survey
+  questions and answers;
 * :mod:`.duplicates` — ``possible_duplicate`` (last to refuse: it remembers accepted
   keys);
 * :class:`server.integration.events.EventsRule` — notes ``lead.converted`` and
@@ -37,6 +39,7 @@ from .duplicates import DuplicatesRule
 from .indexing import IndexedRow, index_records
 from .references import ReferencesRule
 from .reminders import index_reminders
+from .service_desk import ServiceDeskRule
 from .totals import OrderTotalsRule
 
 
@@ -72,6 +75,7 @@ CRM_RULES = CrmRules(
         CustomFieldsRule(),
         OrderTotalsRule(),
         ConversionRule(),
+        ServiceDeskRule(),
         DuplicatesRule(),  # last to refuse: it remembers the keys of accepted units
         EventsRule(),  # after every refusal: notes the events of accepted units
     ]

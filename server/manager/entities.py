@@ -50,6 +50,7 @@ Collection = Literal[
     "tickets",
     "ticket_comments",
     "knowledge_articles",
+    "surveys",
     "satisfaction_responses",
     "sales_targets",
     "custom_field_defs",

@@ -1,15 +1,17 @@
 """A group the real server refuses: explained on the phone, nothing lost, settled by choice.
 
 Two leads of the rep's are converted on the phone (each conversion one group: customer,
-contact, deal, lead) and a call is logged on the first new customer. Before the phone
-syncs, the manager enters both companies as customers: the first for this rep, the
-second for a colleague. The server refuses each new customer as ``possible_duplicate``
-and with it the rest of its group (all or nothing), and the call (its customer does
-not exist). The rep reads why, in Chinese, with the existing customer's name (the
-colleague's is not named); nothing is gone from the phone. The rep adds the first
-conversion to the existing customer and keeps the second (a different company); after
-the next sync the manager API shows every record where the rep chose. The choices are
-taps on the real rejected-writes screen (offscreen Kivy window).
+contact, deal, lead), a call is logged on the first new customer, and a lead from a
+business card is saved although the phone warned that its number is a customer's.
+Before the phone syncs, the manager enters both converted companies as customers: the
+first for this rep, the second for a colleague. The server refuses each new customer
+(and the business-card lead) as ``possible_duplicate``, with each customer the rest of
+its group (all or nothing), and the call (its customer does not exist). The rep reads
+why, in Chinese, with the existing record's name (the colleague's is not named);
+nothing is gone from the phone. The rep adds the first conversion to the existing
+customer and keeps the second (a different company) and the lead; after the next sync
+the manager API shows every record where the rep chose. The choices are taps on the
+real rejected-writes screen (offscreen Kivy window).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from mobile_app.viewmodels.account import (
 )
 from mobile_app.viewmodels.activities import LogActivityViewModel
 from mobile_app.viewmodels.inbox import RejectedWritesViewModel
-from mobile_app.viewmodels.leads import LeadConvertViewModel
+from mobile_app.viewmodels.leads import LeadConvertViewModel, LeadFormViewModel
 from mobile_app.viewmodels.safety import loss_summary
 from mobile_app.viewmodels.settings import SettingsViewModel
 from tests.support.server_proc import ServerProcess
@@ -86,6 +88,17 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         call = LogActivityViewModel(session, a["customer"], "call")
         call.notes = "电话确认了样品数量"
         assert call.save(), call.errors
+        # a lead from a business card: the phone warns it is a customer's number already
+        known = next(
+            c
+            for c in store.collection("customers").all()
+            if c.fields.get("mobile") and not c.pending
+        )
+        card = LeadFormViewModel(session)
+        card.set("name", "名片线索")
+        card.set("phone", str(known.fields["mobile"]))
+        assert card.save() is False and card.message  # warned on the phone ...
+        assert card.save() is True  # ... and saved anyway: the rep knows better
 
         # meanwhile, in the office: both companies entered as customers
         existing = manager.create(
@@ -112,9 +125,10 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         assert manager.status("contacts", a["contact"]) == 404
         assert manager.get("leads", lead_a)["status"] != "converted"
         # ... and on the phone nothing is lost: every write waits for the rep's choice
-        # 2 × (customer, contact, deal, lead), the call and its "last contacted" on the customer
-        assert len(store.dead_letters()) == 10
-        assert loss_summary(session).rejected == 10
+        # 2 × (customer, contact, deal, lead), the call and its "last contacted" on the
+        # customer, the business-card lead
+        assert len(store.dead_letters()) == 11
+        assert loss_summary(session).rejected == 11
 
         mine = rows[a["customer"]]
         assert mine.code == "possible_duplicate"
@@ -130,6 +144,12 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
             rows[call.activity_id].actions == () and "青岛海鸥五金" in rows[call.activity_id].reason
         )
 
+        lead_row = rows[str(card.saved_id)]
+        assert lead_row.code == "possible_duplicate" and lead_row.actions == (
+            "keep_anyway",
+            "discard",
+        )
+        assert f"「{known.fields['name']}」" in lead_row.reason
         colleague = rows[conversions[lead_b]["customer"]]
         assert "同事" in colleague.reason and "江南机电设备" not in colleague.reason
         assert colleague.actions == ("keep_anyway", "discard")
@@ -153,7 +173,9 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         kivy_app.tap(cards[colleague.id]["discard"])  # a slip of the finger ...
         assert "丢弃后无法恢复" in dialogs.current["yes"].parent.parent.children[-1].text
         kivy_app.tap(dialogs.current["cancel"])  # ... taken back: nothing is discarded
-        assert len(store.dead_letters()) == 10
+        assert len(store.dead_letters()) == 11
+        kivy_app.tap(screen.cards[lead_row.id]["keep_anyway"])  # the rep keeps the lead
+        kivy_app.controller.wait_for_sync()
         kivy_app.tap(screen.cards[colleague.id]["keep_anyway"])  # a different company
         kivy_app.controller.wait_for_sync()
         kivy_app.tap(screen.cards[mine.id]["use_existing"])  # the office's customer
@@ -173,6 +195,7 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         assert logged["customer_id"] == existing and logged["notes"] == "电话确认了样品数量"
         assert manager.status("customers", a["customer"]) == 404  # no second customer
 
+        assert manager.get("leads", str(card.saved_id))["name"] == "名片线索"
         b = conversions[lead_b]
         assert manager.get("customers", b["customer"])["name"] == "江南机电"
         assert manager.get("leads", lead_b)["converted_customer_id"] == b["customer"]

@@ -168,7 +168,14 @@ class RejectedScreen(BaseScreen):
                 )
                 inputs[name] = field
                 card.add_widget(field)
-            buttons = BoxLayout(size_hint_y=None, height=dp(44), spacing=dp(4))
+            stacked = len(row.actions) > 2  # three choices: one per line, labels in full
+            buttons = BoxLayout(
+                orientation="vertical" if stacked else "horizontal",
+                size_hint_y=None,
+                height=dp(44) * (len(row.actions) if stacked else 1)
+                + (dp(4) * (len(row.actions) - 1) if stacked else 0),
+                spacing=dp(4),
+            )
             card_buttons: dict[str, Any] = {"inputs": inputs}
             for action in row.actions:
                 button = self._action_button(action, row)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import Form, Query, Request, Response
 
@@ -20,7 +21,7 @@ from ..services import leads, pipeline
 from ..services.forms import field_errors, form_fields, posted_values
 from ..session import ConsoleUser, ConsoleUserDep, ConsoleWriterDep
 from ..templating import render
-from .common import page_router, see_other
+from .common import page_router, safe_next, see_other
 
 router = page_router()
 Short = Annotated[str, Query(max_length=200)]
@@ -123,6 +124,43 @@ def _lead_page(
 @router.get("/leads/{lead_id}")
 def lead_page(request: Request, lead_id: str, me: ConsoleUserDep, session: SessionDep) -> Response:
     return _lead_page(request, me, session, lead_id)
+
+
+def _lead_ids(values: list[Any]) -> list[str]:
+    ids = [str(v) for v in values][:1000]
+    for lead_id in ids:
+        if not re.fullmatch(ID_PATTERN, lead_id):
+            raise NotFound("no such lead", details={"id": lead_id[:64]})
+    return list(dict.fromkeys(ids))
+
+
+@router.post("/leads/assign")
+async def assign_leads(
+    request: Request, me: ConsoleWriterDep, context: ContextDep, session: SessionDep
+) -> Response:
+    """The list's bulk action: the ticked leads to one rep, or round-robin."""
+    form = await request.form()
+    ids = _lead_ids(form.getlist("lead_id"))
+    to = str(form.get("to", ""))[:64]
+    back = str(form.get("back", ""))
+    path, _, query = safe_next(back, "/console/leads").partition("?")
+    kept = [(k, v) for k, v in parse_qsl(query) if k != "assigned"]
+    if not ids or not to:
+        return see_other(f"{path}?{urlencode(kept)}")
+    out = leads.assign(session, context, me, ids, to)
+    return see_other(f"{path}?{urlencode([*kept, ('assigned', len(out.assignments))])}")
+
+
+@router.post("/leads/{lead_id}/assign")
+def assign_lead(
+    lead_id: str,
+    me: ConsoleWriterDep,
+    context: ContextDep,
+    session: SessionDep,
+    to: Annotated[str, Form(max_length=64)],
+) -> Response:
+    leads.assign(session, context, me, _lead_ids([lead_id]), to)
+    return see_other(f"/console/leads/{lead_id}?assigned=1")
 
 
 def _conversion(form: Any) -> leads.Conversion:

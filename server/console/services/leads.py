@@ -22,7 +22,14 @@ from sync_protocol.leads import CONVERTED
 from ...context import ServerContext
 from ...crm.indexing import search_t
 from ...crm.keys import search_needle
-from ...manager.leads import ConversionOut, ConvertLead, convert_lead
+from ...manager.leads import (
+    ConversionOut,
+    ConvertLead,
+    LeadAssignment,
+    assign_round_robin,
+    convert_lead,
+    reassign_leads,
+)
 from ...manager.records import StoredRow, load_row, new_record_id, visible_row, write_record
 from ...reports import sql
 from ...reports.base import scope_users
@@ -113,6 +120,31 @@ def create_lead(
     )
     assert outcome.row is not None
     return outcome.row
+
+
+ROUND_ROBIN = "round_robin"
+
+
+def assign(
+    session: Session,
+    context: ServerContext,
+    me: ConsoleUser,
+    lead_ids: list[str],
+    to: str,
+) -> LeadAssignment:
+    """Give leads to one rep (``to`` = the rep's id), or spread them over the team's
+    reps, least loaded first (``to`` = :data:`ROUND_ROBIN`): the CRM's own operations
+    (:func:`server.manager.leads.reassign_leads` / ``assign_round_robin``), which check
+    scope, move the leads and evict them from the old owner's phones. Commits."""
+    conn = session.connection()
+    for lead_id in lead_ids:
+        visible_row(conn, me.principal, LEADS, lead_id)  # 404 for a lead not in scope
+    if to == ROUND_ROBIN:
+        out = assign_round_robin(conn, context, me.principal, lead_ids)
+    else:
+        out = reassign_leads(conn, context, me.principal, lead_ids, to)
+    session.commit()
+    return out
 
 
 @dataclass(slots=True)

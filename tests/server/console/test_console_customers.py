@@ -74,5 +74,8 @@ def test_list_filters_search_and_pages(world: World) -> None:
     assert _ids(mgr.get("/console/customers?q=0000%200042").text) == ["c-42"]  # phone text
     assert _ids(mgr.get("/console/customers?q=%25").text) == []  # % is a character, not a wildcard
     assert _ids(mgr.get("/console/customers?owner=u-rep_b1").text) == []
-    # A page past the end shows the last page.
+    # A page past the end shows the last page (with and without a search).
     assert set(_ids(mgr.get("/console/customers?page=99").text)) == set(_ids(second))
+    searched = mgr.get("/console/customers?q=kehu&page=99").text  # 客户00 … 客户59 but 07, 08
+    assert _total(searched) == 58 and len(_ids(searched)) == 8
+    assert len(_ids(mgr.get("/console/customers?q=kehu&page=2").text)) == 8

@@ -114,6 +114,17 @@ def test_users_create_reset_and_totp_qr(sqlite_world: World) -> None:
     assert world.client.post("/v1/auth/login", json=login).status_code == 401  # now needs the code
     code = pyotp.TOTP(secret.group(1)).now()
     assert world.client.post("/v1/auth/login", json={**login, "totp": code}).status_code == 200
+    # Deactivated: signed out everywhere and no new sign-in.
+    assert mgr.post(f"/console/users/{rep9_id}/deactivate").status_code == 303
+    code = pyotp.TOTP(secret.group(1)).now()
+    assert world.client.post("/v1/auth/login", json={**login, "totp": code}).status_code in (
+        401,
+        403,
+    )
+    # Admins create teams (a manager may not: the scope matrix).
+    admin = Browser(world, "admin")
+    assert admin.post("/console/teams", {"name": "华南销售部"}).status_code == 303
+    assert "华南销售部" in admin.get("/console/users").text
 
 
 def test_import_from_chinese_excel_and_csv_downloads(sqlite_world: World) -> None:

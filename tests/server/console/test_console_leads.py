@@ -125,3 +125,46 @@ def test_create_anyway_after_the_duplicate_warning(sqlite_world: World) -> None:
     rep.sync_down()
     customers = [k for k in rep.records if k[0] == "customers"]
     assert len(customers) == 2
+
+
+def test_reassign_one_lead_and_spread_many(sqlite_world: World) -> None:
+    """A lead's page gives it to another rep (the old rep's phone drops it, the new rep's
+    receives it); the list's bulk action spreads ticked leads over the team's reps."""
+    world = sqlite_world
+    old, new = world.phone("rep_a1"), world.phone("rep_a2")
+    assert old.push_one("leads", "l-1", {"name": "赵六", "status": "new"})["status"] == "applied"
+    old.sync_down()
+    new.sync_down()
+    mgr = Browser(world, "mgr_a")
+    page = mgr.get("/console/leads/l-1").text
+    assert 'id="assign-form"' in page and 'value="u-rep_a2"' in page
+    assert mgr.post("/console/leads/l-1/assign", {"to": "u-rep_a2"}).status_code == 303
+    assert ("leads", "l-1") in {(c["collection"], c["record_id"]) for c in old.sync_down()}
+    assert ("leads", "l-1") not in old.records  # evicted from the old rep's phone
+    new.sync_down()
+    assert new.records[("leads", "l-1")]["owner_id"] == "u-rep_a2"
+
+    created = [
+        mgr.post("/console/leads", {"name": f"线索{i}", "status": "new"}).headers["location"]
+        for i in range(4)
+    ]
+    ids = [loc.split("/")[-1].split("?")[0] for loc in created]
+    done = mgr.client.post(
+        "/console/leads/assign",
+        data={
+            "csrf_token": mgr.csrf,
+            "lead_id": ids,
+            "to": "round_robin",
+            "back": "/console/leads?status=new&assigned=9",
+        },
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == "/console/leads?status=new&assigned=4"
+    old.sync_down()
+    new.sync_down()
+    mine = {k[1] for k in old.records if k[0] == "leads"}
+    theirs = {k[1] for k in new.records if k[0] == "leads"}
+    assert mine | theirs >= set(ids) and not mine & theirs
+    # rep_a2 already held one open lead: rep_a1 is served first, so 2 + 2
+    assert len(mine & set(ids)) == 2 and len(theirs & set(ids)) == 2

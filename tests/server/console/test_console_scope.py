@@ -113,7 +113,7 @@ PAGES = [
     ],
     *[
         f"/console/reports/{r}.csv"
-        for r in ("funnel", "performance", "leads", "tickets", "overdue")
+        for r in ("funnel", "performance", "leads", "campaigns", "tickets", "contracts", "overdue")
     ],
 ]
 
@@ -177,12 +177,18 @@ def test_no_form_changes_other_teams_data(setup: tuple[World, Browser, dict[str,
         ("/console/leads/l-b/convert", {"existing_customer_id": "c-a"}),
         ("/console/leads/l-a/convert", {"contact": "on", "existing_customer_id": "c-b"}),
         ("/console/leads", {"name": "越权线索", "status": "new", "owner_id": "u-rep_b1"}),
+        ("/console/leads/l-b/assign", {"to": "u-rep_a1"}),
+        ("/console/leads/l-a/assign", {"to": "u-rep_b1"}),
+        ("/console/leads/assign", {"lead_id": "l-b", "to": "u-rep_a1"}),
+        ("/console/leads/assign", {"lead_id": "l-b", "to": "round_robin"}),
+        ("/console/leads/assign", {"lead_id": ["l-a"], "to": "u-rep_b1"}),
         (f"/console/conflicts/{b['conflict']}/resolve", {"choice": "local"}),
         (f"/console/devices/{b['device']}/revoke", {}),
         (f"/console/devices/{b['device']}/wipe", {}),
         ("/console/users/u-rep_b1/deactivate", {}),
         ("/console/users/u-rep_b1/reset-password", {}),
         ("/console/users/u-rep_b1/totp", {}),
+        ("/console/teams", {"name": "越权团队"}),  # only admins create teams
         (
             "/console/reassign/preview",
             {"mode": "one", "customer_id": "c-b", "to_owner": "u-rep_a1"},
@@ -223,6 +229,7 @@ def test_no_form_changes_other_teams_data(setup: tuple[World, Browser, dict[str,
     own = world.phone("rep_a1")
     own.sync_down()
     assert own.records[("leads", "l-a")]["status"] == "new"  # not converted into c-b
+    assert own.records[("leads", "l-a")]["owner_id"] == "u-rep_a1"  # not given to team B
 
 
 def test_hostile_name_renders_as_text(sqlite_world: World) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from sync_protocol import CRM_SCHEMA
 from tests.server.conftest import World
 from tests.server.manager.conftest import Web
 from tests.server.reports.conftest import TEAM_B_IDS
@@ -282,11 +281,6 @@ def test_tickets(data: World, mgr: Web) -> None:
     assert len(lines) == 4 + 3 + 3
 
 
-@pytest.mark.xfail(
-    "sla_due_at" not in CRM_SCHEMA["tickets"].fields,
-    reason="tickets.sla_due_at arrives with the service desk (crm)",
-    strict=True,
-)
 def test_ticket_sla(data: World, mgr: Web, mgr_b: Web) -> None:
     report = get(mgr, "tickets", as_of=AS_OF)
     assert (report["overdue"], report["sla_met_rate"]) == (1, approx(0.5))  # tk1; tk2 met, tk3 not
