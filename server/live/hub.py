@@ -22,8 +22,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +39,7 @@ from ..repository import SyncCounter, read_counter
 from ..repository.pull import format_checkpoint
 
 log = logging.getLogger("fieldsync.live")
+_T = TypeVar("_T")
 
 #: Beyond this many versions in one step the hub pokes every stream instead of asking
 #: which owners changed (after a long outage, a restore, a bulk import).
@@ -120,6 +122,10 @@ class LiveHub:
         self._kick = asyncio.Event()
         self._auth_kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        #: The hub's own database threads (one refresh and one check at a time): a
+        #: storm of streams (re)connecting — each authenticated on the default
+        #: executor — never delays a refresh or a check.
+        self._executor: ThreadPoolExecutor | None = None
         #: Refreshes that found a change (tests and metrics).
         self.refreshes = 0
         #: Called with each change found (the PostgreSQL channel's statistics, tests).
@@ -129,10 +135,11 @@ class LiveHub:
 
     async def start(self, *extra: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fieldsync-live")
         self._kick = asyncio.Event()
         self._auth_kick = asyncio.Event()
         with contextlib.suppress(Exception):  # the database may be down; the loop retries
-            self.state = await asyncio.to_thread(self._read)
+            self.state = await self._db(self._read)
         for job in (self._refresh_loop, self._auth_loop, *extra):
             self._tasks.append(asyncio.create_task(job()))
 
@@ -143,6 +150,9 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
         for stream in list(self.streams):
             stream.close(
                 ProtocolError("the server is shutting down", code=ErrorCode.SERVICE_UNAVAILABLE)
@@ -187,6 +197,10 @@ class LiveHub:
 
     # ---- the counter ------------------------------------------------------------------
 
+    async def _db(self, job: Callable[..., _T], *args: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, job, *args)
+
     def _read(self) -> SyncCounter:
         with self.engine.connect() as conn:
             return read_counter(conn)
@@ -210,7 +224,7 @@ class LiveHub:
             return Change(state, owners, evicted)
 
     async def refresh(self) -> Change | None:
-        change = await asyncio.to_thread(self._scan, self.state)
+        change = await self._db(self._scan, self.state)
         if change is None:
             return None
         self.state = change.state
@@ -283,7 +297,7 @@ class LiveHub:
         streams = [s for s in self.streams if s.closed is None]
         if not streams:
             return 0
-        verdicts = await asyncio.to_thread(self._check, streams)
+        verdicts = await self._db(self._check, streams)
         closed = 0
         for stream, verdict in verdicts.items():
             if isinstance(verdict, ProtocolError):
