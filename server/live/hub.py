@@ -192,7 +192,13 @@ class LiveHub:
         self.streams.discard(stream)
 
     async def current_checkpoint(self) -> str:
-        state = await asyncio.to_thread(self._read)
+        """The checkpoint for a new stream's ``ready``: the hub's own state, without a
+        query (a reconnect storm costs no extra reads). Call it right after :meth:`open`:
+        anything committed beyond that state is announced to the already registered
+        stream by the refresh that finds it."""
+        state = self.state
+        if state is None:  # the database was unreachable at start: ask it now
+            state = await asyncio.to_thread(self._read)
         return checkpoint_of(state)
 
     # ---- the counter ------------------------------------------------------------------
