@@ -223,7 +223,11 @@ class LiveHub:
             ):
                 return None
             span = {"a": before.counter, "b": state.counter}
-            if state.epoch != before.epoch or not 0 <= state.counter - before.counter <= SCAN_LIMIT:
+            if (
+                state.epoch != before.epoch  # a restore: every device must resync
+                or state.purge_horizon != before.purge_horizon  # a purge: some must
+                or not 0 <= state.counter - before.counter <= SCAN_LIMIT
+            ):
                 return Change(state, None, set())
             owners: set[str | None] = {row[0] for row in conn.execute(_OWNERS, span)}
             evicted = {str(row[0]) for row in conn.execute(_EVICTED, span)}
