@@ -192,7 +192,13 @@ class LiveHub:
         self.streams.discard(stream)
 
     async def current_checkpoint(self) -> str:
-        state = await asyncio.to_thread(self._read)
+        """The checkpoint for a new stream's ``ready``: the hub's own state, without a
+        query (a reconnect storm costs no extra reads). Call it right after :meth:`open`:
+        anything committed beyond that state is announced to the already registered
+        stream by the refresh that finds it."""
+        state = self.state
+        if state is None:  # the database was unreachable at start: ask it now
+            state = await asyncio.to_thread(self._read)
         return checkpoint_of(state)
 
     # ---- the counter ------------------------------------------------------------------
@@ -217,7 +223,11 @@ class LiveHub:
             ):
                 return None
             span = {"a": before.counter, "b": state.counter}
-            if state.epoch != before.epoch or not 0 <= state.counter - before.counter <= SCAN_LIMIT:
+            if (
+                state.epoch != before.epoch  # a restore: every device must resync
+                or state.purge_horizon != before.purge_horizon  # a purge: some must
+                or not 0 <= state.counter - before.counter <= SCAN_LIMIT
+            ):
                 return Change(state, None, set())
             owners: set[str | None] = {row[0] for row in conn.execute(_OWNERS, span)}
             evicted = {str(row[0]) for row in conn.execute(_EVICTED, span)}
