@@ -149,6 +149,9 @@ class ConflictInboxViewModel(Observable):
 #: Error codes after which the same write can succeed once the rep fixes a field.
 FIXABLE = frozenset({"validation_failed", "total_mismatch"})
 DUPLICATE = "possible_duplicate"
+#: Field errors no typed value cures: the lead was converted by someone else meanwhile;
+#: a link names a record that is gone or outside the rep's scope.
+UNFIXABLE_FIELDS = frozenset({"already_converted", "unknown_ref"})
 #: The record is no longer the rep's to write: keep the text, or discard.
 NOT_YOURS = frozenset({"forbidden", "not_found", "record_deleted", "append_only"})
 #: Transient: the same write may simply be sent again.
@@ -435,6 +438,18 @@ class RejectedWritesViewModel(Observable):
             text = _typed_text(d.fields)
             matches = duplicate_matches(details) if code == DUPLICATE else ()
             actions = actions_for(code, text, d.collection, matches)
+            field_codes = {
+                str(e.get("code"))
+                for e in details.get("fields", [])
+                if isinstance(e, Mapping) and e.get("code")
+            }
+            if code == "validation_failed" and field_codes and field_codes <= UNFIXABLE_FIELDS:
+                # no value typed here can cure it: say what happened, offer no "fix"
+                if "already_converted" in field_codes:
+                    reason = tr(
+                        "rejected.code.already_converted", what=tr.entity_label(d.collection)
+                    )
+                actions = ("keep", "discard") if text else ("discard",)
             culprit = waits.get(d.id)
             if culprit is not None:
                 # settled through the write that was refused: resending this alone fails
@@ -569,15 +584,26 @@ class RejectedWritesViewModel(Observable):
                 else:
                     collection.insert(fields, id=record_id)
 
-    def discard(self, dead_letter_id: str) -> None:
-        """Drop a refused write — with the rest of its group, which cannot apply without it."""
-        row = self._row(dead_letter_id)
-        together = [
+    def discard_set(self, dead_letter_id: str) -> list[str]:
+        """What discarding this refused write drops: the rest of its group (which cannot
+        apply without it) and, for a record the server never created, later changes to
+        that same record (they cannot apply either). Writes that merely name it — a call
+        logged on the customer — stay, with the rep's text."""
+        row = next((r for r in self.rows + self.kept if r.id == dead_letter_id), None)
+        if row is None:
+            return [dead_letter_id]
+        never_created = row.code == DUPLICATE
+        return [
             r.id
             for r in self.rows + self.kept
-            if row is not None and row.group is not None and r.group == row.group
+            if r.id == row.id
+            or (row.group is not None and r.group == row.group)
+            or (never_created and r.collection == row.collection and r.record_id == row.record_id)
         ]
-        for letter_id in together or [dead_letter_id]:
+
+    def discard(self, dead_letter_id: str) -> None:
+        """Drop a refused write with :meth:`discard_set` (the screen asks first)."""
+        for letter_id in self.discard_set(dead_letter_id):
             self.session.store.discard_dead_letter(letter_id)
             kept_notes(self.session).remove(letter_id)
             self.edits.pop(letter_id, None)

@@ -81,6 +81,29 @@ def test_serve_refuses_a_bad_schema_file_before_starting(tmp_path: Path) -> None
     assert run.returncode == 2 and "os.path.sep is not a sync_protocol.SchemaRegistry" in run.stderr
 
 
+def test_schema_check_says_what_a_file_declares_or_what_is_wrong(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "server", "schema", "check", str(SCHEMA_FILE)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "schema field_service version 1" in ok.stdout
+    assert "findings: 2 fields, scope parent of visits" in ok.stdout
+    bad = tmp_path / "app.json"
+    bad.write_text('{"name": "app", "version": 1, "collections": {}}', encoding="utf-8")
+    refused = subprocess.run(
+        [sys.executable, "-m", "server", "schema", "check", str(bad)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "collections:" in refused.stderr
+
+
 def _served_name(proc: ServerProcess) -> str:
     described = httpx.get(f"{proc.url}/v1/sync/schema", timeout=10).json()
     info = httpx.get(f"{proc.url}/v1/sync/info", timeout=10).json()
