@@ -4,8 +4,8 @@ activities on PostgreSQL (the aim: p95 ≤ 300 ms each).
 The data goes in through the sync engine (``apply_push`` with the server's CRM rules, in
 batches, as the reps who own it), so every index a write path keeps (search text and
 pinyin sort keys, duplicate keys, report facts, …) is as a real server's: 10 reps in one team; per customer 4 activities (visits, calls, meetings,
-notes, spread over 90 days), and in all 10,000 deals, 10,000 tasks, 2,000 tickets,
-1,000 contracts. A real uvicorn process serves it; one manager
+notes, spread over 90 days), and in all 10,000 deals, 10,000 tasks, 5,000 leads, 2,000
+tickets, 1,000 contracts. A real uvicorn process serves it; one manager
 signs in through the console's own form and asks each page ``--repeat`` times after two
 warm-up requests. Times are measured at the client over loopback keep-alive: server
 time plus well under a millisecond.
@@ -92,6 +92,16 @@ def customer(rng: random.Random, i: int, now: datetime) -> dict[str, Any]:
     }
 
 
+def lead(rng: random.Random, i: int) -> dict[str, Any]:
+    return {
+        "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+        "company": f"{rng.choice(COMPANIES)} {i % 700}",
+        "phone": f"+86 139 {i // 10000:04d} {i % 10000:04d}",
+        "source": rng.choice(("referral", "web", "event", "cold_call", "partner")),
+        "status": rng.choice(("new", "contacted", "qualified", "disqualified")),
+    }
+
+
 def activity(rng: random.Random, customer_id: str, author: str, now: datetime) -> dict[str, Any]:
     kind = rng.choice(("visit", "call", "call", "meeting", "note"))
     fields: dict[str, Any] = {
@@ -126,7 +136,7 @@ def _push(
                 hlc=clock.now().encode(),
                 # Generated names repeat (张伟 at 星辰科技 …): saved anyway, as a real
                 # book with look-alike customers is.
-                override=["possible_duplicate"] if collection == "customers" else None,
+                override=["possible_duplicate"] if collection in ("customers", "leads") else None,
             )
             for collection, record_id, fields in rows[first : first + BATCH]
         ]
@@ -213,6 +223,8 @@ def seed(db_url: str, customers: int, activities: int) -> dict[str, int]:
                     "opened_at": now.isoformat(),
                 }
                 rows.append(("tickets", f"bk-{i:06d}", ticket))
+            if (i // REPS) % 10 == 0:  # a tenth of each rep's book
+                rows.append(("leads", f"bl-{i:06d}", lead(rng, i)))
             if i % 50 == 3:
                 ends = (now + timedelta(days=rng.randint(1, 200))).date().isoformat()
                 contract = {
@@ -298,6 +310,8 @@ def pages(csrf: str) -> list[tuple[str, Callable[[httpx.Client], httpx.Response]
         ("customer page", get("/console/customers/bc-000123")),
         ("customer edit form", get("/console/customers/bc-000123/edit")),
         ("leads", get("/console/leads")),
+        ("leads, search", get("/console/leads?q=%E7%8E%8B")),
+        ("lead page", get("/console/leads/bl-000004")),
         ("pipeline", get("/console/pipeline")),
         ("reassign", get("/console/reassign")),
         ("reassign, find", get("/console/reassign?find=%E7%8E%8B")),

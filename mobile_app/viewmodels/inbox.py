@@ -569,15 +569,26 @@ class RejectedWritesViewModel(Observable):
                 else:
                     collection.insert(fields, id=record_id)
 
-    def discard(self, dead_letter_id: str) -> None:
-        """Drop a refused write — with the rest of its group, which cannot apply without it."""
-        row = self._row(dead_letter_id)
-        together = [
+    def discard_set(self, dead_letter_id: str) -> list[str]:
+        """What discarding this refused write drops: the rest of its group (which cannot
+        apply without it) and, for a record the server never created, later changes to
+        that same record (they cannot apply either). Writes that merely name it — a call
+        logged on the customer — stay, with the rep's text."""
+        row = next((r for r in self.rows + self.kept if r.id == dead_letter_id), None)
+        if row is None:
+            return [dead_letter_id]
+        never_created = row.code == DUPLICATE
+        return [
             r.id
             for r in self.rows + self.kept
-            if row is not None and row.group is not None and r.group == row.group
+            if r.id == row.id
+            or (row.group is not None and r.group == row.group)
+            or (never_created and r.collection == row.collection and r.record_id == row.record_id)
         ]
-        for letter_id in together or [dead_letter_id]:
+
+    def discard(self, dead_letter_id: str) -> None:
+        """Drop a refused write with :meth:`discard_set` (the screen asks first)."""
+        for letter_id in self.discard_set(dead_letter_id):
             self.session.store.discard_dead_letter(letter_id)
             kept_notes(self.session).remove(letter_id)
             self.edits.pop(letter_id, None)

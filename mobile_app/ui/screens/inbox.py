@@ -202,10 +202,9 @@ class RejectedScreen(BaseScreen):
     def _action_button(self, action: str, row: RejectedRow) -> Any:
         row_id = row.id
         if action == "discard":
+            count = len(self.vm.discard_set(row.id)) if self.vm is not None else 1
             label = (
-                self.t("rejected.discard_all", n=row.group_size)
-                if row.group_size > 1
-                else self.t("action.discard")
+                self.t("rejected.discard_all", n=count) if count > 1 else self.t("action.discard")
             )
             button: Any = DangerButton(text=label)
             button.bind(on_release=lambda _b: self._confirm_discard(row))
@@ -242,7 +241,11 @@ class RejectedScreen(BaseScreen):
         """Discarding cannot be undone: say what goes, and ask."""
         dialogs.confirm(
             self.c.tr,
-            self.t("rejected.discard_confirm", title=row.title, n=row.group_size),
+            self.t(
+                "rejected.discard_confirm",
+                title=row.title,
+                n=len(self.vm.discard_set(row.id)) if self.vm is not None else 1,
+            ),
             lambda _r: self._discard(row.id),
             danger=True,
             yes_label=self.t("action.discard"),
