@@ -271,6 +271,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "丢弃「{title}」（{n} 条修改）？丢弃后无法恢复。",
     ),
     "rejected.discard_all": ("Discard all {n}", "全部丢弃（{n} 条）"),
+    "rejected.code.already_converted": (
+        "Someone else converted this {what} while you were offline, so your conversion "
+        "was not saved; the phone shows theirs after the next sync.",
+        "您离线期间，该{what}已被他人转化，您的转化未保存；下次同步后手机上会显示对方的转化结果。",
+    ),
     "rejected.code.group_waits": (
         "This {what} was saved together with {other_what} 「{other}」, which the server "
         "refused; it is sent again or discarded with it.",

@@ -149,6 +149,9 @@ class ConflictInboxViewModel(Observable):
 #: Error codes after which the same write can succeed once the rep fixes a field.
 FIXABLE = frozenset({"validation_failed", "total_mismatch"})
 DUPLICATE = "possible_duplicate"
+#: Field errors no typed value cures: the lead was converted by someone else meanwhile;
+#: a link names a record that is gone or outside the rep's scope.
+UNFIXABLE_FIELDS = frozenset({"already_converted", "unknown_ref"})
 #: The record is no longer the rep's to write: keep the text, or discard.
 NOT_YOURS = frozenset({"forbidden", "not_found", "record_deleted", "append_only"})
 #: Transient: the same write may simply be sent again.
@@ -435,6 +438,18 @@ class RejectedWritesViewModel(Observable):
             text = _typed_text(d.fields)
             matches = duplicate_matches(details) if code == DUPLICATE else ()
             actions = actions_for(code, text, d.collection, matches)
+            field_codes = {
+                str(e.get("code"))
+                for e in details.get("fields", [])
+                if isinstance(e, Mapping) and e.get("code")
+            }
+            if code == "validation_failed" and field_codes and field_codes <= UNFIXABLE_FIELDS:
+                # no value typed here can cure it: say what happened, offer no "fix"
+                if "already_converted" in field_codes:
+                    reason = tr(
+                        "rejected.code.already_converted", what=tr.entity_label(d.collection)
+                    )
+                actions = ("keep", "discard") if text else ("discard",)
             culprit = waits.get(d.id)
             if culprit is not None:
                 # settled through the write that was refused: resending this alone fails

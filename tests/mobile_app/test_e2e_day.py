@@ -80,6 +80,16 @@ class Manager:
         assert r.status_code in (200, 201), r.text
         return str(r.json()["id"])
 
+    def convert(self, lead_id: str, existing_customer_id: str) -> None:
+        """Convert a lead in the office, into a customer that already exists."""
+        r = httpx.post(
+            f"{self.url}/v1/manager/leads/{lead_id}/convert",
+            json={"existing_customer_id": existing_customer_id},
+            headers=self.headers,
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+
     def children(self, collection: str, field: str, value: str) -> list[dict[str, Any]]:
         r = httpx.get(
             f"{self.url}/v1/manager/records/{collection}",

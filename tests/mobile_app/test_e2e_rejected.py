@@ -4,9 +4,11 @@ Two leads of the rep's are converted on the phone (each conversion one group: cu
 contact, deal, lead), a call is logged on the first new customer, and a lead from a
 business card is saved although the phone warned that its number is a customer's.
 Before the phone syncs, the manager enters both converted companies as customers: the
-first for this rep, the second for a colleague. The server refuses each new customer
-(and the business-card lead) as ``possible_duplicate``, with each customer the rest of
-its group (all or nothing), and the call (its customer does not exist). The rep reads
+first for this rep, the second for a colleague; and converts a third lead the rep
+converted too. The server refuses each new customer (and the business-card lead) as
+``possible_duplicate``, with each customer the rest of its group (all or nothing), the
+third conversion as ``already_converted`` (no "fix" can cure that: discard only), and
+the call (its customer does not exist). The rep reads
 why, in Chinese, with the existing record's name (the colleague's is not named);
 nothing is gone from the phone. The rep adds the first conversion to the existing
 customer and keeps the second (a different company) and the lead; after the next sync
@@ -65,6 +67,16 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
             {"name": "钱江", "company": "江南机电", "phone": "+86 135 0000 7002", "status": "new"},
             owner_id="u-rep1",
         )
+        lead_c = manager.create(
+            "leads",
+            {
+                "name": "孙强",
+                "company": "南京孙氏电子",
+                "phone": "+86 135 0000 7003",
+                "status": "new",
+            },
+            owner_id="u-rep1",
+        )
 
         tr = Translator("zh")
         backend = sdk_backend("e2e phone", fast_kdf=True, max_attempts=1)
@@ -78,7 +90,7 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         store = session.store
 
         conversions = {}
-        for lead_id in (lead_a, lead_b):
+        for lead_id in (lead_a, lead_b, lead_c):
             convert = LeadConvertViewModel(session, lead_id)
             assert not convert.matches  # nothing like it on the phone yet
             convert.deal_name, convert.amount = f"{convert.customer_name} 首单", "50000"
@@ -111,6 +123,9 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
             {"name": "江南机电设备", "status": "potential", "phone": "+8613500007002"},
             owner_id="u-rep2",
         )
+        # ... and the third lead converted there, into a customer the rep already has
+        office_customer = known.id
+        manager.convert(lead_c, office_customer)
 
         settings = SettingsViewModel(session)
         settings.sync_now()
@@ -125,10 +140,10 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         assert manager.status("contacts", a["contact"]) == 404
         assert manager.get("leads", lead_a)["status"] != "converted"
         # ... and on the phone nothing is lost: every write waits for the rep's choice
-        # 2 × (customer, contact, deal, lead), the call and its "last contacted" on the
+        # 3 × (customer, contact, deal, lead), the call and its "last contacted" on the
         # customer, the business-card lead
-        assert len(store.dead_letters()) == 11
-        assert loss_summary(session).rejected == 11
+        assert len(store.dead_letters()) == 15
+        assert loss_summary(session).rejected == 15
 
         mine = rows[a["customer"]]
         assert mine.code == "possible_duplicate"
@@ -150,6 +165,11 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
             "discard",
         )
         assert f"「{known.fields['name']}」" in lead_row.reason
+        converted_there = rows[lead_c]  # no value typed here could ever cure it
+        assert converted_there.actions == ("discard",)
+        assert "已被他人转化" in converted_there.reason
+        for record_id in (conversions[lead_c]["customer"], conversions[lead_c]["contact"]):
+            assert rows[record_id].actions == ()  # they wait for the lead's row
         colleague = rows[conversions[lead_b]["customer"]]
         assert "同事" in colleague.reason and "江南机电设备" not in colleague.reason
         assert colleague.actions == ("keep_anyway", "discard")
@@ -177,7 +197,7 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         kivy_app.tap(cards[colleague.id]["discard"])  # a slip of the finger ...
         assert "丢弃后无法恢复" in dialogs.current["yes"].parent.parent.children[-1].text
         kivy_app.tap(dialogs.current["cancel"])  # ... taken back: nothing is discarded
-        assert len(store.dead_letters()) == 11
+        assert len(store.dead_letters()) == 15
 
         def decide(letter_id: str, action: str) -> None:
             kivy_app.tap(screen.cards[letter_id][action])
@@ -191,6 +211,11 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         decide(lead_row.id, "keep_anyway")  # the rep keeps the lead
         decide(colleague.id, "keep_anyway")  # a different company
         decide(mine.id, "use_existing")  # the office's customer
+        kivy_app.tap(screen.cards[converted_there.id]["discard"])
+        assert "4 条" in dialogs.current["yes"].parent.parent.children[-1].text
+        kivy_app.tap(dialogs.current["yes"])  # the office's conversion stands
+        kivy_app.pump(2)
+        assert settings.sync_now() is True, settings.error
         assert store.dead_letters() == [] and store.status().pending_total == 0
         kivy_app.controller.go("rejected")
         kivy_app.pump(2)
@@ -204,6 +229,9 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         logged = manager.get("activities", str(call.activity_id))
         assert logged["customer_id"] == existing and logged["notes"] == "电话确认了样品数量"
         assert manager.status("customers", a["customer"]) == 404  # no second customer
+        assert manager.get("leads", lead_c)["converted_customer_id"] == office_customer
+        assert manager.status("customers", conversions[lead_c]["customer"]) == 404
+        assert store.collection("leads").get(lead_c).fields["status"] == "converted"
 
         assert manager.get("leads", str(card.saved_id))["name"] == "名片线索"
         b = conversions[lead_b]
