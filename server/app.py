@@ -36,6 +36,7 @@ from .manager import install_manager
 from .middleware import RequestBodyMiddleware
 from .observability import routes as observability_routes
 from .observability.middleware import ObservabilityMiddleware
+from .openapi import install as install_openapi
 from .operations import build_operations
 from .routers import admin, auth, sync
 from .settings import Settings
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.fieldsync = context
+    install_openapi(app)  # bearer scheme + the statuses every route answers
     _install_error_handlers(app)
     app.add_middleware(
         GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=settings.gzip_level

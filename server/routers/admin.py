@@ -13,6 +13,7 @@ from sync_protocol.hlc import wall_clock_ms
 
 from ..deps import ContextDep, CurrentAuth, SessionDep
 from ..errors import Forbidden
+from ..openapi import error_responses
 from ..repository import reassign_customers
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -33,7 +34,9 @@ class ReassignResponse(BaseModel):
     evicted_users: list[str]
 
 
-@router.post("/customers/reassign", response_model=ReassignResponse)
+@router.post(
+    "/customers/reassign", response_model=ReassignResponse, responses=error_responses(403, 404)
+)
 def reassign(
     body: ReassignRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> ReassignResponse:
