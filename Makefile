@@ -11,7 +11,8 @@ DB_URL ?= sqlite:///$(CURDIR)/var/fieldsync.db
 
 # Debian packages the headless Kivy tests and CJK rendering need.
 # chromium: the browser tests of the console (driven by Playwright, never `playwright install`).
-DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libmtdev1 fonts-wqy-microhei chromium
+# nginx: the load-balancer tests (deploy/nginx/fieldsync.conf in front of two instances).
+DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libmtdev1 fonts-wqy-microhei chromium nginx
 
 .PHONY: run test lint typecheck pytest deps deb-deps app bench schemas screenshots clean
 

@@ -79,6 +79,8 @@ def run_benches(results: Path, quick: bool, only: set[str] | None) -> dict[str, 
     plan.append(("ops", "bench.ops_bench", ops_args))
     report_args = ["--output", str(results / "reports.json")] + (["--quick"] if quick else [])
     plan.append(("reports", "bench.report_bench", report_args))
+    live_args = ["--output", str(results / "live.json")] + (["--quick"] if quick else [])
+    plan.append(("live", "bench.live_bench", live_args))
 
     outcome: dict[str, str] = {}
     for name, module, args in plan:
@@ -401,6 +403,29 @@ def _reports_section(data: dict[str, Any]) -> list[str]:
                 f"{_n(index.get('incremental_changes'))} changes: "
                 f"{_n(index.get('incremental_ms'), 1)} ms.",
             ]
+        search = run.get("search", [])
+        if search:
+            by_search = {(r["kind"], r["caller"]): r for r in search}
+            lines += [
+                "",
+                f"Server search over {_n(run.get('customers'))} customers "
+                "(`GET /v1/manager/records/customers?q=…&limit=50`, characters, pinyin and "
+                "initials from the stored search keys, pinyin order), median and p90 of the "
+                f"warm runs. Budget: **{data.get('search_budget_ms', 50)} ms**. Building the "
+                f"CRM keys of every record once (as the migration does): "
+                f"{_n(run.get('crm_keys_seconds'), 1)} s.",
+                "",
+                "| Query | Matches (admin) | Admin median | Admin p90 | Manager median | Manager p90 |",
+                "|---|---|---|---|---|---|",
+            ]
+            kinds = list(dict.fromkeys(r["kind"] for r in search))
+            for kind in kinds:
+                a, m = by_search.get((kind, "admin"), {}), by_search.get((kind, "manager"), {})
+                lines.append(
+                    f"| {kind} `{a.get('q', '')}` | {_n(a.get('matches'))} | "
+                    f"**{_n(a.get('median_ms'), 1)} ms** | {_n(a.get('p90_ms'), 1)} ms | "
+                    f"**{_n(m.get('median_ms'), 1)} ms** | {_n(m.get('p90_ms'), 1)} ms |"
+                )
         strategies = run.get("strategies", [])
         if strategies:
             lines += [
@@ -422,6 +447,84 @@ def _reports_section(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _met(value: Any, aim: float, *, at_most: bool) -> str:
+    if not isinstance(value, int | float):
+        return "not measured"
+    ok = value <= aim if at_most else value >= aim
+    return "met" if ok else "**not met**"
+
+
+def live_section(data: dict[str, Any]) -> list[str]:
+    """1,000 connected devices across two instances (bench.live_bench)."""
+    lat = data.get("latency", {})
+    delivered = lat.get("write_to_other_device_ms", {})
+    poke = lat.get("write_to_poke_ms", {})
+    mem = data.get("memory", {})
+    missed = data.get("missed", {})
+    push = data.get("push", {})
+    aims = data.get("aims", {})
+    rows = [
+        (
+            "Write → other device has it, p50",
+            f"{_n(delivered.get('p50'), 1)} ms (poke alone {_n(poke.get('p50'), 1)} ms)",
+            f"≤ {aims.get('p50_ms')} ms: {_met(delivered.get('p50'), aims.get('p50_ms', 0), at_most=True)}",
+        ),
+        (
+            "Write → other device has it, p99",
+            f"{_n(delivered.get('p99'), 1)} ms (poke alone {_n(poke.get('p99'), 1)} ms)",
+            f"≤ {aims.get('p99_ms')} ms: {_met(delivered.get('p99'), aims.get('p99_ms', 0), at_most=True)}",
+        ),
+        (
+            "Server memory per idle connected device",
+            f"{_n(mem.get('kb_per_idle_device'), 1)} KB "
+            f"(RSS {mem.get('rss_kb_without_streams')} → {mem.get('rss_kb_with_streams')} KB)",
+            "–",
+        ),
+        (
+            f"Missed changes over {_n(missed.get('changes'))} changes, "
+            f"{missed.get('restarts')} instance restarts",
+            f"**{missed.get('missed')}** ({missed.get('in_scope_devices')} devices in scope; "
+            f"caught up {missed.get('converged_s_after_last_write_and_restart')} s after the "
+            f"last write and restart; {_n(missed.get('pokes_to_out_of_scope_devices'))} pokes "
+            "to devices out of scope)",
+            f"0: {_met(missed.get('missed'), 0, at_most=True)}",
+        ),
+        (
+            "PostgreSQL push, 1 writer on 1 instance",
+            f"{_n(push.get('one_writer_one_instance_per_s'))} mutations/s",
+            "–",
+        ),
+        (
+            "PostgreSQL push, 4 writers across 2 instances",
+            f"{_n(push.get('four_writers_two_instances_per_s'))} mutations/s "
+            f"(**{push.get('ratio')}×**)",
+            f"≥ {aims.get('push_ratio')}×: "
+            f"{_met(push.get('ratio'), aims.get('push_ratio', 0), at_most=False)}; "
+            f"≥ {_n(aims.get('push_per_s'))}/s: "
+            f"{_met(push.get('four_writers_two_instances_per_s'), aims.get('push_per_s', 0), at_most=False)}",
+        ),
+    ]
+    lines = [
+        "## Live sync (`python -m bench.live_bench`, postgresql, 2 instances)",
+        "",
+        f"{_n(data.get('devices'))} devices ({_n((int(data.get('devices') or 1) - 1) // 10)} "
+        "teams of a manager and 9 reps, and an admin), "
+        "each holding `GET /v1/sync/events` open, split across two server instances on one "
+        "PostgreSQL, simulated by one asyncio process on the same machine. Latency: a rep's "
+        f"write pushed to one instance ({lat.get('samples')} writes at {lat.get('rate_per_s')}/s), "
+        "timed until the manager's device — streaming from the other instance — has pulled "
+        "it. Missed changes: devices pull only when poked (or when `ready` after a reconnect "
+        "shows a checkpoint they lack), never on a timer. Load average (1 min) before/after: "
+        f"{data.get('load_avg_1m_before')} / {data.get('load_avg_1m_after')} on "
+        f"{data.get('cpu_count')} cores; measured {data.get('when')}.",
+        "",
+        "| Figure | Measured | Aim |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return [*lines, ""]
+
+
 def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> str:
     """Write the Markdown report of everything in ``results``; returns its text."""
     sdk = _load(results / "sdk.json")
@@ -431,6 +534,7 @@ def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> s
     console = _load(results / "console.json")
     ops = _load(results / "ops.json")
     reports = _load(results / "reports.json")
+    live = _load(results / "live.json")
     date = (fleet or {}).get("date") or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         "# Benchmarks",
@@ -457,6 +561,8 @@ def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> s
         lines += _convergence_section(conv)
     if reports:
         lines += _reports_section(reports)
+    if live:
+        lines += live_section(live)
     text = "\n".join(lines).rstrip() + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
@@ -469,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=("server", "sdk", "fleet", "console", "reports", "ops"),
+        choices=("server", "sdk", "fleet", "console", "reports", "ops", "live"),
         help="run only these",
     )
     parser.add_argument("--render-only", action="store_true", help="just rewrite the report")

@@ -33,10 +33,12 @@ from ._errors import (
     StoreLocked,
     SyncError,
     TamperedData,
+    UpgradeRequired,
     WouldLoseWork,
     WrongPassphrase,
 )
 from ._events import ConflictsChanged, Event, RecordsChanged, StatusChanged, StoreWiped
+from ._live import LiveSubscription, subscribe
 from ._local.crypto import FAST_KDF, KdfParams, KeyProvider, PassphraseKeyProvider
 from ._local.recovery import RecoveryReport
 from ._models import Conflict, DeadLetter, Record
@@ -73,6 +75,7 @@ __all__ = [
     "HttpTransport",
     "KdfParams",
     "KeyProvider",
+    "LiveSubscription",
     "ManualClock",
     "MockTransport",
     "NetworkError",
@@ -104,9 +107,11 @@ __all__ = [
     "TransportRequest",
     "TransportResponse",
     "UnsentWork",
+    "UpgradeRequired",
     "ValidationFailed",
     "WouldLoseWork",
     "WrongPassphrase",
+    "subscribe",
 ]
 # attachments (docs/attachments.md)
 __all__ += [

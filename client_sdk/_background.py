@@ -2,7 +2,7 @@
 
 Failures never kill the thread: they are recorded in the store's status (``last_error``,
 ``online``) and the next attempt comes at the next interval or trigger. After a
-:class:`DeviceRevoked`, a failed login, or once the store is closed or wiped (even
+:class:`DeviceRevoked`, a failed login, an :class:`UpgradeRequired`, or once the store is closed or wiped (even
 mid-run) the runner stops by itself.
 """
 
@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Generic, Self, TypeVar
 
-from ._errors import AuthError, SDKError
+from ._errors import AuthError, SDKError, UpgradeRequired
 from ._status import SyncReport
 from ._sync import SyncClient
 
@@ -26,7 +26,8 @@ class PeriodicRunner(Generic[R]):
 
     Shared by :class:`BackgroundSync` and the attachments' ``BackgroundUploads``: a
     failure is recorded (``last_exception``) and never kills the thread; an
-    :class:`AuthError` (signed out, revoked) stops it; a closed store stops it.
+    :class:`AuthError` (signed out, revoked) or :class:`UpgradeRequired` stops it; a closed
+    store stops it.
     """
 
     thread_name = "fieldsync-runner"
@@ -87,7 +88,7 @@ class PeriodicRunner(Generic[R]):
         try:
             self.last_report = self._work()
             self.last_exception = None
-        except AuthError as exc:
+        except (AuthError, UpgradeRequired) as exc:
             self.last_exception = exc
             log.warning("%s stopped: %s", self.what, exc.code)
             self._halt()

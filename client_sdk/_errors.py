@@ -16,8 +16,9 @@ Hierarchy::
     └── SyncError                   talking to the server (carries ``code`` and ``details``)
         ├── NetworkError            no answer (offline, timeout, DNS); retried with backoff
         ├── ServerError             the server answered with an error body
-        │   └── AuthError           401: not logged in, bad credentials, refresh refused
-        │       └── DeviceRevoked   device_revoked: syncing stopped (``.wiped``: erased too)
+        │   ├── AuthError           401: not logged in, bad credentials, refresh refused
+        │   │   └── DeviceRevoked   device_revoked: syncing stopped (``.wiped``: erased too)
+        │   └── UpgradeRequired     schema_too_old / protocol_unsupported: update the app
         └── (codes from ``sync_protocol.ErrorCode``: ``code`` says which)
 
 A write that breaks its entity schema raises :class:`sync_protocol.ValidationFailed`
@@ -120,6 +121,12 @@ class NetworkError(SyncError):
 
 class ServerError(SyncError):
     """The server answered with an error body ``{"error": {code, message, details}}``."""
+
+
+class UpgradeRequired(ServerError):
+    """The server no longer serves this app's schema (``schema_too_old``: older than its
+    ``min_schema_version``) or protocol (``protocol_unsupported``): nothing was synced and
+    the local data is untouched; the user must update the app."""
 
 
 class AuthError(ServerError):

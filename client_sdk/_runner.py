@@ -45,13 +45,24 @@ from ._engine.responses import (
     read_push,
     retry_after,
 )
-from ._errors import AuthError, DeviceRevoked, NetworkError, ServerError, StoreClosed, SyncError
+from ._errors import (
+    AuthError,
+    DeviceRevoked,
+    NetworkError,
+    ServerError,
+    StoreClosed,
+    SyncError,
+    UpgradeRequired,
+)
 from ._events import ConflictsChanged, StatusChanged
 from ._local import apply, batches
 from ._rows import CONFLICTS, LocalCounts, Pending
 from ._session import Session
 from ._status import SyncProgress, SyncReport
 from ._transports import Transport, TransportRequest, TransportResponse
+
+#: Answers that mean "this app is too old for the server" (:class:`UpgradeRequired`).
+_UPGRADE_CODES = frozenset({ErrorCode.SCHEMA_TOO_OLD.value, ErrorCode.PROTOCOL_UNSUPPORTED.value})
 
 log = logging.getLogger("client_sdk")
 
@@ -156,6 +167,8 @@ class Runner:
             return ResyncSignal(*args, **kw)
         if info.status in (401, 403):
             return AuthError(*args, **kw)
+        if info.code in _UPGRADE_CODES:
+            return UpgradeRequired(*args, **kw)
         return ServerError(*args, **kw)
 
     def refresh(self, used: str | None = None) -> None:

@@ -382,3 +382,66 @@ def demo_photos(session: Any, activity_id: str, folder: Any) -> list[str]:
         error={"code": "payload_too_large", "message": "", "details": {"max_bytes": 524_288}},
     )
     return ids
+
+
+def demo_refused_conversion(world: DemoWorld) -> str:
+    """A lead converted offline that the server refuses as a possible duplicate of 张三
+    (same phone), with the rest of its group — for the screenshot of the rejected-writes
+    screen. The SDK's fake server has no duplicate rule, so this one push is answered the
+    way the real server answers it (``possible_duplicate`` with ``details.matches``, the
+    group's other writes ``group_rejected``); everything else goes to the fake server.
+    Returns the refused customer's id."""
+    from client_sdk import MockTransport, SyncClient, SyncConfig, TransportResponse
+    from mobile_app.viewmodels.leads import LeadConvertViewModel
+
+    session = world.session
+    zhang = world.ids.customers["张三"]
+    lead_id = "lead-trade-fair-zhang"  # from the office's trade-fair import
+    world.server.put(
+        "leads",
+        lead_id,
+        {"name": "张三", "company": "张三商行", "phone": "13800138000", "status": "new"},
+    )
+    session.client.sync()
+    convert = LeadConvertViewModel(session, lead_id)
+    convert.deal_name, convert.amount = "张三商行 收银系统", "18000"
+    convert.convert()
+    refused = convert.result["customer"]
+
+    def answer(request: Any) -> Any:
+        if request.path != "/v1/sync/push":
+            return world.server.handle(request)
+        mutations = request.body["mutations"]
+        culprit = next(m["id"] for m in mutations if m["record_id"] == refused)
+        results = []
+        for m in mutations:
+            if m["id"] == culprit:
+                error = {
+                    "code": "possible_duplicate",
+                    "message": "customers: looks like an existing record (same phone)",
+                    "details": {
+                        "matches": [
+                            {
+                                "collection": "customers",
+                                "record_id": zhang,
+                                "matched_on": "phone",
+                                "name": "张三",
+                                "owner_id": session.user.id,
+                            }
+                        ]
+                    },
+                }
+            else:
+                error = {
+                    "code": "group_rejected",
+                    "message": "another write of the group was rejected",
+                    "details": {"group": m.get("group"), "failed_mutation_id": culprit},
+                }
+            results.append({"mutation_id": m["id"], "status": "rejected", "error": error})
+        body = {"results": results, "server_hlc": world.server.hlc.now().encode()}
+        return TransportResponse.of(200, body)
+
+    client = SyncClient(session.store, MockTransport(answer), SyncConfig(sleep=lambda _s: None))
+    client.login("rep1", "fieldsync-demo", device_name="Demo phone")
+    client.sync()
+    return refused

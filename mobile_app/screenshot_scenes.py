@@ -11,7 +11,7 @@ Scene = tuple[str, Callable[[], Any]]
 
 
 def scenes(controller: Any, world: Any, files: Any, work: Path) -> Iterator[Scene]:
-    from mobile_app.demo import demo_photos
+    from mobile_app.demo import demo_photos, demo_refused_conversion
     from mobile_app.ui import dialogs
     from mobile_app.viewmodels.account import Account, InitialSyncViewModel
 
@@ -166,9 +166,19 @@ def scenes(controller: Any, world: Any, files: Any, work: Path) -> Iterator[Scen
             remember_names(session)
             session.client.sync()
             world._evicted = True
+            world._duplicate = demo_refused_conversion(world)  # a lead converted offline
         go("rejected", reset=True)
 
     yield "rejected", rejected
+
+    def rejected_duplicate() -> None:
+        from kivy.clock import Clock
+
+        screen = go("rejected", reset=True)
+        # read to the end: the refused conversion and the writes that wait for it
+        Clock.schedule_once(lambda _dt: setattr(screen.scroll, "scroll_y", 0), 0)
+
+    yield "rejected_duplicate", rejected_duplicate
     yield "settings", lambda: go("settings", reset=True)
     yield "sign_out", lambda: go("sign_out")
 

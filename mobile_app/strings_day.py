@@ -238,6 +238,49 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The server thinks this {what} already exists.",
         "服务器认为该{what}已存在。",
     ),
+    "rejected.dup.visible": (
+        "The server already has {other} 「{name}」 with the same {on}. If yours is a "
+        "different one, keep it; if it is the same, add your work to 「{name}」.",
+        "服务器上已有{other}「{name}」（{on}相同）。如果您的是另一家，请选择“仍然保存”；"
+        "如果是同一家，可以把您的记录并入「{name}」。",
+    ),
+    "rejected.dup.colleague": (
+        "A colleague already has a customer with the same {on}. Keep yours only if it "
+        "is a different one; otherwise ask your manager.",
+        "同事名下已有{on}相同的客户（可能撞单）。确认是另一家时再选择“仍然保存”，否则请联系主管。",
+    ),
+    "rejected.dup.on.phone": ("phone number", "电话"),
+    "rejected.dup.on.email": ("e-mail", "邮箱"),
+    "rejected.dup.on.name_company": ("name", "名称"),
+    "rejected.keep_anyway": ("Keep anyway", "仍然保存"),
+    "rejected.use_existing": ("Use 「{name}」", "并入「{name}」"),
+    "rejected.kept_anyway": (
+        "Sent again: you said it is a different one.",
+        "已重新提交（您确认不是重复）。",
+    ),
+    "rejected.used_existing": (
+        "Added to the existing customer ({n} change(s) sent again).",
+        "已并入已有客户（{n} 条修改重新提交）。",
+    ),
+    "rejected.use_failed": (
+        "Could not add it to the existing customer ({reason}); nothing was discarded.",
+        "未能并入已有客户（{reason}），没有丢弃任何内容。",
+    ),
+    "rejected.discard_confirm": (
+        "Discard 「{title}」 ({n} change(s))? What you typed is gone for good.",
+        "丢弃「{title}」（{n} 条修改）？丢弃后无法恢复。",
+    ),
+    "rejected.discard_all": ("Discard all {n}", "全部丢弃（{n} 条）"),
+    "rejected.code.already_converted": (
+        "Someone else converted this {what} while you were offline, so your conversion "
+        "was not saved; the phone shows theirs after the next sync.",
+        "您离线期间，该{what}已被他人转化，您的转化未保存；下次同步后手机上会显示对方的转化结果。",
+    ),
+    "rejected.code.group_waits": (
+        "This {what} was saved together with {other_what} 「{other}」, which the server "
+        "refused; it is sent again or discarded with it.",
+        "该{what}与{other_what}「{other}」一起保存，那一条被服务器拒绝；处理那一条时会一起重新发送或丢弃。",
+    ),
     "rejected.code.group_rejected": (
         "This {what} was saved together with another change that was refused; "
         "fix that one and both are sent again.",

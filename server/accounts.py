@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from .auth import hash_password, hash_refresh_token, new_refresh_token
 from .errors import DeviceIdTaken, DeviceRevoked, LeaseExpired, Unauthorized
 from .models import ROLES, AuditEntry, Device, RefreshToken, Team, User
+from .scope import sees_owner
 
 
 def utcnow() -> datetime:
@@ -46,12 +47,9 @@ class Principal:
     device_id: str | None = None
 
     def sees_owner(self, owner_id: str | None) -> bool:
-        """Whether records owned by ``owner_id`` (None: reference data) are visible."""
-        if owner_id is None or self.role == "admin":
-            return True
-        if self.role == "manager":
-            return owner_id == self.user_id or owner_id in self.team_member_ids
-        return owner_id == self.user_id
+        """Whether records owned by ``owner_id`` (None: reference data) are visible
+        (the rule is :func:`server.scope.sees_owner`)."""
+        return sees_owner(self, owner_id)
 
 
 def managed_team_id(session: Session, user: User) -> str | None:

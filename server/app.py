@@ -30,15 +30,18 @@ from .context import ServerClock, ServerContext
 from .db import make_engine, make_session_factory
 from .errors import RateLimited, http_status
 from .fleet import routes as fleet_routes
+from .integration import install_integration
 from .live import install_live
 from .maintenance import routes as maintenance_routes
 from .manager import install_manager
 from .middleware import RequestBodyMiddleware
 from .observability import routes as observability_routes
 from .observability.middleware import ObservabilityMiddleware
+from .observability.tracing import install_tracing
 from .openapi import install as install_openapi
 from .operations import build_operations
 from .routers import admin, auth, sync
+from .schema_config import load_schema
 from .settings import Settings
 from .throttle import LoginThrottle
 
@@ -147,6 +150,7 @@ def build_context(settings: Settings) -> ServerContext:
             window_s=settings.login_window_s,
         ),
         clock=ServerClock(ahead_ms=settings.max_drift_ms),
+        schema=load_schema(settings.schema_source),
     )
 
 
@@ -164,6 +168,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await live.stop()
             context.ops.stop()  # the last health flush happens here
+            if tracer is not None:
+                tracer.shutdown()  # exports the spans still buffered
             context.engine.dispose()
 
     app = FastAPI(
@@ -195,5 +201,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maintenance_routes.router)  # /v1/admin/backups
     install_attachments(app)  # /v1/attachments (docs/attachments.md)
     install_manager(app)  # /v1/manager, /v1/admin/teams (docs/manager-api.md)
+    install_integration(app)  # /v1/integration: API keys, webhooks, change feed
     install_console(app)  # /, /console/…, /docs (docs/console.md)
+    tracer = install_tracing(
+        app,
+        context.engine,
+        endpoint=settings.tracing_endpoint,
+        service_name=settings.tracing_service_name,
+    )
     return app

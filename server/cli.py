@@ -1,4 +1,5 @@
-"""``fieldsync`` command line: serve, db upgrade, seed-demo, user create, purge-tombstones.
+"""``fieldsync`` command line: serve, schema check, db upgrade, seed-demo, user create,
+purge-tombstones.
 
 Every command takes ``--database-url`` (default: ``FIELDSYNC_DATABASE_URL`` or
 ``sqlite:///./var/fieldsync.db``); everything else comes from ``FIELDSYNC_*`` settings.
@@ -10,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -40,11 +42,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .observability.logs import logging_config
+    from .schema_config import SchemaConfigError, load_schema
 
+    if args.schema:
+        os.environ["FIELDSYNC_SCHEMA"] = args.schema
     settings = _settings(args.database_url)
+    try:  # refuse a bad schema here, with every problem, before any worker starts
+        load_schema(settings.schema_source)
+    except SchemaConfigError as exc:
+        print(f"fieldsync: cannot serve schema {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
     # The app is built by uvicorn (in each worker) from the environment: hand it the
     # command line's choices that way.
     os.environ["FIELDSYNC_DATABASE_URL"] = settings.database_url
+    if settings.schema_source and Path(settings.schema_source).exists():
+        os.environ["FIELDSYNC_SCHEMA"] = str(Path(settings.schema_source).resolve())
     if args.access_log is not None:
         os.environ["FIELDSYNC_ACCESS_LOG"] = "true" if args.access_log else "false"
     if settings.metrics_multiprocess_dir:
@@ -77,6 +91,25 @@ def _prepare_multiprocess_metrics(directory: str) -> None:
     for stale in folder.glob("*.db"):
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def cmd_schema_check(args: argparse.Namespace) -> int:
+    from .schema_config import SchemaConfigError, load_schema
+
+    try:
+        schema = load_schema(args.schema)
+    except SchemaConfigError as exc:
+        print(f"fieldsync: cannot serve schema {exc.source}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    print(
+        f"schema {schema.name} version {schema.version} (apps from version {schema.min_client_version})"
+    )
+    for name, entity in schema.entities.items():
+        parent = f" of {entity.parent_collection}" if entity.parent_collection else ""
+        print(f"  {name}: {len(entity.fields)} fields, scope {entity.scope.value}{parent}")
+    return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -213,8 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="one structured line per request (default: FIELDSYNC_ACCESS_LOG)",
     )
+    serve.add_argument(
+        "--schema",
+        default=None,
+        help="schema to serve: a .toml/.json schema file or package.module:ATTR "
+        "(default: FIELDSYNC_SCHEMA, else the CRM)",
+    )
     add_db(serve)
     serve.set_defaults(func=cmd_serve)
+
+    schema = sub.add_parser("schema", help="the served schema")
+    schema_sub = schema.add_subparsers(dest="schema_command", required=True)
+    check = schema_sub.add_parser(
+        "check", help="check a schema file (or package.module:ATTR) the way serve would"
+    )
+    check.add_argument("schema", help="a .toml/.json schema file or package.module:ATTR")
+    check.set_defaults(func=cmd_schema_check)
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -11,6 +11,7 @@ to today so reminders and expiring contracts stay current).
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -335,9 +336,11 @@ def seed_demo(
             },
         )
 
+    made: list[tuple[str, str, dict[str, Any], str | None]] = []  # cid, owner, fields, deal
     for i, fields in enumerate(_customers(rng, customers)):
         owner = users["rep1" if i % 2 == 0 else "rep2"].id
         cid = f"demo-cust-{i:04d}"
+        made.append((cid, owner, fields, None))
         fields["next_follow_up"] = (today + timedelta(days=rng.randint(-5, 20))).isoformat()
         fields["last_contacted_at"] = _iso(now - timedelta(days=rng.randint(1, 60)))
         w.add(owner, "customers", cid, fields)
@@ -380,8 +383,13 @@ def seed_demo(
                     ).isoformat(),
                     "status": status,
                     "product_id": product[0],
+                    # closed deals carry their close date (the performance reports read it)
+                    "closed_at": _iso(now - timedelta(days=(i * 7) % 80 + 1))
+                    if status != "open"
+                    else None,
                 },
             )
+            made[-1] = (cid, owner, fields, f"demo-opp-{i:04d}|{stage[0]}|{status}")
         for a in range(rng.randint(1, 3)):
             visit = rng.random() < 0.5
             when = now - timedelta(days=rng.randint(0, 45), hours=rng.randint(0, 8))
@@ -458,10 +466,21 @@ def seed_demo(
                     "status": rng.choice(["open", "in_progress", "resolved"]),
                     "priority": rng.choice(["normal", "high"]),
                     "opened_at": _iso(now - timedelta(days=rng.randint(1, 20))),
+                    "assignee_id": owner,
                 },
             )
 
     counts: dict[str, int] = {}
+    _apply(session, w, now, counts)
+    if made:
+        extra = _Writer(w.clock, counter=w.counter)
+        _report_data(extra, random.Random(SEED + 1), made, mgr, today, now)
+        _apply(session, extra, now, counts)
+    session.commit()
+    return counts
+
+
+def _apply(session: Session, w: _Writer, now: datetime, counts: dict[str, int]) -> None:
     conn = session.connection()
     for username_id, mutations in w.batches.items():
         user = session.get(User, username_id)
@@ -483,8 +502,111 @@ def seed_demo(
                 raise RuntimeError(f"demo data rejected: {bad[0].error}")
         for m in mutations:
             counts[m.collection] = counts.get(m.collection, 0) + 1
-    session.commit()
-    return counts
+
+
+CAMPAIGNS = [
+    ("demo-camp-expo", "2026 华东智能零售展", "event", "finished", 60_000, 52_000),
+    ("demo-camp-mail", "Spring e-mail offer", "email", "active", 8_000, 5_500),
+    ("demo-camp-wechat", "微信公众号推广", "social", "active", 20_000, 23_000),
+]
+SURVEY_QUESTIONS = {
+    "items": [
+        {"key": "speed", "label": "Response speed", "label_zh": "响应速度", "type": "score",
+         "required": True},
+        {"key": "solved", "label": "Was it solved?", "label_zh": "问题是否解决", "type": "choice",
+         "options": ["yes", "partly", "no"], "required": True},
+        {"key": "comment", "label": "Comments", "label_zh": "意见建议", "type": "text"},
+    ]
+}  # fmt: skip
+
+
+def _report_data(
+    w: _Writer,
+    rng: random.Random,
+    made: list[tuple[str, str, dict[str, Any], str | None]],
+    mgr: str,
+    today: date,
+    now: datetime,
+) -> None:
+    """What makes every report and screen show something: campaigns with members,
+    leads (some converted), stage history, orders priced from the catalogue, product
+    targets, resolved tickets with satisfaction and a survey. A second pass over the
+    customers made above, with its own random stream (the first pass is unchanged)."""
+    for kid, name, channel, status, budget, cost in CAMPAIGNS:
+        w.add(mgr, "campaigns", kid, {"name": name, "channel": channel, "status": status,
+              "budget": budget, "cost": cost,
+              "starts_on": (today - timedelta(days=60)).isoformat(),
+              "ends_on": (today + timedelta(days=30)).isoformat()})  # fmt: skip
+    w.add(mgr, "surveys", "demo-survey-service",
+          {"name": "售后服务回访 After-service survey", "questions": SURVEY_QUESTIONS,
+           "active": True})  # fmt: skip
+    reps = sorted({owner for _, owner, _, _ in made})
+    for rep in reps:
+        for pid, *_ in PRODUCTS[:3]:
+            w.add(mgr, "sales_targets", f"target-{rep}-{pid}",
+                  {"owner_id": rep, "product_id": pid, "amount": 100_000,
+                   "period_start": today.replace(day=1).isoformat(),
+                   "period_end": (today.replace(day=1) + timedelta(days=90)).isoformat()})  # fmt: skip
+    stage_ids = [s[0] for s in STAGES]
+    for n, (cid, owner, fields, deal) in enumerate(made):
+        if n % 3 == 0:
+            status = rng.choice(["invited", "responded", "attended", "converted"])
+            w.add(mgr, "campaign_members", f"demo-member-{n:04d}",
+                  {"campaign_id": CAMPAIGNS[n % 3][0], "customer_id": cid, "status": status,
+                   "revenue": float(rng.randint(5, 80) * 1000) if status == "converted" else None,
+                   "converted_at": _iso(now - timedelta(days=n % 40 + 1))
+                   if status == "converted" else None})  # fmt: skip
+        if deal is not None:
+            did, stage, status = deal.split("|")
+            reached = stage_ids.index(stage) if stage not in ("stage-lost",) else 2
+            path = stage_ids[: min(reached, 4) + 1]
+            if stage == "stage-won" or stage == "stage-lost":
+                path = [*path[:-1], stage] if len(path) > 1 else [stage]
+            for k, (a, b) in enumerate(itertools.pairwise(path)):
+                w.add(owner, "stage_changes", f"{did}-sc{k}",
+                      {"customer_id": cid, "opportunity_id": did, "from_stage_id": a,
+                       "to_stage_id": b, "changed_by": owner,
+                       "changed_at": _iso(now - timedelta(days=40 - k * 5 - n % 5))})  # fmt: skip
+        if n % 5 == 0:  # a lead this customer came from (converted), from a campaign
+            w.add(owner, "leads", f"demo-lead-conv-{n:04d}",
+                  {"name": f"{fields['name']}（线索）", "company": f"线索来源{n:04d}",
+                   "phone": f"+86 177 {n:04d} {rng.randint(1000, 9999)}", "status": "converted",
+                   "source": rng.choice(["web", "event", "referral", "campaign"]),
+                   "campaign_id": CAMPAIGNS[n % 3][0], "converted_customer_id": cid,
+                   "converted_at": _iso(now - timedelta(days=n % 50 + 2))})  # fmt: skip
+        if n % 4 == 1:  # an open lead
+            w.add(owner, "leads", f"demo-lead-{n:04d}",
+                  {"name": rng.choice(SURNAMES) + rng.choice(GIVEN) + "（新线索）",
+                   "company": f"潜在客户{n:04d}", "phone": f"+86 178 {n:04d} {rng.randint(1000, 9999)}",
+                   "status": rng.choice(["new", "contacted", "qualified", "disqualified"]),
+                   "source": rng.choice(["web", "event", "cold_call", "campaign"]),
+                   "campaign_id": CAMPAIGNS[n % 3][0] if n % 2 else None})  # fmt: skip
+        if n % 6 == 2:  # an order (or a quote) priced from the catalogue; totals by the server
+            qid = f"demo-order-{n:04d}"
+            kind = "order" if n % 12 == 2 else "quote"
+            w.add(owner, "quotes", qid,
+                  {"customer_id": cid, "kind": kind, "number": f"SO-{today.year}-{n:04d}",
+                   "status": "accepted" if kind == "order" else "sent", "currency": "CNY",
+                   "ordered_at": _iso(now - timedelta(days=n % 30 + 1)) if kind == "order" else None})  # fmt: skip
+            for k, (pid, _name, _sku, _cat, price, _unit) in enumerate(rng.sample(PRODUCTS, 2)):
+                w.add(owner, "quote_lines", f"{qid}-l{k}",
+                      {"customer_id": cid, "quote_id": qid, "product_id": pid,
+                       "quantity": rng.randint(1, 10), "unit_price": price,
+                       "list_price": price})  # fmt: skip
+        if n % 8 == 3:  # a resolved ticket with its satisfaction and a survey answer
+            tid = f"demo-ticket-done-{n:04d}"
+            opened = now - timedelta(days=n % 25 + 2, hours=n % 7)
+            score = rng.choice([3, 4, 5, 5, 2])
+            w.add(owner, "tickets", tid,
+                  {"customer_id": cid, "title": rng.choice(["打印机卡纸", "数据导入失败", "Login issue"]),
+                   "status": "resolved", "priority": rng.choice(["normal", "high", "urgent"]),
+                   "opened_at": _iso(opened), "resolved_at": _iso(opened + timedelta(hours=n % 30 + 2)),
+                   "sla_due_at": _iso(opened + timedelta(hours=24)), "assignee_id": owner,
+                   "satisfaction": score, "knowledge_article_ids": ["kb-0002"]})  # fmt: skip
+            w.add(owner, "satisfaction_responses", f"demo-survey-answer-{n:04d}",
+                  {"customer_id": cid, "ticket_id": tid, "survey_id": "demo-survey-service",
+                   "score": score, "responded_at": _iso(opened + timedelta(days=1, hours=n % 30)),
+                   "answers": {"speed": score, "solved": "yes" if score > 3 else "partly"}})  # fmt: skip
 
 
 def database_is_empty(session: Session) -> bool:

@@ -1,5 +1,5 @@
 """The server's operational machinery, one bundle per app: the fleet-health recorder
-and the background tasks that keep it (and, later, compaction) running.
+and the background tasks that keep it, compaction and the webhook dispatcher running.
 
 Built by :func:`server.app.build_context` from :class:`~server.settings.Settings` and
 hung on :class:`~server.context.ServerContext` as ``ops``; :meth:`Operations.start` and
@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from .background import Periodic
 from .fleet.recorder import ActivityRecorder
+from .integration.dispatcher import DispatchConfig, Dispatcher
 from .maintenance.backups import RestoreGate
 from .maintenance.compaction import run_compaction
 from .observability.metrics import Metrics
@@ -59,6 +60,13 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
             "compaction",
             settings.compaction_interval_s,
             lambda: run_compaction(engine, settings, metrics),
+            run_at_stop=False,
+        ),
+        # Outbound webhooks (server/integration): events -> signed, retried deliveries.
+        Periodic(
+            "webhooks",
+            settings.webhook_interval_s,
+            Dispatcher(engine, DispatchConfig.of(settings)).run_once,
             run_at_stop=False,
         ),
     ]

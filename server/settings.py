@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "fieldsync-development-secret-change-me"
@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         default="sqlite:///./var/fieldsync.db",
         description="SQLAlchemy URL: `sqlite:///path.db`, or `postgresql+psycopg://…` "
         "(`postgresql://` is accepted).",
+    )
+    schema_source: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FIELDSYNC_SCHEMA", "schema_source"),
+        description="The schema served: a declarative schema file (`app.toml`, `app.json`; "
+        "docs/sdk.md) or `package.module:ATTR` naming a `SchemaRegistry`; unset: the CRM. "
+        "Also `fieldsync serve --schema`.",
     )
     secret_key: str = Field(
         default=DEFAULT_SECRET_KEY,
@@ -142,6 +149,17 @@ class Settings(BaseSettings):
         description="With `--workers` > 1: a directory for prometheus-client's multiprocess "
         "mode, so `/metrics` adds up every worker (emptied by `fieldsync serve` at start).",
     )
+    tracing_endpoint: str | None = Field(
+        default=None,
+        description="OpenTelemetry: an OTLP/HTTP collector base URL (e.g. "
+        "`http://127.0.0.1:4318`). When set, every request and every SQL statement is "
+        "traced (spans carry route templates and SQL text with placeholders, never "
+        "bound values, bodies or headers). Needs the `otel` extra; off when unset.",
+    )
+    tracing_service_name: str = Field(
+        default="fieldsync-server",
+        description="The `service.name` the traces are reported under.",
+    )
     console_session_ttl_s: int = Field(
         default=12 * 3600,
         ge=60,
@@ -160,6 +178,31 @@ class Settings(BaseSettings):
         "buffered (last push and pull, checkpoint, device status, errors) to the database.",
     )
 
+    webhook_interval_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="How often each server process runs the webhook dispatcher (fan-out of "
+        "new events, due reminders, due deliveries); 0 turns outbound webhooks off here.",
+    )
+    webhook_retry_base_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Wait after a webhook delivery's first failed attempt; it doubles "
+        "after each further failure.",
+    )
+    webhook_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two webhook attempts."
+    )
+    webhook_max_attempts: int = Field(
+        default=12,
+        ge=1,
+        le=100,
+        description="Attempts before a webhook delivery is marked failed (the log keeps each).",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="How long a webhook receiver may take to answer."
+    )
     live_heartbeat_s: float = Field(
         default=15.0,
         gt=0,
@@ -189,6 +232,14 @@ class Settings(BaseSettings):
         le=1000,
         description="PostgreSQL: at most one NOTIFY per process per this many milliseconds "
         "(writes in between are announced together).",
+    )
+    live_reconnect_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=60,
+        description="PostgreSQL: the first wait before the LISTEN connection is opened again "
+        "after it was lost (doubling up to 5 s); once listening again the process re-reads "
+        "the counter, so nothing committed meanwhile is missed.",
     )
     live_max_streams: int = Field(
         default=10_000,

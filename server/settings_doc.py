@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
 from .settings import DEFAULT_SECRET_KEY, Settings
@@ -48,13 +49,21 @@ def _default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
+def _variable(name: str, field: FieldInfo) -> str:
+    """The environment variable: ``FIELDSYNC_<NAME>``, or the field's first alias."""
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"FIELDSYNC_{name.upper()}"
+
+
 def render() -> str:
     """The generated block, markers included."""
     rows = [BEGIN, "| variable | type | default | meaning |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
         description = " ".join((field.description or "").split()).replace("|", "\\|")
         rows.append(
-            f"| `FIELDSYNC_{name.upper()}` | {_type(field)} | {_default(field)} | {description} |"
+            f"| `{_variable(name, field)}` | {_type(field)} | {_default(field)} | {description} |"
         )
     rows.append(END)
     return "\n".join(rows)

@@ -62,6 +62,7 @@ from .schema import (
     SchemaRegistry,
     Scope,
 )
+from .schema_file import SchemaFileError, parse_schema_file
 from .status import DeviceStatus
 from .versions import PROTOCOL_VERSION, check_schema_version, negotiate
 
@@ -106,6 +107,7 @@ __all__ = [
     "PushResponse",
     "RefreshRequest",
     "ResyncRequired",
+    "SchemaFileError",
     "SchemaRegistry",
     "SchemaTooOld",
     "Scope",
@@ -125,4 +127,5 @@ __all__ = [
     "mutation_result",
     "mutation_status",
     "negotiate",
+    "parse_schema_file",
 ]

@@ -1,8 +1,9 @@
 """Generate the JSON Schemas of the wire messages into ``docs/protocol/``.
 
 ``python -m sync_protocol.jsonschema docs/protocol`` writes one ``<Model>.json`` per
-message model plus ``crm-schema.json`` (the CRM entity schemas, as served at
-``GET /v1/sync/schema``). Output is stable — sorted keys, two-space indent, a trailing
+message model, ``crm-schema.json`` (the CRM entity schemas, as served at
+``GET /v1/sync/schema``) and ``schema-file.json`` (the format of declarative schema
+files). Output is stable — sorted keys, two-space indent, a trailing
 newline — so the committed files can be compared byte for byte: a test regenerates them
 and fails when they drift from the models. ``--check`` does the same comparison and exits
 with status 1 on drift (for CI).
@@ -48,6 +49,7 @@ from .messages import (
     TokenResponse,
     UserInfo,
 )
+from .schema_file import schema_file_json_schema
 from .status import DeviceStatus
 
 #: Every model that crosses the wire, in the order docs/protocol.md introduces them.
@@ -80,6 +82,8 @@ MESSAGE_MODELS: tuple[type[BaseModel], ...] = (
 )
 
 CRM_SCHEMA_FILE = "crm-schema.json"
+#: The JSON Schema of declarative schema files (:mod:`sync_protocol.schema_file`).
+SCHEMA_FILE_FORMAT = "schema-file.json"
 
 
 def render(document: Any) -> str:
@@ -94,6 +98,7 @@ def schema_documents() -> dict[str, str]:
         for model in MESSAGE_MODELS
     }
     docs[CRM_SCHEMA_FILE] = render(CRM_SCHEMA.describe())
+    docs[SCHEMA_FILE_FORMAT] = render(schema_file_json_schema())
     return docs
 
 

@@ -88,17 +88,22 @@ class DeletePolicy(StrEnum):
 
 
 class Scope(StrEnum):
-    """Who may see a record of an entity.
+    """Who may see a record of an entity (decided on the server by :mod:`server.scope`).
 
-    * ``owner`` — the record carries ``owner_id``: the owner, the owner's team manager
-      and admins see it.
-    * ``customer`` — the record carries ``customer_id``; it is seen by whoever sees
-      that customer and moves with it on reassignment.
+    * ``owner`` — the record carries its owner's user id (``owner_field``): the owner,
+      the owner's team manager and admins see it.
+    * ``parent`` — the record hangs off a record of another collection (``parent``,
+      through the ``parent_field`` reference) and is seen by whoever sees that parent;
+      it moves with it when the parent is reassigned.
+    * ``customer`` — ``parent`` with the parent collection ``customers`` (the CRM's name).
+    * ``team`` — everyone in the writer's team sees it (and admins).
     * ``reference`` — everyone reads it (products, stages, knowledge base).
     """
 
     OWNER = "owner"
+    PARENT = "parent"
     CUSTOMER = "customer"
+    TEAM = "team"
     REFERENCE = "reference"
 
 
@@ -290,6 +295,23 @@ class EntitySchema:
     owner_field: str = "owner_id"
     #: Schema version that introduced the entity (clients older than that never see it).
     added_in: int = 1
+    #: The collection whose scope records inherit (``Scope.PARENT``; ``Scope.CUSTOMER``
+    #: means ``customers``). The reference to it is in ``customer_field``.
+    parent: str | None = None
+
+    @property
+    def parent_collection(self) -> str | None:
+        """The collection this entity's records inherit their scope from, if any."""
+        if self.scope is Scope.PARENT:
+            return self.parent
+        if self.scope is Scope.CUSTOMER:
+            return self.parent or "customers"
+        return None
+
+    @property
+    def parent_field(self) -> str:
+        """The field referencing the parent record (``Scope.PARENT``/``CUSTOMER``)."""
+        return self.customer_field
 
     def validate(self, values: Mapping[str, Any], *, partial: bool) -> list[FieldError]:
         """Field errors for a full record (``partial=False``) or a patch of one."""
@@ -335,6 +357,59 @@ class SchemaRegistry:
     def get(self, collection: str) -> EntitySchema | None:
         return self.entities.get(collection)
 
+    def parents(self) -> frozenset[str]:
+        """Collections other collections inherit their scope from."""
+        return frozenset(
+            p for e in self.entities.values() if (p := e.parent_collection) is not None
+        )
+
+    def problems(self) -> list[str]:
+        """Why this registry cannot be served (empty: it can). Checked when a server
+        starts with it, and by the schema-file loader."""
+        out: list[str] = []
+        if not 1 <= self.min_client_version <= self.version:
+            out.append(f"min_client_version must be between 1 and version ({self.version})")
+        for name, e in self.entities.items():
+            where = f"collection {name!r}"
+            if e.name != name:
+                out.append(f"{where} is declared with the name {e.name!r}")
+            if e.added_in > self.version:
+                out.append(f"{where} is added in version {e.added_in}, after {self.version}")
+            for field_name, spec in e.fields.items():
+                if field_name in RESERVED_FIELDS or not _ID.match(field_name):
+                    out.append(f"{where}: {field_name!r} cannot be a field name")
+                if spec.added_in > self.version:
+                    out.append(f"{where}: field {field_name!r} is added after {self.version}")
+                if spec.required and spec.added_in > e.added_in:
+                    out.append(
+                        f"{where}: field {field_name!r} is added in version {spec.added_in} "
+                        "and so cannot be required (older apps cannot send it)"
+                    )
+                if spec.type is FieldType.ENUM and not spec.choices:
+                    out.append(f"{where}: enum field {field_name!r} has no choices")
+            out.extend(
+                f"{where}: search field {f!r} is not a field"
+                for f in e.search_fields
+                if f not in e.fields
+            )
+            parent = e.parent_collection
+            if e.scope is Scope.PARENT and parent is None:
+                out.append(f"{where}: scope 'parent' needs the parent collection")
+            if parent is not None:
+                if parent not in self.entities:
+                    out.append(f"{where}: parent collection {parent!r} is not declared")
+                if e.parent_field not in e.fields:
+                    out.append(f"{where}: parent field {e.parent_field!r} is not a field")
+                seen: set[str] = {name}
+                step: str | None = parent
+                while step is not None and step in self.entities:
+                    if step in seen:
+                        out.append(f"{where}: its parents form a loop")
+                        break
+                    seen.add(step)
+                    step = self.entities[step].parent_collection
+        return out
+
     def as_of(self, version: int) -> SchemaRegistry:
         """The registry as a client at ``version`` knows it (fields added later dropped)."""
         entities = {
@@ -351,6 +426,7 @@ class SchemaRegistry:
                 customer_field=e.customer_field,
                 owner_field=e.owner_field,
                 added_in=e.added_in,
+                parent=e.parent,
             )
             for name, e in self.entities.items()
             if e.added_in <= version
@@ -377,6 +453,7 @@ class SchemaRegistry:
                     "scope": e.scope.value,
                     "customer_field": e.customer_field,
                     "owner_field": e.owner_field,
+                    "parent": e.parent_collection,
                     "delete_policy": e.delete_policy.value,
                     "append_only": e.append_only,
                     "write_roles": sorted(e.write_roles) if e.write_roles else None,

@@ -1,8 +1,10 @@
 """Leads (线索): the list, a lead's form, qualify, and conversion — offline.
 
 **Conversion** turns a lead into a customer, its first contact and an opportunity, and
-marks the lead converted with links to what it became. The four writes go into one
-mutation group (``with store.group():``), so the server applies all of them or none:
+marks the lead converted with links to what it became. The writes are those of
+:func:`sync_protocol.leads.plan_conversion` (the plan the server's conversion rules
+check) and go into one mutation group (``with store.group():``), so the server applies
+all of them or none:
 a rep who converts a lead in a basement never ends up with a customer whose lead still
 looks open, or a deal without its customer. If a customer with the same phone, e-mail
 or name is already on the phone, the rep may attach the contact and deal to it instead
@@ -12,11 +14,13 @@ of creating a second customer.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sync_protocol import CRM_SCHEMA, FieldError
+from sync_protocol.leads import plan_conversion
 
 from .base import Observable, Session
 from .duplicates import DuplicateHit, find_duplicates
@@ -30,16 +34,9 @@ OPEN_STATUSES = ("new", "contacted", "qualified")
 
 @contextlib.contextmanager
 def write_group(session: Session) -> Iterator[None]:
-    """Every write inside shares one mutation group (all or nothing on the server).
-
-    Uses the SDK's ``store.group()``; an SDK without it writes the same records
-    ungrouped (each applies on its own), which is what older servers accept.
-    """
-    group = getattr(session.store, "group", None)
-    if group is None:
-        yield
-        return
-    with group():
+    """Every write inside shares one mutation group (the SDK's ``store.group()``): the
+    server applies all of them or none."""
+    with session.store.group():
         yield
 
 
@@ -202,50 +199,46 @@ class LeadConvertViewModel(Observable):
         return True
 
     def _write(self, lead: RecordPort, deal: dict[str, Any]) -> dict[str, str]:
+        """The writes of :func:`sync_protocol.leads.plan_conversion` — the same plan the
+        server's conversion rules check and the manager API applies — as one group."""
+        f = dict(lead.fields)
+        existing = bool(self.existing_customer_id)
+        opportunity: dict[str, Any] | None = None
+        if self.make_deal:
+            opportunity = {"stage_id": self.stage_id, "currency": "CNY", **deal}
+            if self.deal_name.strip():
+                opportunity["name"] = self.deal_name.strip()
+        plan = plan_conversion(
+            lead.id,
+            f,
+            customer_id=self.existing_customer_id or new_id(),
+            converted_at=self.session.now_iso(),
+            contact_id=new_id(),
+            opportunity_id=new_id() if opportunity is not None else None,
+            customer={"name": self.customer_name.strip()} if not existing else None,
+            opportunity=opportunity,
+            existing_customer=existing,
+        )
+        contact_name = self.contact_name.strip()
         store = self.session.store
-        f = lead.fields
-        now = self.session.now_iso()
-        out: dict[str, str] = {}
         with write_group(self.session):
-            customer_id = self.existing_customer_id
-            if not customer_id:
-                customer: dict[str, Any] = {
-                    "name": self.customer_name.strip(),
-                    "status": "intent",
-                    "kind": "company" if f.get("company") else "person",
-                }
-                for src, dst in (("company", "company"), ("phone", "phone"), ("email", "email")):
-                    if f.get(src):
-                        customer[dst] = f[src]
-                if f.get("source"):
-                    customer["source"] = f["source"]
-                customer_id = store.collection("customers").insert(customer).id
-            out["customer"] = customer_id
-            contact = {"customer_id": customer_id, "name": self.contact_name.strip() or f["name"]}
-            contact |= {k: f[k] for k in ("phone", "email") if f.get(k)}
-            contact["is_primary"] = not self.existing_customer_id
-            out["contact"] = store.collection("contacts").insert(contact).id
-            patch: dict[str, Any] = {
-                "status": "converted",
-                "converted_customer_id": customer_id,
-                "converted_at": now,
-            }
-            if self.make_deal:
-                opportunity: dict[str, Any] = {
-                    "customer_id": customer_id,
-                    "name": self.deal_name.strip() or str(f.get("company") or f.get("name")),
-                    "stage_id": self.stage_id,
-                    "status": "open",
-                    "currency": "CNY",
-                    "lead_id": lead.id,
-                    **deal,
-                }
-                if f.get("campaign_id"):
-                    opportunity["campaign_id"] = f["campaign_id"]
-                out["opportunity"] = store.collection("opportunities").insert(opportunity).id
-                patch["converted_opportunity_id"] = out["opportunity"]
-            store.collection("leads").update(lead.id, patch)
+            for w in plan.writes:
+                fields = dict(w.fields)
+                if w.collection == "contacts" and contact_name:
+                    fields["name"] = contact_name
+                if w.collection == "leads":
+                    store.collection("leads").update(w.record_id, fields)
+                else:
+                    store.collection(w.collection).insert(fields, id=w.record_id)
+        out = {"customer": plan.customer_id, "contact": str(plan.contact_id)}
+        if plan.opportunity_id is not None:
+            out["opportunity"] = plan.opportunity_id
         return out
+
+
+def new_id() -> str:
+    """A new record id for a write made on this phone (the server keeps the client's)."""
+    return f"m-{uuid.uuid4().hex}"
 
 
 def _open_stages(session: Session) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ temporary directory, never a stand-in.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -120,6 +121,9 @@ class DeadLetterPort(Protocol):
     @property
     def error(self) -> Any: ...
 
+    @property
+    def group(self) -> str | None: ...
+
 
 class StorePort(Protocol):
     def collection(self, name: str) -> CollectionPort: ...
@@ -133,12 +137,18 @@ class StorePort(Protocol):
     def dead_letters(self) -> Sequence[DeadLetterPort]: ...
 
     def retry_dead_letter(
-        self, dead_letter_id: str, fields: dict[str, Any] | None = None
+        self,
+        dead_letter_id: str,
+        fields: dict[str, Any] | None = None,
+        *,
+        override: Sequence[str] | None = None,
     ) -> Any: ...
 
     def discard_dead_letter(self, dead_letter_id: str) -> Any: ...
 
     def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
+
+    def group(self) -> AbstractContextManager[str]: ...
 
     def change_passphrase(self, old: str, new: str) -> Any: ...
 

@@ -158,10 +158,49 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "leads.assign_do": ("Assign", "分配"),
     "leads.convert": ("Convert", "转化"),
     "leads.converted": ("Converted to {name}", "已转化为 {name}"),
-    "leads.unsupported": (
-        "Assigning and converting leads arrive with the server's lead operations.",
-        "分配与转化功能将随服务器的线索操作一同提供。",
+    "leads.assigned": ("{n} leads assigned.", "已分配 {n} 条线索。"),
+    "leads.assign_selected": ("Assign the ticked leads to", "将勾选的线索分配给"),
+    "leads.round_robin": (
+        "The team's reps in turn (fewest open leads first)",
+        "团队销售轮流分配（未结线索最少者优先）",
     ),
+    "leads.select": ("Select", "选择"),
+    "leads.select_one": ("Select {name}", "选择 {name}"),
+    "leads.reassign_to": ("Reassign to", "转给"),
+    "leads.reassign_help": (
+        "The new rep's phones receive the lead at their next sync; the old rep's drop it.",
+        "新负责人的手机在下次同步时收到此线索，原负责人的手机将其移除。",
+    ),
+    "leads.keep_myself": ("Myself (assign later)", "我自己（稍后分配）"),
+    "leads.assign_help": (
+        "The rep's phones receive the lead at their next sync.",
+        "该销售的手机在下次同步时收到此线索。",
+    ),
+    "leads.convert_title": ("Convert to a customer", "转化为客户"),
+    "leads.convert_help": (
+        "Creates a customer from the lead (its company, or its name), and links the lead "
+        "to it — all at once. The customer belongs to the lead's owner.",
+        "由线索创建客户（公司名或姓名），并将线索关联到该客户——一次完成。客户归线索负责人所有。",
+    ),
+    "leads.with_contact": ("Also add the lead's person as a contact", "同时把线索人员添加为联系人"),
+    "leads.with_deal": ("Also open a deal", "同时创建商机"),
+    "leads.deal": ("The deal", "商机"),
+    "leads.need_stage": ("Choose the deal's stage.", "请选择商机阶段。"),
+    "leads.bad_amount": ("The amount is not a number.", "金额不是有效数字。"),
+    "leads.duplicate": (
+        "The new customer looks like one that already exists. Create it anyway, or convert "
+        "the lead into the existing customer:",
+        "新客户与已有客户相似。仍然创建，或将线索转化到已有客户：",
+    ),
+    "leads.hidden_match": ("a customer of another rep", "其他销售的客户"),
+    "leads.matched_phone": ("same phone", "电话相同"),
+    "leads.matched_email": ("same e-mail", "邮箱相同"),
+    "leads.matched_name_company": ("same name and company", "名称和公司相同"),
+    "leads.create_anyway": ("Create a new customer anyway", "仍然创建新客户"),
+    "leads.into_existing": ("Convert into {name}", "转化到 {name}"),
+    "leads.converted_title": ("Converted", "已转化"),
+    "leads.converted_flash": ("The lead is converted.", "线索已转化。"),
+    "leads.not_visible": ("not in your team", "不在您的团队"),
     # pipeline
     "pipe.title": ("Pipeline", "销售管道"),
     "pipe.move": ("Move to", "移到"),

@@ -41,13 +41,17 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("customer", "/console/customers/demo-cust-0001"),
     ("customer-edit", "/console/customers/demo-cust-0001/edit"),
     ("leads", "/console/leads"),
+    ("lead", "/console/leads/lead-shot"),
     ("pipeline", "/console/pipeline"),
     ("reassign", "/console/reassign?find=%E5%BC%A0"),
     ("conflicts", "/console/conflicts"),
     ("devices", "/console/devices"),
+    ("device", "/console/devices/phone-shot"),
+    ("device-wipe", "/console/devices/phone-shot/wipe"),
     ("users", "/console/users"),
     ("audit", "/console/audit"),
-    ("reports", "/console/reports/performance"),
+    ("reports", "/console/reports"),
+    ("report", "/console/reports/performance"),
     ("import", "/console/import"),
 )
 
@@ -99,8 +103,10 @@ def _serve(url: str) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def _phone(base: str, username: str, name: str) -> tuple[dict[str, str], str]:
-    device_id = f"phone-{uuid.uuid4().hex[:8]}"
+def _phone(
+    base: str, username: str, name: str, device_id: str | None = None
+) -> tuple[dict[str, str], str]:
+    device_id = device_id or f"phone-{uuid.uuid4().hex[:8]}"
     body = {
         "username": username,
         "password": PASSWORD,
@@ -128,11 +134,21 @@ def _push(base: str, phone: tuple[dict[str, str], str], mutation: dict[str, Any]
 
 
 def _stage_world(base: str) -> None:
-    """A conflict to decide (two phones of rep2, who owns demo customer 1) and a third
-    phone, on top of the demo."""
+    """A conflict to decide (two phones of rep2, who owns demo customer 1), a third
+    phone (``phone-shot``) with a lead, on top of the demo."""
     a = _phone(base, "rep2", "华为 Mate 60")
     b = _phone(base, "rep2", "iPhone 15")
-    _phone(base, "rep1", "小米 14")
+    c = _phone(base, "rep1", "小米 14", "phone-shot")
+    lead = {"name": "王五", "company": "星辰科技", "phone": "13912345678", "source": "event"}
+    _push(
+        base,
+        c,
+        {
+            "collection": "leads",
+            "record_id": "lead-shot",
+            "fields": {**lead, "status": "qualified"},
+        },
+    )
     fields = {"customer_id": "demo-cust-0001", "number": "HT-2026-088", "status": "draft"}
     first = _push(
         base,

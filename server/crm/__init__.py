@@ -11,10 +11,16 @@ for any other (an SDK developer's own schema).
 * :mod:`.references` — referenced records exist and are in the writer's scope;
 * :mod:`.custom` — typed custom fields (:mod:`sync_protocol.custom_fields`);
 * :mod:`.conversion` — a lead turns ``converted`` only with live links;
-* :mod:`.duplicates` — ``possible_duplicate`` (last: it remembers accepted keys).
+* :mod:`.service_desk` — ticket SLA due times, linked knowledge articles, survey
+  questions and answers;
+* :mod:`.duplicates` — ``possible_duplicate`` (last to refuse: it remembers accepted
+  keys);
+* :class:`server.integration.events.EventsRule` — notes ``lead.converted`` and
+  ``order.placed`` of the accepted unit (it refuses nothing).
 
 On flush, :mod:`.indexing` keeps the duplicate keys and the search text of every written
-record, and :mod:`.reminders` the reminders of tasks, contracts and customers.
+record, :mod:`.reminders` the reminders of tasks, contracts and customers, and
+:func:`server.integration.events.write_events` the webhook outbox.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Protocol
 
 from sync_protocol import CRM_SCHEMA, SchemaRegistry
 
+from ..integration.events import EventsRule, write_events
 from ..repository.rows import RowState
 from ..repository.units import NO_RULES, Batch, PushRules, UnitWrite
 from .conversion import ConversionRule
@@ -32,6 +39,7 @@ from .duplicates import DuplicatesRule
 from .indexing import IndexedRow, index_records
 from .references import ReferencesRule
 from .reminders import index_reminders
+from .service_desk import ServiceDeskRule
 from .totals import OrderTotalsRule
 
 
@@ -58,6 +66,7 @@ class CrmRules:
         ]
         index_records(batch.conn, rows)
         index_reminders(batch.conn, rows)
+        write_events(batch.conn, batch, written, batch.now_ms)
 
 
 CRM_RULES = CrmRules(
@@ -66,7 +75,9 @@ CRM_RULES = CrmRules(
         CustomFieldsRule(),
         OrderTotalsRule(),
         ConversionRule(),
-        DuplicatesRule(),  # last: it remembers the keys of accepted units
+        ServiceDeskRule(),
+        DuplicatesRule(),  # last to refuse: it remembers the keys of accepted units
+        EventsRule(),  # after every refusal: notes the events of accepted units
     ]
 )
 

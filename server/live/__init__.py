@@ -35,7 +35,10 @@ class Live:
         self.channel: PgChannel | None = None
         if context.engine.dialect.name == "postgresql":
             self.channel = PgChannel(
-                self.hub, context.engine, interval_s=s.live_notify_interval_ms / 1000
+                self.hub,
+                context.engine,
+                interval_s=s.live_notify_interval_ms / 1000,
+                reconnect_s=s.live_reconnect_s,
             )
         self._unhook = commits.install(context.engine, context.sessions, self._committed)
 

@@ -24,6 +24,7 @@ def install_manager(app: FastAPI) -> None:
         people,
         reassignment,
         reminders,
+        service_desk,
         transfer,
     )
 
@@ -33,6 +34,7 @@ def install_manager(app: FastAPI) -> None:
         merge.router,
         orders.router,
         reminders.router,
+        service_desk.router,
         report_routes.router,
         reassignment.router,
         conflicts.router,

@@ -1,7 +1,9 @@
 """What every manager route shares: the role gate, the documented error answers, and
 the page/record models.
 
-A manager acts on their own team (the :class:`~server.accounts.Principal` the sync
+The caller is a person's access token or a system's API key
+(:mod:`server.integration.keys`: a key acts as its service account). A manager acts on
+their own team (the :class:`~server.accounts.Principal` the sync
 engine already computes: ``team_member_ids``); an admin on everything. A rep is refused
 with ``403 forbidden`` before any work is done. Every route documents its error answers
 with the one error envelope (``{"error": {code, message, details}}``), so OpenAPI
@@ -21,6 +23,7 @@ from sync_protocol.errors import ErrorResponse
 
 from ..deps import AuthContext, CurrentAuth
 from ..errors import Forbidden
+from ..integration.auth import CallerAuth
 
 MANAGER_ROLES = frozenset({"manager", "admin"})
 
@@ -87,7 +90,8 @@ def aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def require_manager(auth: CurrentAuth) -> AuthContext:
+def require_manager(auth: CallerAuth) -> AuthContext:
+    """A manager or admin: a person's access token or a system's API key."""
     if auth.principal.role not in MANAGER_ROLES:
         raise Forbidden("only managers and admins may use the manager API")
     return auth

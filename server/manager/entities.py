@@ -28,6 +28,7 @@ from .records import (
     visible_row,
     write_record,
 )
+from .search import search_rows, searchable
 
 router = APIRouter(prefix="/v1/manager/records", tags=["manager: records"])
 
@@ -49,6 +50,7 @@ Collection = Literal[
     "tickets",
     "ticket_comments",
     "knowledge_articles",
+    "surveys",
     "satisfaction_responses",
     "sales_targets",
     "custom_field_defs",
@@ -156,21 +158,53 @@ def list_records(
         Query(description="Field equality, `field:value`; repeat for AND. Tags match a member."),
     ] = [],  # noqa: B006 - FastAPI reads the default, never mutates it
     q: Annotated[
-        str | None, Query(max_length=200, description="Text search over the search fields.")
+        str | None,
+        Query(
+            max_length=200,
+            description="Search by characters, pinyin or initials (`zs` finds 张三); "
+            "answers in pinyin order.",
+        ),
     ] = None,
     owner_id: Annotated[str | None, Query(max_length=64, description="Owning rep.")] = None,
     sort: Annotated[
         str | None,
-        Query(max_length=64, description="Field to sort by; prefix `-` for descending."),
+        Query(
+            max_length=64,
+            description="Field to sort by; prefix `-` for descending; `pinyin` sorts by the "
+            "name's pinyin (安 < 白 < 张).",
+        ),
     ] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RecordPage:
-    """Records of one entity in your scope (team for a manager, all for an admin)."""
+    """Records of one entity in your scope (team for a manager, all for an admin).
+
+    ``q`` searches by characters, pinyin and initials (``zs`` finds 张三) and answers in
+    pinyin order; ``sort=pinyin`` (or ``-pinyin``) is that order without a query."""
     entity = CRM_SCHEMA[collection]
+    conn = session.connection()
+    filters = parse_filters(filter)
+    by_pinyin = sort in ("pinyin", "-pinyin")
+    if searchable(collection) and (q or by_pinyin):
+        plain = not filters and owner_id is None and (sort is None or by_pinyin)
+        total, rows = search_rows(
+            conn,
+            auth.principal,
+            collection,
+            q,
+            descending=sort == "-pinyin",
+            page=(offset, limit) if plain else None,
+        )
+        if not plain:
+            rows = select_rows(
+                rows, filters=filters, owner_id=owner_id, sort=None if by_pinyin else sort
+            )
+            total, rows = len(rows), rows[offset : offset + limit]
+        session.rollback()
+        return RecordPage(total=total, offset=offset, limit=limit, items=[r.out() for r in rows])
     rows = select_rows(
-        load_rows(session.connection(), auth.principal, collection),
-        filters=parse_filters(filter),
+        load_rows(conn, auth.principal, collection),
+        filters=filters,
         search=q,
         search_fields=entity.search_fields,
         owner_id=owner_id,

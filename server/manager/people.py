@@ -19,14 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from sync_protocol import ErrorCode, ProtocolError
+from sync_protocol.hlc import wall_clock_ms
 from sync_protocol.messages import ID_PATTERN
 
 from ..accounts import audit, create_team, create_user, sign_out_user, user_by_username
 from ..auth import hash_password, new_totp_secret
-from ..deps import AuthContext, SessionDep
+from ..deps import AuthContext, ContextDep, SessionDep
 from ..errors import Forbidden, NotFound
 from ..models import Team, User
 from .common import AdminAuth, ManagerAuth, Page, aware, error_responses
+from .team_moves import rescope_after_move, snapshot
 
 router = APIRouter(prefix="/v1/manager", tags=["manager: users and teams"])
 admin_router = APIRouter(prefix="/v1/admin", tags=["admin: teams"])
@@ -269,8 +271,12 @@ def get_user(user_id: UserId, auth: ManagerAuth, session: SessionDep) -> UserOut
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, responses=error_responses(404))
-def edit_user(user_id: UserId, body: EditUser, auth: ManagerAuth, session: SessionDep) -> UserOut:
-    """Change the display name or active flag; admins also change role and team."""
+def edit_user(
+    user_id: UserId, body: EditUser, auth: ManagerAuth, context: ContextDep, session: SessionDep
+) -> UserOut:
+    """Change the display name or active flag; admins also change role and team — the
+    phones follow a team or role change (evictions for who no longer sees, new versions
+    for who newly sees)."""
     user = managed_user(session, auth, user_id)
     if (body.role is not None or body.team_id is not None) and auth.principal.role != "admin":
         raise Forbidden("only admins change roles and teams")
@@ -279,8 +285,25 @@ def edit_user(user_id: UserId, body: EditUser, auth: ManagerAuth, session: Sessi
     if body.active is False and user.id == auth.user.id:
         raise Forbidden("you cannot deactivate yourself")
     changes = body.model_dump(exclude_none=True)
+    moving = (body.team_id is not None and body.team_id != user.team_id) or (
+        body.role is not None and body.role != user.role
+    )
+    before = snapshot(session, user) if moving else None
+    if body.team_id is not None and body.team_id != user.team_id:
+        # A leader leaves the team they led; a manager arriving at a leaderless team
+        # leads it (as at creation, server.accounts.create_user).
+        for led in session.scalars(select(Team).where(Team.manager_id == user.id)):
+            led.manager_id = None
+        arriving = session.get(Team, body.team_id)
+        if (body.role or user.role) == "manager" and arriving and arriving.manager_id is None:
+            arriving.manager_id = user.id
     for name, value in changes.items():
         setattr(user, name, value)
+    if before is not None:  # phones follow: evictions and deliveries (server/manager/team_moves.py)
+        moved = rescope_after_move(
+            session, user, before, now_ms=wall_clock_ms(), server_hlc=context.clock.now
+        )
+        changes = {**changes, "reversioned": moved.reversioned, "evictions": moved.evictions}
     if body.active is False:
         _revoke_sessions(session, user)
     _log(session, auth, "manager.user_edit", f"users/{user.id}", changes=changes)
@@ -392,9 +415,10 @@ def edit_team(
     team_id: Annotated[str, Path(pattern=ID_PATTERN)],
     body: EditTeam,
     auth: AdminAuth,
+    context: ContextDep,
     session: SessionDep,
 ) -> TeamOut:
-    """Rename a team or change who leads it (admins)."""
+    """Rename a team or change who leads it (admins; the leaders' phones follow)."""
     team = session.get(Team, team_id)
     if team is None:
         raise NotFound(f"no team {team_id!r}", details={"team_id": team_id})
@@ -402,9 +426,19 @@ def edit_team(
         if session.scalar(select(Team).where(Team.name == body.name)) is not None:
             raise ProtocolError("a team has that name", code=ErrorCode.CONFLICT)
         team.name = body.name
-    if body.manager_id is not None:
+    if body.manager_id is not None and body.manager_id != team.manager_id:
         _check_manager(session, body.manager_id)
+        leaders = [
+            u
+            for u in (session.get(User, team.manager_id or ""), session.get(User, body.manager_id))
+            if u
+        ]
+        before = [(u, snapshot(session, u)) for u in leaders]
         team.manager_id = body.manager_id
+        for leader, picture in before:  # the old and the new leader's phones follow
+            rescope_after_move(
+                session, leader, picture, now_ms=wall_clock_ms(), server_hlc=context.clock.now
+            )
     _log(session, auth, "admin.team_edit", f"teams/{team.id}", **body.model_dump(exclude_none=True))
     session.commit()
     return _team_out(session, team)

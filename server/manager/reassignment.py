@@ -1,5 +1,6 @@
 """``/v1/manager/customers/reassign…``: move customers, with everything hanging off them,
-to another rep — a list of customers, or every customer of a rep who is leaving.
+to another rep — a list of customers, or everything of a rep who is leaving (their
+customers with their records, their leads and their sales targets).
 
 Both are one call of :func:`server.repository.reassign_customers` in one transaction:
 each moved record gets a new version (the new owner's devices pull it) and every user
@@ -20,7 +21,7 @@ from sync_protocol.messages import ID_PATTERN
 from ..deps import ContextDep, SessionDep
 from ..errors import Forbidden, NotFound
 from ..models import Record, User
-from ..repository import ReassignResult, lock_counter, reassign_customers
+from ..repository import ReassignResult, lock_counter, reassign_customers, reassign_records
 from .common import ManagerAuth, error_responses
 
 router = APIRouter(prefix="/v1/manager/customers", tags=["manager: reassignment"])
@@ -69,6 +70,8 @@ class ReassignOut(BaseModel):
     moved_records: int = Field(description="Customers plus their records, each re-versioned.")
     evictions: int
     evicted_users: list[str]
+    leads: int = Field(default=0, description="Leads moved (a leaving rep's).")
+    targets: int = Field(default=0, description="Sales targets moved (a leaving rep's).")
 
 
 def _out(result: ReassignResult) -> ReassignOut:
@@ -102,37 +105,60 @@ def reassign(
 def reassign_owner(
     body: ReassignOwner, auth: ManagerAuth, context: ContextDep, session: SessionDep
 ) -> ReassignOut:
-    """A rep leaves: every customer they own (and its records) moves in one operation."""
+    """A rep leaves: their customers (with every record of them), leads and sales targets
+    move in one operation."""
     if session.get(User, body.from_owner_id) is None:
         raise NotFound(f"no user {body.from_owner_id!r}", details={"user_id": body.from_owner_id})
     if not auth.principal.sees_owner(body.from_owner_id):
         raise Forbidden("that rep is not in your team")
     conn = session.connection()
-    lock_counter(conn)  # no customer of theirs can be created between listing and moving
-    customer_ids = list(
-        conn.execute(
-            select(records_t.c.record_id).where(
-                records_t.c.collection == "customers",
-                records_t.c.owner_id == body.from_owner_id,
-            )
-        ).scalars()
-    )
-    if not customer_ids:
-        session.rollback()
-        return ReassignOut(
-            customers=0,
-            new_owner_id=body.new_owner_id,
-            moved_records=0,
-            evictions=0,
-            evicted_users=[],
+    lock_counter(conn)  # no record of theirs can be created between listing and moving
+    owned = {
+        collection: list(
+            conn.execute(
+                select(records_t.c.record_id).where(
+                    records_t.c.collection == collection,
+                    records_t.c.owner_id == body.from_owner_id,
+                    records_t.c.deleted.is_(False),
+                )
+            ).scalars()
         )
-    result = reassign_customers(
-        conn,
-        auth.principal,
-        customer_ids,
-        body.new_owner_id,
-        now_ms=wall_clock_ms(),
-        server_hlc=context.clock.now,
+        for collection in ("customers", "leads", "sales_targets")
+    }
+    out = ReassignOut(
+        customers=0, new_owner_id=body.new_owner_id, moved_records=0, evictions=0, evicted_users=[]
     )
+    evicted: set[str] = set()
+    for collection, ids in owned.items():
+        if not ids:
+            continue
+        if collection == "customers":
+            result = reassign_customers(
+                conn,
+                auth.principal,
+                ids,
+                body.new_owner_id,
+                now_ms=wall_clock_ms(),
+                server_hlc=context.clock.now,
+            )
+            out.customers = len(result.customer_ids)
+        else:
+            result = reassign_records(
+                conn,
+                auth.principal,
+                collection,
+                ids,
+                body.new_owner_id,
+                now_ms=wall_clock_ms(),
+                server_hlc=context.clock.now,
+            )
+            if collection == "leads":
+                out.leads = result.moved_records
+            else:
+                out.targets = result.moved_records
+        out.moved_records += result.moved_records
+        out.evictions += result.evictions
+        evicted.update(result.evicted_users)
+    out.evicted_users = sorted(evicted)
     session.commit()
-    return _out(result)
+    return out

@@ -44,6 +44,7 @@ from ..errors import NotFound
 from ..models import Record
 from ..repository import apply_push, lock_counter, reassign_customers
 from ..repository.rows import CONFLICTS
+from ..scope import owner_filter
 from .common import RecordOut
 
 records_t = cast(Table, Record.__table__)
@@ -122,9 +123,7 @@ def load_rows(
 ) -> list[StoredRow]:
     """Every record of ``collection`` in the caller's scope, decoded, in version order."""
     stmt = select(*_COLUMNS).where(records_t.c.collection == collection)
-    owners = scope_owners(principal)
-    if owners is not None:
-        stmt = stmt.where(records_t.c.owner_id.in_(owners) | records_t.c.owner_id.is_(None))
+    stmt = stmt.where(owner_filter(principal, records_t.c.owner_id))
     if not include_deleted:
         stmt = stmt.where(records_t.c.deleted.is_(False))
     return [_decode(r) for r in conn.execute(stmt.order_by(records_t.c.version))]

@@ -15,10 +15,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Subquery, Table, func, or_, select, true
+from sqlalchemy import ColumnElement, Subquery, Table, func, select
 from sqlalchemy.orm import Session
 
 from ..accounts import Principal
+from ..scope import owner_filter
 from . import facts
 from .kinds import DAY, DAYNUM, EPOCH, FLAG, NUMBER, TEXT, Columns, F, Kind
 from .models import ReportFact
@@ -29,14 +30,8 @@ facts_t = cast(Table, ReportFact.__table__)
 def scope_predicate(principal: Principal, table: Any) -> ColumnElement[bool]:
     """Rows of ``table`` (with an ``owner_id`` column) the caller sees: reference data
     (no owner) and, below admin, the records of the owners in their scope — the sync
-    engine's rule (:meth:`Principal.sees_owner`) written as SQL."""
-    if principal.role == "admin":
-        return true()
-    if principal.role == "manager":
-        owners = sorted(principal.team_member_ids | {principal.user_id})
-    else:
-        owners = [principal.user_id]
-    return or_(table.c.owner_id.is_(None), table.c.owner_id.in_(owners))
+    engine's rule, :func:`server.scope.owner_filter`."""
+    return owner_filter(principal, table.c.owner_id)
 
 
 def view(collection: str, columns: Columns, principal: Principal, *, name: str) -> Subquery:

@@ -5,7 +5,14 @@ Functions take a SQLAlchemy ``Connection`` inside the caller's transaction; the 
 commits. Nothing here knows about HTTP.
 """
 
-from .admin import PurgeResult, ReassignResult, purge_tombstones, reassign_customers
+from .admin import (
+    PurgeResult,
+    ReassignResult,
+    purge_tombstones,
+    reassign_customers,
+    reassign_owned,
+    reassign_records,
+)
 from .pull import PullPage, format_checkpoint, parse_checkpoint, pull_page
 from .push import PushOutcome, apply_push, conflict_id, mutation_digest
 from .rows import CONFLICTS, canonical_json
@@ -30,4 +37,6 @@ __all__ = [
     "purge_tombstones",
     "read_counter",
     "reassign_customers",
+    "reassign_owned",
+    "reassign_records",
 ]

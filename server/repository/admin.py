@@ -23,11 +23,12 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
-from sync_protocol import FieldClock
+from sync_protocol import FieldClock, SchemaRegistry, Scope
 
 from ..accounts import Principal
 from ..errors import Forbidden, NotFound
 from ..models import AuditEntry, Eviction, Record, Team, User
+from ..scope import sees_owner
 from .rows import canonical_json, decode_record, encode_clocks
 from .state import lock_counter, store_counter
 
@@ -51,14 +52,11 @@ class ReassignResult:
 class _Viewer:
     user_id: str
     role: str
-    team_members: frozenset[str]
+    team_member_ids: frozenset[str]
+    team_id: str | None = None
 
     def sees(self, owner_id: str) -> bool:
-        if self.role == "admin":
-            return True
-        if self.role == "manager":
-            return owner_id == self.user_id or owner_id in self.team_members
-        return owner_id == self.user_id
+        return sees_owner(self, owner_id)
 
 
 def _user(conn: Connection, user_id: str) -> Any:
@@ -83,8 +81,25 @@ def _viewers_of(conn: Connection, owner_id: str) -> list[_Viewer]:
         managers = conn.execute(
             select(teams_t.c.manager_id).where(teams_t.c.id == owner.team_id)
         ).scalars()
-        for manager_id in managers:
-            if manager_id and manager_id != owner_id:
+        # The team's designated manager, and every manager-role member who leads no
+        # other team (a second manager, an API key's service account): they all see
+        # the team (:func:`server.accounts.principal_for`).
+        leaders_elsewhere = set(
+            conn.execute(
+                select(teams_t.c.manager_id).where(
+                    teams_t.c.id != owner.team_id, teams_t.c.manager_id.is_not(None)
+                )
+            ).scalars()
+        )
+        members = conn.execute(
+            select(users_t.c.id).where(
+                users_t.c.team_id == owner.team_id, users_t.c.role == "manager"
+            )
+        ).scalars()
+        seen = {owner_id}
+        for manager_id in [*managers, *(m for m in members if m not in leaders_elsewhere)]:
+            if manager_id and manager_id not in seen:
+                seen.add(manager_id)
                 viewers.append(_Viewer(manager_id, "manager", _team_members(conn, owner.team_id)))
     if owner is not None and owner.role == "manager":
         # A manager owner sees through their team too.
@@ -140,6 +155,49 @@ def reassign_customers(
         .where(records_t.c.customer_id.in_(ids))
         .order_by(records_t.c.id)
     ).all()
+    updates, evictions, evicted = _move(conn, actor, rows, new_owner_id, state, now_ms, server_hlc)
+    conn.execute(
+        insert(audit_t).values(
+            at_ms=now_ms,
+            user_id=actor.user_id,
+            device_id=actor.device_id,
+            action="admin.reassign",
+            target=f"users/{new_owner_id}",
+            details=json.dumps(
+                {"customer_ids": ids, "moved": len(updates), "evictions": len(evictions)}
+            ),
+        )
+    )
+    store_counter(conn, state)
+    result.moved_records = len(updates)
+    result.evictions = len(evictions)
+    result.evicted_users = sorted(evicted)
+    return result
+
+
+#: Collections whose records carry their owner as a field (kept equal to the column).
+_OWNER_FIELD_COLLECTIONS = frozenset({"customers", "leads", "sales_targets"})
+
+
+def _crm_owner_field(collection: str) -> str | None:
+    return "owner_id" if collection in _OWNER_FIELD_COLLECTIONS else None
+
+
+def _move(
+    conn: Connection,
+    actor: Principal,
+    rows: Sequence[Any],
+    new_owner_id: str,
+    state: Any,
+    now_ms: int,
+    server_hlc: Callable[[], str],
+    owner_field_of: Callable[[str], str | None] = _crm_owner_field,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str]]:
+    """Give ``rows`` (id, collection, record_id, owner_id, deleted, data, clocks) to
+    ``new_owner_id``: a new version each, and an eviction for every viewer of the old
+    owner who does not see the new one. ``owner_field_of(collection)`` names the field
+    that carries the owner in the record (kept equal to the column). Returns (updates,
+    evictions, evicted users)."""
     viewers_cache: dict[str, list[_Viewer]] = {}
     updates: list[dict[str, Any]] = []
     evictions: list[dict[str, Any]] = []
@@ -152,10 +210,11 @@ def reassign_customers(
         version = state.counter
         values: dict[str, Any] = {"_pk": row.id, "owner_id": new_owner_id, "version": version}
         data, clocks = row.data, row.clocks
-        if row.collection == "customers":
+        owner_field = owner_field_of(row.collection)
+        if owner_field is not None:
             record = decode_record(row.data, row.clocks, row.deleted)
-            record.fields["owner_id"] = new_owner_id
-            record.clocks["owner_id"] = FieldClock(hlc, version)
+            record.fields[owner_field] = new_owner_id
+            record.clocks[owner_field] = FieldClock(hlc, version)
             data, clocks = canonical_json(record.fields), encode_clocks(record)
         values.update(data=data, clocks=clocks, updated_at_ms=now_ms, updated_by=actor.user_id)
         updates.append(values)
@@ -193,6 +252,53 @@ def reassign_customers(
         )
     if evictions:
         conn.execute(insert(evictions_t), evictions)
+    return updates, evictions, evicted
+
+
+def reassign_records(
+    conn: Connection,
+    actor: Principal,
+    collection: str,
+    record_ids: Sequence[str],
+    new_owner_id: str,
+    *,
+    now_ms: int,
+    server_hlc: Callable[[], str],
+) -> ReassignResult:
+    """Move owner-scoped records that hang off no customer — leads, sales targets — to
+    ``new_owner_id`` (a rep the actor sees), with evictions like a customer's move."""
+    if actor.role not in ("manager", "admin"):
+        raise Forbidden("only managers and admins reassign records")
+    if _user(conn, new_owner_id) is None:
+        raise NotFound(f"no user {new_owner_id!r}", details={"user_id": new_owner_id})
+    if not actor.sees_owner(new_owner_id):
+        raise Forbidden("the new owner is not in your team")
+    state = lock_counter(conn)
+    ids = sorted(set(record_ids))
+    rows = conn.execute(
+        select(
+            records_t.c.id,
+            records_t.c.collection,
+            records_t.c.record_id,
+            records_t.c.owner_id,
+            records_t.c.deleted,
+            records_t.c.data,
+            records_t.c.clocks,
+        )
+        .where(records_t.c.collection == collection, records_t.c.record_id.in_(ids))
+        .order_by(records_t.c.id)
+    ).all()
+    found = {r.record_id for r in rows if not r.deleted}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"unknown {collection}", details={"record_ids": missing})
+    for r in rows:
+        if not actor.sees_owner(r.owner_id):
+            raise Forbidden(
+                f"a record of {collection} is outside your scope",
+                details={"record_id": r.record_id},
+            )
+    updates, evictions, evicted = _move(conn, actor, rows, new_owner_id, state, now_ms, server_hlc)
     conn.execute(
         insert(audit_t).values(
             at_ms=now_ms,
@@ -201,15 +307,93 @@ def reassign_customers(
             action="admin.reassign",
             target=f"users/{new_owner_id}",
             details=json.dumps(
-                {"customer_ids": ids, "moved": len(updates), "evictions": len(evictions)}
+                {collection: ids, "moved": len(updates), "evictions": len(evictions)}
             ),
         )
     )
     store_counter(conn, state)
-    result.moved_records = len(updates)
-    result.evictions = len(evictions)
-    result.evicted_users = sorted(evicted)
-    return result
+    return ReassignResult(ids, new_owner_id, len(updates), len(evictions), sorted(evicted))
+
+
+def reassign_owned(
+    conn: Connection,
+    actor: Principal,
+    schema: SchemaRegistry,
+    collection: str,
+    record_ids: Sequence[str],
+    new_owner_id: str,
+    *,
+    now_ms: int,
+    server_hlc: Callable[[], str],
+) -> ReassignResult:
+    """Move records of an ``owner``-scoped collection of any schema to ``new_owner_id``
+    — and, when other collections inherit their scope from it (``parent``), every record
+    hanging off them, down the chain — with evictions for whoever no longer sees them
+    (:mod:`server.scope`)."""
+    entity = schema.get(collection)
+    if entity is None:
+        raise NotFound(f"unknown collection {collection!r}", details={"collection": collection})
+    if entity.scope is not Scope.OWNER:
+        raise Forbidden(
+            f"{collection} records have no owner to change (scope {entity.scope.value})",
+            details={"collection": collection},
+        )
+    if actor.role not in ("manager", "admin"):
+        raise Forbidden("only managers and admins reassign records")
+    if _user(conn, new_owner_id) is None:
+        raise NotFound(f"no user {new_owner_id!r}", details={"user_id": new_owner_id})
+    if not sees_owner(actor, new_owner_id):
+        raise Forbidden("the new owner is not in your team")
+    state = lock_counter(conn)
+    ids = sorted(set(record_ids))
+    columns = (
+        records_t.c.id,
+        records_t.c.collection,
+        records_t.c.record_id,
+        records_t.c.owner_id,
+        records_t.c.deleted,
+        records_t.c.data,
+        records_t.c.clocks,
+    )
+    chosen = (records_t.c.collection == collection) & records_t.c.record_id.in_(ids)
+    if collection in schema.parents():
+        chosen = chosen | records_t.c.customer_id.in_(ids)  # the chains rooted there
+    rows = conn.execute(select(*columns).where(chosen).order_by(records_t.c.id)).all()
+    roots = [r for r in rows if r.collection == collection and r.record_id in ids]
+    found = {r.record_id for r in roots if not r.deleted}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"unknown {collection}", details={"record_ids": missing})
+    for r in roots:
+        if not sees_owner(actor, r.owner_id):
+            raise Forbidden(
+                f"a record of {collection} is outside your scope",
+                details={"record_id": r.record_id},
+            )
+
+    def owner_field_of(name: str) -> str | None:
+        e = schema.get(name)
+        if e is None or e.scope is not Scope.OWNER or e.owner_field not in e.fields:
+            return None
+        return e.owner_field
+
+    updates, evictions, evicted = _move(
+        conn, actor, rows, new_owner_id, state, now_ms, server_hlc, owner_field_of
+    )
+    conn.execute(
+        insert(audit_t).values(
+            at_ms=now_ms,
+            user_id=actor.user_id,
+            device_id=actor.device_id,
+            action="admin.reassign",
+            target=f"users/{new_owner_id}",
+            details=json.dumps(
+                {collection: ids, "moved": len(updates), "evictions": len(evictions)}
+            ),
+        )
+    )
+    store_counter(conn, state)
+    return ReassignResult(ids, new_owner_id, len(updates), len(evictions), sorted(evicted))
 
 
 @dataclass(slots=True)

@@ -40,6 +40,7 @@ from sync_protocol import PROTOCOL_VERSION, ResyncRequired, ValidationFailed
 from sync_protocol.errors import FieldError
 
 from ..accounts import Principal
+from ..scope import visible_owners
 from .state import INITIAL_EPOCH, SyncCounter, read_counter
 
 CHECKPOINT_PREFIX = "v2:"
@@ -150,11 +151,7 @@ class PullPage:
 
 def _owners(principal: Principal) -> list[str] | None:
     """Owners whose records the user sees; ``None`` means everyone (admin)."""
-    if principal.role == "admin":
-        return None
-    if principal.role == "manager":
-        return sorted(principal.team_member_ids | {principal.user_id})
-    return [principal.user_id]
+    return visible_owners(principal)
 
 
 def _quote(value: str) -> str:

@@ -55,6 +55,7 @@ from sync_protocol import (
     mutation_result,
 )
 
+from .. import scope
 from ..accounts import Principal
 from ..models import AppliedMutation, Record
 from .conflicts import conflict_id, resolve_conflicts, store_conflict
@@ -89,6 +90,11 @@ class PushOutcome:
     counter: int
     applied: int = 0
     rejected: int = 0
+
+
+def _read_only(entity: EntitySchema, name: str) -> bool:
+    spec = entity.fields.get(name)
+    return spec is None or spec.read_only
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -426,7 +432,7 @@ class PushBatch:
         return mutation_result(m.id, merged, version=current.version, conflict_ids=conflict_ids)
 
     def _check_visible(self, owner_id: str | None) -> None:
-        if not self.principal.sees_owner(owner_id):
+        if not scope.sees_owner(self.principal, owner_id):
             raise Rejected(ErrorCode.FORBIDDEN, "this record is outside your scope")
 
     def _validate(
@@ -461,42 +467,21 @@ class PushBatch:
         fields: dict[str, Any],
         current: RowState | None,
     ) -> tuple[str | None, str | None]:
-        """(owner_id, customer_id) of the record after the write; scope-checked."""
-        if current is not None:
-            self._check_visible(current.owner_id)
-        if entity.scope is Scope.REFERENCE:
-            return None, None
-        if entity.scope is Scope.OWNER:
-            spec = entity.fields.get(entity.owner_field)
-            if current is None:
-                settable = spec is not None and (
-                    not spec.read_only or self._may_place(entity, entity.owner_field, current)
-                )
-                if settable and fields.get(entity.owner_field) is not None:
-                    owner = str(fields[entity.owner_field])
-                else:
-                    owner = self.principal.user_id
-                    if spec is not None:
-                        fields[entity.owner_field] = owner
-            elif entity.owner_field in fields:
-                owner = str(fields[entity.owner_field])
-            else:
-                owner = current.owner_id or self.principal.user_id
-            self._check_visible(owner)
-            customer = m.record_id if entity.name == CUSTOMERS else None
-            return owner, customer
-        # Scope.CUSTOMER: follows the customer it hangs off.
-        customer_id = fields.get(entity.customer_field)
-        if customer_id is None and current is not None:
-            customer_id = current.customer_id
-        parent = self._row(CUSTOMERS, str(customer_id)) if customer_id else None
-        if parent is None or not self.principal.sees_owner(parent.owner_id):
-            raise Rejected(
-                ErrorCode.FORBIDDEN,
-                "the customer is unknown or outside your scope",
-                {"customer_id": customer_id},
+        """(owner_id, customer_id) of the record after the write (:func:`server.scope.place`)."""
+        try:
+            return scope.place(
+                self.schema,
+                entity,
+                self.principal,
+                m.record_id,
+                fields,
+                current,
+                self._row,
+                owner_settable=self._may_place(entity, entity.owner_field, current)
+                or not _read_only(entity, entity.owner_field),
             )
-        return parent.owner_id, str(customer_id)
+        except scope.OutOfScope as refused:
+            raise Rejected(ErrorCode.FORBIDDEN, refused.message, refused.details) from None
 
     # ---- writing -------------------------------------------------------------------
 

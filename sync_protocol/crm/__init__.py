@@ -22,6 +22,10 @@ they patch the fields they know and the rest of a record is kept):
   fields (the ``custom_field_defs`` collection, ``custom`` on leads, contacts,
   opportunities and tickets); ``leads.title``/``industry``/``city``/
   ``converted_contact_id``.
+* **3** — the service desk (:mod:`sync_protocol.service`): ``tickets.sla_due_at`` and
+  ``knowledge_article_ids``; ``surveys`` (multi-question); ``satisfaction_responses.
+  survey_id``/``answers``. Not a field change: ``campaign_members`` follow their customer
+  (``scope: customer``, ``customer_id`` required) instead of reaching every rep.
 """
 
 from __future__ import annotations
@@ -41,11 +45,17 @@ from .sales import (
     sales_targets,
     stage_changes,
 )
-from .service import knowledge_articles, satisfaction_responses, ticket_comments, tickets
+from .service import (
+    knowledge_articles,
+    satisfaction_responses,
+    surveys,
+    ticket_comments,
+    tickets,
+)
 
 CRM_SCHEMA = SchemaRegistry(
     name="fieldsync-crm",
-    version=2,
+    version=3,
     min_client_version=1,
     entities={
         e.name: e
@@ -67,6 +77,7 @@ CRM_SCHEMA = SchemaRegistry(
             tickets,
             ticket_comments,
             knowledge_articles,
+            surveys,
             satisfaction_responses,
             sales_targets,
             custom_field_defs,

@@ -162,15 +162,19 @@ campaigns = EntitySchema(
     },
 )
 
+#: A customer's participation in a campaign. It follows the customer (scope
+#: ``customer``): a rep sees the members — and their revenue — of their own customers
+#: only, and a member moves with its customer. A lead's campaign is ``leads.campaign_id``;
+#: ``lead_id`` here names the lead a member came from.
 campaign_members = EntitySchema(
     name="campaign_members",
     label="Campaign member",
     label_zh="活动成员",
-    scope=Scope.REFERENCE,
+    scope=Scope.CUSTOMER,
     write_roles=MANAGERS,
     fields={
         "campaign_id": f(T.REF, "Campaign", "营销活动", required=True, ref="campaigns"),
-        "customer_id": f(T.REF, "Customer", "客户", ref="customers"),
+        "customer_id": customer_ref(),
         "lead_id": f(T.REF, "Lead", "线索", ref="leads"),
         "status": f(
             T.ENUM,

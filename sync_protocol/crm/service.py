@@ -1,4 +1,10 @@
-"""The service desk: tickets, comments, knowledge base, satisfaction (工单、知识库、满意度)."""
+"""The service desk: tickets, comments, knowledge base, surveys and satisfaction
+(工单、知识库、问卷、满意度).
+
+v3: ``tickets.sla_due_at`` (filled from the priority on creation when unstated —
+:mod:`sync_protocol.service`) and ``knowledge_article_ids`` (answers linked to the
+ticket); ``surveys`` with their questions; ``satisfaction_responses.survey_id`` and
+``answers`` (checked against the survey's questions)."""
 
 from __future__ import annotations
 
@@ -28,6 +34,10 @@ tickets = EntitySchema(
         "resolved_at": f(T.DATETIME, "Resolved", "解决时间"),
         "satisfaction": f(T.INTEGER, "Satisfaction", "满意度", minimum=1, maximum=5),
         "custom": custom(),
+        "sla_due_at": f(T.DATETIME, "SLA due", "SLA 截止时间", added_in=3),
+        "knowledge_article_ids": f(
+            T.TAGS, "Knowledge articles", "关联知识", merge=M.UNION, added_in=3
+        ),
     },
 )
 
@@ -61,6 +71,21 @@ knowledge_articles = EntitySchema(
     },
 )
 
+surveys = EntitySchema(
+    name="surveys",
+    label="Survey",
+    label_zh="满意度问卷",
+    scope=Scope.REFERENCE,
+    write_roles=MANAGERS,
+    search_fields=("name",),
+    added_in=3,
+    fields={
+        "name": f(T.STRING, "Name", "名称", required=True, max_length=200),
+        "questions": f(T.JSON, "Questions", "问题", required=True),
+        "active": f(T.BOOLEAN, "Active", "启用"),
+    },
+)
+
 satisfaction_responses = EntitySchema(
     name="satisfaction_responses",
     label="Satisfaction response",
@@ -74,5 +99,7 @@ satisfaction_responses = EntitySchema(
         "score": f(T.INTEGER, "Score", "评分", required=True, minimum=1, maximum=5),
         "comment": f(T.TEXT, "Comment", "意见"),
         "responded_at": f(T.DATETIME, "Responded", "回访时间", required=True),
+        "survey_id": f(T.REF, "Survey", "问卷", ref="surveys", added_in=3),
+        "answers": f(T.JSON, "Answers", "回答", added_in=3),
     },
 )

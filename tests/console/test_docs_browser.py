@@ -32,9 +32,15 @@ def test_docs_offline_and_authorize_with_a_login_token(server: ServerProcess, br
     context = browser.new_context(locale="en-US")
     outside = _offline(context, server)
     page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{server.url}/docs")
+    # Every wait below is on a condition and returns as soon as it holds; the limit is
+    # generous because Swagger UI parses a 1.5 MB bundle and renders the whole API
+    # before its title appears, which on a loaded 2-core machine can take many seconds.
+    page.set_default_timeout(60_000)
+    with page.expect_response(lambda r: r.url.endswith("/docs/openapi.json")) as spec:
+        page.goto(f"{server.url}/docs")
+    assert spec.value.ok  # the explorer read the document with the bearer scheme
     page.wait_for_selector(".swagger-ui .info .title")
+    page.wait_for_selector(".opblock-summary-path[data-path='/v1/manager/devices']")
     assert "Fieldsync" in page.locator(".swagger-ui .info .title").inner_text()
 
     token = server.login("admin", DEMO_PASSWORD, device_id="docs-browser")["access_token"]

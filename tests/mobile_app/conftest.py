@@ -116,8 +116,13 @@ class AppDriver:
                 break
             parent = parent.parent
         self.pump(1)
-        for _ in range(20):  # a fresh layout may need a few frames to settle
+        for attempt in range(20):  # a fresh layout may need a few frames to settle
             if scroll is not None:
+                if attempt >= 3:  # a fling left over from an earlier tap fights scroll_to
+                    for effect in (scroll.effect_x, scroll.effect_y):
+                        if effect is not None:
+                            effect.cancel()
+                            effect.velocity = 0
                 scroll.scroll_to(widget, padding=10, animate=False)
             self.pump(2)
             x, y = widget.to_window(*widget.center)
@@ -171,6 +176,9 @@ class AppDriver:
             popup.dismiss(animation=False)
         self.controller.banner = ""
         self.controller.end_session(navigate=False)
+        # leave nothing for the next test: no saved account or store, no server
+        self.controller.files.forget()
+        self.backend_state["server"] = None
         self.pump(1)
 
     def find(self, text: str, root: Any | None = None) -> Any:

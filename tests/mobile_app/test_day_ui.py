@@ -234,6 +234,26 @@ def test_sign_out_with_pending_work_is_warned_and_nothing_is_erased(
     assert exported and "已" not in sheet.message.text and "Saved to" in sheet.message.text
 
 
+def test_switch_user_goes_through_the_same_warning_and_erases_only_on_the_choice(
+    app: AppDriver, world: Any
+) -> None:
+    from mobile_app.viewmodels.account import Account
+
+    app.controller.files.save(Account(server_url="demo://fake", username="rep1"))
+    more(app, "settings")
+    app.tap(app.screen.switch_button)
+    sheet = app.screen
+    assert sheet.name == "sign_out" and len(sheet.loss_lines) == 5
+    assert sheet.sign_out_button is None  # no plain "sign out" while work would be lost
+    store = app.controller.session.store
+    app.tap(sheet.discard_button)
+    assert "2 conflict(s) not decided" in dialogs.current["yes"].parent.parent.children[-1].text
+    app.tap(dialogs.current["yes"])  # the rep saw the list and chose to discard it
+    app.wait_until(lambda: app.screen.name == "first_run")
+    assert store.closed and app.controller.session is None
+    assert app.controller.files.load() is None  # the next user starts clean
+
+
 def test_every_screen_opens_at_the_top(app: AppDriver, world: Any) -> None:
     app.controller.go("customer_detail", customer_id=world.ids.customers["张三"])
     app.pump(3)

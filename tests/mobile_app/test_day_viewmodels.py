@@ -68,13 +68,16 @@ def test_convert_lead_creates_customer_contact_deal_and_links_back(
     contact = store.collection("contacts").get(vm.result["contact"])
     deal = store.collection("opportunities").get(vm.result["opportunity"])
     lead = store.collection("leads").get(lead_id)
-    assert customer.fields["phone"] == "+86 150 1234 5678" and customer.fields["status"] == "intent"
+    # the writes of sync_protocol.leads.plan_conversion, the plan the server checks
+    assert customer.fields["phone"] == "+86 150 1234 5678"
+    assert customer.fields["status"] == "potential" and customer.fields["kind"] == "company"
     assert contact.fields["customer_id"] == customer.id and contact.fields["is_primary"]
     assert deal.fields["amount"] == 36000 and deal.fields["lead_id"] == lead_id
     assert deal.fields["stage_id"] == demo.stages["Lead"]
     assert lead.fields["status"] == "converted"
     assert lead.fields["converted_customer_id"] == customer.id
     assert lead.fields["converted_opportunity_id"] == deal.id
+    assert lead.fields["converted_contact_id"] == contact.id
     assert LeadConvertViewModel(session, lead_id).convert() is False  # only once
 
 

@@ -62,6 +62,34 @@ class Manager:
         fields: dict[str, Any] = r.json()["fields"]
         return fields
 
+    def status(self, collection: str, record_id: str) -> int:
+        return httpx.get(
+            f"{self.url}/v1/manager/records/{collection}/{record_id}",
+            headers=self.headers,
+            timeout=10,
+        ).status_code
+
+    def create(self, collection: str, fields: dict[str, Any], *, owner_id: str) -> str:
+        """A record entered in the office for ``owner_id``; its id."""
+        r = httpx.post(
+            f"{self.url}/v1/manager/records/{collection}",
+            json={"fields": fields, "owner_id": owner_id},
+            headers=self.headers,
+            timeout=10,
+        )
+        assert r.status_code in (200, 201), r.text
+        return str(r.json()["id"])
+
+    def convert(self, lead_id: str, existing_customer_id: str) -> None:
+        """Convert a lead in the office, into a customer that already exists."""
+        r = httpx.post(
+            f"{self.url}/v1/manager/leads/{lead_id}/convert",
+            json={"existing_customer_id": existing_customer_id},
+            headers=self.headers,
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+
     def children(self, collection: str, field: str, value: str) -> list[dict[str, Any]]:
         r = httpx.get(
             f"{self.url}/v1/manager/records/{collection}",

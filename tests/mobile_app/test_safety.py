@@ -8,6 +8,8 @@ import json
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from mobile_app.demo import DemoWorld
 from mobile_app.viewmodels.account import Account, AccountFiles
 from mobile_app.viewmodels.inbox import RejectedWritesViewModel, remember_names
@@ -194,3 +196,57 @@ def test_past_the_offline_lease_the_rep_signs_in_again_on_the_same_store(
     assert vm.submit() is True and vm.error == ""
     assert not session.store.closed
     assert session.store.status().pending_total == before  # the same store, work intact
+
+
+def _leave_only(world: DemoWorld, kind: str, tmp_path: Path) -> None:
+    """Settle everything on the phone except one kind of unsent work."""
+    store = world.session.store
+    if kind != "conflicts":
+        for conflict in store.conflicts():
+            store.resolve_conflict(conflict.id, "remote")
+    if kind != "rejected":
+        for dead in store.dead_letters():
+            store.retry_dead_letter(dead.id, {**dead.fields, "name": "Pacific Rim"})
+    world.session.client.sync()
+    if kind == "pending":
+        store.collection("customers").insert({"name": "离线新客户", "status": "potential"})
+    if kind == "photos":
+        from mobile_app.demo import demo_photos
+
+        demo_photos(world.session, world.pending_visit, tmp_path / "photos")
+
+
+@pytest.mark.parametrize("kind", ["pending", "rejected", "conflicts", "photos"])
+def test_each_kind_of_unsent_work_alone_stops_sign_out_until_the_rep_chooses(
+    world: DemoWorld, tmp_path: Path, kind: str
+) -> None:
+    """Unsent writes, refused writes, open conflicts, unsent photos: any one of them on
+    its own is enough to refuse a sign-out (or switch of user), is in the export, and
+    goes only when the rep picks "discard"."""
+    _leave_only(world, kind, tmp_path)
+    vm, files = _sign_out_vm(world, tmp_path)
+    summary = vm.summary
+    counts = {
+        "pending": summary.pending_total,
+        "rejected": summary.rejected,
+        "conflicts": summary.conflicts,
+        "photos": summary.photos,
+    }
+    assert {k for k, n in counts.items() if n} == {kind}, counts
+    assert vm.sign_out() is False and not world.session.store.closed
+    assert files.load() is not None
+    path = vm.export()
+    assert path is not None
+    with zipfile.ZipFile(path) as archive:
+        body = json.loads(archive.read("unsent.json"))
+        photos = [n for n in archive.namelist() if n != "unsent.json"]
+    exported = {
+        "pending": len(body["pending_writes"]),
+        "rejected": len(body["rejected_writes"]),
+        "conflicts": len(body["open_conflicts"]),
+        "photos": len(photos),
+    }
+    assert exported[kind] >= counts[kind] > 0, exported
+    assert vm.sign_out() is False  # exporting is not a choice to discard
+    assert vm.sign_out(discard=True) is True
+    assert world.session.store.closed and files.load() is None

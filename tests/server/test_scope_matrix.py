@@ -76,6 +76,8 @@ def _value(name: str, spec: FieldSpec, salt: int) -> Any:
         return f"ref-{salt}"
     if t is FieldType.BOOLEAN:
         return bool(salt % 2)
+    if t is FieldType.JSON:  # valid wherever a JSON field is required (a survey's questions)
+        return {"items": [{"key": "q1", "label": f"{name}-{salt}", "type": "score"}]}
     raise AssertionError(f"no sample for {t}")
 
 

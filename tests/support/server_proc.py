@@ -129,8 +129,11 @@ class ServerProcess:
         log_path: Path | None = None,
         module: str = "server",
         quiet: bool = True,
+        serve_args: tuple[str, ...] = (),
     ) -> None:
         self.db_url = db_url
+        #: More ``serve`` options, e.g. ``("--schema", "app.toml")``.
+        self.serve_args = serve_args
         #: ``python -m <module> serve …``: a test may run a wrapper that injects a fault.
         self.module = module
         #: Warnings only and no access lines; False: the log settings of ``env`` apply.
@@ -188,6 +191,7 @@ class ServerProcess:
             str(self.port),
             "--database-url",
             self.db_url,
+            *self.serve_args,
         ]
         if self.quiet:
             cmd += ["--log-level", "warning", "--no-access-log"]

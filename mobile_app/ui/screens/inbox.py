@@ -10,10 +10,15 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
 from mobile_app.viewmodels.fields import choice_group, spec_for
-from mobile_app.viewmodels.inbox import ConflictInboxViewModel, RejectedWritesViewModel
+from mobile_app.viewmodels.inbox import (
+    ConflictInboxViewModel,
+    RejectedRow,
+    RejectedWritesViewModel,
+)
 from mobile_app.viewmodels.settings import SettingsViewModel
 from sync_protocol import FieldType
 
+from .. import dialogs
 from ..widgets import (
     ChoiceField,
     Column,
@@ -163,14 +168,22 @@ class RejectedScreen(BaseScreen):
                 )
                 inputs[name] = field
                 card.add_widget(field)
-            buttons = BoxLayout(size_hint_y=None, height=dp(44), spacing=dp(4))
+            stacked = len(row.actions) > 2  # three choices: one per line, labels in full
+            buttons = BoxLayout(
+                orientation="vertical" if stacked else "horizontal",
+                size_hint_y=None,
+                height=dp(44) * (len(row.actions) if stacked else 1)
+                + (dp(4) * (len(row.actions) - 1) if stacked else 0),
+                spacing=dp(4),
+            )
             card_buttons: dict[str, Any] = {"inputs": inputs}
             for action in row.actions:
-                button = self._action_button(action, row.id)
+                button = self._action_button(action, row)
                 buttons.add_widget(button)
                 card_buttons[action] = button
             card_buttons.setdefault("retry", card_buttons.get("fix") or card_buttons.get("resend"))
-            card.add_widget(buttons)
+            if row.actions:  # a write waiting for another one has nothing of its own to do
+                card.add_widget(buttons)
             self.cards[row.id] = card_buttons
             self.add(card)
         if vm.kept:
@@ -186,10 +199,22 @@ class RejectedScreen(BaseScreen):
                 self.kept_cards[row.id] = discard
                 self.add(card)
 
-    def _action_button(self, action: str, row_id: str) -> Any:
+    def _action_button(self, action: str, row: RejectedRow) -> Any:
+        row_id = row.id
         if action == "discard":
-            button: Any = DangerButton(text=self.t("action.discard"))
-            button.bind(on_release=lambda _b: self._discard(row_id))
+            count = len(self.vm.discard_set(row.id)) if self.vm is not None else 1
+            label = (
+                self.t("rejected.discard_all", n=count) if count > 1 else self.t("action.discard")
+            )
+            button: Any = DangerButton(text=label)
+            button.bind(on_release=lambda _b: self._confirm_discard(row))
+        elif action == "keep_anyway":
+            button = FsButton(text=self.t("rejected.keep_anyway"))
+            button.bind(on_release=lambda _b: self._keep_anyway(row_id))
+        elif action == "use_existing":
+            name = next((m.name for m in row.matches if m.visible), "")
+            button = FsButton(text=self.t("rejected.use_existing", name=name))
+            button.bind(on_release=lambda _b: self._use_existing(row_id))
         elif action == "keep":
             button = FsButton(text=self.t("rejected.keep"))
             button.bind(on_release=lambda _b: self._keep(row_id))
@@ -209,6 +234,30 @@ class RejectedScreen(BaseScreen):
     def _retry(self, dead_letter_id: str) -> None:
         if self.vm is not None:
             self.vm.retry(dead_letter_id)
+            self.c.sync_now()
+        self.render()
+
+    def _confirm_discard(self, row: RejectedRow) -> None:
+        """Discarding cannot be undone: say what goes, and ask."""
+        dialogs.confirm(
+            self.c.tr,
+            self.t(
+                "rejected.discard_confirm",
+                title=row.title,
+                n=len(self.vm.discard_set(row.id)) if self.vm is not None else 1,
+            ),
+            lambda _r: self._discard(row.id),
+            danger=True,
+            yes_label=self.t("action.discard"),
+        )
+
+    def _keep_anyway(self, dead_letter_id: str) -> None:
+        if self.vm is not None and self.vm.keep_anyway(dead_letter_id):
+            self.c.sync_now()
+        self.render()
+
+    def _use_existing(self, dead_letter_id: str) -> None:
+        if self.vm is not None and self.vm.use_existing(dead_letter_id):
             self.c.sync_now()
         self.render()
 

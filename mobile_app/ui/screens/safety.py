@@ -44,6 +44,7 @@ class SignOutScreen(BaseScreen):
         self.error = ErrorLabel(text=vm.error)
         self.add(self.error)
         self.sync_button = self.export_button = self.discard_button = None
+        self.sign_out_button: FsButton | None = None
         if vm.summary.empty:
             self.sign_out_button = FsButton(
                 text=with_icon("logout", self.t("loss.sign_out")), markup=True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Query, Request, Response
@@ -19,13 +19,17 @@ Short = Annotated[str, Query(max_length=64)]
 PAGE = 50
 
 
-def _moment(text: str) -> datetime | None:
+def _moment(text: str, *, end: bool = False) -> datetime | None:
+    """A filter's date (or date and time); a bare ``until`` date includes that whole day
+    (the API's ``until`` is exclusive). Text that is no date filters nothing."""
     if not text:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
+    if end and len(text) == 10:
+        moment += timedelta(days=1)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -51,7 +55,7 @@ def audit_page(
         record_id=record or None if entity else None,
         action=action or None,
         since=_moment(since),
-        until=_moment(until),
+        until=_moment(until, end=True),
         offset=(page - 1) * PAGE,
         limit=PAGE,
     )

@@ -13,6 +13,7 @@ from sync_protocol import ProtocolError
 
 from ...deps import SessionDep
 from ...manager import people as api
+from ...manager.common import require_admin
 from ..i18n import negotiate, translator
 from ..session import ConsoleUser, ConsoleUserDep, ConsoleWriterDep
 from ..templating import render
@@ -133,8 +134,11 @@ def enrol_totp(
 def create_team(
     request: Request, me: ConsoleWriterDep, session: SessionDep, name: Text
 ) -> Response:
+    # The API route's AdminAuth dependency does not run when it is called as a function:
+    # the same check, here.
+    auth = require_admin(me.auth)
     try:
-        api.create_team_route(api.CreateTeam(name=name, manager_id=None), me.auth, session)
+        api.create_team_route(api.CreateTeam(name=name, manager_id=None), auth, session)
     except ValidationError as exc:
         return _page(request, me, session, status=422, errors=_errors(exc))
     return see_other("/console/users")

@@ -6,15 +6,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from sync_protocol import CRM_SCHEMA
 
 from ...attachments.messages import AttachmentOut
 from ...attachments.service import AttachmentService
+from ...crm.indexing import search_t
+from ...crm.keys import search_needle
 from ...manager.records import StoredRow, load_rows, visible_row
-from ...reports import sql
+from ...reports import facts, sql
 from ...reports.base import scope_users
 from ...reports.kinds import TEXT, Columns
 from ..session import ConsoleUser
@@ -70,37 +72,38 @@ _COLUMNS: Columns = {"name": TEXT, "status": TEXT, "tier": TEXT, "source": TEXT}
 
 
 def _matching(me: ConsoleUser, query: CustomerQuery) -> Select[Any]:
-    """``SELECT id, name`` of the customers the query selects, in the caller's scope.
+    """``SELECT id`` of the customers the query selects, in the caller's scope.
 
-    Filters and the sort read the typed reporting table (:mod:`server.reports.sql`, its
-    scope predicate is the sync engine's rule); only a tag filter or a text search
-    reads the record's stored JSON text as well.
+    Filters read the typed reporting table (:mod:`server.reports.sql`, its scope
+    predicate is the sync engine's rule); a text search reads the CRM search table
+    (:mod:`server.crm.indexing`: name, phones, company and e-mail, each also as full
+    pinyin and initials, so ``zs`` finds 张三); only a tag filter reads the record's
+    stored JSON text.
     """
     view = sql.view("customers", _COLUMNS, me.principal, name="customer_list")
-    stmt = select(view.c.id, view.c.name)
+    stmt = select(view.c.id)
     if query.owner:
         stmt = stmt.where(view.c.owner_id == query.owner)
     for name in ("status", "tier", "source"):
         value = getattr(query, name)
         if value:
             stmt = stmt.where(view.c[name] == value)
-    if query.tag or query.q:
+    if query.tag:
+        # Tags are a JSON list in the canonical text: the quoted tag is a member.
         stmt = stmt.join(
             records_t,
             (records_t.c.collection == "customers") & (records_t.c.record_id == view.c.id),
         )
-    if query.tag:
-        # Tags are a JSON list in the canonical text: the quoted tag is a member.
         member = json.dumps(query.tag, ensure_ascii=False)
         stmt = stmt.where(records_t.c.data.like(_like(member), escape="\\"))
-    if query.q:
-        # Name, phones, company, e-mail (and, until stored search keys land, any other
-        # text of the record): a case-insensitive substring of the stored JSON text.
-        needle = _like(query.q.casefold())
+    needle = search_needle(query.q)
+    if needle:
         stmt = stmt.where(
-            or_(
-                func.lower(view.c.name).like(needle, escape="\\"),
-                func.lower(records_t.c.data).like(needle, escape="\\"),
+            view.c.id.in_(
+                select(search_t.c.record_id).where(
+                    search_t.c.collection == "customers",
+                    search_t.c.text.like(_like(needle), escape="\\"),
+                )
             )
         )
     return stmt
@@ -109,21 +112,42 @@ def _matching(me: ConsoleUser, query: CustomerQuery) -> Select[Any]:
 def page_of_customers(
     session: Session, me: ConsoleUser, query: CustomerQuery, size: int = PAGE_SIZE
 ) -> PageSlice:
-    """One page of the list, filtered, counted and sorted by name in the database."""
-    sql.prepare(session)  # the reporting table holds every committed change
+    """One page of the list, filtered and counted in the database, in pinyin order
+    (安 before 张: the CRM search table's sort key, which every write path keeps).
+
+    The page is read by walking the sort key's index and keeping the rows the filters
+    select, so the first pages cost a few index lookups whatever the size of the book.
+    """
+    # Bring the reporting table up to date — without ``sql.prepare``'s report setting
+    # (no nested loops), which would force this walk into sorting the whole book.
+    facts.catch_up(session.get_bind().engine)
     conn = session.connection()
     matching = _matching(me, query).subquery("matching")
-    total = int(conn.execute(select(func.count()).select_from(matching)).scalar_one())
-    pages = max(1, -(-total // size))
-    page = min(max(query.page, 1), pages)
-    ids = list(
-        conn.execute(
-            select(matching.c.id)
-            .order_by(matching.c.name, matching.c.id)
-            .offset((page - 1) * size)
-            .limit(size)
-        ).scalars()
+    ordered = search_t.alias("customer_order")
+    walk = (
+        select(ordered.c.record_id)
+        .join(matching, matching.c.id == ordered.c.record_id)
+        .where(ordered.c.collection == "customers")
+        .order_by(ordered.c.sort_key, ordered.c.record_id)
     )
+    if search_needle(query.q):
+        # A text search scans the search table once: the matches are counted (a window
+        # over all of them, before the page is cut) in the statement that pages them.
+        counted = walk.add_columns(func.count().over().label("total"))
+        page = max(query.page, 1)
+        found = conn.execute(counted.offset((page - 1) * size).limit(size)).all()
+        if not found and page > 1:  # past the end: the last page instead
+            total = int(conn.execute(select(func.count()).select_from(matching)).scalar_one())
+            page = max(1, -(-total // size))
+            found = conn.execute(counted.offset((page - 1) * size).limit(size)).all()
+        total = found[0].total if found else 0
+        pages = max(1, -(-total // size))
+        ids = [r.record_id for r in found]
+    else:
+        total = int(conn.execute(select(func.count()).select_from(matching)).scalar_one())
+        pages = max(1, -(-total // size))
+        page = min(max(query.page, 1), pages)
+        ids = list(conn.execute(walk.offset((page - 1) * size).limit(size)).scalars())
     rows = {
         r.record_id: decode(r)
         for r in conn.execute(

@@ -37,7 +37,7 @@ EDITABLE: dict[str, tuple[str, ...]] = {
         "tags",
         "next_follow_up",
     ),
-    "leads": ("name", "company", "phone", "email", "source", "status"),
+    "leads": ("name", "company", "title", "phone", "email", "industry", "city", "source", "status"),
 }
 
 

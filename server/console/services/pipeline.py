@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, false, func, select
 from sqlalchemy.orm import Session
 
 from sync_protocol import MutationStatus
@@ -64,20 +64,49 @@ def board(session: Session, me: ConsoleUser) -> tuple[list[Column], dict[str, st
         me.principal,
         name="board",
     )
-    by_stage: dict[str, list[Any]] = {s.id: [] for s in ordered}
-    for row in session.execute(select(deals)):
-        if row.stage_id in by_stage:
-            by_stage[row.stage_id].append(row)
-    picked: dict[str, tuple[list[str], int, float]] = {}
-    for s in ordered:
-        rows = by_stage[s.id]
-        if s.fields.get("is_won") or s.fields.get("is_lost"):
-            rows.sort(key=lambda r: r.closed or 0, reverse=True)
-        else:
-            rows = [r for r in rows if (r.status or "open") == "open"]
-            rows.sort(key=lambda r: -(r.amount or 0))
-        amount = sum(float(r.amount or 0) for r in rows)
-        picked[s.id] = ([r.id for r in rows[:CARDS_PER_COLUMN]], len(rows), amount)
+    closed_ids = [s.id for s in ordered if s.fields.get("is_won") or s.fields.get("is_lost")]
+    in_closed = deals.c.stage_id.in_(closed_ids) if closed_ids else false()
+    shown = (
+        select(deals)
+        .where(deals.c.stage_id.in_([s.id for s in ordered]))
+        .where(in_closed | (func.coalesce(deals.c.status, "open") == "open"))
+        .subquery("shown")
+    )
+    totals = {
+        r.stage_id: (int(r.n), float(r.amount or 0))
+        for r in session.execute(
+            select(
+                shown.c.stage_id,
+                func.count().label("n"),
+                func.sum(func.coalesce(shown.c.amount, 0)).label("amount"),
+            ).group_by(shown.c.stage_id)
+        )
+    }
+    # The largest open deals of an open stage; the latest closed of a won/lost stage.
+    key = case(
+        (
+            shown.c.stage_id.in_(closed_ids) if closed_ids else false(),
+            -func.coalesce(shown.c.closed, 0),
+        ),
+        else_=-func.coalesce(shown.c.amount, 0),
+    )
+    ranked = select(
+        shown.c.id,
+        shown.c.stage_id,
+        func.row_number()
+        .over(partition_by=shown.c.stage_id, order_by=(key, shown.c.id))
+        .label("rank"),
+    ).subquery("ranked")
+    top: dict[str, list[str]] = {s.id: [] for s in ordered}
+    for r in session.execute(
+        select(ranked.c.id, ranked.c.stage_id)
+        .where(ranked.c.rank <= CARDS_PER_COLUMN)
+        .order_by(ranked.c.stage_id, ranked.c.rank)
+    ):
+        top[r.stage_id].append(r.id)
+    picked: dict[str, tuple[list[str], int, float]] = {
+        s.id: (top[s.id], *totals.get(s.id, (0, 0.0))) for s in ordered
+    }
     wanted = [i for ids, _, _ in picked.values() for i in ids]
     cards = {r.id: r for r in rows_by_id(session.connection(), "opportunities", wanted)}
     columns = [

@@ -8,12 +8,14 @@ Browser tests against a real Chromium live in ``tests/console/``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.server.conftest import World, password_of
+from tests.server.conftest import World, build_world, password_of
 
 _TOKEN = re.compile(r'name="login_token" value="([^"]+)"')
 _CSRF = re.compile(r'data-csrf="([^"]+)"')
@@ -59,3 +61,12 @@ class Browser:
         if csrf:
             form.setdefault("csrf_token", self.csrf)
         return self.client.post(path, data=form, follow_redirects=False, **kw)
+
+
+@pytest.fixture
+def memory_world(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("FIELDSYNC_ATTACHMENTS_BACKEND", "memory")
+    world, client = build_world(sqlite_url)
+    with client:
+        yield world
+    world.context.engine.dispose()

@@ -28,7 +28,7 @@ def test_list_filters_search_and_pages(world: World) -> None:
     for i in range(60):
         phone = a1 if i % 2 else a2
         fields = {
-            "name": f"客户{i:02d}" if i != 7 else "张三",
+            "name": {7: "张三", 8: "白雪"}.get(i, f"客户{i:02d}"),
             "status": ("potential", "intent", "closed")[i % 3],
             "tier": ("high", "low")[i % 2],
             "mobile": f"+86 139 0000 {i:04d}",
@@ -44,9 +44,11 @@ def test_list_filters_search_and_pages(world: World) -> None:
     second = mgr.get("/console/customers?page=2").text
     assert len(_ids(second)) == 10 and not set(_ids(first)) & set(_ids(second))
     assert "c-b" not in _ids(first) + _ids(second)
-    # Sorted by name: 客户00 … 客户59 then 张三 (by code point until pinyin sort keys).
+    # In pinyin order: 白雪 (bai) first although 白 comes after 客 by code point, then
+    # 客户00 … 客户59 (ke hu), then 张三 (zhang).
     names = [expected[i]["name"] for i in _ids(first) + _ids(second)]
-    assert names == sorted(names)
+    assert names[0] == "白雪" and names[-1] == "张三"
+    assert names[1:-1] == sorted(names[1:-1])
 
     def matching(**want: object) -> set[str]:
         return {
@@ -65,8 +67,15 @@ def test_list_filters_search_and_pages(world: World) -> None:
         assert set(_ids(html)) == matching(**want), query
         assert _total(html) == len(matching(**want))
     assert _ids(mgr.get("/console/customers?q=%E5%BC%A0").text) == ["c-07"]  # 张
+    assert _ids(mgr.get("/console/customers?q=zs").text) == ["c-07"]  # initials
+    assert _ids(mgr.get("/console/customers?q=ZhangSan").text) == ["c-07"]  # full pinyin
+    assert _ids(mgr.get("/console/customers?q=bx").text) == ["c-08"]
+    assert _ids(mgr.get("/console/customers?q=13900000042").text) == ["c-42"]  # digits only
     assert _ids(mgr.get("/console/customers?q=0000%200042").text) == ["c-42"]  # phone text
     assert _ids(mgr.get("/console/customers?q=%25").text) == []  # % is a character, not a wildcard
     assert _ids(mgr.get("/console/customers?owner=u-rep_b1").text) == []
-    # A page past the end shows the last page.
+    # A page past the end shows the last page (with and without a search).
     assert set(_ids(mgr.get("/console/customers?page=99").text)) == set(_ids(second))
+    searched = mgr.get("/console/customers?q=kehu&page=99").text  # 客户00 … 客户59 but 07, 08
+    assert _total(searched) == 58 and len(_ids(searched)) == 8
+    assert len(_ids(mgr.get("/console/customers?q=kehu&page=2").text)) == 8

@@ -114,6 +114,17 @@ def test_users_create_reset_and_totp_qr(sqlite_world: World) -> None:
     assert world.client.post("/v1/auth/login", json=login).status_code == 401  # now needs the code
     code = pyotp.TOTP(secret.group(1)).now()
     assert world.client.post("/v1/auth/login", json={**login, "totp": code}).status_code == 200
+    # Deactivated: signed out everywhere and no new sign-in.
+    assert mgr.post(f"/console/users/{rep9_id}/deactivate").status_code == 303
+    code = pyotp.TOTP(secret.group(1)).now()
+    assert world.client.post("/v1/auth/login", json={**login, "totp": code}).status_code in (
+        401,
+        403,
+    )
+    # Admins create teams (a manager may not: the scope matrix).
+    admin = Browser(world, "admin")
+    assert admin.post("/console/teams", {"name": "华南销售部"}).status_code == 303
+    assert "华南销售部" in admin.get("/console/users").text
 
 
 def test_import_from_chinese_excel_and_csv_downloads(sqlite_world: World) -> None:
@@ -178,3 +189,68 @@ def test_move_a_reps_whole_book_after_a_preview(sqlite_world: World) -> None:
     assert "已将 2 个客户（5 条记录）" in done.text
     a1.sync_down()
     assert not any(c == "customers" for c, _ in a1.records)
+
+
+def test_board_shows_each_stages_largest_deals(world: World) -> None:
+    """On SQLite and PostgreSQL: an open stage shows its 20 largest open deals (count and
+    value of all its open ones); a won stage its most recently closed."""
+    admin = world.phone("admin")
+    admin.push_one("pipeline_stages", "s-1", {"name": "Lead", "position": 1})
+    admin.push_one("pipeline_stages", "s-won", {"name": "Won", "position": 9, "is_won": True})
+    phone = world.phone("rep_a1")
+    phone.push_one("customers", "c-1", {"name": "客户", "status": "intent"})
+    deal = {"customer_id": "c-1", "stage_id": "s-1", "status": "open"}
+    for i in range(1, 26):
+        phone.push_one("opportunities", f"o-{i:02d}", {**deal, "name": f"d{i}", "amount": i * 1.0})
+    lost = {**deal, "status": "lost", "amount": 1000.0, "closed_at": "2026-01-01T00:00:00Z"}
+    phone.push_one("opportunities", "o-lost", {**lost, "name": "lost"})
+    for day in (3, 1, 2):
+        won = {**deal, "stage_id": "s-won", "status": "won", "amount": 7.0, "name": f"w{day}"}
+        phone.push_one(
+            "opportunities", f"o-w{day}", {**won, "closed_at": f"2026-02-0{day}T00:00:00Z"}
+        )
+    html = Browser(world, "mgr_a").get("/console/pipeline").text
+    columns = {
+        m.group(1): m.group(0)
+        for m in re.finditer(
+            r'<section class="column" aria-labelledby="col-([^"]+)">.*?</section>', html, re.S
+        )
+    }
+    open_cards = re.findall(r'id="deal-([^"]+)"', columns["s-1"])
+    assert open_cards == [f"o-{i:02d}" for i in range(25, 5, -1)]  # 20 largest, no lost deal
+    assert "25 · ¥325" in columns["s-1"] or "25 · 325" in columns["s-1"], columns["s-1"][:300]
+    assert re.findall(r'id="deal-([^"]+)"', columns["s-won"]) == ["o-w3", "o-w2", "o-w1"]
+
+
+def test_audit_log_filters(sqlite_world: World) -> None:
+    """Who did what: filter by person, action (``login.*``), entity and dates; a bare
+    "until" date includes that day."""
+    from datetime import UTC, datetime, timedelta
+
+    world = sqlite_world
+    rep = world.phone("rep_a1")  # a sign-in of rep_a1
+    rep.push_one("customers", "c-1", {"name": "审计客户", "status": "intent"})
+    mgr = Browser(world, "mgr_a")
+    mgr.post(
+        "/console/reassign/apply", {"mode": "one", "customer_id": "c-1", "to_owner": "u-rep_a2"}
+    )
+    world.phone("rep_b1")  # another team's sign-in: never on team A's page
+
+    def actions(query: str) -> list[tuple[str, str]]:
+        html = mgr.get(f"/console/audit?{query}").text
+        rows = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td>", html)
+        return [(who, what) for who, what in rows]
+
+    everything = actions("")
+    assert {w for _, w in everything} >= {"login.success", "admin.reassign"}, everything
+    logins = actions("action=login.*")
+    assert logins and all(w.startswith("login.") for _, w in logins)
+    assert all(who != "rep_b1" and "rep_b1" not in who for who, _ in everything)
+    by_rep = actions("user=u-rep_a1")
+    assert {w for _, w in by_rep} == {"login.success", "mutation.applied"}
+    assert {who for who, _ in by_rep} == {"rep_a1"}
+    assert [w for _, w in actions("action=admin.reassign")] == ["admin.reassign"]
+    today = datetime.now(UTC).date()
+    assert len(actions(f"since={today}&until={today}")) == len(everything)
+    assert actions(f"until={today - timedelta(days=1)}") == []
+    assert actions(f"since={today + timedelta(days=1)}") == []

@@ -59,7 +59,9 @@ def _team_b(world: World) -> dict[str, Any]:
 def setup(sqlite_world: World) -> tuple[World, Browser, dict[str, Any]]:
     world = sqlite_world
     b = _team_b(world)
-    world.phone("rep_a1").push_one("customers", "c-a", {"name": "甲队客户", "status": "intent"})
+    a1 = world.phone("rep_a1")
+    a1.push_one("customers", "c-a", {"name": "甲队客户", "status": "intent"})
+    a1.push_one("leads", "l-a", {"name": "甲队线索", "status": "new"})
     return world, Browser(world, "mgr_a"), b
 
 
@@ -94,6 +96,8 @@ PAGES = [
     "/console/customers/export.csv",
     "/console/leads",
     "/console/leads?q=%E4%B9%99",
+    "/console/leads?owner=u-rep_b1",
+    "/console/leads/l-a",
     "/console/pipeline",
     "/console/reassign",
     "/console/reassign?find=%E4%B9%99",
@@ -109,7 +113,7 @@ PAGES = [
     ],
     *[
         f"/console/reports/{r}.csv"
-        for r in ("funnel", "performance", "leads", "tickets", "overdue")
+        for r in ("funnel", "performance", "leads", "campaigns", "tickets", "contracts", "overdue")
     ],
 ]
 
@@ -131,6 +135,7 @@ def test_other_teams_records_answer_404(setup: tuple[World, Browser, dict[str, A
     for path in (
         "/console/customers/c-b",
         "/console/customers/c-b/edit",
+        "/console/leads/l-b",
         f"/console/devices/{b['device']}",
         f"/console/devices/{b['device']}/revoke",
         f"/console/devices/{b['device']}/wipe",
@@ -147,6 +152,9 @@ def _unchanged(world: World, b: dict[str, Any]) -> None:
     phone = world.phone("rep_b1")
     phone.sync_down()
     assert phone.records[("customers", "c-b")]["name"] == B_NAME
+    assert phone.records[("leads", "l-b")]["status"] == "new"
+    assert not [k for k in phone.records if k[0] == "leads" and k[1] != "l-b"]  # none given
+    assert not [k for k in phone.records if k[0] == "contacts" and k[1] != "k-b"]
     assert phone.records[("opportunities", "o-b")]["stage_id"] == "st-1"
     assert phone.records[("contracts", "ct-b")]["amount"] == 200.0
     assert phone.records[("_conflicts", b["conflict"])]["status"] == "open"
@@ -165,12 +173,22 @@ def test_no_form_changes_other_teams_data(setup: tuple[World, Browser, dict[str,
             {"name": "被改了", "status": "closed", "base_version": "1"},
         ),
         ("/console/pipeline/o-b/move", {"stage_id": "st-1"}),
+        ("/console/leads/l-b/convert", {"contact": "on"}),
+        ("/console/leads/l-b/convert", {"existing_customer_id": "c-a"}),
+        ("/console/leads/l-a/convert", {"contact": "on", "existing_customer_id": "c-b"}),
+        ("/console/leads", {"name": "越权线索", "status": "new", "owner_id": "u-rep_b1"}),
+        ("/console/leads/l-b/assign", {"to": "u-rep_a1"}),
+        ("/console/leads/l-a/assign", {"to": "u-rep_b1"}),
+        ("/console/leads/assign", {"lead_id": "l-b", "to": "u-rep_a1"}),
+        ("/console/leads/assign", {"lead_id": "l-b", "to": "round_robin"}),
+        ("/console/leads/assign", {"lead_id": ["l-a"], "to": "u-rep_b1"}),
         (f"/console/conflicts/{b['conflict']}/resolve", {"choice": "local"}),
         (f"/console/devices/{b['device']}/revoke", {}),
         (f"/console/devices/{b['device']}/wipe", {}),
         ("/console/users/u-rep_b1/deactivate", {}),
         ("/console/users/u-rep_b1/reset-password", {}),
         ("/console/users/u-rep_b1/totp", {}),
+        ("/console/teams", {"name": "越权团队"}),  # only admins create teams
         (
             "/console/reassign/preview",
             {"mode": "one", "customer_id": "c-b", "to_owner": "u-rep_a1"},
@@ -208,6 +226,10 @@ def test_no_form_changes_other_teams_data(setup: tuple[World, Browser, dict[str,
     assert response.status_code == 200
     assert "越权客户" not in Browser(world, "mgr_b").get("/console/customers").text
     _unchanged(world, b)
+    own = world.phone("rep_a1")
+    own.sync_down()
+    assert own.records[("leads", "l-a")]["status"] == "new"  # not converted into c-b
+    assert own.records[("leads", "l-a")]["owner_id"] == "u-rep_a1"  # not given to team B
 
 
 def test_hostile_name_renders_as_text(sqlite_world: World) -> None:

@@ -5,24 +5,14 @@ attachments API (team B's manager gets nothing)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 
 from tests.attachments.images import noise_png
-from tests.server.conftest import World, build_world
+from tests.server.conftest import World
 from tests.server.console.conftest import Browser
 
 CHUNK = 16 * 1024
-
-
-@pytest.fixture
-def memory_world(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setenv("FIELDSYNC_ATTACHMENTS_BACKEND", "memory")
-    world, client = build_world(sqlite_url)
-    with client:
-        yield world
-    world.context.engine.dispose()
 
 
 def _upload(
@@ -44,7 +34,9 @@ def _upload(
     for index in range(0, -(-len(data) // CHUNK)):
         part = data[index * CHUNK : (index + 1) * CHUNK]
         response = client.put(
-            f"/v1/attachments/{attachment_id}/chunks/{index}", content=part, headers=headers
+            f"/v1/attachments/{attachment_id}/chunks/{index}",
+            content=part,
+            headers={**headers, "Content-Type": "application/octet-stream"},
         )
         assert response.status_code == 200, response.text
     done = client.post(f"/v1/attachments/{attachment_id}/complete", headers=headers)

@@ -184,15 +184,14 @@ def _marketing(mgr: Web, admin: Web) -> None:
     for rid, camp, status, revenue, ref in (
         ("m1", "k1", "converted", 3000, {"customer_id": "c1"}),
         ("m2", "k1", "converted", 1000, {"customer_id": "c2"}),
-        ("m3", "k1", "invited", None, {"lead_id": "l3"}),
+        ("m3", "k1", "invited", None, {"customer_id": "c2", "lead_id": "l3"}),
         ("m4", "k2", "attended", None, {"customer_id": "c3"}),
-        ("m5", "k2", "responded", None, {}),  # neither customer nor lead: admins only
         ("mb", "k1", "converted", 7000, {"customer_id": "cb"}),  # team B's customer
     ):
         fields = {"campaign_id": camp, "status": status, **ref}
         if revenue is not None:
             fields["revenue"] = revenue
-        make(admin if rid in ("mb", "m5") else mgr, "campaign_members", rid, **fields)
+        make(admin if rid == "mb" else mgr, "campaign_members", rid, **fields)
 
 
 def _orders(mgr: Web, admin: Web) -> None:

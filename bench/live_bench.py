@@ -1,0 +1,637 @@
+"""Live sync at scale: 1,000 connected devices across two instances on one PostgreSQL.
+
+    .venv/bin/python -m bench.live_bench [--quick] [--devices 1000] [--changes 100000]
+
+One asyncio process simulates the devices (a raw ``asyncio`` HTTP/1.1 reader per event
+stream, ``httpx.AsyncClient`` for pulls and pushes): threads could not hold a thousand.
+Devices are 100 teams of a manager and 9 reps, each with one device, streams split
+between instance A and instance B; tokens are signed with the servers' key (a thousand
+Argon2 sign-ins would only time the password hash).
+
+1. **Latency**: a rep's write pushed to one instance; its manager's device streams from
+   the *other* instance, pulls when poked, and the time from "push sent" to "the change
+   is in the manager's device" is taken (and to the poke alone). Aim p50 ≤ 50 ms,
+   p99 ≤ 150 ms.
+2. **Memory**: RSS of both server processes with no stream, and with every device
+   connected and idle; the difference per device.
+3. **No missed change**: ``--changes`` upserts (batches of 100 from 4 writers, both
+   instances) into 10 teams while every device stays connected, and instance A and B
+   are restarted alternately ``--restarts`` times meanwhile. Devices only ever pull
+   when poked (or when ``ready`` after a reconnect shows a checkpoint they do not hold) —
+   never on a timer. Afterwards every in-scope device's copy is compared with the
+   database: the number of (device, record) pairs it lacks or holds stale is "missed".
+   Out-of-scope devices must get no poke at all.
+4. **Push scaling**: batches of 100 new customers for ``--push-seconds``: one writer on
+   one instance, then 4 writers across 2 instances (streams closed). Aims: ≥ 1.6× and
+   ≥ 5,000 mutations/s.
+
+Writes ``bench/results/live.json`` (``bench/results/quick/live.json`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from sync_protocol import HybridLogicalClock  # noqa: E402
+from tests.support.server_proc import TEST_SECRET, ServerProcess  # noqa: E402
+from tests.support.simulator import SERVER_ENV  # noqa: E402
+
+from .fleet_bench import percentile  # noqa: E402
+from .simulate import database  # noqa: E402
+
+RESULTS = REPO / "bench" / "results"
+TEAM_SIZE = 10  # a manager and 9 reps
+PASSWORD = "fieldsync-demo"
+
+
+# ---- the database ----------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    user_id: str
+    role: str
+    team: int
+    device_id: str
+    token: str = ""
+
+
+def prepare(db_url: str, devices: int) -> list[Person]:
+    """Teams of a manager and 9 reps, one device each, plus an admin; tokens minted."""
+    from server.accounts import create_team, create_user, utcnow
+    from server.auth import TokenSigner, hash_password
+    from server.db import make_engine, make_session_factory
+    from server.migrate import upgrade
+    from server.models import Device
+
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    signer = TokenSigner(TEST_SECRET, 6 * 3600)
+    people: list[Person] = []
+    try:
+        with make_session_factory(engine)() as session:
+            pw = hash_password(PASSWORD)
+            now = utcnow()
+            for n in range(devices - 1):
+                team, k = divmod(n, TEAM_SIZE)
+                if k == 0:
+                    create_team(session, f"Team {team}", team_id=f"team-{team}")
+                role = "manager" if k == 0 else "rep"
+                uid = f"u-{team}-{k}"
+                create_user(
+                    session,
+                    username=f"user{team}-{k}",
+                    password=PASSWORD,
+                    password_hash=pw,
+                    role=role,
+                    team_id=f"team-{team}",
+                    user_id=uid,
+                )
+                people.append(Person(uid, role, team, f"dev-{team}-{k}"))
+            create_user(
+                session, username="admin", password=PASSWORD, password_hash=pw, role="admin",
+                user_id="u-admin",
+            )  # fmt: skip
+            people.append(Person("u-admin", "admin", -1, "dev-admin"))
+            session.flush()
+            for p in people:
+                session.add(Device(id=p.device_id, user_id=p.user_id, created_at=now))
+            session.commit()
+    finally:
+        engine.dispose()
+    for p in people:
+        p.token = signer.issue(p.user_id, p.device_id)
+    return people
+
+
+# ---- a simulated device ----------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Sim:
+    person: Person
+    home: int  # index of the instance its stream prefers
+    checkpoint: str | None = None
+    records: dict[str, int] = field(default_factory=dict)
+    pokes: int = 0
+    pulls: int = 0
+    connects: int = 0
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    poke_at: dict[str, float] = field(default_factory=dict)
+
+
+class Fleet:
+    def __init__(self, ports: list[int], people: list[Person]) -> None:
+        self.ports = ports
+        self.up = [True] * len(ports)
+        self.sims = [Sim(p, i % len(ports)) for i, p in enumerate(people)]
+        self.http = [
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                timeout=60,
+                limits=httpx.Limits(max_connections=40, max_keepalive_connections=40),
+            )
+            for port in ports
+        ]
+        #: record id -> push-sent time (and the writer's team), for the latency phase.
+        self.watch: dict[str, float] = {}
+        self.watch_team: dict[str, int] = {}
+        self.seen: dict[str, float] = {}
+        self.poked: dict[str, float] = {}
+        self.errors: dict[str, int] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
+
+    def note(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+    # -- the event stream, on a raw connection -----------------------------------------
+    async def stream(self, sim: Sim) -> None:
+        attempt = 0
+        while not self.stopping:
+            index = (sim.home + attempt) % len(self.ports)
+            try:
+                await self._stream_once(sim, index)
+                attempt = 0
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                attempt += 1
+            sim.connected.clear()
+            if not self.stopping:
+                await asyncio.sleep(random.uniform(0.05, 0.5))
+
+    async def _stream_once(self, sim: Sim, index: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.ports[index])
+        try:
+            writer.write(
+                (
+                    "GET /v1/sync/events HTTP/1.1\r\nHost: bench\r\n"
+                    f"Authorization: Bearer {sim.person.token}\r\n"
+                    "Accept: text/event-stream\r\n\r\n"
+                ).encode()
+            )
+            await writer.drain()
+            status = await reader.readline()
+            if b" 200 " not in status:
+                self.note(f"stream status {status[9:12].decode(errors='replace')}")
+                raise ValueError("refused")
+            while (await reader.readline()) not in (b"\r\n", b""):
+                pass
+            sim.connects += 1
+            sim.connected.set()
+            buffer = b""
+            while True:
+                size_line = await reader.readline()
+                if not size_line:
+                    return
+                size = int(size_line.strip() or b"0", 16)
+                if size == 0:
+                    return
+                buffer += await reader.readexactly(size + 2)
+                buffer = buffer[:-2] if buffer.endswith(b"\r\n") else buffer
+                while b"\n\n" in buffer:
+                    raw, buffer = buffer.split(b"\n\n", 1)
+                    self._event(sim, raw.decode())
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def _event(self, sim: Sim, raw: str) -> None:
+        name, data = "message", ""
+        for line in raw.split("\n"):
+            key, _, value = line.partition(":")
+            if key == "event":
+                name = value.strip()
+            elif key == "data":
+                data += value.strip()
+        if name not in ("ready", "changes") or not data:
+            return
+        checkpoint = json.loads(data).get("checkpoint")
+        if checkpoint != sim.checkpoint:
+            if name == "changes":
+                sim.pokes += 1
+                if sim.person.role == "manager" and self.watch:
+                    now = time.monotonic()
+                    for rid, team in list(self.watch_team.items()):
+                        if team == sim.person.team and rid not in self.poked:
+                            self.poked[rid] = now
+            sim.wanted.set()
+
+    # -- pulling when poked ------------------------------------------------------------
+    async def puller(self, sim: Sim) -> None:
+        while not self.stopping:
+            await sim.wanted.wait()
+            sim.wanted.clear()
+            await self.pull(sim)
+
+    async def pull(self, sim: Sim) -> None:
+        attempt = 0
+        while not self.stopping:
+            client = self.http[(sim.home + attempt) % len(self.http)]
+            body = {
+                "device_id": sim.person.device_id,
+                "schema_version": 1,
+                "checkpoint": sim.checkpoint,
+                "limit": 2000,
+            }
+            try:
+                response = await client.post(
+                    "/v1/sync/pull",
+                    json=body,
+                    headers={"Authorization": f"Bearer {sim.person.token}"},
+                )
+            except httpx.HTTPError:
+                attempt += 1
+                await asyncio.sleep(0.1)
+                continue
+            if response.status_code != 200:
+                self.note(f"pull {response.status_code}")
+                attempt += 1
+                await asyncio.sleep(0.1)
+                continue
+            page = response.json()
+            sim.pulls += 1
+            now = time.monotonic()
+            for change in page["changes"]:
+                rid = change["record_id"]
+                sim.records[rid] = change["version"]
+                if rid in self.watch and sim.person.role == "manager":
+                    self.seen.setdefault(rid, now)
+            sim.checkpoint = page["checkpoint"]
+            if not page["has_more"]:
+                return
+
+    # -- writing -----------------------------------------------------------------------
+    async def push(self, person: Person, index: int, mutations: list[dict[str, Any]]) -> int:
+        """Push (retrying, failing over to the other instance) until answered."""
+        body = {"device_id": person.device_id, "schema_version": 1, "mutations": mutations}
+        attempt = 0
+        while True:
+            client = self.http[(index + attempt) % len(self.http)]
+            try:
+                response = await client.post(
+                    "/v1/sync/push", json=body, headers={"Authorization": f"Bearer {person.token}"}
+                )
+                if response.status_code == 200:
+                    results = response.json()["results"]
+                    return sum(r["status"] in ("applied", "merged", "duplicate") for r in results)
+                self.note(f"push {response.status_code}")
+            except httpx.HTTPError:
+                self.note("push unreachable")
+            attempt += 1
+            await asyncio.sleep(0.05)
+
+    def start(self) -> None:
+        for sim in self.sims:
+            self.tasks.append(asyncio.create_task(self.stream(sim)))
+            self.tasks.append(asyncio.create_task(self.puller(sim)))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for client in self.http:
+            await client.aclose()
+
+
+def mutation(clock: HybridLogicalClock, rid: str, name: str) -> dict[str, Any]:
+    return {
+        "id": f"m-{uuid.uuid4().hex}",
+        "collection": "customers",
+        "record_id": rid,
+        "op": "upsert",
+        "fields": {"name": name, "status": "potential"},
+        "hlc": clock.now().encode(),
+    }
+
+
+def rss_kb(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def load_avg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# ---- phases ----------------------------------------------------------------------------
+
+
+async def all_connected(fleet: Fleet, timeout_s: float) -> float:
+    started = time.monotonic()
+    await asyncio.wait_for(
+        asyncio.gather(*(s.connected.wait() for s in fleet.sims)), timeout=timeout_s
+    )
+    return time.monotonic() - started
+
+
+async def latency_phase(fleet: Fleet, samples: int, rate_hz: float) -> dict[str, Any]:
+    managers = {s.person.team: s for s in fleet.sims if s.person.role == "manager"}
+    reps = [s for s in fleet.sims if s.person.role == "rep" and s.person.team in managers]
+    rng = random.Random(7)
+    clock = HybridLogicalClock("bench-latency")
+    sent = 0
+    pending: list[asyncio.Task[int]] = []
+    while sent < samples:
+        rep = rng.choice(reps)
+        manager = managers[rep.person.team]
+        target = 1 - manager.home  # written on the instance the manager does NOT stream from
+        rid = f"lat-{sent}"
+        fleet.watch_team[rid] = rep.person.team
+        fleet.watch[rid] = time.monotonic()
+        pending.append(
+            asyncio.create_task(
+                fleet.push(rep.person, target, [mutation(clock, rid, f"latency {sent}")])
+            )
+        )
+        sent += 1
+        await asyncio.sleep(1 / rate_hz)
+    await asyncio.gather(*pending)
+    deadline = time.monotonic() + 10
+    while len(fleet.seen) < samples and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    delivered = [(fleet.seen[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.seen]
+    poked = [(fleet.poked[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.poked]
+    fleet.watch.clear()
+    fleet.watch_team.clear()
+    return {
+        "samples": samples,
+        "rate_per_s": rate_hz,
+        "delivered": len(delivered),
+        "write_to_other_device_ms": {
+            "p50": round(percentile(delivered, 0.5), 1),
+            "p99": round(percentile(delivered, 0.99), 1),
+            "max": round(max(delivered), 1) if delivered else None,
+        },
+        "write_to_poke_ms": {
+            "p50": round(percentile(poked, 0.5), 1),
+            "p99": round(percentile(poked, 0.99), 1),
+        },
+    }
+
+
+async def missed_phase(
+    fleet: Fleet, procs: list[ServerProcess], db_url: str, changes: int, restarts: int
+) -> dict[str, Any]:
+    teams = sorted({s.person.team for s in fleet.sims if s.person.team >= 0})[:10]
+    writers = [s.person for s in fleet.sims if s.person.role == "rep" and s.person.team in teams]
+    in_scope = {s for s in fleet.sims if s.person.team in teams or s.person.role == "admin"}
+    outside = [s for s in fleet.sims if s not in in_scope]
+    pokes_outside_before = sum(s.pokes for s in outside)
+    batch = 100
+    batches = changes // batch
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for b in range(batches):
+        queue.put_nowait(b)
+    rng = random.Random(11)
+    done_writing = asyncio.Event()
+    restarted: list[float] = []
+
+    async def writer(w: int) -> None:
+        clock = HybridLogicalClock(f"bench-w{w}")
+        while True:
+            try:
+                b = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            person = rng.choice(writers)
+            # Half new records, half updates of earlier ones.
+            muts = [
+                mutation(
+                    clock,
+                    f"mc-{person.user_id}-{rng.randrange(b * 50 + 50)}"
+                    if k % 2
+                    else f"mc-{person.user_id}-n{b}-{k}",
+                    f"change {b}/{k}",
+                )
+                for k in range(batch)
+            ]
+            await fleet.push(person, w % len(fleet.ports), muts)
+
+    async def restarter() -> None:
+        for n in range(restarts):
+            await asyncio.sleep(2.0)
+            proc = procs[n % len(procs)]
+            fleet.up[n % len(procs)] = False
+            await asyncio.to_thread(proc.restart)
+            fleet.up[n % len(procs)] = True
+            restarted.append(time.monotonic())
+
+    started = time.monotonic()
+    restart_task = asyncio.create_task(restarter())
+    await asyncio.gather(*(writer(w) for w in range(4)))
+    done_writing.set()
+    written_at = time.monotonic()
+    await restart_task
+    restarts_done_at = time.monotonic()
+    truth = await asyncio.to_thread(_truth, db_url, teams)
+
+    def missing() -> int:
+        total = 0
+        for sim in in_scope:
+            p = sim.person
+            for rid, (owner, version) in truth.items():
+                if p.role == "rep" and owner != p.user_id:
+                    continue
+                if p.role == "manager" and owner.split("-")[1] != str(p.team):
+                    continue
+                if sim.records.get(rid, 0) < version:
+                    total += 1
+        return total
+
+    deadline = time.monotonic() + 120
+    left = missing()
+    while left and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        left = missing()
+    converged_at = time.monotonic()
+    return {
+        "changes": batches * batch,
+        "distinct_records": len(truth),
+        "restarts": len(restarted),
+        "restarts_during_writes": sum(t <= written_at for t in restarted),
+        "writing_s": round(written_at - started, 1),
+        "mutations_per_s_while_restarting": round(batches * batch / (written_at - started)),
+        "in_scope_devices": len(in_scope),
+        "missed": left,
+        "converged_s_after_last_write_and_restart": round(
+            converged_at - max(written_at, restarts_done_at), 2
+        ),
+        "pokes_to_out_of_scope_devices": sum(s.pokes for s in outside) - pokes_outside_before,
+        "reconnects": sum(s.connects for s in fleet.sims) - len(fleet.sims),
+    }
+
+
+def _truth(db_url: str, teams: list[int]) -> dict[str, tuple[str, int]]:
+    from sqlalchemy import text
+
+    from server.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT record_id, owner_id, version FROM records "
+                    "WHERE collection = 'customers' AND record_id LIKE 'mc-%'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return {str(r[0]): (str(r[1]), int(r[2])) for r in rows}
+
+
+async def push_phase(ports: list[int], people: list[Person], seconds: float) -> dict[str, Any]:
+    reps = [p for p in people if p.role == "rep"]
+
+    async def run(writers: int, instances: int) -> float:
+        clients = [
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
+            for port in ports[:instances]
+        ]
+        count = 0
+        stop_at = time.monotonic() + seconds
+
+        async def one(w: int) -> None:
+            nonlocal count
+            person = reps[w]
+            clock = HybridLogicalClock(f"push-{writers}-{w}")
+            client = clients[w % instances]
+            n = 0
+            while time.monotonic() < stop_at:
+                muts = [
+                    mutation(clock, f"ps-{writers}-{w}-{n}-{k}", f"push {n}/{k}")
+                    for k in range(100)
+                ]
+                n += 1
+                response = await client.post(
+                    "/v1/sync/push",
+                    json={"device_id": person.device_id, "schema_version": 1, "mutations": muts},
+                    headers={"Authorization": f"Bearer {person.token}"},
+                )
+                response.raise_for_status()
+                count += sum(r["status"] == "applied" for r in response.json()["results"])
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(w) for w in range(writers)))
+        elapsed = time.monotonic() - started
+        for client in clients:
+            await client.aclose()
+        return count / elapsed
+
+    one_writer = await run(1, 1)
+    four_writers = await run(4, 2)
+    return {
+        "seconds_each": seconds,
+        "batch": 100,
+        "one_writer_one_instance_per_s": round(one_writer),
+        "four_writers_two_instances_per_s": round(four_writers),
+        "ratio": round(four_writers / one_writer, 2) if one_writer else None,
+    }
+
+
+# ---- the run ---------------------------------------------------------------------------
+
+
+async def bench(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    started = time.time()
+    people = await asyncio.to_thread(prepare, db_url, args.devices)
+    env = {**SERVER_ENV, "FIELDSYNC_LIVE_MAX_STREAMS": str(args.devices + 100)}
+    procs = [ServerProcess(db_url, env=env, migrate=False) for _ in range(2)]
+    for proc in procs:
+        await asyncio.to_thread(proc.start)
+    out: dict[str, Any] = {
+        "devices": len(people),
+        "instances": 2,
+        "database": "postgresql",
+        "cpu_count": os.cpu_count(),
+        "load_avg_1m_before": load_avg(),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+    }
+    try:
+        await asyncio.sleep(1)
+        rss_idle = [rss_kb(p.pid) for p in procs]
+        fleet = Fleet([p.port for p in procs], people)
+        fleet.start()
+        out["connect_all_s"] = round(await all_connected(fleet, 300), 1)
+        await asyncio.sleep(3)
+        rss_streams = [rss_kb(p.pid) for p in procs]
+        out["memory"] = {
+            "rss_kb_without_streams": rss_idle,
+            "rss_kb_with_streams": rss_streams,
+            "kb_per_idle_device": round((sum(rss_streams) - sum(rss_idle)) / len(people), 1),
+        }
+        print("memory", out["memory"], flush=True)
+        out["latency"] = await latency_phase(fleet, args.samples, args.rate)
+        print("latency", out["latency"], flush=True)
+        out["missed"] = await missed_phase(fleet, procs, db_url, args.changes, args.restarts)
+        print("missed", out["missed"], flush=True)
+        out["stream_errors"] = fleet.errors
+        await fleet.stop()
+        out["push"] = await push_phase([p.port for p in procs], people, args.push_seconds)
+        print("push", out["push"], flush=True)
+    finally:
+        for proc in procs:
+            await asyncio.to_thread(proc.stop)
+    out["load_avg_1m_after"] = load_avg()
+    out["aims"] = {
+        "p50_ms": 50,
+        "p99_ms": 150,
+        "missed": 0,
+        "push_ratio": 1.6,
+        "push_per_s": 5000,
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run (small sizes)")
+    parser.add_argument("--devices", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--rate", type=float, default=10.0, help="latency writes per second")
+    parser.add_argument("--changes", type=int, default=100_000)
+    parser.add_argument("--restarts", type=int, default=10)
+    parser.add_argument("--push-seconds", type=float, default=15.0)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args()
+    if args.quick:
+        args.devices, args.samples, args.changes = 101, 40, 5_000
+        args.restarts, args.push_seconds = 2, 4.0
+    output = args.output or (RESULTS / ("quick" if args.quick else "") / "live.json")
+    with contextlib.ExitStack() as stack:
+        import tempfile
+
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        db_url = stack.enter_context(database("postgres", work))
+        result = asyncio.run(bench(db_url, args))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
