@@ -39,7 +39,8 @@ BEARER = HTTPBearer(
     scheme_name=BEARER_NAME,
     auto_error=False,  # a missing token is answered by the server's own 401 body
     description="The `access_token` from `POST /v1/auth/login` (15 minutes by default; "
-    "renew with `POST /v1/auth/refresh`).",
+    "renew with `POST /v1/auth/refresh`), or an API key (`fsk_…`) on the routes that "
+    "take one (docs/manager-api.md).",
 )
 
 #: status -> (the usual error code, an example message)

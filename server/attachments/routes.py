@@ -13,6 +13,8 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from sync_protocol.attachments import CompleteAttachment
+
 from ..deps import CurrentAuth, SessionDep
 from ..openapi import error_responses
 from .messages import (
@@ -139,11 +141,20 @@ def put_chunk(
     "/{attachment_id}/complete", response_model=AttachmentOut, responses=error_responses(404, 409)
 )
 def complete(
-    attachment_id: AttachmentId, auth: CurrentAuth, session: SessionDep, service: ServiceDep
+    attachment_id: AttachmentId,
+    auth: CurrentAuth,
+    session: SessionDep,
+    service: ServiceDep,
+    body: CompleteAttachment | None = None,
 ) -> AttachmentOut:
     """Join and verify the chunks (SHA-256 of the whole file). ``409`` with
-    ``details.missing_chunks`` if some are missing; ``422`` if the digest differs."""
-    return service.complete(session, auth.principal, attachment_id)
+    ``details.missing_chunks`` if some are missing; ``422`` if the digest differs.
+
+    When the registration answered a ``proof_nonce`` (the server already holds this
+    content), the body may carry the possession proof instead of uploading the chunks:
+    ``{"proof": HMAC-SHA256(nonce, content)}``; a wrong proof is ``422``."""
+    proof = body.proof if body is not None else None
+    return service.complete(session, auth.principal, attachment_id, proof)
 
 
 @router.get("/{attachment_id}/content", responses=error_responses(404, 409))
