@@ -12,6 +12,8 @@ See docs/protocol.md ("Live pokes") and docs/deploy.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 
 from ..context import ServerContext
@@ -40,7 +42,8 @@ class Live:
                 interval_s=s.live_notify_interval_ms / 1000,
                 reconnect_s=s.live_reconnect_s,
             )
-        self._unhook = commits.install(context.engine, context.sessions, self._committed)
+        self.context = context
+        self._unhook: Callable[[], None] | None = None
 
     def _committed(self, wrote: bool, auth: bool) -> None:
         if self.channel is not None:
@@ -52,18 +55,31 @@ class Live:
             self.hub.kick_threadsafe(auth=True)
 
     async def start(self) -> None:
+        """Hook the commits and start the hub (again after a :meth:`stop`: a test client
+        may run the app's lifespan several times)."""
+        if self._unhook is None:
+            self._unhook = commits.install(
+                self.context.engine, self.context.sessions, self._committed
+            )
         jobs = () if self.channel is None else (self.channel.sender, self.channel.listener)
         await self.hub.start(*jobs)
 
+    @property
+    def hooked(self) -> bool:
+        return self._unhook is not None
+
     async def stop(self) -> None:
         await self.hub.stop()
-        self._unhook()
+        if self._unhook is not None:
+            self._unhook()
+            self._unhook = None
 
 
 def install_live(app: FastAPI, context: ServerContext) -> Live:
     live = Live(context)
     app.state.fieldsync_live = live.hub
     app.state.fieldsync_live_channel = live.channel
+    app.state.fieldsync_live_runtime = live
     app.include_router(routes.router)
     return live
 

@@ -22,8 +22,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +39,7 @@ from ..repository import SyncCounter, read_counter
 from ..repository.pull import format_checkpoint
 
 log = logging.getLogger("fieldsync.live")
+_T = TypeVar("_T")
 
 #: Beyond this many versions in one step the hub pokes every stream instead of asking
 #: which owners changed (after a long outage, a restore, a bulk import).
@@ -120,6 +122,10 @@ class LiveHub:
         self._kick = asyncio.Event()
         self._auth_kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        #: The hub's own database threads (one refresh and one check at a time): a
+        #: storm of streams (re)connecting — each authenticated on the default
+        #: executor — never delays a refresh or a check.
+        self._executor: ThreadPoolExecutor | None = None
         #: Refreshes that found a change (tests and metrics).
         self.refreshes = 0
         #: Called with each change found (the PostgreSQL channel's statistics, tests).
@@ -129,10 +135,11 @@ class LiveHub:
 
     async def start(self, *extra: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fieldsync-live")
         self._kick = asyncio.Event()
         self._auth_kick = asyncio.Event()
         with contextlib.suppress(Exception):  # the database may be down; the loop retries
-            self.state = await asyncio.to_thread(self._read)
+            self.state = await self._db(self._read)
         for job in (self._refresh_loop, self._auth_loop, *extra):
             self._tasks.append(asyncio.create_task(job()))
 
@@ -143,6 +150,9 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
         for stream in list(self.streams):
             stream.close(
                 ProtocolError("the server is shutting down", code=ErrorCode.SERVICE_UNAVAILABLE)
@@ -182,10 +192,20 @@ class LiveHub:
         self.streams.discard(stream)
 
     async def current_checkpoint(self) -> str:
-        state = await asyncio.to_thread(self._read)
+        """The checkpoint for a new stream's ``ready``: the hub's own state, without a
+        query (a reconnect storm costs no extra reads). Call it right after :meth:`open`:
+        anything committed beyond that state is announced to the already registered
+        stream by the refresh that finds it."""
+        state = self.state
+        if state is None:  # the database was unreachable at start: ask it now
+            state = await asyncio.to_thread(self._read)
         return checkpoint_of(state)
 
     # ---- the counter ------------------------------------------------------------------
+
+    async def _db(self, job: Callable[..., _T], *args: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, job, *args)
 
     def _read(self) -> SyncCounter:
         with self.engine.connect() as conn:
@@ -203,14 +223,18 @@ class LiveHub:
             ):
                 return None
             span = {"a": before.counter, "b": state.counter}
-            if state.epoch != before.epoch or not 0 <= state.counter - before.counter <= SCAN_LIMIT:
+            if (
+                state.epoch != before.epoch  # a restore: every device must resync
+                or state.purge_horizon != before.purge_horizon  # a purge: some must
+                or not 0 <= state.counter - before.counter <= SCAN_LIMIT
+            ):
                 return Change(state, None, set())
             owners: set[str | None] = {row[0] for row in conn.execute(_OWNERS, span)}
             evicted = {str(row[0]) for row in conn.execute(_EVICTED, span)}
             return Change(state, owners, evicted)
 
     async def refresh(self) -> Change | None:
-        change = await asyncio.to_thread(self._scan, self.state)
+        change = await self._db(self._scan, self.state)
         if change is None:
             return None
         self.state = change.state
@@ -283,7 +307,7 @@ class LiveHub:
         streams = [s for s in self.streams if s.closed is None]
         if not streams:
             return 0
-        verdicts = await asyncio.to_thread(self._check, streams)
+        verdicts = await self._db(self._check, streams)
         closed = 0
         for stream, verdict in verdicts.items():
             if isinstance(verdict, ProtocolError):

@@ -117,13 +117,23 @@ class AppDriver:
             parent = parent.parent
         self.pump(1)
         for attempt in range(20):  # a fresh layout may need a few frames to settle
-            if scroll is not None:
+            if scroll is not None and scroll.viewport_size[1] > scroll.height:
                 if attempt >= 3:  # a fling left over from an earlier tap fights scroll_to
                     for effect in (scroll.effect_x, scroll.effect_y):
                         if effect is not None:
                             effect.cancel()
                             effect.velocity = 0
                 scroll.scroll_to(widget, padding=10, animate=False)
+            elif scroll is not None and attempt >= 3:
+                # the content fits: nothing to scroll to. (Kivy's scroll_to then moves
+                # scroll_y by a whole unit per call, and the overscroll effect, whose
+                # bounds are inverted for short content, carries it off screen.)
+                effect = scroll.effect_y
+                if effect is not None:
+                    effect.cancel()
+                    effect.velocity = 0
+                    effect.value = effect.min
+                scroll.scroll_y = 1
             self.pump(2)
             x, y = widget.to_window(*widget.center)
             self.pump(2)

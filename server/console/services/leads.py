@@ -1,11 +1,13 @@
-"""Leads: the list, a lead's page, creating one for a rep, converting one.
+"""Leads: the list, a lead's page, creating one for a rep, (re)assigning, converting.
 
 Every write is the CRM engineer's server operation, not a copy: a new lead is placed with
 a rep through :func:`server.manager.records.write_record` (``new_owner_id``: a manager
 or admin chooses the owner within their scope, as ``POST /v1/manager/records/leads``
-does), and a conversion is :func:`server.manager.leads.convert_lead` — the same group of
-writes (:func:`sync_protocol.leads.plan_conversion`) a phone sends offline, applied all
-or nothing, with the duplicate check against existing customers.
+does); existing leads move with :func:`server.manager.leads.reassign_leads` or
+``assign_round_robin`` (the old owner's phones get evictions); a conversion is
+:func:`server.manager.leads.convert_lead` — the same group of writes
+(:func:`sync_protocol.leads.plan_conversion`) a phone sends offline, applied all or
+nothing, with the duplicate check against existing customers.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from server.console.assets import STATIC, VENDORED
 from server.console.i18n import MESSAGES, negotiate
 from server.console.templating import TEMPLATES
@@ -71,3 +73,21 @@ def test_docs_is_the_offline_explorer(sqlite_world: World) -> None:
     for name in ("swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css"):
         assert client.get(f"/console/static/vendor/{name}").status_code == 200
     assert client.get("/", follow_redirects=False).headers["location"] == "/console/"
+
+
+def test_csv_encodings_excel_writes() -> None:
+    """Every encoding Chinese Excel and WPS save: UTF-8 with and without BOM, UTF-16
+    ("Unicode text"), GBK and GB18030 (a name only GB18030 holds: 𠮷); bytes that are
+    text in none of them are refused, not guessed."""
+    from server.console.services.csv_files import Unreadable, decode
+
+    text = "姓名,手机\n𠮷野家,13800000001\n"
+    assert decode(b"\xef\xbb\xbf" + text.encode()).encoding == "UTF-8 (BOM)"
+    assert decode(text.encode()).text == text
+    assert decode(text.replace(",", "\t").encode("utf-16")).text == text.replace(",", "\t")
+    assert decode(text.encode("gb18030")).text == text
+    gbk = "姓名,手机\n张三,13800000001\n"
+    assert decode(gbk.encode("gbk")) == decode(gbk.encode("gb18030"))
+    assert decode(gbk.encode("gbk")).encoding == "GB18030/GBK"
+    with pytest.raises(Unreadable):
+        decode(b"\x81\x30\xff\xff")

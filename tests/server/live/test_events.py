@@ -118,3 +118,22 @@ def test_no_stream_without_a_valid_token(server: ServerProcess) -> None:
         f"{server.url}/v1/sync/events", headers={"Authorization": "Bearer fs1.x.y"}, timeout=10
     )
     assert response.status_code == 401
+
+
+def test_signing_out_closes_that_devices_stream_only(server: ServerProcess) -> None:
+    leaving = Device(server.url, "mgr_a", PASSWORD)
+    staying = Device(server.url, "mgr_a", PASSWORD)
+    gone, kept = leaving.stream(), staying.stream()
+    try:
+        gone.wait_for(lambda e: e.name == "ready")
+        kept.wait_for(lambda e: e.name == "ready")
+        response = httpx.post(f"{server.url}/v1/auth/logout", headers=leaving.headers, timeout=30)
+        assert response.status_code == 204
+        error = gone.wait_for(lambda e: e.name == "error", 5)
+        assert error.data["error"]["code"] == "unauthorized"
+        assert gone.ended.wait(5)
+        time.sleep(0.3)
+        assert not kept.ended.is_set()
+    finally:
+        gone.close()
+        kept.close()
