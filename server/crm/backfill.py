@@ -32,10 +32,10 @@ def reindex_all(conn: Connection) -> int:
     for row in conn.execute(stmt):
         batch.append(IndexedRow(row.collection, row.record_id, json.loads(row.data or "{}"), False))
         if len(batch) >= 2000:
-            index_records(conn, batch)
-            index_reminders(conn, batch)
+            index_records(conn, batch, fresh=True)
+            index_reminders(conn, batch, fresh=True)
             count += len(batch)
             batch = []
-    index_records(conn, batch)
-    index_reminders(conn, batch)
+    index_records(conn, batch, fresh=True)
+    index_reminders(conn, batch, fresh=True)
     return count + len(batch)

@@ -35,11 +35,12 @@ class IndexedRow:
     deleted: bool
 
 
-def index_records(conn: Connection, rows: Sequence[IndexedRow]) -> None:
-    """Replace the keys and search text of ``rows`` (deleted rows lose theirs)."""
+def index_records(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
+    """Replace the keys and search text of ``rows`` (deleted rows lose theirs);
+    ``fresh``: the tables hold none of them yet (a backfill), nothing to delete."""
     keyed = [r for r in rows if r.collection in KEYED]
     searched = [r for r in rows if r.collection in SEARCHED]
-    for chunk in _chunks(keyed):
+    for chunk in _chunks([] if fresh else keyed):
         conn.execute(
             delete(keys_t).where(
                 tuple_(keys_t.c.collection, keys_t.c.record_id).in_(
@@ -55,7 +56,7 @@ def index_records(conn: Connection, rows: Sequence[IndexedRow]) -> None:
     ]
     if key_rows:
         conn.execute(insert(keys_t), key_rows)
-    for chunk in _chunks(searched):
+    for chunk in _chunks([] if fresh else searched):
         conn.execute(
             delete(search_t).where(
                 tuple_(search_t.c.collection, search_t.c.record_id).in_(

@@ -49,12 +49,15 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def index_reminders(conn: Connection, rows: Sequence[IndexedRow], tz: tzinfo = TEAM_TZ) -> None:
-    """Replace the reminders of ``rows`` (tasks, contracts, customers)."""
+def index_reminders(
+    conn: Connection, rows: Sequence[IndexedRow], tz: tzinfo = TEAM_TZ, *, fresh: bool = False
+) -> None:
+    """Replace the reminders of ``rows`` (tasks, contracts, customers); ``fresh``: the
+    table holds none of them yet (a backfill), nothing to delete."""
     mine = [r for r in rows if r.collection in SOURCES]
     if not mine:
         return
-    for start in range(0, len(mine), 500):
+    for start in range(0, 0 if fresh else len(mine), 500):
         chunk = mine[start : start + 500]
         conn.execute(
             delete(reminders_t).where(

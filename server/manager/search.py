@@ -44,31 +44,49 @@ def search_rows(
 ) -> tuple[int, list[StoredRow]]:
     """(total, rows): live records of ``collection`` in scope matching ``query`` (every
     one when ``None``), in pinyin order; ``page=(offset, limit)`` pages in SQL."""
-    joined = records_t.join(
-        search_t,
-        and_(
-            search_t.c.collection == records_t.c.collection,
-            search_t.c.record_id == records_t.c.record_id,
-        ),
-    )
-    where: list[Any] = [records_t.c.collection == collection, records_t.c.deleted.is_(False)]
     needle = search_needle(query) if query else ""
+    match: list[Any] = [search_t.c.collection == collection]
     if needle:
-        where.append(search_t.c.text.like(_like(needle), escape="\\"))
+        match.append(search_t.c.text.like(_like(needle), escape="\\"))
     owners = scope_owners(principal)
-    if owners is not None:
-        where.append(or_(records_t.c.owner_id.in_(owners), records_t.c.owner_id.is_(None)))
-    order = search_t.c.sort_key.desc() if descending else search_t.c.sort_key
-    stmt = (
-        select(*_COLUMNS).select_from(joined).where(*where).order_by(order, records_t.c.record_id)
+    source: Any = search_t
+    if owners is not None:  # below admin: the owner column of ``records`` decides
+        source = search_t.join(
+            records_t,
+            and_(
+                records_t.c.collection == search_t.c.collection,
+                records_t.c.record_id == search_t.c.record_id,
+            ),
+        )
+        match.append(or_(records_t.c.owner_id.in_(owners), records_t.c.owner_id.is_(None)))
+    # ``record_search`` holds live records only (a deletion removes the entry), so an
+    # admin's search never touches ``records`` until the page is loaded.
+    order = (
+        search_t.c.sort_key.desc() if descending else search_t.c.sort_key,
+        search_t.c.record_id,
     )
+    ids_stmt = select(search_t.c.record_id).select_from(source).where(*match).order_by(*order)
     if page is None:
-        rows = [_decode(r) for r in conn.execute(stmt)]
-        return len(rows), rows
-    offset, limit = page
-    total = int(conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one())
-    rows = [_decode(r) for r in conn.execute(stmt.offset(offset).limit(limit))]
-    return total, rows
+        ids = list(conn.execute(ids_stmt).scalars())
+        total = len(ids)
+    else:
+        offset, limit = page
+        total = int(
+            conn.execute(select(func.count()).select_from(source).where(*match)).scalar_one()
+        )
+        ids = list(conn.execute(ids_stmt.offset(offset).limit(limit)).scalars())
+    rows: dict[str, StoredRow] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        for r in conn.execute(
+            select(*_COLUMNS).where(
+                records_t.c.collection == collection, records_t.c.record_id.in_(chunk)
+            )
+        ):
+            row = _decode(r)
+            if not row.deleted:
+                rows[row.id] = row
+    return total, [rows[i] for i in ids if i in rows]
 
 
 __all__ = ["search_rows", "searchable"]

@@ -224,12 +224,26 @@ def overdue_counts(ctx: ReportContext, as_of: datetime) -> dict[str, tuple[int, 
     return {owner: (n[0], n[1]) for owner, n in counts.items()}
 
 
-def overdue(ctx: ReportContext, as_of: datetime) -> OverdueReport:
+def _first(stmt: Any, order: tuple[Any, ...], per_rep: int | None) -> Any:
+    """``stmt`` in ``order``, at most ``per_rep`` rows of each owner (SQL window)."""
+    if per_rep is None:
+        return stmt.order_by(*order)
+    sub = stmt.add_columns(
+        func.row_number()
+        .over(partition_by=stmt.selected_columns.owner_id, order_by=order)
+        .label("n")
+    ).subquery()
+    return select(sub).where(sub.c.n <= per_rep).order_by(sub.c.owner_id, sub.c.n)
+
+
+def overdue(ctx: ReportContext, as_of: datetime, per_rep: int | None = None) -> OverdueReport:
+    """Every rep's overdue tasks and follow-ups: the counts always complete, the lists the
+    first ``per_rep`` of each (soonest first; ``None``: all of them, the CSV)."""
     task_stmt, customer_stmt = _overdue_views(ctx, as_of)
+    counts = overdue_counts(ctx, as_of)
     tasks: dict[str, list[OverdueTask]] = defaultdict(list)
-    for r in ctx.rows(
-        task_stmt.order_by(task_stmt.selected_columns.due_at, task_stmt.selected_columns.id)
-    ):
+    t_cols = task_stmt.selected_columns
+    for r in ctx.rows(_first(task_stmt, (t_cols.due_at, t_cols.id), per_rep)):
         tasks[r.owner_id].append(
             OverdueTask(
                 task_id=r.id,
@@ -240,7 +254,7 @@ def overdue(ctx: ReportContext, as_of: datetime) -> OverdueReport:
         )
     customers: dict[str, list[OverdueCustomer]] = defaultdict(list)
     columns = customer_stmt.selected_columns
-    for r in ctx.rows(customer_stmt.order_by(columns.next_follow_up, columns.id)):
+    for r in ctx.rows(_first(customer_stmt, (columns.next_follow_up, columns.id), per_rep)):
         customers[r.owner_id].append(
             OverdueCustomer(
                 customer_id=r.id,
@@ -253,11 +267,11 @@ def overdue(ctx: ReportContext, as_of: datetime) -> OverdueReport:
         OverdueByRep(
             owner_id=owner,
             name=names.get(owner, owner),
-            overdue_tasks=len(tasks.get(owner, [])),
-            overdue_follow_ups=len(customers.get(owner, [])),
+            overdue_tasks=counts.get(owner, (0, 0))[0],
+            overdue_follow_ups=counts.get(owner, (0, 0))[1],
             tasks=tasks.get(owner, []),
             customers=customers.get(owner, []),
         )
-        for owner in sorted(set(tasks) | set(customers))
+        for owner in sorted(counts)
     ]
     return OverdueReport(as_of=as_of, reps=reps)

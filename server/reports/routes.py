@@ -298,9 +298,22 @@ def overdue_follow_ups(
     session: SessionDep,
     as_of: Annotated[IsoDateTime | None, Query(description="Default: now (UTC).")] = None,
     format: Format = "json",
+    per_rep: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=10_000,
+            description="JSON lists at most this many tasks and customers per rep (soonest "
+            "first; the counts are always complete). The CSV lists every line.",
+        ),
+    ] = 100,
 ) -> Any:
     """Open tasks past due and customers past their next follow-up, by rep."""
-    report = followups.overdue(ReportContext(session, auth.principal), _now(as_of))
+    report = followups.overdue(
+        ReportContext(session, auth.principal),
+        _now(as_of),
+        per_rep=None if format == "csv" else per_rep,
+    )
     return _answer(
         report,
         format,

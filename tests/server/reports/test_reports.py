@@ -387,6 +387,23 @@ def test_overdue_follow_ups(data: World, mgr: Web, mgr_b: Web) -> None:
     assert [(r["owner_id"], r["overdue_tasks"]) for r in team_b["reps"]] == [("u-rep_b1", 1)]
 
 
+def test_overdue_lists_are_capped_per_rep_but_counts_are_complete(data: World, mgr: Web) -> None:
+    late = "2026-12-31T00:00:00+00:00"
+    full = {r["owner_id"]: r for r in get(mgr, "overdue-follow-ups", as_of=late)["reps"]}
+    short = {
+        r["owner_id"]: r for r in get(mgr, "overdue-follow-ups", as_of=late, per_rep=1)["reps"]
+    }
+    assert set(full) == set(short)
+    assert any(len(r["tasks"]) + len(r["customers"]) > 2 for r in full.values())  # something cut
+    for owner, r in short.items():
+        f = full[owner]
+        assert (r["overdue_tasks"], r["overdue_follow_ups"]) == (
+            f["overdue_tasks"],
+            f["overdue_follow_ups"],
+        )
+        assert (r["tasks"], r["customers"]) == (f["tasks"][:1], f["customers"][:1])
+
+
 REPORTS: list[tuple[str, dict[str, str]]] = [
     ("funnel", {}),
     ("rep-performance", {"start": "2026-01-01", "end": "2026-12-31", "period": "quarter"}),
