@@ -209,7 +209,10 @@ class Runner:
             core.set_revoked(True)
 
     def _device(self) -> DeviceInfo:
-        return DeviceInfo(self.config.app_version, self.config.platform, self.core.schema.version)
+        schema = self.core.schema
+        return DeviceInfo(
+            self.config.app_version, self.config.platform, schema.version, schema.name
+        )
 
     def _set_online(self, online: bool) -> None:
         core = self.core

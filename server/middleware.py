@@ -234,7 +234,15 @@ class RequestBodyMiddleware:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(new_scope, replay, send)
+        try:
+            await self.app(new_scope, replay, send)
+        finally:
+            # The router records the matched route in the scope it was given (the copy);
+            # the outer observability middleware labels metrics and the access line
+            # from its own scope, so the match is handed back (FastAPI ≥ 0.165 no longer
+            # lets it be found again by walking the app's routes).
+            if "route" in new_scope:
+                scope["route"] = new_scope["route"]
 
     @staticmethod
     def _has_body(scope: Scope, headers: list[tuple[bytes, bytes]]) -> bool:

@@ -16,6 +16,7 @@ from .errors import (
     ProtocolError,
     ProtocolUnsupported,
     ResyncRequired,
+    SchemaMismatch,
     SchemaTooOld,
     ValidationFailed,
 )
@@ -64,7 +65,7 @@ from .schema import (
 )
 from .schema_file import SchemaFileError, parse_schema_file
 from .status import DeviceStatus
-from .versions import PROTOCOL_VERSION, check_schema_version, negotiate
+from .versions import PROTOCOL_VERSION, check_schema_name, check_schema_version, negotiate
 
 __all__ = [
     "CONFLICTS_COLLECTION",
@@ -108,6 +109,7 @@ __all__ = [
     "RefreshRequest",
     "ResyncRequired",
     "SchemaFileError",
+    "SchemaMismatch",
     "SchemaRegistry",
     "SchemaTooOld",
     "Scope",
@@ -119,6 +121,7 @@ __all__ = [
     "UserInfo",
     "ValidationFailed",
     "check_drift",
+    "check_schema_name",
     "check_schema_version",
     "clamp",
     "merge_append",

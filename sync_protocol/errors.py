@@ -5,6 +5,7 @@ Hierarchy::
     ProtocolError                 (any error that crosses the wire: code + message + details)
     ├── ProtocolUnsupported       protocol_unsupported — client speaks a version we don't
     ├── SchemaTooOld              schema_too_old       — client schema older than we accept
+    ├── SchemaMismatch            schema_mismatch      — client's schema is another app's
     ├── ValidationFailed          validation_failed    — a message or mutation breaks its schema
     ├── ClockSkew                 clock_skew           — an HLC beyond the allowed drift
     ├── BatchTooLarge             batch_too_large      — more mutations than the server accepts
@@ -29,6 +30,7 @@ class ErrorCode(StrEnum):
 
     PROTOCOL_UNSUPPORTED = "protocol_unsupported"
     SCHEMA_TOO_OLD = "schema_too_old"
+    SCHEMA_MISMATCH = "schema_mismatch"
     FORBIDDEN = "forbidden"
     VALIDATION_FAILED = "validation_failed"
     RESYNC_REQUIRED = "resync_required"
@@ -62,6 +64,7 @@ class ErrorCode(StrEnum):
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PROTOCOL_UNSUPPORTED: 426,
     ErrorCode.SCHEMA_TOO_OLD: 426,
+    ErrorCode.SCHEMA_MISMATCH: 409,
     ErrorCode.FORBIDDEN: 403,  # also per mutation
     ErrorCode.VALIDATION_FAILED: 422,  # also per mutation
     ErrorCode.RESYNC_REQUIRED: 410,
@@ -158,6 +161,10 @@ class ProtocolUnsupported(ProtocolError):
 
 class SchemaTooOld(ProtocolError):
     code = ErrorCode.SCHEMA_TOO_OLD
+
+
+class SchemaMismatch(ProtocolError):
+    code = ErrorCode.SCHEMA_MISMATCH
 
 
 class ValidationFailed(ProtocolError):

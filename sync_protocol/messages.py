@@ -126,6 +126,12 @@ class PushRequest(_Message):
     protocol: int = PROTOCOL_VERSION
     device_id: str = Field(pattern=ID_PATTERN)
     schema_version: int = Field(ge=1)
+    schema_name: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The name of the client's schema; another than the server's is "
+        "refused (`schema_mismatch`). Optional: older clients do not send it.",
+    )
     mutations: list[Mutation]
     pending_total: int | None = Field(
         default=None,
@@ -164,6 +170,12 @@ class PullRequest(_Message):
     protocol: int = PROTOCOL_VERSION
     device_id: str = Field(pattern=ID_PATTERN)
     schema_version: int = Field(ge=1)
+    schema_name: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The name of the client's schema; another than the server's is "
+        "refused (`schema_mismatch`). Optional: older clients do not send it.",
+    )
     checkpoint: str | None = Field(
         default=None,
         description="Opaque; null for an initial sync. Store it after applying a page.",

@@ -7,7 +7,7 @@ answers in the same version when it supports it, or refuses with
 
 from __future__ import annotations
 
-from .errors import ProtocolUnsupported, SchemaTooOld
+from .errors import ProtocolUnsupported, SchemaMismatch, SchemaTooOld
 
 PROTOCOL_VERSION = 1
 MIN_PROTOCOL_VERSION = 1
@@ -35,4 +35,15 @@ def check_schema_version(client_version: int, *, current: int, minimum: int) -> 
             f"the app's data schema (v{client_version}) is too old; update the app "
             f"(this server needs v{minimum} or later)",
             details={"client": client_version, "minimum": minimum, "current": current},
+        )
+
+
+def check_schema_name(client_schema: str | None, *, served: str) -> None:
+    """Refuse a client whose store holds another app's schema (an inspections app
+    pointed at a CRM server): nothing of the one may land in the other. ``None`` (a
+    client that does not say) is served."""
+    if client_schema is not None and client_schema != served:
+        raise SchemaMismatch(
+            f"this server serves the schema {served!r}; the app's data is {client_schema!r}",
+            details={"client": client_schema, "served": served},
         )

@@ -54,6 +54,8 @@ class DeviceInfo:
     app_version: str | None
     platform: str | None
     schema_version: int
+    #: The schema's name: a server serving another app's schema refuses the sync.
+    schema_name: str | None = None
 
 
 def device_status(counts: LocalCounts, device: DeviceInfo, now: float) -> dict[str, Any]:

@@ -65,6 +65,7 @@ def build_request(
     request = PullRequest(
         device_id=device_id,
         schema_version=device.schema_version,
+        schema_name=device.schema_name,
         checkpoint=checkpoint,
         limit=limit,
         device_status=device_status(counts, device, now),  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ def build_request(
     request = PushRequest(
         device_id=device_id,
         schema_version=device.schema_version,
+        schema_name=device.schema_name,
         mutations=[to_mutation(p) for p in batch],
         device_status=device_status(counts, device, now),  # type: ignore[arg-type]
     )

@@ -15,10 +15,13 @@ from sync_protocol import (
     HTTP_STATUS,
     ErrorCode,
     LoginRequest,
+    ProtocolError,
     PullRequest,
     PushRequest,
     RefreshRequest,
     SchemaRegistry,
+    check_schema_name,
+    check_schema_version,
 )
 
 from .._transports import MockTransport, TransportRequest, TransportResponse
@@ -96,6 +99,8 @@ class FakeServer(Ledger):
             return _error(ErrorCode.INTERNAL, "injected failure", status=self.fail_next.pop(0))
         try:
             return self._route(request)
+        except ProtocolError as exc:
+            return _error(ErrorCode(exc.code), exc.message, exc.details)
         except ValidationError as exc:
             return _error(
                 ErrorCode.VALIDATION_FAILED,
@@ -117,15 +122,25 @@ class FakeServer(Ledger):
             return token
         if path == "/v1/sync/push":
             request_ = PushRequest.model_validate(body)
+            self._check_schema(request_.schema_name, request_.schema_version)
             return TransportResponse.of(200, self.push(request_, token.user_id, token.device_id))
         if path == "/v1/sync/pull":
-            page = self.pull(PullRequest.model_validate(body))
+            pull = PullRequest.model_validate(body)
+            self._check_schema(pull.schema_name, pull.schema_version)
+            page = self.pull(pull)
             if page is None:
                 return _error(ErrorCode.RESYNC_REQUIRED, "checkpoint too old")
             return TransportResponse.of(200, page)
         if path == "/v1/sync/info":
             return TransportResponse.of(200, self.info())
         return _error(ErrorCode.NOT_FOUND, f"no route {path}")
+
+    def _check_schema(self, name: str | None, version: int) -> None:
+        """The server's checks, from the protocol's own functions (a ProtocolError)."""
+        check_schema_name(name, served=self.schema.name)
+        check_schema_version(
+            version, current=self.schema.version, minimum=self.schema.min_client_version
+        )
 
     def info(self) -> dict[str, Any]:
         return {

@@ -80,8 +80,8 @@ def _request_id(scope: Scope) -> str:
 
 
 def _route(scope: Scope) -> str | None:
-    """The matched route's template; found again when an inner middleware routed a copy
-    of the scope (a gzip-encoded request body)."""
+    """The matched route's template. The body middleware hands the match back from the
+    scope copy it routed (server/middleware.py); top-level routes are found again here."""
     route = scope.get("route")
     if route is None:
         app: Any = scope.get("app")

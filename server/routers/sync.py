@@ -26,6 +26,7 @@ from sync_protocol import (
     SyncInfo,
     SyncLimits,
     Timestamp,
+    check_schema_name,
     check_schema_version,
     negotiate,
 )
@@ -45,8 +46,11 @@ router = APIRouter(prefix="/v1/sync", tags=["sync"])
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 
 
-def _check_versions(context: ServerContext, protocol: int, schema_version: int) -> int:
+def _check_versions(
+    context: ServerContext, protocol: int, schema_version: int, schema_name: str | None = None
+) -> int:
     version = negotiate(protocol)
+    check_schema_name(schema_name, served=context.schema.name)
     check_schema_version(
         schema_version,
         current=context.schema.version,
@@ -112,7 +116,7 @@ def push(
         pending_total=body.pending_total,
         schema_version=body.schema_version,
     )
-    protocol = _check_versions(context, body.protocol, body.schema_version)
+    protocol = _check_versions(context, body.protocol, body.schema_version, body.schema_name)
     if len(body.mutations) > context.settings.max_batch:
         raise BatchTooLarge(
             f"at most {context.settings.max_batch} mutations per push",
@@ -174,7 +178,7 @@ def pull(
         status=body.device_status,
         schema_version=body.schema_version,
     )
-    protocol = _check_versions(context, body.protocol, body.schema_version)
+    protocol = _check_versions(context, body.protocol, body.schema_version, body.schema_name)
     seen = auth.device.last_seen
     now = utcnow()
     stale = seen is None or (seen.replace(tzinfo=now.tzinfo) + LAST_SEEN_RESOLUTION) < now

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from client_sdk import FAST_KDF, HttpTransport, Store, SyncClient, UpgradeRequired
+from client_sdk import FAST_KDF, HttpTransport, ServerError, Store, SyncClient, UpgradeRequired
+from client_sdk.testing import FakeServer
 from sync_protocol import SchemaRegistry, parse_schema_file
 from tests.support.server_proc import ServerProcess, create_team_direct, create_user_direct
 
@@ -233,3 +234,22 @@ def test_a_server_past_the_apps_schema_refuses_it_and_changes_nothing(
     new.close()
     old_store.close()
     old.close()
+
+
+def test_an_app_pointed_at_another_apps_server_takes_nothing_from_it(tmp_path: Path) -> None:
+    """The inspections app against a CRM server: refused before anything is pulled or
+    pushed (round 1 pulled 589 CRM records into the app's store)."""
+    crm = FakeServer(users={"ines": PASSWORD})
+    crm.put("customers", "c-1", {"name": "A CRM customer", "status": "potential"})
+    store = Store.open(None, "passphrase", schema=schema(1), kdf=FAST_KDF)
+    client = SyncClient(store, crm.transport())
+    client.login("ines", PASSWORD)
+    site = store.collection("sites").insert({"name": "Hotel Aurora"})
+    with pytest.raises(ServerError) as refused:
+        client.sync()
+    assert refused.value.code == "schema_mismatch" and refused.value.status == 409
+    assert refused.value.details == {"client": "inspections", "served": "fieldsync-crm"}
+    assert crm.fields("customers", "c-1") is not None and crm.fields("sites", site.id) is None
+    assert store.status().pending_total == 1  # kept for the right server
+    assert store.unsent_work().pending_writes == 1
+    store.close()

@@ -8,7 +8,7 @@ and ``applied`` by the server (now one rule, ``sync_protocol.mutation_result``).
 
 from __future__ import annotations
 
-from sync_protocol import ConflictRecord
+from sync_protocol import CRM_SCHEMA, ConflictRecord
 
 from .conftest import MakeDevice
 from .wire import PASSWORD, uid
@@ -232,6 +232,27 @@ def test_requests_are_strict(device: MakeDevice) -> None:
     m = phone.mutation("customers", uid(), {"name": uid("n"), "status": "potential"})
     answer = phone.push_raw({**m, "surprise": True})
     assert answer.status == 422 and answer.json()["error"]["code"] == "validation_failed"
+
+
+def test_another_apps_schema_is_refused_and_the_servers_own_accepted(
+    device: MakeDevice,
+) -> None:
+    phone = device()
+    m = phone.mutation("customers", uid(), {"name": uid("n"), "status": "potential"})
+    base = {"protocol": 1, "device_id": phone.id, "schema_version": 1}
+    for path, body in (
+        ("/v1/sync/push", {**base, "schema_name": "inspections", "mutations": [m]}),
+        ("/v1/sync/pull", {**base, "schema_name": "inspections", "checkpoint": None}),
+    ):
+        answer = phone.send("POST", path, body)
+        assert answer.status == 409, answer.content
+        error = answer.json()["error"]
+        assert error["code"] == "schema_mismatch"
+        assert error["details"] == {"client": "inspections", "served": CRM_SCHEMA.name}
+    seen, _ = phone.pull_all()  # nothing of the refused push was applied
+    assert ("customers", m["record_id"]) not in seen
+    named = {**base, "schema_name": CRM_SCHEMA.name, "mutations": [m]}
+    assert phone.send("POST", "/v1/sync/push", named).json()["results"][0]["status"] == "applied"
 
 
 def test_a_device_id_belongs_to_the_user_who_registered_it(device: MakeDevice) -> None:

@@ -16,40 +16,44 @@ import pytest
 
 from tests.conftest import IN_CI
 from tests.support.balancer import Balancer, nginx_binary
-from tests.support.live import Device, module_database
-from tests.support.server_proc import ServerProcess, create_team_direct, create_user_direct
+from tests.support.live import Device
+from tests.support.server_proc import ServerProcess
+
+from .conftest import PASSWORD
 
 pytestmark = pytest.mark.postgres
-
-PASSWORD = "correct horse battery staple"
-ENV = {"FIELDSYNC_LIVE_HEARTBEAT_S": "1", "FIELDSYNC_LIVE_POLL_S": "3600"}
 
 
 @pytest.fixture(scope="module")
 def stack(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, pair: tuple[ServerProcess, ServerProcess]
 ) -> Iterator[tuple[Balancer, ServerProcess, ServerProcess]]:
+    """nginx from deploy/nginx/fieldsync.conf in front of the package's two instances."""
     if nginx_binary() is None:
         message = "nginx is not installed (make deb-deps installs it)"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    with module_database() as url:
-        a = ServerProcess(url, env=ENV)
-        a.prepare()
-        team = create_team_direct(url, "A", team_id="team-a")
-        create_user_direct(url, "mgr_a", PASSWORD, role="manager", team_id=team)
-        create_user_direct(url, "rep_a1", PASSWORD, team_id=team)
-        b = ServerProcess(url, env=ENV, migrate=False)
-        directory: Path = tmp_path_factory.mktemp("nginx")
-        with a, b, Balancer([a.port, b.port], directory, events_read_timeout_s=3) as lb:
-            yield lb, a, b
+    a, b = pair
+    directory: Path = tmp_path_factory.mktemp("nginx")
+    with Balancer([a.port, b.port], directory, events_read_timeout_s=3) as lb:
+        yield lb, a, b
+
+
+@pytest.fixture
+def running(
+    stack: tuple[Balancer, ServerProcess, ServerProcess],
+) -> tuple[Balancer, ServerProcess, ServerProcess]:
+    for proc in stack[1:]:
+        if not proc.running:
+            proc.start()
+    return stack
 
 
 def test_streams_pass_through_unbuffered_and_outlive_the_read_timeout(
-    stack: tuple[Balancer, ServerProcess, ServerProcess],
+    running: tuple[Balancer, ServerProcess, ServerProcess],
 ) -> None:
-    lb, _a, _b = stack
+    lb, _a, _b = running
     stream = Device(lb.url, "mgr_a", PASSWORD).stream()
     try:
         stream.wait_for(lambda e: e.name == "ready")
@@ -64,9 +68,9 @@ def test_streams_pass_through_unbuffered_and_outlive_the_read_timeout(
 
 
 def test_writes_through_the_balancer_poke_and_sync(
-    stack: tuple[Balancer, ServerProcess, ServerProcess],
+    running: tuple[Balancer, ServerProcess, ServerProcess],
 ) -> None:
-    lb, _a, _b = stack
+    lb, _a, _b = running
     writer = Device(lb.url, "rep_a1", PASSWORD)
     reader = Device(lb.url, "mgr_a", PASSWORD)
     stream = reader.stream()
@@ -92,9 +96,9 @@ def test_writes_through_the_balancer_poke_and_sync(
 
 
 def test_revocation_closes_the_stream_through_the_balancer(
-    stack: tuple[Balancer, ServerProcess, ServerProcess],
+    running: tuple[Balancer, ServerProcess, ServerProcess],
 ) -> None:
-    lb, _a, _b = stack
+    lb, _a, _b = running
     phone = Device(lb.url, "rep_a1", PASSWORD)
     manager = Device(lb.url, "mgr_a", PASSWORD)
     stream = phone.stream()
@@ -114,9 +118,9 @@ def test_revocation_closes_the_stream_through_the_balancer(
 
 
 def test_one_instance_down_the_service_goes_on(
-    stack: tuple[Balancer, ServerProcess, ServerProcess],
+    running: tuple[Balancer, ServerProcess, ServerProcess],
 ) -> None:
-    lb, a, _b = stack
+    lb, a, _b = running
     writer = Device(lb.url, "rep_a1", PASSWORD)
     reader = Device(lb.url, "mgr_a", PASSWORD)
     a.kill()

@@ -9,40 +9,17 @@ only the LISTEN/NOTIFY path and its reconnect recovery can deliver a poke in tim
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from tests.conftest import _libpq_url
-from tests.support.live import Device, module_database
-from tests.support.server_proc import ServerProcess, create_team_direct, create_user_direct
+from tests.support.live import Device
+from tests.support.server_proc import ServerProcess
 
-PASSWORD = "correct horse battery staple"
-ENV = {
-    "FIELDSYNC_LIVE_POLL_S": "3600",
-    "FIELDSYNC_LIVE_AUTH_CHECK_S": "3600",
-    "FIELDSYNC_LIVE_HEARTBEAT_S": "1",
-    "FIELDSYNC_LIVE_RECONNECT_S": "2",
-}
-
+from .conftest import PASSWORD
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture(scope="module")
-def pair() -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """One database and two instances for the whole module (starting processes is the
-    slow part); a test that stops B starts it again."""
-    with module_database() as url:
-        a = ServerProcess(url, env=ENV)
-        a.prepare()
-        team = create_team_direct(url, "A", team_id="team-a")
-        create_user_direct(url, "mgr_a", PASSWORD, role="manager", team_id=team)
-        create_user_direct(url, "rep_a1", PASSWORD, team_id=team)
-        b = ServerProcess(url, env=ENV, migrate=False)
-        with a, b:
-            yield a, b
 
 
 def _listeners(db_url: str, pid: int | None) -> list[int]:
@@ -65,11 +42,9 @@ def _wait_listening(db_url: str, pid: int | None, timeout_s: float = 10) -> list
 
 
 def test_a_write_on_a_reaches_a_device_streaming_from_b(
-    pair: tuple[ServerProcess, ServerProcess],
+    running_pair: tuple[ServerProcess, ServerProcess],
 ) -> None:
-    a, b = pair
-    if not b.running:
-        b.start()
+    a, b = running_pair
     writer = Device(a.url, "rep_a1", PASSWORD)
     reader = Device(b.url, "mgr_a", PASSWORD)
     stream = reader.stream()
@@ -93,11 +68,9 @@ def _reaches(event: object, version: int) -> bool:
 
 
 def test_a_killed_listener_connection_loses_no_change(
-    pair: tuple[ServerProcess, ServerProcess],
+    running_pair: tuple[ServerProcess, ServerProcess],
 ) -> None:
-    a, b = pair
-    if not b.running:
-        b.start()
+    a, b = running_pair
     writer = Device(a.url, "rep_a1", PASSWORD)
     reader = Device(b.url, "mgr_a", PASSWORD)
     stream = reader.stream()
@@ -121,10 +94,10 @@ def test_a_killed_listener_connection_loses_no_change(
         stream.close()
 
 
-def test_a_killed_instance_loses_no_change(pair: tuple[ServerProcess, ServerProcess]) -> None:
-    a, b = pair
-    if not b.running:
-        b.start()
+def test_a_killed_instance_loses_no_change(
+    running_pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    a, b = running_pair
     writer = Device(a.url, "rep_a1", PASSWORD)
     reader = Device(b.url, "mgr_a", PASSWORD)
     stream = reader.stream()

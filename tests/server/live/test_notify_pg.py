@@ -83,7 +83,12 @@ def test_notify_only_after_commit_and_coalesced(postgres_url: str) -> None:
         assert all(gap > 0.03 for gap in gaps), gaps  # read as they arrive
         assert channel.sent == 1 + len(received)
     finally:
-        loop.call_soon_threadsafe(sender.cancel)
+
+        async def end() -> None:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(end(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         listener.close()
