@@ -84,7 +84,8 @@ def create_app(settings: Any = None) -> Any:
     return asgi
 
 
-app_module.create_app = create_app  # uvicorn imports "server.app:create_app"
-
 if __name__ == "__main__":
+    # Only in the server process: uvicorn imports "server.app:create_app" after this.
+    # (Tests import this module for ENV and HEADER; their apps stay unchanged.)
+    app_module.create_app = create_app
     raise SystemExit(main())
