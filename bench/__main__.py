@@ -426,6 +426,26 @@ def _reports_section(data: dict[str, Any]) -> list[str]:
                     f"**{_n(a.get('median_ms'), 1)} ms** | {_n(a.get('p90_ms'), 1)} ms | "
                     f"**{_n(m.get('median_ms'), 1)} ms** | {_n(m.get('p90_ms'), 1)} ms |"
                 )
+            budget = data.get("search_budget_ms", 50)
+            within = [r for r in search if r["median_ms"] <= budget]
+            lines += [
+                "",
+                f"Within the {budget} ms search budget: **{len(within)} of {len(search)}** "
+                "query medians in this run. Queries of three or more Latin letters or digits "
+                "use the trigram index (PostgreSQL `pg_trgm`); one- and two-letter initials and "
+                "Chinese characters scan the search text of every customer, and a manager's "
+                "search also joins the records for scope — those are the ones over budget here "
+                "(the run's load average is given above).",
+            ]
+        reports_within = [
+            r for r in run.get("reports", []) if r["median_ms"] <= data.get("budget_ms", 500)
+        ]
+        if run.get("reports"):
+            lines += [
+                "",
+                f"Within the {data.get('budget_ms', 500)} ms report budget: "
+                f"**{len(reports_within)} of {len(run['reports'])}** report medians.",
+            ]
         strategies = run.get("strategies", [])
         if strategies:
             lines += [

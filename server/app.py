@@ -38,6 +38,7 @@ from .middleware import RequestBodyMiddleware
 from .observability import routes as observability_routes
 from .observability.middleware import ObservabilityMiddleware
 from .observability.tracing import install_tracing
+from .openapi import install as install_openapi
 from .operations import build_operations
 from .routers import admin, auth, sync
 from .schema_config import load_schema
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.fieldsync = context
+    install_openapi(app)  # bearer scheme + the statuses every route answers
     _install_error_handlers(app)
     app.add_middleware(
         GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=settings.gzip_level

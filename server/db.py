@@ -1,9 +1,10 @@
 """Engine and session factory: the same code on SQLite (default) and PostgreSQL.
 
 SQLite is tuned for a server workload: WAL (readers never block the writer), a busy
-timeout (writers queue instead of failing), ``synchronous=NORMAL`` (durable at each WAL
-checkpoint, safe against process crashes, which is what a SIGKILL is) and foreign keys
-on. PostgreSQL is reached through psycopg 3; a plain ``postgresql://`` URL is accepted.
+timeout (writers queue instead of failing), ``synchronous=FULL`` (the WAL is fsynced
+before a commit returns: a push answered ``applied`` survives a power cut, not only a
+killed process — ``NORMAL`` would lose the last commits since the checkpoint) and
+foreign keys on. ``tests/faults/test_durability.py`` holds these settings. PostgreSQL is reached through psycopg 3; a plain ``postgresql://`` URL is accepted.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

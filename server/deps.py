@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,7 @@ from .auth import AccessClaims
 from .context import ServerContext
 from .errors import DeviceRevoked, Unauthorized
 from .models import Device, User
+from .openapi import BEARER
 
 
 def get_context(request: Request) -> ServerContext:
@@ -48,6 +50,9 @@ class AuthContext:
     user: User
     device: Device
     principal: Principal
+
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
 
 def _bearer(request: Request) -> str:
@@ -76,7 +81,14 @@ def check_token(claims: AccessClaims, user: User, device: Device) -> None:
         raise Unauthorized("this session was signed out; sign in again")
 
 
-def get_auth(request: Request, context: ContextDep, session: SessionDep) -> AuthContext:
+def get_auth(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    _scheme: BearerDep = None,  # FastAPI fills it; direct callers need not
+) -> AuthContext:
+    """The verified caller. Declared through the ``bearerAuth`` security scheme
+    (:data:`server.openapi.BEARER`), so every signed-in route documents it."""
     claims = context.signer.verify(_bearer(request))
     # One round trip for both rows: this runs on every request, polls included.
     row = session.execute(

@@ -145,8 +145,10 @@ class ChoiceRow(GridLayout):
 
 
 def scroll_column() -> tuple[ScrollView, Column]:
-    """A vertical scrolling column (the content area of most screens)."""
-    scroll = ScrollView(do_scroll_x=False, bar_width=dp(4))
+    """A vertical scrolling column (the content area of most screens). Content shorter
+    than the screen does not move at all: with Kivy's ``always_overscroll`` such content
+    could be flung off the screen (the effect's bounds are inverted for it)."""
+    scroll = ScrollView(do_scroll_x=False, bar_width=dp(4), always_overscroll=False)
     column = Column()
     scroll.add_widget(column)
     return scroll, column

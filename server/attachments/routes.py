@@ -13,7 +13,10 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.requests import ClientDisconnect
 
+from sync_protocol.attachments import CompleteAttachment
+
 from ..deps import CurrentAuth, SessionDep
+from ..openapi import error_responses
 from .messages import (
     AttachmentLimits,
     AttachmentList,
@@ -70,7 +73,7 @@ def limits(service: ServiceDep) -> AttachmentLimits:
     return service.limits()
 
 
-@router.post("", response_model=AttachmentOut)
+@router.post("", response_model=AttachmentOut, responses=error_responses(409, 413))
 def register(
     body: RegisterAttachment,
     auth: CurrentAuth,
@@ -100,7 +103,7 @@ def list_attachments(
     )
 
 
-@router.get("/{attachment_id}", response_model=AttachmentOut)
+@router.get("/{attachment_id}", response_model=AttachmentOut, responses=error_responses(404))
 def get_attachment(
     attachment_id: AttachmentId, auth: CurrentAuth, session: SessionDep, service: ServiceDep
 ) -> AttachmentOut:
@@ -108,7 +111,11 @@ def get_attachment(
     return service.get(session, auth.principal, attachment_id)
 
 
-@router.put("/{attachment_id}/chunks/{index}", response_model=ChunkReceived)
+@router.put(
+    "/{attachment_id}/chunks/{index}",
+    response_model=ChunkReceived,
+    responses=error_responses(404, 409, 413),
+)
 def put_chunk(
     attachment_id: AttachmentId,
     index: Annotated[int, Path(ge=0, le=1_000_000)],
@@ -130,16 +137,27 @@ def put_chunk(
     )
 
 
-@router.post("/{attachment_id}/complete", response_model=AttachmentOut)
+@router.post(
+    "/{attachment_id}/complete", response_model=AttachmentOut, responses=error_responses(404, 409)
+)
 def complete(
-    attachment_id: AttachmentId, auth: CurrentAuth, session: SessionDep, service: ServiceDep
+    attachment_id: AttachmentId,
+    auth: CurrentAuth,
+    session: SessionDep,
+    service: ServiceDep,
+    body: CompleteAttachment | None = None,
 ) -> AttachmentOut:
     """Join and verify the chunks (SHA-256 of the whole file). ``409`` with
-    ``details.missing_chunks`` if some are missing; ``422`` if the digest differs."""
-    return service.complete(session, auth.principal, attachment_id)
+    ``details.missing_chunks`` if some are missing; ``422`` if the digest differs.
+
+    When the registration answered a ``proof_nonce`` (the server already holds this
+    content), the body may carry the possession proof instead of uploading the chunks:
+    ``{"proof": HMAC-SHA256(nonce, content)}``; a wrong proof is ``422``."""
+    proof = body.proof if body is not None else None
+    return service.complete(session, auth.principal, attachment_id, proof)
 
 
-@router.get("/{attachment_id}/content")
+@router.get("/{attachment_id}/content", responses=error_responses(404, 409))
 def content(
     attachment_id: AttachmentId, auth: CurrentAuth, session: SessionDep, service: ServiceDep
 ) -> StreamingResponse:
@@ -156,7 +174,7 @@ def content(
     return StreamingResponse(pieces, media_type=row.mime, headers=headers)
 
 
-@router.get("/{attachment_id}/thumbnail")
+@router.get("/{attachment_id}/thumbnail", responses=error_responses(404, 409))
 def thumbnail(
     attachment_id: AttachmentId,
     auth: CurrentAuth,

@@ -8,8 +8,11 @@ owner (the uploader, their manager and admins see it). A record that exists and 
 of the caller's scope answers ``403 forbidden`` for every operation. Only the user who
 registered an attachment may send its chunks.
 
-**Deduplication.** Blobs are named by SHA-256. A registration whose digest (and size)
-is already stored is ``complete`` at once; the device then sends nothing.
+**Deduplication.** Blobs are named by SHA-256 and stored once. A registration whose
+digest (and size) is already stored is *not* linked to it at once — knowing a hash is
+not owning the file: it answers ``pending`` with a ``proof_nonce``, and the device
+completes by sending ``HMAC-SHA256(nonce, content)`` (:mod:`sync_protocol.possession`),
+which takes the bytes to compute; a device without them uploads the chunks.
 
 **Completion** happens when the device asks for it after its last chunk (``POST
 …/complete``): the staged chunks are hashed and the blob is published only if the
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -31,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync_protocol import ErrorCode, ProtocolError, SchemaRegistry
+from sync_protocol.possession import proof_matches
 
 from ..accounts import Principal
 from ..errors import Forbidden, NotFound
@@ -154,6 +159,7 @@ class AttachmentService:
             received_bytes=received_bytes,
             created_at_ms=row.created_at_ms,
             completed_at_ms=row.completed_at_ms,
+            proof_nonce=row.proof_nonce if row.status != COMPLETE else None,
         )
 
     # -- registration ------------------------------------------------------------------------
@@ -193,6 +199,9 @@ class AttachmentService:
         existing = session.get(Attachment, body.id)
         if existing is not None:
             return self._same_registration(principal, existing, body), False
+        # Knowing a file's SHA-256 is not owning the file: held content is never linked
+        # at registration. The device gets a nonce and completes with the possession
+        # proof (HMAC over the bytes, sync_protocol.possession) or uploads the chunks.
         blob_size = self.storage.size(body.sha256)
         known = blob_size is not None and blob_size == body.size
         stamp = now_ms()
@@ -210,9 +219,10 @@ class AttachmentService:
             chunk_size=body.chunk_size,
             captured_at=body.captured_at,
             location=body.location.model_dump_json(exclude_none=True) if body.location else None,
-            status=COMPLETE if known else PENDING,
+            status=PENDING,
             created_at_ms=stamp,
-            completed_at_ms=stamp if known else None,
+            completed_at_ms=None,
+            proof_nonce=secrets.token_hex(32) if known else None,
         )
         session.add(row)
         try:
@@ -290,25 +300,38 @@ class AttachmentService:
             raise Forbidden("only the user who registered an attachment uploads its bytes")
         return row
 
-    def complete(self, session: Session, principal: Principal, attachment_id: str) -> AttachmentOut:
-        """Verify and publish the staged chunks; idempotent once complete."""
+    def complete(
+        self,
+        session: Session,
+        principal: Principal,
+        attachment_id: str,
+        proof: str | None = None,
+    ) -> AttachmentOut:
+        """Verify and publish the staged chunks — or, for content the server already
+        holds, check the possession ``proof`` instead; idempotent once complete.
+
+        Completion needs the bytes: every chunk staged and matching the SHA-256, or a
+        proof computed from them. An existing blob of the same digest is never a reason
+        to complete by itself (that would hand anyone who knows a hash the file)."""
         row = self._uploader_row(session, principal, attachment_id)
         if row.status == COMPLETE:
             return self.describe(row)
         count = chunk_count(row.size, row.chunk_size)
         with self._complete_lock:
-            if self.storage.size(row.sha256) == row.size:
-                self.storage.discard_staged(row.id)  # another upload of the same content won
+            session.refresh(row)  # a concurrent request of this upload may have finished
+            if row.status == COMPLETE:
+                return self.describe(row)
+            if proof is not None:
+                self._check_proof(row, proof)
+                self.storage.discard_staged(row.id)
             else:
                 try:
                     self.storage.commit_staged(row.id, count, row.sha256)
                 except MissingChunks as exc:
-                    # another request of this upload may have just published it
-                    if self.storage.size(row.sha256) != row.size:
-                        raise AttachmentConflict(
-                            f"{len(exc.missing)} chunk(s) still missing",
-                            details={"missing_chunks": exc.missing[:1000]},
-                        ) from None
+                    raise AttachmentConflict(
+                        f"{len(exc.missing)} chunk(s) still missing",
+                        details={"missing_chunks": exc.missing[:1000]},
+                    ) from None
                 except DigestMismatch as exc:
                     raise InvalidContent(
                         "the uploaded bytes do not match the announced SHA-256; "
@@ -317,8 +340,22 @@ class AttachmentService:
                     ) from None
             row.status = COMPLETE
             row.completed_at_ms = now_ms()
+            row.proof_nonce = None
             session.commit()
         return self.describe(row)
+
+    def _check_proof(self, row: Attachment, proof: str) -> None:
+        """The proof of possession must be HMAC(row.proof_nonce, the held blob)."""
+        if row.proof_nonce is None or self.storage.size(row.sha256) != row.size:
+            raise InvalidContent(
+                "no possession proof is expected for this attachment: upload its chunks",
+                details={"field": "proof"},
+            )
+        if not proof_matches(row.proof_nonce, self.storage.stream(row.sha256), proof):
+            raise InvalidContent(
+                "the possession proof does not match the content: upload the chunks",
+                details={"field": "proof"},
+            )
 
     # -- reading -------------------------------------------------------------------------------
     def get(self, session: Session, principal: Principal, attachment_id: str) -> AttachmentOut:

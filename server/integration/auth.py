@@ -7,12 +7,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ..deps import AuthContext, ContextDep, SessionDep, get_auth
+from ..deps import AuthContext, BearerDep, ContextDep, SessionDep, get_auth
 from ..errors import Unauthorized
 from .keys import authenticate_key, device_id_of, looks_like_key
 
 
-def get_caller(request: Request, context: ContextDep, session: SessionDep) -> AuthContext:
+def get_caller(
+    request: Request,
+    context: ContextDep,
+    session: SessionDep,
+    _scheme: BearerDep = None,  # declares bearerAuth in OpenAPI (server.openapi)
+) -> AuthContext:
     """An ``Authorization: Bearer fsk_…`` API key, else a signed access token."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()

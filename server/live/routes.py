@@ -30,7 +30,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from sync_protocol import ErrorResponse, ProtocolError
@@ -39,6 +39,7 @@ from sync_protocol.hlc import wall_clock_ms
 from ..auth import AccessClaims
 from ..context import ServerContext
 from ..deps import AuthContext, ContextDep, _bearer, get_auth
+from ..openapi import BEARER
 from .hub import LiveHub, Stream, wait_event
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
@@ -101,6 +102,7 @@ async def _events(
 
 @router.get(
     "/events",
+    dependencies=[Depends(BEARER)],  # documents the bearer scheme (server.openapi)
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
 )

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import Executable, Subquery, select
 from sqlalchemy.orm import Session
 
-from sync_protocol import CRM_SCHEMA
+from sync_protocol import CRM_SCHEMA, FieldError, ValidationFailed
 from sync_protocol.labels import Language, choice_label
 
 from ..accounts import Principal
@@ -83,11 +83,23 @@ def _month_end(day: date) -> date:
     return following - timedelta(days=1)
 
 
+#: Periods one report cuts its window into at most (50 years of months).
+MAX_PERIODS = 600
+
+
 def periods(start: date, end: date, period: Period) -> list[Window]:
     """``[start, end]`` cut into calendar months, quarters or years (clipped to the
     window), or the whole window for ``all``."""
     if period == "all":
         return [Window(f"{start.isoformat()}..{end.isoformat()}", start, end)]
+    per_year = {"month": 12, "quarter": 4}.get(period, 1)
+    if (end.year - start.year + 1) * per_year > MAX_PERIODS:
+        # 0001-01-01..9999-12-31 by month is 120,000 windows per rep: one request would
+        # hold a server thread and a gigabyte of memory (found by schemathesis).
+        raise ValidationFailed(
+            f"at most {MAX_PERIODS} periods per report; choose a shorter window or a longer period",
+            errors=[FieldError(field="period", code="too_many", message="too many periods")],
+        )
     windows: list[Window] = []
     cursor = start
     while cursor <= end:

@@ -14,6 +14,7 @@ from sync_protocol.messages import ID_PATTERN
 
 from ..deps import ContextDep, CurrentAuth, SessionDep
 from ..errors import Forbidden
+from ..openapi import error_responses
 from ..repository import reassign_customers, reassign_owned
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -34,7 +35,9 @@ class ReassignResponse(BaseModel):
     evicted_users: list[str]
 
 
-@router.post("/customers/reassign", response_model=ReassignResponse)
+@router.post(
+    "/customers/reassign", response_model=ReassignResponse, responses=error_responses(403, 404)
+)
 def reassign(
     body: ReassignRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> ReassignResponse:
@@ -79,7 +82,11 @@ class ReassignRecordsResponse(BaseModel):
     evicted_users: list[str]
 
 
-@router.post("/records/{collection}/reassign", response_model=ReassignRecordsResponse)
+@router.post(
+    "/records/{collection}/reassign",
+    response_model=ReassignRecordsResponse,
+    responses=error_responses(403, 404),
+)
 def reassign_records_of(
     body: ReassignRecordsRequest,
     auth: CurrentAuth,

@@ -21,6 +21,7 @@ from ..context import ServerContext
 from ..deps import ContextDep, CurrentAuth, SessionDep
 from ..errors import DeviceIdTaken, TotpRequired, Unauthorized
 from ..models import Device, User
+from ..openapi import error_responses
 from ..settings import DEMO_PASSWORD
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -101,7 +102,7 @@ def authenticate(
     return user
 
 
-@router.post("/login", response_model=TokenResponse)
+@router.post("/login", response_model=TokenResponse, responses=error_responses(401, 409, 429))
 def login(
     body: LoginRequest, request: Request, context: ContextDep, session: SessionDep
 ) -> TokenResponse:
@@ -164,7 +165,7 @@ def _tokens(context: ServerContext, user: User, device: Device, refresh: str) ->
     )
 
 
-@router.post("/refresh", response_model=TokenResponse)
+@router.post("/refresh", response_model=TokenResponse, responses=error_responses(401, 403))
 def refresh(body: RefreshRequest, context: ContextDep, session: SessionDep) -> TokenResponse:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
     settings = context.settings

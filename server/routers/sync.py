@@ -36,6 +36,7 @@ from ..accounts import utcnow
 from ..context import ServerContext
 from ..deps import ContextDep, CurrentAuth, SessionDep
 from ..errors import Forbidden
+from ..openapi import error_responses
 from ..repository import apply_push, mutation_digest, pull_page
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
@@ -100,7 +101,7 @@ def _settle_clocks(
     return settled, warnings
 
 
-@router.post("/push", response_model=PushResponse)
+@router.post("/push", response_model=PushResponse, responses=error_responses(403, 409, 413, 426))
 def push(
     body: PushRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> Response:
@@ -164,7 +165,7 @@ def push(
     return Response(response.model_dump_json(), media_type="application/json")
 
 
-@router.post("/pull", response_model=PullResponse)
+@router.post("/pull", response_model=PullResponse, responses=error_responses(403, 409, 410, 426))
 def pull(
     body: PullRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> Response:

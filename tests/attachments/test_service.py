@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from server.app import create_app
 from server.attachments import MemoryBlobStorage
 from server.settings import Settings
+from sync_protocol.possession import possession_proof
 from tests.attachments.images import noise_png
 from tests.support.server_proc import TEST_SECRET, migrate, seed_demo
 
@@ -141,7 +142,9 @@ def test_bytes_that_do_not_match_the_digest_are_refused_and_discarded(
     assert list(storage.digests()) == []
 
 
-def test_known_content_completes_at_registration(sqlite_client: TestClient) -> None:
+def test_known_content_completes_with_a_possession_proof(sqlite_client: TestClient) -> None:
+    """A device that holds the bytes of content the server already has proves it (an
+    HMAC over them under a fresh nonce) instead of uploading; the blob is stored once."""
     rep1, rep2 = signed_in(sqlite_client, "rep1"), signed_in(sqlite_client, "rep2")
     data = b"the same delivery note"
     sqlite_client.post("/v1/attachments", json=registration("x1", data), headers=rep1)
@@ -150,9 +153,46 @@ def test_known_content_completes_at_registration(sqlite_client: TestClient) -> N
     twin = sqlite_client.post(
         "/v1/attachments", json=registration("x2", data, "visit-2"), headers=rep2
     )
-    assert twin.status_code == 201 and twin.json()["status"] == "complete"
+    assert twin.status_code == 201 and twin.json()["status"] == "pending"
+    nonce = twin.json()["proof_nonce"]
+    assert nonce and len(nonce) == 64
+    proof = possession_proof(nonce, [data])
+    done = sqlite_client.post("/v1/attachments/x2/complete", json={"proof": proof}, headers=rep2)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "complete" and done.json()["proof_nonce"] is None
+    assert sqlite_client.get("/v1/attachments/x2/content", headers=rep2).content == data
     storage = sqlite_client.app.state.attachments.storage  # type: ignore[attr-defined]
     assert list(storage.digests()) == [hashlib.sha256(data).hexdigest()]
+
+
+def test_knowing_a_hash_does_not_give_the_file(sqlite_client: TestClient) -> None:
+    """rep2 learned the SHA-256 of rep1's photo (issue 12, defect 8): registering it
+    under a record of rep2's own gives a nonce, not the photo — completing without the
+    bytes is refused however it is tried, and the content is never served."""
+    rep1, rep2 = signed_in(sqlite_client, "rep1"), signed_in(sqlite_client, "rep2")
+    photo = noise_png(64, 64)
+    sqlite_client.post("/v1/attachments", json=registration("own", photo), headers=rep1)
+    for i, chunk in enumerate(chunks_of(photo)):
+        sqlite_client.put(f"/v1/attachments/own/chunks/{i}", content=chunk, headers=rep1)
+    assert sqlite_client.post("/v1/attachments/own/complete", headers=rep1).status_code == 200
+
+    stolen = sqlite_client.post(
+        "/v1/attachments", json=registration("stolen", photo, "visit-9"), headers=rep2
+    )
+    assert stolen.status_code == 201 and stolen.json()["status"] == "pending"
+    nonce = stolen.json()["proof_nonce"]
+    # Completing with nothing, with a proof over the hash, with someone else's nonce:
+    bare = sqlite_client.post("/v1/attachments/stolen/complete", headers=rep2)
+    assert (bare.status_code, code_of(bare)) == (409, "conflict")
+    digest = hashlib.sha256(photo).hexdigest().encode()
+    for proof in (possession_proof(nonce, [digest]), possession_proof("00" * 32, [photo])):
+        wrong = sqlite_client.post(
+            "/v1/attachments/stolen/complete", json={"proof": proof}, headers=rep2
+        )
+        assert (wrong.status_code, code_of(wrong)) == (422, "validation_failed")
+    content = sqlite_client.get("/v1/attachments/stolen/content", headers=rep2)
+    assert (content.status_code, code_of(content)) == (409, "conflict")
+    assert sqlite_client.get("/v1/attachments/stolen", headers=rep2).json()["status"] == "pending"
 
 
 def test_before_its_record_syncs_an_attachment_follows_its_uploader(

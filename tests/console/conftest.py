@@ -133,7 +133,9 @@ def manager_page(server: ServerProcess, browser: Any) -> Iterator[Any]:
     """One signed-in browser tab shared by the module's tests (Chinese locale)."""
     context = browser.new_context(locale="zh-CN", accept_downloads=True)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    # Waits are on conditions and end as soon as they hold; the ceiling allows for a
+    # loaded 2-core CI machine.
+    page.set_default_timeout(30_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     sign_in(page, server.url)

@@ -1,12 +1,24 @@
-"""SIGKILL the real server process at random points while a client pushes batches and
-retries them: afterwards every mutation is applied exactly once."""
+"""SIGKILL the real server at chosen points of a push, and retry: every mutation is
+applied exactly once.
+
+The kills come from fault-injection points in the server process
+(:mod:`tests.support.fault_server`), not from a timer, so each run crashes at the same
+places (issue 12, defect 12: a timer caught a broken ledger in 1 run of 3):
+
+* **before commit** — the batch's rows are written, the counter is locked, nothing is
+  committed: after the crash none of the batch is on the server, and the retry applies
+  it (status ``applied``);
+* **after commit** — the batch committed but its answer never left: the retry must find
+  every mutation in the ledger and answer ``duplicate`` with the original version —
+  applying it again would add versions, audit rows and a second edit.
+
+Each server life runs with the next point armed; the test checks the database after
+every crash, then the whole ledger at the end.
+"""
 
 from __future__ import annotations
 
 import json
-import random
-import threading
-import time
 from typing import Any
 
 import httpx
@@ -17,66 +29,35 @@ from server.db import make_engine, make_session_factory
 from server.models import AppliedMutation, AuditEntry, Record
 from server.repository import read_counter
 from sync_protocol import HybridLogicalClock
+from tests.support.fault_server import ENV
 from tests.support.server_proc import ServerProcess, create_user_direct, migrate
 
-BATCHES = 10
-BATCH_SIZE = 60
+BATCHES = 4
+BATCH_SIZE = 40
+#: One armed point per server life: (point, the n-th push of that life it kills). A
+#: life's first push is the retry of the batch the previous life died on, so every kill
+#: below lands on a batch the server has not seen yet.
+LIVES = [
+    ("push.before_commit", 2),  # batch 1
+    ("push.after_commit", 2),  # batch 2 (the retry of batch 1 is push 1)
+    (None, 0),
+]
 
 
-@pytest.mark.e2e
-def test_sigkill_mid_push_applies_every_mutation_exactly_once(db_url: str) -> None:
-    migrate(db_url)
-    create_user_direct(db_url, "rep", "rep-password-1", user_id="u-rep")
-    server = ServerProcess(db_url, migrate=False)
-    server.start()
-    rng = random.Random(7)
-    clock = HybridLogicalClock("crash-dev")
-    stop_killing = threading.Event()
-    kills = 0
-
-    def killer() -> None:
-        nonlocal kills
-        while not stop_killing.is_set() and kills < 2:
-            time.sleep(rng.uniform(0.05, 0.4))
-            if stop_killing.is_set():
-                return
-            server.kill()
-            kills += 1
-            server.start()
-
-    def login() -> str:
-        while True:
-            try:
-                r = httpx.post(
-                    f"{server.url}/v1/auth/login",
-                    json={
-                        "username": "rep",
-                        "password": "rep-password-1",
-                        "device_id": "crash-dev",
-                    },
-                    timeout=10,
-                )
-                if r.status_code == 200:
-                    return str(r.json()["access_token"])
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-
+def _batches(clock: HybridLogicalClock) -> list[list[dict[str, Any]]]:
     batches: list[list[dict[str, Any]]] = []
     for b in range(BATCHES):
-        batch = []
-        for k in range(BATCH_SIZE):
-            rid = f"c-{b}-{k}"
-            batch.append(
-                {
-                    "id": f"m-{b}-{k}",
-                    "collection": "customers",
-                    "record_id": rid,
-                    "op": "upsert",
-                    "fields": {"name": f"客户{b}-{k}", "status": "potential"},
-                    "hlc": clock.now().encode(),
-                }
-            )
+        batch = [
+            {
+                "id": f"m-{b}-{k}",
+                "collection": "customers",
+                "record_id": f"c-{b}-{k}",
+                "op": "upsert",
+                "fields": {"name": f"客户{b}-{k}", "status": "potential"},
+                "hlc": clock.now().encode(),
+            }
+            for k in range(BATCH_SIZE)
+        ]
         # Every batch also edits a record of the previous batch: a double application
         # would show as an extra version.
         if b:
@@ -92,47 +73,10 @@ def test_sigkill_mid_push_applies_every_mutation_exactly_once(db_url: str) -> No
                 }
             )
         batches.append(batch)
+    return batches
 
-    thread = threading.Thread(target=killer)
-    token = login()
-    thread.start()
-    final: dict[str, dict[str, Any]] = {}
-    attempts = 0
-    try:
-        for batch in batches:
-            while True:
-                attempts += 1
-                try:
-                    r = httpx.post(
-                        f"{server.url}/v1/sync/push",
-                        json={"device_id": "crash-dev", "schema_version": 1, "mutations": batch},
-                        headers={"Authorization": f"Bearer {token}"},
-                        timeout=10,
-                    )
-                except httpx.HTTPError:
-                    time.sleep(0.05)
-                    continue
-                if r.status_code == 401:
-                    token = login()
-                    continue
-                if r.status_code == 503:  # database busy right after a restart: retry
-                    time.sleep(0.05)
-                    continue
-                assert r.status_code == 200, r.text
-                for result in r.json()["results"]:
-                    final[result["mutation_id"]] = result
-                break
-        stop_killing.set()
-        thread.join(30)
-    finally:
-        stop_killing.set()
-        thread.join(30)
-        server.stop()
 
-    assert kills >= 1
-    total = sum(len(b) for b in batches)
-    assert len(final) == total
-    assert {r["status"] for r in final.values()} <= {"applied", "duplicate"}
+def _server_state(db_url: str) -> tuple[dict[str, str], dict[str, int], dict[str, int], int]:
     engine = make_engine(db_url)
     try:
         with make_session_factory(engine)() as s:
@@ -150,6 +94,74 @@ def test_sigkill_mid_push_applies_every_mutation_exactly_once(db_url: str) -> No
             counter = read_counter(s.connection()).counter
     finally:
         engine.dispose()
+    return applied, audited, records, counter
+
+
+@pytest.mark.e2e
+def test_kills_before_and_after_commit_apply_every_mutation_exactly_once(db_url: str) -> None:
+    migrate(db_url)
+    create_user_direct(db_url, "rep", "rep-password-1", user_id="u-rep")
+    lives = iter(LIVES)
+    point, nth = next(lives)
+    server = ServerProcess(
+        db_url,
+        migrate=False,
+        module="tests.support.fault_server",
+        env={ENV: f"{point}={nth}"},
+    )
+    server.start()
+    batches = _batches(HybridLogicalClock("crash-dev"))
+    token = ""
+    final: dict[str, dict[str, Any]] = {}
+    crashes: list[str] = []
+    try:
+        for b, batch in enumerate(batches):
+            retried_after: str | None = None
+            while True:
+                try:
+                    if not token:
+                        token = server.login("rep", "rep-password-1", "crash-dev")["access_token"]
+                    r = httpx.post(
+                        f"{server.url}/v1/sync/push",
+                        json={"device_id": "crash-dev", "schema_version": 1, "mutations": batch},
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=60,
+                    )
+                except httpx.HTTPError:
+                    # The armed point was reached: the process killed itself.
+                    assert server.process is not None
+                    server.process.wait(30)
+                    server.kill()  # reap
+                    assert point is not None, "the server died with no fault armed"
+                    ids = {m["id"] for m in batch}
+                    applied, _, _, _ = _server_state(db_url)
+                    if point == "push.before_commit":
+                        assert not ids & set(applied), f"uncommitted batch {b} left rows"
+                    else:
+                        assert ids <= set(applied), f"committed batch {b} is missing"
+                    crashes.append(point)
+                    retried_after = point
+                    point, nth = next(lives)
+                    server.extra_env[ENV] = f"{point}={nth}" if point else ""
+                    server.start()
+                    continue
+                assert r.status_code == 200, r.text
+                results = r.json()["results"]
+                statuses = {x["status"] for x in results}
+                if retried_after == "push.after_commit":
+                    assert statuses == {"duplicate"}, f"batch {b} applied twice: {statuses}"
+                else:
+                    assert statuses == {"applied"}, f"batch {b}: {statuses}"
+                for result in results:
+                    final.setdefault(result["mutation_id"], result)
+                break
+    finally:
+        server.stop()
+
+    assert crashes == [p for p, _ in LIVES if p is not None], crashes
+    total = sum(len(b) for b in batches)
+    assert len(final) == total
+    applied, audited, records, counter = _server_state(db_url)
     assert set(applied) == set(final)
     # One audit row per mutation: none was applied twice.
     assert all(n == 1 for n in audited.values()) and len(audited) == total

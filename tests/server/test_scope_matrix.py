@@ -3,8 +3,8 @@ the caller's team and one in another team.
 
 The expectations below are written from the product rules, not from the server code:
 
-* a rep sees own customers and everything hanging off them; a manager the team's; an
-  admin all; reference data (products, stages, knowledge, campaigns) goes to everyone;
+* a rep sees own customers and everything hanging off them — never a teammate's; a
+  manager the team's; an admin all; reference data (products, stages, knowledge, campaigns) goes to everyone;
 * writes outside scope are ``forbidden``; reference data and sales targets are written
   by managers and admins only; append-only events refuse updates and deletes;
 * a refused write changes nothing.
@@ -27,8 +27,9 @@ from sync_protocol import CRM_SCHEMA, FieldSpec, FieldType, HybridLogicalClock, 
 from tests.server.conftest import World, build_world
 
 ROLES = {"rep": "rep_a1", "manager": "mgr_a", "admin": "admin"}
-#: whose data the target record is: rep_a1 (in team A) or rep_b1 (team B).
-TARGETS = {"team": "rep_a1", "other": "rep_b1"}
+#: whose data the target record is: the rep's own (rep_a1), a teammate's (rep_a2, same
+#: team A: the manager sees it, the rep must not) or another team's (rep_b1, team B).
+TARGETS = {"own": "rep_a1", "teammate": "rep_a2", "other": "rep_b1"}
 ACTIONS = ("pull", "create", "update", "delete")
 ENTITIES = sorted(CRM_SCHEMA.entities)
 MANAGERS = {"manager", "admin"}
@@ -39,7 +40,12 @@ def expected(role: str, entity: str, action: str, target: str) -> str:
     """ "ok", "forbidden" or "append_only" — from the product rules."""
     e = CRM_SCHEMA[entity]
     reference = e.scope is Scope.REFERENCE
-    in_scope = reference or role == "admin" or target == "team"
+    in_scope = (
+        reference
+        or role == "admin"
+        or target == "own"
+        or (target == "teammate" and role == "manager")
+    )
     if action == "pull":
         return "ok" if in_scope else "forbidden"
     if e.write_roles is not None and role not in e.write_roles:
@@ -132,7 +138,7 @@ class Matrix:
         rid = f"mx-{entity}-{next(_ids)}"
         owner_id = self.world.users[owner_name]
         customer = self.customers[customer_target] if customer_target else "none"
-        target = customer_target or "team"
+        target = customer_target or "own"
         fields = full_fields(entity, customer, owner_id, lambda c: self.ref(c, target))
         e = CRM_SCHEMA[entity]
         author = owner_name
@@ -188,7 +194,7 @@ CASES = [
     for action in ACTIONS
     for target in sorted(TARGETS)
     # reference data belongs to no team: one case each
-    if not (CRM_SCHEMA[entity].scope is Scope.REFERENCE and target == "other")
+    if not (CRM_SCHEMA[entity].scope is Scope.REFERENCE and target != "own")
 ]
 
 

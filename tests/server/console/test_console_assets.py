@@ -91,3 +91,29 @@ def test_csv_encodings_excel_writes() -> None:
     assert decode(gbk.encode("gbk")).encoding == "GB18030/GBK"
     with pytest.raises(Unreadable):
         decode(b"\x81\x30\xff\xff")
+
+
+def test_screenshots_cover_every_console_page() -> None:
+    """``make screenshots`` renders every page a manager can open (Done-when 4): each
+    GET route of the console that answers a page has a screenshot path (downloads, the
+    language switch, thumbnails and the sign-in steps are not pages of their own)."""
+    from fastapi.routing import APIRoute
+
+    from server.console.routes import ROUTERS
+    from server.console.screenshots import PAGES
+
+    not_pages = (".csv", "/thumbnail", "/lang/", "/login")
+    routes = [
+        r.path
+        for router in ROUTERS
+        for r in router.routes
+        if isinstance(r, APIRoute)
+        and "GET" in r.methods
+        and r.path.startswith("/console")
+        and not any(part in r.path for part in not_pages)
+    ]
+    assert len(routes) >= 15, routes
+    shot_paths = [path.split("?")[0] for _name, path in PAGES]
+    for route in routes:
+        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", route) + "$"
+        assert any(re.match(pattern, p) for p in shot_paths), route

@@ -1,0 +1,114 @@
+"""Security state shared by every server instance (issue 12, defects 5 and 6): two real
+server processes (uvicorn) on one PostgreSQL database.
+
+* 30 wrong passwords for one account, spread over both instances and sent
+  concurrently, are stopped at the configured limit: exactly ``limit`` of them are
+  tried, every other one answers ``429 rate_limited`` — the limit is one counter in
+  the database, not one per process;
+* a one-time (TOTP) code signs in once: replayed on the same or the other instance
+  inside its 30-second window it is refused;
+* a logout on one instance ends the access token on the other at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from server.db import make_engine
+from tests.support.server_proc import ServerProcess, create_user_direct, migrate
+
+LIMIT = 5
+PASSWORD = "correct horse battery staple"
+ENV = {
+    "FIELDSYNC_LOGIN_MAX_FAILURES_PER_USER": str(LIMIT),
+    "FIELDSYNC_LOGIN_WINDOW_S": "300",
+}
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def two_instances(postgres_url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    migrate(postgres_url)
+    with (
+        ServerProcess(postgres_url, env=ENV, migrate=False) as one,
+        ServerProcess(postgres_url, env=ENV, migrate=False) as two,
+    ):
+        yield one, two
+
+
+def _login(url: str, username: str, password: str, device: str, **extra: str) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/auth/login",
+        json={"username": username, "password": password, "device_id": device, **extra},
+        timeout=60,
+    )
+
+
+def _failures_tried(postgres_url: str) -> int:
+    """Password checks the instances actually made: the audited failures."""
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM audit_log WHERE action = 'login.failure' "
+                        "AND target = 'users/victim'"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_thirty_wrong_passwords_over_two_instances_stop_at_the_limit(
+    postgres_url: str, two_instances: tuple[ServerProcess, ServerProcess]
+) -> None:
+    one, two = two_instances
+    create_user_direct(postgres_url, "victim", PASSWORD, user_id="u-victim")
+    urls = [one.url, two.url] * 15
+
+    def guess(i: int) -> int:
+        return _login(urls[i], "victim", f"guess-{i}", f"dev-attacker-{i}").status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(guess, range(30)))
+    assert statuses.count(401) == LIMIT, statuses
+    assert statuses.count(429) == 30 - LIMIT, statuses
+    assert _failures_tried(postgres_url) == LIMIT  # the others never reached the password
+    # Both instances refuse, even the right password, until the window ends.
+    for url in (one.url, two.url):
+        locked = _login(url, "victim", PASSWORD, "dev-owner")
+        assert locked.status_code == 429
+        assert locked.json()["error"]["code"] == "rate_limited"
+        assert int(locked.headers["Retry-After"]) > 0
+
+
+def test_a_totp_code_works_once_across_instances(
+    postgres_url: str, two_instances: tuple[ServerProcess, ServerProcess]
+) -> None:
+    one, two = two_instances
+    secret = pyotp.random_base32()
+    create_user_direct(postgres_url, "boss", PASSWORD, role="manager", totp_secret=secret)
+    code = pyotp.TOTP(secret).now()
+    first = _login(one.url, "boss", PASSWORD, "dev-boss-1", totp=code)
+    assert first.status_code == 200, first.text
+    for url in (two.url, one.url):  # replayed inside its window, on either instance
+        replay = _login(url, "boss", PASSWORD, "dev-boss-2", totp=code)
+        assert replay.status_code == 401, replay.text
+        assert replay.json()["error"]["code"] == "unauthorized"
+
+    # A logout on one instance ends the access token on the other at once.
+    token = first.json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{two.url}/v1/manager/teams", headers=headers).status_code == 200
+    assert httpx.post(f"{one.url}/v1/auth/logout", headers=headers).status_code == 204
+    after = httpx.get(f"{two.url}/v1/manager/teams", headers=headers)
+    assert after.status_code == 401
