@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from server.manager.csvout import neutralise, restore_neutralised
 from server.models import Record
 from tests.server.conftest import Phone, World, build_world, customer_fields, new_id
 
@@ -305,3 +306,12 @@ def test_csv_export_neutralises_formulas(world: World) -> None:
     assert {r["id"]: r for r in csv.DictReader(io.StringIO(again.text))}["c-plain"]["name"] == (
         "李雷"
     )
+
+
+def test_a_neutralised_export_reads_back_as_it_was() -> None:
+    """What the export neutralises, the CSV import restores (export → edit → import keeps
+    `+86 …` phone numbers and the names as they were)."""
+    for value in [*FORMULAS, "+86 138 0000 0000", "'quoted already", "plain", ""]:
+        assert restore_neutralised(neutralise(value)) == value
+    assert neutralise("+86 138 0000 0000") == "'+86 138 0000 0000"
+    assert neutralise(-5) == -5  # numbers are not text
