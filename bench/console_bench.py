@@ -11,7 +11,7 @@ warm-up requests. Times are measured at the client over loopback keep-alive: ser
 time plus well under a millisecond.
 
     python -m bench.console_bench [--quick] [--db postgres|sqlite] [--output PATH]
-                                  [--keep] [--reuse URL]
+                                  [--keep] [--reuse URL] [--only REGEX]
 
 ``--keep`` leaves the seeded database (its URL is printed); ``--reuse URL`` measures an
 existing one without seeding again.
@@ -344,11 +344,13 @@ def pages(csrf: str) -> list[tuple[str, Callable[[httpx.Client], httpx.Response]
     ]
 
 
-def measure(url: str, repeat: int) -> list[dict[str, Any]]:
+def measure(url: str, repeat: int, only: str | None = None) -> list[dict[str, Any]]:
     results = []
     with httpx.Client(base_url=url, timeout=120) as client:
         csrf = sign_in(client)
         for name, call in pages(csrf):
+            if only and not re.search(only, name):
+                continue
             for _ in range(2):
                 answer = call(client)
                 if answer.status_code != 200:
@@ -384,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "console.json")
     parser.add_argument("--keep", action="store_true", help="keep the seeded database")
     parser.add_argument("--reuse", default=None, help="measure this database, no seeding")
+    parser.add_argument("--only", default=None, help="measure only pages matching this regex")
     args = parser.parse_args(argv)
     customers = args.customers or (2000 if args.quick else 50_000)
     activities = args.activities or customers * 4
@@ -407,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         # Migrates a reused database to head; no scheduled compaction during the timing.
         env = {"FIELDSYNC_COMPACTION_INTERVAL_S": "0"}
         with ServerProcess(db_url, env, startup_timeout_s=300) as server:
-            rows = measure(server.url, args.repeat)
+            rows = measure(server.url, args.repeat, args.only)
     finally:
         if pg_name and not args.keep:
             _drop_postgres(pg_name)

@@ -49,6 +49,18 @@ _OWNERS = text("SELECT DISTINCT owner_id FROM records WHERE version > :a AND ver
 _EVICTED = text("SELECT DISTINCT user_id FROM evictions WHERE version > :a AND version <= :b")
 
 
+async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
+    """``event.wait()`` for at most ``timeout_s``; True when it was set. (Not
+    ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that races with
+    the event, and a stopping server would then wait on that task for ever.)"""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def checkpoint_of(state: SyncCounter) -> str:
     """The checkpoint a pull reaching ``state.counter`` answers."""
     return format_checkpoint(state.counter, state.epoch, state.purge_horizon)
@@ -119,6 +131,8 @@ class LiveHub:
         self.streams: set[Stream] = set()
         self.state: SyncCounter | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        #: Between :meth:`start` and :meth:`stop`; the loops end when it turns false.
+        self.running = False
         self._kick = asyncio.Event()
         self._auth_kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -135,6 +149,7 @@ class LiveHub:
 
     async def start(self, *extra: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self.loop = asyncio.get_running_loop()
+        self.running = True
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fieldsync-live")
         self._kick = asyncio.Event()
         self._auth_kick = asyncio.Event()
@@ -144,11 +159,13 @@ class LiveHub:
             self._tasks.append(asyncio.create_task(job()))
 
     async def stop(self) -> None:
+        self.running = False
+        self._kick.set()
+        self._auth_kick.set()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:  # bounded: shutting down never hangs on a stuck task
+            await asyncio.wait(self._tasks, timeout=3)
         self._tasks.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -249,10 +266,11 @@ class LiveHub:
 
     async def _refresh_loop(self) -> None:
         delay = 0.05
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.poll_s)
+        while self.running:
+            await wait_event(self._kick, self.poll_s)
             self._kick.clear()
+            if not self.running:
+                return
             try:
                 await self.refresh()
                 delay = 0.05
@@ -318,10 +336,11 @@ class LiveHub:
         return closed
 
     async def _auth_loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._auth_kick.wait(), self.auth_check_s)
+        while self.running:
+            await wait_event(self._auth_kick, self.auth_check_s)
             self._auth_kick.clear()
+            if not self.running:
+                return
             try:
                 await self.check_streams()
             except Exception as exc:

@@ -6,7 +6,8 @@ the hub re-reads the counter and fans out to its own streams in memory.
 
 Its own commits are announced by **one coalesced NOTIFY**: a commit only raises a flag;
 a sender task sends at most one ``pg_notify`` per ``interval_s`` (writes in between
-ride along), on a pooled connection *after* the writes committed — never inside a write
+ride along), on a second connection of its own (``fieldsync-live-notify/<pid>``),
+*after* the writes committed — never inside a write
 transaction, where NOTIFY would take PostgreSQL's global notify lock at commit and
 serialise every writer of the installation. The payload only says what kind of change
 happened (``w`` data, ``a`` accounts); receivers never trust it further.
@@ -27,7 +28,7 @@ import os
 import time
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from .hub import LiveHub
 
@@ -86,79 +87,84 @@ class PgChannel:
         if self._wake is not None:
             self._wake.set()
 
-    def _notify(self, payload: str) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {
-                    "channel": CHANNEL,
-                    "payload": payload,
-                },
-            )
-            conn.commit()
+    async def _connect(self, role: str) -> Any:
+        import psycopg
+
+        return await psycopg.AsyncConnection.connect(
+            libpq_url(self.engine),
+            autocommit=True,
+            application_name=f"{APPLICATION}{role}/{os.getpid()}",
+            connect_timeout=5,
+        )
 
     async def sender(self) -> None:
+        """Send the coalesced NOTIFYs on a connection of its own (async: a stopping
+        server never waits for a thread stuck in the database)."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         last = 0.0
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            wait = last + self.interval_s - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)  # commits meanwhile join this NOTIFY
-            payload, self._pending = self._pending, ""
-            if not payload:
-                continue
-            try:
-                await asyncio.to_thread(self._notify, payload)
-                self.sent += 1
-            except Exception as exc:  # keep it pending; try again shortly
-                log.warning("live: NOTIFY failed: %s", type(exc).__name__)
-                self._queue(payload)
-                await asyncio.sleep(0.5)
-            last = time.monotonic()
+        conn: Any = None
+        try:
+            while self.hub.running:
+                await self._wake.wait()
+                self._wake.clear()
+                if not self.hub.running:
+                    return
+                wait = last + self.interval_s - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # commits meanwhile join this NOTIFY
+                payload, self._pending = self._pending, ""
+                if not payload:
+                    continue
+                try:
+                    if conn is None or conn.closed:
+                        conn = await self._connect("-notify")
+                    async with asyncio.timeout(5):
+                        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+                    self.sent += 1
+                except Exception as exc:  # keep it pending; try again shortly
+                    log.warning("live: NOTIFY failed: %s", type(exc).__name__)
+                    await _close(conn)
+                    conn = None
+                    self._queue(payload)
+                    await asyncio.sleep(0.5)
+                last = time.monotonic()
+        finally:
+            await _close(conn)
 
     # ---- listening --------------------------------------------------------------------
 
     async def listener(self) -> None:
-        import psycopg
-
         delay = self.reconnect_s
-        while True:
+        while self.hub.running:
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    libpq_url(self.engine),
-                    autocommit=True,
-                    application_name=self.application,
-                    connect_timeout=5,
-                )
+                conn = await self._connect("")
             except Exception as exc:
                 log.warning("live: listener cannot connect: %s", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             try:
-                async with conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self.connected = True
-                    self.connections += 1
-                    delay = self.reconnect_s
-                    # Whatever committed while nobody listened: re-read, re-check.
-                    self.hub.kick()
-                    self.hub.kick_auth()
-                    await self._listen(conn)
+                await conn.execute(f"LISTEN {CHANNEL}")
+                self.connected = True
+                self.connections += 1
+                delay = self.reconnect_s
+                # Whatever committed while nobody listened: re-read, re-check.
+                self.hub.kick()
+                self.hub.kick_auth()
+                await self._listen(conn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("live: listener connection lost: %s", type(exc).__name__)
             finally:
                 self.connected = False
+                await _close(conn)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
     async def _listen(self, conn: Any) -> None:
-        while True:
+        while self.hub.running:
             async for notify in conn.notifies(timeout=self.ping_s):
                 self.received += 1
                 if "w" in notify.payload:
@@ -166,3 +172,15 @@ class PgChannel:
                 if "a" in notify.payload:
                     self.hub.kick_auth()
             await conn.execute("SELECT 1")  # a dead connection raises here
+
+
+async def _close(conn: Any) -> None:
+    """Close without waiting on the connection's lock or a dead peer for long."""
+    if conn is None or conn.closed:
+        return
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        async with asyncio.timeout(2):
+            await conn.close()
+    if not conn.closed:
+        with contextlib.suppress(Exception):
+            conn.pgconn.finish()

@@ -40,7 +40,7 @@ from ..auth import AccessClaims
 from ..context import ServerContext
 from ..deps import AuthContext, ContextDep, _bearer, get_auth
 from ..openapi import BEARER
-from .hub import LiveHub, Stream
+from .hub import LiveHub, Stream, wait_event
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
@@ -84,9 +84,7 @@ async def _events(
             "ready", {"checkpoint": first, "heartbeat_s": heartbeat_s}
         )
         while True:
-            try:
-                await asyncio.wait_for(stream.wake.wait(), heartbeat_s)
-            except TimeoutError:
+            if not await wait_event(stream.wake, heartbeat_s):
                 yield _event("heartbeat", {"server_time_ms": wall_clock_ms()})
                 continue
             stream.wake.clear()

@@ -47,6 +47,7 @@ from ..crm.duplicates import TARGETS as DUPLICATE_TARGETS
 from ..crm.keys import duplicate_keys as crm_duplicate_keys
 from ..models import Record, RecordKey, User
 from ..repository import lock_counter
+from .csvout import restore_neutralised
 from .records import apply_mutations, load_rows, make_mutation, new_record_id
 
 IMPORTABLE = ("customers", "leads", "contacts", "opportunities")
@@ -262,7 +263,8 @@ class Importer:
                 row.fail("", "extra_cells", "the row has more cells than the header")
                 continue
             name = key.strip()
-            text = (cell or "") if isinstance(cell, str) else ""
+            # An exported cell neutralised against formulas ('=…, '+86…) reads back as it was.
+            text = restore_neutralised(cell or "") if isinstance(cell, str) else ""
             if not text.strip():
                 continue
             if name == "id":

@@ -27,6 +27,13 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def restore_neutralised(cell: str) -> str:
+    """The value :func:`neutralise` wrote as ``cell`` (for reading an export back in)."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
+
+
 def csv_text(rows: Iterable[Mapping[str, Any]], columns: list[str]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")

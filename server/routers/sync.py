@@ -165,7 +165,7 @@ def push(
     return Response(response.model_dump_json(), media_type="application/json")
 
 
-@router.post("/pull", response_model=PullResponse, responses=error_responses(403, 410, 426))
+@router.post("/pull", response_model=PullResponse, responses=error_responses(403, 409, 410, 426))
 def pull(
     body: PullRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> Response:

@@ -8,9 +8,8 @@ directly (not through the API under test).
 from __future__ import annotations
 
 import json
-import random
-import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,12 @@ from client_sdk import (
 )
 from client_sdk._local import apply
 from sync_protocol import CRM_SCHEMA
+from tests.support.fault_server import HEADER
 from tests.support.server_proc import ServerProcess
 from tests.support.simulator import SERVER_ENV
 
 PASSWORD = "fieldsync-demo"
+FAULT_MODULE = "tests.support.fault_server"
 REP1 = "u-rep1"
 
 
@@ -54,32 +55,47 @@ def open_device(
 
 
 class KillingTransport:
-    """HTTP transport that SIGKILLs the server while chosen requests are in flight.
+    """HTTP transport that makes the server die at a chosen point of chosen requests.
 
     ``arm(server, path, numbers)``: the n-th request to ``path`` (1-based, for each n in
-    ``numbers``) starts a timer that kills the server a few milliseconds after the
-    request left, so the crash lands before, during or after the server's transaction.
+    ``numbers``) carries ``X-Fieldsync-Test-Fault`` naming a point inside that request —
+    for pushes alternately *before its commit* and *after its commit, before the answer*
+    (the answer is lost), for pulls *before the answer* — and the server, run by
+    :mod:`tests.support.fault_server`, SIGKILLs itself exactly there. No timers: every
+    run crashes at the same places (``arm`` restarts a plain server under the fault
+    module once).
     """
 
-    def __init__(self, inner: HttpTransport, seed: int = 7) -> None:
+    POINTS = {
+        "/v1/sync/push": ("push.before_commit", "push.after_commit"),
+        "/v1/sync/pull": ("pull.before_answer",),
+    }
+
+    def __init__(self, inner: HttpTransport) -> None:
         self.inner = inner
-        self.rng = random.Random(seed)
         self.server: ServerProcess | None = None
         self.path = ""
         self.numbers: set[int] = set()
         self.seen = 0
         self.kills = 0
+        #: The point each armed request was sent to die at, in order.
+        self.points: list[str] = []
 
     def arm(self, server: ServerProcess, path: str, numbers: set[int]) -> None:
+        if server.module != FAULT_MODULE:
+            server.module = FAULT_MODULE
+            server.restart()
         self.server, self.path, self.numbers, self.seen = server, path, set(numbers), 0
 
     def send(self, request: TransportRequest) -> TransportResponse:
         if self.server is not None and request.path == self.path:
             self.seen += 1
             if self.seen in self.numbers:
+                points = self.POINTS[self.path]
+                point = points[self.kills % len(points)]
                 self.kills += 1
-                delay = self.rng.uniform(0.0, 0.04)
-                threading.Timer(delay, self.server.kill).start()
+                self.points.append(point)
+                request = replace(request, headers={**request.headers, HEADER: point})
         return self.inner.send(request)
 
     def close(self) -> None:

@@ -4,6 +4,10 @@ The device keeps retrying (the server is restarted on the same database); in the
 every acknowledged write is on the server exactly once — one ``applied_mutations`` row,
 one audit row, no duplicated note line — and a second device that pulled through crashes
 holds exactly what the server holds.
+
+The kills land at chosen points (:class:`~tests.faults.conftest.KillingTransport` marks
+the chosen requests; :mod:`tests.support.fault_server` dies inside them): a push before
+its commit, a push after its commit whose answer is lost, a pull before its answer.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from tests.support.server_proc import ServerProcess
 from tests.support.simulator import SERVER_ENV
 
 from .conftest import (
+    FAULT_MODULE,
     REP1,
     device_records,
     mutation_ledger,
@@ -31,7 +36,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def test_server_killed_during_push_applies_every_write_exactly_once(
     db_url: str, tmp_path: Path
 ) -> None:
-    with ServerProcess(db_url, env=SERVER_ENV, seed_demo=True, demo_customers=0) as server:
+    with ServerProcess(
+        db_url, env=SERVER_ENV, seed_demo=True, demo_customers=0, module=FAULT_MODULE
+    ) as server:
         store, client, transport = open_device(tmp_path / "a.db", server.url, push_batch=15)
         customers = store.collection("customers")
         ids = []
@@ -51,7 +58,8 @@ def test_server_killed_during_push_applies_every_write_exactly_once(
         transport.arm(server, "/v1/sync/push", {2, 6, 11, 17})
         failures = sync_until_done(client, server)
         assert transport.kills == 4
-        assert failures >= 1, "no kill landed while the device was pushing"
+        assert transport.points == ["push.before_commit", "push.after_commit"] * 2
+        assert failures >= 4, "an armed push did not crash the server"
         assert store.status().pending_total == 0
         assert store.dead_letters() == []
 
@@ -78,12 +86,14 @@ def test_server_killed_during_push_applies_every_write_exactly_once(
 
 
 def test_server_killed_during_pull_resumes_and_converges(sqlite_url: str, tmp_path: Path) -> None:
-    with ServerProcess(sqlite_url, env=SERVER_ENV, seed_demo=True, demo_customers=250) as server:
+    with ServerProcess(
+        sqlite_url, env=SERVER_ENV, seed_demo=True, demo_customers=250, module=FAULT_MODULE
+    ) as server:
         store, client, transport = open_device(tmp_path / "b.db", server.url, pull_limit=40)
         transport.arm(server, "/v1/sync/pull", {3, 7, 12})
         failures = sync_until_done(client, server)
         assert transport.kills == 3
-        assert failures >= 1, "no kill landed while the device was pulling"
+        assert failures >= 3, "an armed pull did not crash the server"
         expected = visible_to(sqlite_url, REP1)
         assert len(expected) > 150
         assert device_records(store) == expected

@@ -19,8 +19,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from server.manager.csvout import neutralise, restore_neutralised
+from server.middleware import json_problems
 from server.models import Record
 from tests.server.conftest import Phone, World, build_world, customer_fields, new_id
 
@@ -305,3 +309,56 @@ def test_csv_export_neutralises_formulas(world: World) -> None:
     assert {r["id"]: r for r in csv.DictReader(io.StringIO(again.text))}["c-plain"]["name"] == (
         "李雷"
     )
+
+
+def test_a_neutralised_export_reads_back_as_it_was() -> None:
+    """What the export neutralises, the CSV import restores (export → edit → import keeps
+    `+86 …` phone numbers and the names as they were)."""
+    for value in [*FORMULAS, "+86 138 0000 0000", "'quoted already", "plain", ""]:
+        assert restore_neutralised(neutralise(value)) == value
+    assert neutralise("+86 138 0000 0000") == "'+86 138 0000 0000"
+    assert neutralise(-5) == -5  # numbers are not text
+
+
+def _has_unsafe_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, list):
+        return any(_has_unsafe_text(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_unsafe_text(k) or _has_unsafe_text(v) for k, v in value.items())
+    return False
+
+
+#: Short texts, often with NUL or a lone surrogate (``st.text`` never draws surrogates).
+_TEXT = st.lists(
+    st.characters() | st.sampled_from(["\x00", "\ud800", "\udbff", "\udc00", "\udfff"]),
+    max_size=6,
+).map("".join)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    document=_JSON,
+    text=_TEXT,
+    big=st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1),
+)
+def test_json_problems_refuses_exactly_the_unsafe_documents(
+    document: Any, text: str, big: int
+) -> None:
+    """Any JSON document: refused iff some text (key or value) holds NUL or a lone
+    surrogate; an integer outside 64 bits anywhere is refused too."""
+    for candidate in (document, [document, text], {text: document}):
+        body = json.dumps(candidate).encode()  # surrogates travel as \\udXXX escapes
+        assert bool(json_problems(body)) == _has_unsafe_text(candidate), candidate
+    wrapped = json.dumps({"doc": document, "n": big}).encode()
+    assert any(p["field"] == "n" for p in json_problems(wrapped))

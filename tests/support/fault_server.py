@@ -12,6 +12,10 @@ committed push is about to answer. Points:
 * ``push.after_commit`` — the push has committed; its answer has not left the server;
 * ``pull.before_answer`` — a pull page is read; it has not left the server.
 
+A request may also carry ``X-Fieldsync-Test-Fault: <point>``: that request kills the
+process when it reaches ``<point>`` (a client-side test picks *which* request, the server
+picks the exact moment).
+
 Everything else is the unchanged server (``server.app.create_app``).
 """
 
@@ -20,12 +24,17 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
+from contextvars import ContextVar
 from typing import Any
 
 import server.app as app_module
 from server.cli import main
 
 ENV = "FIELDSYNC_TEST_FAULTS"
+HEADER = "X-Fieldsync-Test-Fault"
+_HEADER_KEY = HEADER.lower().encode()
+#: The point the current request asked to die at (its header), if any.
+_armed: ContextVar[str | None] = ContextVar("fieldsync_test_fault", default=None)
 _real_create_app = app_module.create_app
 _ANSWER_POINTS = {"/v1/sync/push": "push.after_commit", "/v1/sync/pull": "pull.before_answer"}
 
@@ -46,7 +55,7 @@ class Faults:
 
     def hit(self, point: str) -> None:
         self.seen[point] += 1
-        if self.seen[point] in self.wanted.get(point, ()):
+        if self.seen[point] in self.wanted.get(point, ()) or _armed.get() == point:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -57,6 +66,10 @@ def create_app(settings: Any = None) -> Any:
 
     async def asgi(scope: Any, receive: Any, send: Any) -> None:
         point = _ANSWER_POINTS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if scope["type"] == "http":
+            asked = dict(scope.get("headers", [])).get(_HEADER_KEY)
+            # Copied into the request's worker thread, where the push hook runs.
+            _armed.set(asked.decode() if asked else None)
         if point is None:
             await app(scope, receive, send)
             return
@@ -71,7 +84,8 @@ def create_app(settings: Any = None) -> Any:
     return asgi
 
 
-app_module.create_app = create_app  # uvicorn imports "server.app:create_app"
-
 if __name__ == "__main__":
+    # Only in the server process: uvicorn imports "server.app:create_app" after this.
+    # (Tests import this module for ENV and HEADER; their apps stay unchanged.)
+    app_module.create_app = create_app
     raise SystemExit(main())

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Select, Subquery, exists, func, select
 from sqlalchemy.orm import Session
 
 from sync_protocol import CRM_SCHEMA
@@ -109,6 +109,38 @@ def _matching(me: ConsoleUser, query: CustomerQuery) -> Select[Any]:
     return stmt
 
 
+#: From this offset on, an unfiltered page first tries :func:`_deep_page`.
+DEEP_OFFSET = 1000
+
+
+def _deep_page(conn: Connection, matching: Subquery, offset: int, size: int) -> list[str] | None:
+    """A deep page of an unfiltered list whose scope is every customer (an admin; the
+    manager of the only team), read off the sort key's index alone: no join to skip
+    ``offset`` rows through, no sort of the whole book (at 50,000 customers, page 400
+    sorted 20,000 rows). None when the scope leaves any customer out, or when a
+    customer written since then is not in ``matching``: the caller walks as usual."""
+    customers = search_t.c.collection == "customers"
+    left_out = conn.execute(
+        select(func.count())
+        .select_from(search_t)
+        .where(customers, ~exists().where(matching.c.id == search_t.c.record_id))
+    ).scalar_one()
+    if left_out:
+        return None
+    ids = list(
+        conn.execute(
+            select(search_t.c.record_id)
+            .where(customers)
+            .order_by(search_t.c.sort_key, search_t.c.record_id)
+            .offset(offset)
+            .limit(size)
+        ).scalars()
+    )
+    # Each of them in scope (one may have been written since the count above).
+    seen = set(conn.execute(select(matching.c.id).where(matching.c.id.in_(ids))).scalars())
+    return ids if seen == set(ids) else None
+
+
 def page_of_customers(
     session: Session, me: ConsoleUser, query: CustomerQuery, size: int = PAGE_SIZE
 ) -> PageSlice:
@@ -147,7 +179,14 @@ def page_of_customers(
         total = int(conn.execute(select(func.count()).select_from(matching)).scalar_one())
         pages = max(1, -(-total // size))
         page = min(max(query.page, 1), pages)
-        ids = list(conn.execute(walk.offset((page - 1) * size).limit(size)).scalars())
+        deep = None
+        if (page - 1) * size >= DEEP_OFFSET and not (query.owner or filter_terms(query)):
+            deep = _deep_page(conn, matching, (page - 1) * size, size)
+        ids = (
+            deep
+            if deep is not None
+            else list(conn.execute(walk.offset((page - 1) * size).limit(size)).scalars())
+        )
     rows = {
         r.record_id: decode(r)
         for r in conn.execute(

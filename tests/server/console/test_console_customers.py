@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from server.console.services import customers
 from tests.server.conftest import World
 from tests.server.console.conftest import Browser
 
@@ -79,3 +82,44 @@ def test_list_filters_search_and_pages(world: World) -> None:
     searched = mgr.get("/console/customers?q=kehu&page=99").text  # 客户00 … 客户59 but 07, 08
     assert _total(searched) == 58 and len(_ids(searched)) == 8
     assert len(_ids(mgr.get("/console/customers?q=kehu&page=2").text)) == 8
+
+
+def test_deep_pages_read_the_sort_index_only_when_the_scope_is_everyone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From ``DEEP_OFFSET`` on, an unfiltered page is read off the sort key's index alone
+    when no customer is outside the caller's scope (team A's manager while only team A
+    has customers): the same rows as the usual walk. Once the other team has a customer
+    the manager never gets it, and that customer stays off every page."""
+    for i in range(60):
+        world.phone("rep_a1").push_one(
+            "customers", f"c-{i:02d}", {"name": f"客户{i:02d}", "status": "intent"}
+        )
+    world.phone("rep_a2").push_one(
+        "customers", "c-a", {"name": "白雪", "status": "intent"}
+    )  # sorts first
+    mgr = Browser(world, "mgr_a")
+
+    def pages() -> list[list[str]]:
+        return [_ids(mgr.get(f"/console/customers?page={n}").text) for n in (1, 2)]
+
+    walked = pages()
+    assert walked[0][0] == "c-a" and len(walked[1]) == 11
+    taken: list[bool] = []
+    real = customers._deep_page
+
+    def deep(*args: object, **kwargs: object) -> list[str] | None:
+        found = real(*args, **kwargs)  # type: ignore[arg-type]
+        taken.append(found is not None)
+        return found
+
+    monkeypatch.setattr(customers, "DEEP_OFFSET", 0)
+    monkeypatch.setattr(customers, "_deep_page", deep)
+    assert pages() == walked and taken == [True, True]
+    # A filter never takes the index-only read.
+    assert set(_ids(mgr.get("/console/customers?owner=u-rep_a2").text)) == {"c-a"}
+    assert len(taken) == 2
+    world.phone("rep_b1").push_one(
+        "customers", "c-b", {"name": "安", "status": "intent"}
+    )  # would sort first
+    assert pages() == walked and taken[2:] == [False, False]

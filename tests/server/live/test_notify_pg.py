@@ -20,6 +20,8 @@ from tests.conftest import _libpq_url
 
 
 class _Hub:
+    running = True
+
     def kick(self) -> None: ...
 
     def kick_auth(self) -> None: ...
