@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -222,6 +223,22 @@ def read_counter(conn: Connection, *, auth: bool = False) -> SyncCounter:
     if auth:
         sql = sql.replace(" FROM sync_state", _AUTH + " FROM sync_state", 1)
     return _state(tuple(conn.execute(text(sql)).one()))
+
+
+def read_counter_dbapi(cursor: Any) -> SyncCounter:
+    """:func:`read_counter` with the auth generation on a bare DB-API cursor (no
+    parameters: the same SQL on every driver) — the poll answered on the event loop
+    (:class:`~.pull.LoopReader`), without SQLAlchemy's per-statement work."""
+    postgres = type(cursor).__module__.startswith("psycopg")
+    cursor.execute(
+        (_PG_READ if postgres else _SELECT).replace(
+            " FROM sync_state", _AUTH + " FROM sync_state", 1
+        )
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("sync_state has no row")
+    return _state(tuple(row))
 
 
 def new_epoch(conn: Connection) -> str:
