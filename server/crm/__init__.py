@@ -61,7 +61,7 @@ class CrmRules:
 
     def on_flush(self, batch: Batch, written: Sequence[RowState]) -> None:
         rows = [
-            IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted)
+            IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted, r.owner_id)
             for r in written
         ]
         index_records(batch.conn, rows)

@@ -2,7 +2,15 @@
 
 Every write path ends in a push flush, which calls :func:`index_records` with the rows
 it wrote; the migration that created the tables backfills them with
-:func:`server.crm.backfill.reindex_all`. Reassignment changes no indexed field, so it needs nothing here.
+:func:`server.crm.backfill.reindex_all`.
+
+``record_search.owner_id`` copies the record's owner so a scoped search never joins
+``records`` (:mod:`server.manager.search`). The owner changes in two places only: a
+push (a flush re-indexes the row with its owner, as above) and a reassignment, which
+moves records without a push (:func:`server.repository.admin.reassign_customers` and
+its siblings call :func:`move_search_owner` in their transaction). A team move changes
+who sees an owner, not the owner, so the copy stays true; a merge is a reassignment
+followed by pushes; a deletion removes the entry.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, insert, tuple_
+from sqlalchemy import Connection, Table, delete, insert, tuple_, update
 
 from sync_protocol import CRM_SCHEMA
 
@@ -33,6 +41,8 @@ class IndexedRow:
     record_id: str
     fields: dict[str, Any]
     deleted: bool
+    #: The record's ``owner_id`` column (copied into ``record_search``).
+    owner_id: str | None = None
 
 
 def index_records(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
@@ -70,12 +80,27 @@ def index_records(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool =
             "record_id": r.record_id,
             "text": search_text(r.fields, CRM_SCHEMA[r.collection].search_fields),
             "sort_key": sort_key(r.fields),
+            "owner_id": r.owner_id,
         }
         for r in searched
         if not r.deleted
     ]
     if search_rows:
         conn.execute(insert(search_t), search_rows)
+
+
+def move_search_owner(conn: Connection, keys: Sequence[tuple[str, str]], owner_id: str) -> None:
+    """The records ``keys`` (collection, record_id) now belong to ``owner_id``: their
+    search entries follow (a reassignment; entries of collections not searched are
+    simply not there)."""
+    searched = sorted({k for k in keys if k[0] in SEARCHED})
+    for start in range(0, len(searched), _CHUNK):
+        chunk = searched[start : start + _CHUNK]
+        conn.execute(
+            update(search_t)
+            .where(tuple_(search_t.c.collection, search_t.c.record_id).in_(chunk))
+            .values(owner_id=owner_id)
+        )
 
 
 def _chunks(rows: Sequence[IndexedRow]) -> Iterable[Sequence[IndexedRow]]:
