@@ -16,10 +16,10 @@ the page; ``records`` is read only for the page's rows:
   the owner stored in ``records`` (:meth:`Principal.sees_owner`), so a stale copy could
   only ever hide a record, never show one outside the caller's scope;
 * **match** — ``LIKE '%needle%'`` (PostgreSQL: served by the trigram index for three
-  characters or more); one- and two-character needles (``zw``, ``张伟``, ``张``) also
-  ask for ``fieldsync_search_grams(text) @> ARRAY[needle]`` (migration ``0011``), an
-  exact test of the GIN index of every one- and two-character piece, because trigrams
-  cannot serve them;
+  characters or more); on PostgreSQL a one- or two-character needle (``zw``, ``张伟``,
+  ``张``), which trigrams cannot serve, is ``fieldsync_search_grams(text) @>
+  ARRAY[needle]`` instead (migration ``0011``): the same answer — the needle is one of
+  the text's one- or two-character pieces — read from a GIN index of those pieces;
 * **order** — ``ORDER BY sort_key`` with the page's ``LIMIT``: a broad match walks the
   ``(collection, sort_key)`` index and stops after one page, a narrow one sorts its few
   matching rows. The total is counted only when the page does not show it (a first page
@@ -61,12 +61,13 @@ def _like(needle: str) -> str:
 
 def text_match(conn: Connection, needle: str) -> list[Any]:
     """The conditions on ``record_search`` for records whose text contains ``needle``."""
-    conditions: list[Any] = [search_t.c.text.like(_like(needle), escape="\\")]
     if conn.dialect.name == "postgresql" and len(needle) <= GRAMS_UP_TO:
+        # exact on its own (a needle has no "|", so it never spans two values): a LIKE
+        # beside it would only spoil the row estimate that picks the plan
         grams = getattr(func, GRAMS_FUNCTION)(search_t.c.text)
         wanted = bindparam("search_gram", [needle], type_=ARRAY(Text))
-        conditions.append(grams.op("@>")(wanted))
-    return conditions
+        return [grams.op("@>")(wanted)]
+    return [search_t.c.text.like(_like(needle), escape="\\")]
 
 
 def search_rows(
