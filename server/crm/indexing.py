@@ -7,15 +7,16 @@ it wrote; the migration that created the tables backfills them with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, insert, tuple_
+from sqlalchemy import Connection, Table, insert
 
 from sync_protocol import CRM_SCHEMA
 
 from ..models import Record, RecordKey, RecordSearch
+from ..repository.writing import delete_by_key
 from .keys import KEYED, duplicate_keys, search_text, sort_key
 
 keys_t = cast(Table, RecordKey.__table__)
@@ -40,14 +41,8 @@ def index_records(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool =
     ``fresh``: the tables hold none of them yet (a backfill), nothing to delete."""
     keyed = [r for r in rows if r.collection in KEYED]
     searched = [r for r in rows if r.collection in SEARCHED]
-    for chunk in _chunks([] if fresh else keyed):
-        conn.execute(
-            delete(keys_t).where(
-                tuple_(keys_t.c.collection, keys_t.c.record_id).in_(
-                    [(r.collection, r.record_id) for r in chunk]
-                )
-            )
-        )
+    if not fresh:
+        _delete(conn, "record_keys", keyed)
     key_rows = [
         {"collection": r.collection, "record_id": r.record_id, "key": k}
         for r in keyed
@@ -56,14 +51,8 @@ def index_records(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool =
     ]
     if key_rows:
         conn.execute(insert(keys_t), key_rows)
-    for chunk in _chunks([] if fresh else searched):
-        conn.execute(
-            delete(search_t).where(
-                tuple_(search_t.c.collection, search_t.c.record_id).in_(
-                    [(r.collection, r.record_id) for r in chunk]
-                )
-            )
-        )
+    if not fresh:
+        _delete(conn, "record_search", searched)
     search_rows = [
         {
             "collection": r.collection,
@@ -78,6 +67,12 @@ def index_records(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool =
         conn.execute(insert(search_t), search_rows)
 
 
-def _chunks(rows: Sequence[IndexedRow]) -> Iterable[Sequence[IndexedRow]]:
-    for i in range(0, len(rows), _CHUNK):
-        yield rows[i : i + _CHUNK]
+def _delete(conn: Connection, table: str, rows: Sequence[IndexedRow]) -> None:
+    """Delete ``table``'s rows of ``rows``: per collection, by key (an index search on
+    both databases, :func:`server.repository.writing.delete_by_key`)."""
+    by_collection: dict[str, list[str]] = {}
+    for r in rows:
+        by_collection.setdefault(r.collection, []).append(r.record_id)
+    for collection, ids in sorted(by_collection.items()):
+        for start in range(0, len(ids), _CHUNK):
+            delete_by_key(conn, table, collection, sorted(ids[start : start + _CHUNK]))

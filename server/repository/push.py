@@ -148,6 +148,7 @@ class PushBatch:
         #: Some mutation ids may be stored already (a rerun after :class:`Raced`): read
         #: their results first.
         self.known_applied = False
+        self.mutations: Sequence[Mutation] = ()
 
     # ---- loading -------------------------------------------------------------------
 
@@ -264,6 +265,7 @@ class PushBatch:
     # ---- the batch -----------------------------------------------------------------
 
     def run(self, mutations: Sequence[Mutation], digests: Sequence[str]) -> PushOutcome:
+        self.mutations = mutations
         self.state = lock_counter(self.conn)
         start_counter = self.state.counter
         self._prefetch(mutations)

@@ -64,6 +64,30 @@ def lookup(
     return [tuple(r) for r in conn.exec_driver_sql(statement, args)]
 
 
+def delete_by_key(conn: Connection, table: str, collection: str, record_ids: Sequence[str]) -> None:
+    """Delete the rows of ``table`` keyed ``(collection, record_id)`` for ``record_ids``
+    (derived tables: duplicate keys, search text, reminders).
+
+    SQLite: ``collection = ? AND record_id IN (…)`` — an index search (a row-value
+    ``(collection, record_id) IN (…)`` is planned as a full scan). PostgreSQL: the rows
+    are found key by key as in :func:`lookup` and deleted by ``ctid`` — plan-stable."""
+    if not record_ids:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT q.ctid FROM "
+            "unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL (SELECT ctid FROM "
+            f"{table} WHERE collection = %s AND record_id = k.key OFFSET 0) AS q))",
+            (list(record_ids), collection),
+        )
+        return
+    marks = ", ".join("?" * len(record_ids))
+    conn.exec_driver_sql(
+        f"DELETE FROM {table} WHERE collection = ? AND record_id IN ({marks})",
+        (collection, *record_ids),
+    )
+
+
 def write_batch(
     conn: Connection,
     written: Sequence[RowState],

@@ -172,3 +172,52 @@ def test_upgrade_and_seed_demo_refresh_planner_statistics(
     monkeypatch.setenv("FIELDSYNC_SECRET_KEY", "x" * 40)
     assert main(["seed-demo", "--database-url", postgres_url, "--customers", "20"]) == 0
     assert analysed("records") > after_upgrade
+
+
+def test_duplicate_keys_of_a_whole_push_are_read_in_one_query(world: World) -> None:
+    phone = world.phone("rep_a1")
+    with statements(world.context.engine) as sql:
+        assert all(r["status"] == "applied" for r in phone.push(_batch(phone, 40)))
+    assert len(_on("record_keys", sql, "SELECT")) == 1
+    # ... and a duplicate is still caught, against the stored keys and within the push.
+    first = customer_fields("王五")
+    twin = {**customer_fields("王五"), "phone": first["phone"]}
+    [stored] = phone.push([phone.mutation("customers", new_id("c"), first)])
+    results = phone.push(
+        [
+            phone.mutation("customers", new_id("c"), twin),
+            phone.mutation(
+                "customers", new_id("c"), {**customer_fields("赵六"), "email": "z@x.cn"}
+            ),
+            phone.mutation(
+                "customers", new_id("c"), {**customer_fields("钱七"), "email": "z@x.cn"}
+            ),
+        ]
+    )
+    assert stored["status"] == "applied"
+    assert [r["status"] for r in results] == ["rejected", "applied", "rejected"]
+    assert {r["error"]["code"] for r in (results[0], results[2])} == {"possible_duplicate"}
+
+
+def test_derived_rows_are_deleted_by_key_and_not_at_all_for_new_records(world: World) -> None:
+    phone = world.phone("rep_a1")
+    created = _batch(phone, 5)
+    with statements(world.context.engine) as sql:
+        phone.push(created)
+    for table in ("record_keys", "record_search", "reminders"):
+        assert _on(table, sql, "DELETE") == []  # new records: nothing to replace
+    with statements(world.context.engine) as sql:
+        phone.push([phone.mutation("customers", m["record_id"], {"name": "新名"}) for m in created])
+    deletes = _on("record_keys", sql, "DELETE") + _on("record_search", sql, "DELETE")
+    assert len(deletes) == 2
+    if world.db_url.startswith("sqlite"):
+        for statement in deletes:
+            assert "WHERE collection = ? AND record_id IN (" in statement
+            with world.context.engine.connect() as conn:
+                plan = conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + statement, ("customers", *["x"] * 5)
+                ).all()
+            assert "USING INDEX" in str(plan) or "PRIMARY KEY" in str(plan), plan
+    else:
+        for statement in deletes:
+            assert "ctid = ANY(ARRAY(SELECT q.ctid FROM unnest(" in statement
