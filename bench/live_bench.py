@@ -685,6 +685,7 @@ async def missed_phase(
             restarted.append(time.monotonic())
 
     started = time.monotonic()
+    load_before = load_avg()
     restart_task = asyncio.create_task(restarter())
     await asyncio.gather(*(writer(w) for w in range(4)))
     done_writing.set()
@@ -727,6 +728,7 @@ async def missed_phase(
         crowd_reconnects = crowd_after["connects"] - crowd_before["connects"]
     return {
         "changes": batches * batch,
+        "load_avg_1m": [load_before, load_avg()],
         "distinct_records": len(truth),
         "restarts": len(restarted),
         "restarts_during_writes": sum(t <= written_at for t in restarted),
