@@ -166,6 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await live.stop()
+            if context.loop_reader is not None:
+                context.loop_reader.close()  # the poll's own connection (routers/sync.py)
             context.ops.stop()  # the last health flush happens here
             if tracer is not None:
                 tracer.shutdown()  # exports the spans still buffered

@@ -246,7 +246,7 @@ def _serve_pull(
         state = read_counter(conn, auth=True)
         caller = context.auth_cache.get(claims, epoch=state.epoch, generation=state.auth_generation)
         if caller is None:
-            caller = _verify_caller(conn, claims, state)
+            caller = _verify_caller(conn, request, claims, state)
             context.auth_cache.put(claims, caller)
         return _answer(context, request, claims, body, accept_encoding, conn, state, caller)
 
@@ -302,11 +302,14 @@ def _answer(
     return Response(content, media_type="application/json", headers=headers)
 
 
-def _verify_caller(conn: Connection, claims: AccessClaims, state: SyncCounter) -> Verified:
+def _verify_caller(
+    conn: Connection, request: Request, claims: AccessClaims, state: SyncCounter
+) -> Verified:
     """Read the caller's rows and hold the token against them (after ``state`` was read:
     the entry is vouched for by the auth generation read before the rows)."""
     with Session(bind=conn) as session:
         user, device = load_caller(session, claims)
+        request.state.device_id = device.id  # errors from here on are the device's
         check_token(claims, user, device)
         principal = principal_for(session, user, device.id)
         return Verified(principal, state.epoch, state.auth_generation, device.last_seen)
