@@ -138,33 +138,9 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _sdk_section(sdk: dict[str, Any]) -> list[str]:
-    enc = sdk.get("initial_sync_encrypted", {})
-    plain = sdk.get("initial_sync_plaintext", {})
-    traced = sdk.get("initial_sync_encrypted_traced", {})
-    raw_enc = sdk.get("raw_ceiling_encrypted", {})
-    raw_plain = sdk.get("raw_ceiling_plaintext", {})
-    search = sdk.get("search", {})
-    overhead = sdk.get("encryption_overhead_pct", {})
-    return [
-        "## Initial sync into a fresh encrypted device (`bench/sdk_bench.py`)",
-        "",
-        "| Figure | Measured | Ceiling measured in the same run |",
-        "|---|---|---|",
-        f"| Initial sync of {_n(enc.get('customers_in_store') or enc.get('records'))} customers, "
-        f"encrypted store | **{_n(enc.get('records_per_s'))} records/s** "
-        f"({_n(enc.get('seconds'), 2)} s) | raw AES-GCM + SQLite insert of the same pages: "
-        f"{_n(raw_enc.get('records_per_s'))} records/s |",
-        f"| Same sync, plaintext store | {_n(plain.get('records_per_s'))} records/s | raw SQLite "
-        f"insert without encryption: {_n(raw_plain.get('records_per_s'))} records/s |",
-        f"| Peak memory during the sync | {_n(traced.get('traced_peak_mb'), 1)} MB of Python "
-        f"allocations (tracemalloc); RSS growth {_n(enc.get('rss_growth_mb'), 1)} MB | – |",
-        f"| Encryption overhead | {_n(overhead.get('end_to_end'), 1)} % end to end | "
-        f"{_n(overhead.get('raw_ceiling'), 1)} % in the raw ceiling |",
-        f"| Text search over {_n(search.get('customers'))} customers | warm median "
-        f"{_n(search.get('warm_median_ms'), 2)} ms, cold {_n(search.get('cold_first_search_ms'), 1)}"
-        " ms | – |",
-        "",
-    ]
+    from .sdk_bench import report_lines  # the SDK bench owns its section
+
+    return report_lines(sdk)
 
 
 def _fleet_section(fleet: dict[str, Any]) -> list[str]:

@@ -2,16 +2,26 @@
 
     .venv/bin/python -m bench.live_bench [--quick] [--devices 1000] [--changes 100000]
 
-One asyncio process simulates the devices (a raw ``asyncio`` HTTP/1.1 reader per event
-stream, ``httpx.AsyncClient`` for pulls and pushes): threads could not hold a thousand.
 Devices are 100 teams of a manager and 9 reps, each with one device, streams split
 between instance A and instance B; tokens are signed with the servers' key (a thousand
-Argon2 sign-ins would only time the password hash).
+Argon2 sign-ins would only time the password hash). Each device is an asyncio task pair
+(a raw HTTP/1.1 reader of its event stream, and a puller that pulls when poked) on a
+lean keep-alive HTTP client (:class:`RawHttp`: httpx would spend more CPU per request
+than the server's pull handler, on the same two cores).
+
+**Two simulator processes.** The *crowd* — every device not measured — runs in a
+subprocess of its own (``--crowd``); this process holds only the measured devices (the
+latency phase's managers, the missed phase's ten teams and the admin) and the writers,
+so its event loop is never the thing being timed.
 
 1. **Latency**: a rep's write pushed to one instance; its manager's device streams from
    the *other* instance, pulls when poked, and the time from "push sent" to "the change
-   is in the manager's device" is taken (and to the poke alone). Aim p50 ≤ 50 ms,
-   p99 ≤ 150 ms.
+   is in the manager's device" is taken (and to the push's answer, to the poke). Aim
+   p50 ≤ 50 ms, p99 ≤ 150 ms. **The ceiling**, interleaved with the samples (same load,
+   same client code): a bare SSE echo process (``--echo``: no framework, no database)
+   where a POST makes it send an event on another connection, which then makes one
+   more request — the floor this machine gives two Python processes for "a write
+   request → an event on another device's stream → that device's request".
 2. **Memory**: RSS of both server processes with no stream, and with every device
    connected and idle; the difference per device.
 3. **No missed change**: ``--changes`` upserts (batches of 100 from 4 writers, both
@@ -20,10 +30,10 @@ Argon2 sign-ins would only time the password hash).
    when poked (or when ``ready`` after a reconnect shows a checkpoint they do not hold) —
    never on a timer. Afterwards every in-scope device's copy is compared with the
    database: the number of (device, record) pairs it lacks or holds stale is "missed".
-   Out-of-scope devices must get no poke at all.
-4. **Push scaling**: batches of 100 new customers for ``--push-seconds``: one writer on
-   one instance, then 4 writers across 2 instances (streams closed). Aims: ≥ 1.6× and
-   ≥ 5,000 mutations/s.
+   Out-of-scope devices (the crowd's and the other managers) must get no poke at all.
+4. **Push scaling** (``--phases push``; the figure of record is the push bench's): batches
+   of 100 new customers for ``--push-seconds``: one writer on one instance, then 4
+   writers across 2 instances (streams closed).
 
 Writes ``bench/results/live.json`` (``bench/results/quick/live.json`` with ``--quick``).
 """
@@ -50,7 +60,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from sync_protocol import HybridLogicalClock  # noqa: E402
-from tests.support.server_proc import TEST_SECRET, ServerProcess  # noqa: E402
+from tests.support.server_proc import TEST_SECRET, ServerProcess, free_port  # noqa: E402
 from tests.support.simulator import SERVER_ENV  # noqa: E402
 
 from .fleet_bench import percentile  # noqa: E402
@@ -121,6 +131,86 @@ def prepare(db_url: str, devices: int) -> list[Person]:
     return people
 
 
+# ---- a lean HTTP/1.1 client ------------------------------------------------------------
+
+
+class HttpError(OSError):
+    """A connection that broke mid-request (a restarted instance, a refused connect)."""
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """(status, body, keep-alive) of one HTTP/1.1 response."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise HttpError("connection closed")
+    status = int(status_line.split(b" ", 2)[1])
+    length, chunked, keep = 0, False, True
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "transfer-encoding" and "chunked" in value:
+            chunked = True
+        elif name == "connection" and value == "close":
+            keep = False
+    if not chunked:
+        return status, await reader.readexactly(length), keep
+    body = b""
+    while True:
+        size = int((await reader.readline()).strip() or b"0", 16)
+        chunk = await reader.readexactly(size + 2)
+        if size == 0:
+            return status, body, keep
+        body += chunk[:-2]
+
+
+class RawHttp:
+    """Keep-alive JSON POSTs to one port, at most ``size`` connections at once."""
+
+    def __init__(self, port: int, size: int = 40) -> None:
+        self.port = port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.slots = asyncio.Semaphore(size)
+
+    async def post(self, path: str, body: Any, token: str = "") -> tuple[int, Any]:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n"
+            + (f"Authorization: Bearer {token}\r\n" if token else "")
+            + "\r\n"
+        ).encode()
+        async with self.slots:
+            if self.idle:
+                conn = self.idle.pop()
+            else:
+                try:
+                    conn = await asyncio.open_connection("127.0.0.1", self.port)
+                except OSError as exc:
+                    raise HttpError(str(exc)) from exc
+            reader, writer = conn
+            try:
+                writer.write(head + data)
+                status, raw, keep = await _response(reader)
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                writer.close()
+                raise HttpError(type(exc).__name__) from exc
+            if keep:
+                self.idle.append(conn)
+            else:
+                writer.close()
+        return status, (json.loads(raw) if raw else None)
+
+    async def aclose(self) -> None:
+        for _reader, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
 # ---- a simulated device ----------------------------------------------------------------
 
 
@@ -140,25 +230,24 @@ class Sim:
 
 
 class Fleet:
-    def __init__(self, ports: list[int], people: list[Person]) -> None:
+    def __init__(self, ports: list[int], people: list[Person], homes: list[int]) -> None:
         self.ports = ports
-        self.sims = [Sim(p, i % len(ports)) for i, p in enumerate(people)]
-        self.http = [
-            httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}",
-                timeout=60,
-                limits=httpx.Limits(max_connections=40, max_keepalive_connections=40),
-            )
-            for port in ports
-        ]
+        self.sims = [Sim(p, home) for p, home in zip(people, homes, strict=True)]
+        self.http = [RawHttp(port) for port in ports]
         #: record id -> push-sent time (and the writer's team), for the latency phase.
         self.watch: dict[str, float] = {}
         self.watch_team: dict[str, int] = {}
+        self.acked: dict[str, float] = {}
         self.seen: dict[str, float] = {}
         self.poked: dict[str, float] = {}
         self.errors: dict[str, int] = {}
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
+        #: Teams whose writes the latency phase times (their managers are here, their
+        #: reps — the writers — in the crowd) and teams the missed phase writes into.
+        self.latency_teams: list[int] = []
+        self.missed_teams: list[int] = []
+        self.writers: list[Person] = []
 
     def note(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -260,21 +349,16 @@ class Fleet:
                 "limit": 2000,
             }
             try:
-                response = await client.post(
-                    "/v1/sync/pull",
-                    json=body,
-                    headers={"Authorization": f"Bearer {sim.person.token}"},
-                )
-            except httpx.HTTPError:
+                status, page = await client.post("/v1/sync/pull", body, sim.person.token)
+            except HttpError:
                 attempt += 1
                 await asyncio.sleep(0.1)
                 continue
-            if response.status_code != 200:
-                self.note(f"pull {response.status_code}")
+            if status != 200:
+                self.note(f"pull {status}")
                 attempt += 1
                 await asyncio.sleep(0.1)
                 continue
-            page = response.json()
             sim.pulls += 1
             now = time.monotonic()
             for change in page["changes"]:
@@ -294,14 +378,12 @@ class Fleet:
         while True:
             client = self.http[(index + attempt) % len(self.http)]
             try:
-                response = await client.post(
-                    "/v1/sync/push", json=body, headers={"Authorization": f"Bearer {person.token}"}
-                )
-                if response.status_code == 200:
-                    results = response.json()["results"]
+                status, answer = await client.post("/v1/sync/push", body, person.token)
+                if status == 200:
+                    results = answer["results"]
                     return sum(r["status"] in ("applied", "merged", "duplicate") for r in results)
-                self.note(f"push {response.status_code}")
-            except httpx.HTTPError:
+                self.note(f"push {status}")
+            except HttpError:
                 self.note("push unreachable")
             attempt += 1
             await asyncio.sleep(0.05)
@@ -318,6 +400,13 @@ class Fleet:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         for client in self.http:
             await client.aclose()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "pokes": {s.person.device_id: s.pokes for s in self.sims},
+            "connects": sum(s.connects for s in self.sims),
+            "errors": self.errors,
+        }
 
 
 def mutation(clock: HybridLogicalClock, rid: str, name: str) -> dict[str, Any]:
@@ -365,59 +454,145 @@ async def settled(fleet: Fleet, timeout_s: float) -> float:
     return time.monotonic() - started
 
 
-async def latency_phase(fleet: Fleet, samples: int, rate_hz: float) -> dict[str, Any]:
+class EchoProbe:
+    """The ceiling: one device's stream on the bare echo process (``--echo``); a POST
+    there sends an event on it, and the device answers it with one more request."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.http = RawHttp(port, size=4)
+        self.sent: dict[int, float] = {}
+        self.evented: dict[int, float] = {}
+        self.done: dict[int, float] = {}
+        self.connected = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.pulls: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        writer.write(b"GET /events/probe HTTP/1.1\r\nHost: bench\r\n\r\n")
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        self.connected.set()
+        buffer = b""
+        try:
+            while True:
+                size = int((await reader.readline()).strip() or b"0", 16)
+                if size == 0:
+                    return
+                buffer += (await reader.readexactly(size + 2))[:-2]
+                while b"\n\n" in buffer:
+                    raw, buffer = buffer.split(b"\n\n", 1)
+                    data = raw.decode().rpartition("data:")[2]
+                    n = int(json.loads(data)["checkpoint"][1:])
+                    if n in self.sent and n not in self.evented:
+                        self.evented[n] = time.monotonic()
+                        pull = asyncio.create_task(self._pull(n))
+                        self.pulls.add(pull)
+                        pull.add_done_callback(self.pulls.discard)
+        finally:
+            writer.close()
+
+    async def _pull(self, n: int) -> None:
+        await self.http.post("/pull/probe", {"checkpoint": n})
+        self.done[n] = time.monotonic()
+
+    async def sample(self, n: int) -> None:
+        self.sent[n] = time.monotonic()
+        await self.http.post("/write/probe", {"n": n})
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        await self.http.aclose()
+
+
+def _spread(values: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": round(percentile(values, 0.5), 1),
+        "p99": round(percentile(values, 0.99), 1),
+        "max": round(max(values), 1) if values else None,
+    }
+
+
+async def latency_phase(
+    fleet: Fleet, samples: int, rate_hz: float, echo: EchoProbe | None
+) -> dict[str, Any]:
     managers = {s.person.team: s for s in fleet.sims if s.person.role == "manager"}
-    reps = [s for s in fleet.sims if s.person.role == "rep" and s.person.team in managers]
+    teams = set(fleet.latency_teams)
+    reps = [p for p in fleet.writers if p.team in teams]
     rng = random.Random(7)
     clock = HybridLogicalClock("bench-latency")
-    sent = 0
-    pending: list[asyncio.Task[int]] = []
-    while sent < samples:
+    pending: list[asyncio.Task[None]] = []
+    if echo is not None:
+        await asyncio.wait_for(echo.connected.wait(), 10)
+
+    async def write(person: Person, target: int, rid: str, n: int) -> None:
+        await fleet.push(person, target, [mutation(clock, rid, f"latency {n}")])
+        fleet.acked[rid] = time.monotonic()
+
+    load_before = load_avg()
+    for n in range(samples):
         rep = rng.choice(reps)
-        manager = managers[rep.person.team]
+        manager = managers[rep.team]
         target = 1 - manager.home  # written on the instance the manager does NOT stream from
-        rid = f"lat-{sent}"
-        fleet.watch_team[rid] = rep.person.team
+        rid = f"lat-{n}"
+        fleet.watch_team[rid] = rep.team
         fleet.watch[rid] = time.monotonic()
-        pending.append(
-            asyncio.create_task(
-                fleet.push(rep.person, target, [mutation(clock, rid, f"latency {sent}")])
-            )
-        )
-        sent += 1
-        await asyncio.sleep(1 / rate_hz)
+        pending.append(asyncio.create_task(write(rep, target, rid, n)))
+        await asyncio.sleep(0.5 / rate_hz)
+        if echo is not None:  # the ceiling, half-way between two samples
+            pending.append(asyncio.create_task(echo.sample(n)))
+        await asyncio.sleep(0.5 / rate_hz)
     await asyncio.gather(*pending)
     deadline = time.monotonic() + 10
     while len(fleet.seen) < samples and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     delivered = [(fleet.seen[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.seen]
     poked = [(fleet.poked[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.poked]
+    acked = [(fleet.acked[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.acked]
     fleet.watch.clear()
     fleet.watch_team.clear()
-    return {
+    out: dict[str, Any] = {
         "samples": samples,
         "rate_per_s": rate_hz,
+        "load_avg_1m": [load_before, load_avg()],
         "delivered": len(delivered),
-        "write_to_other_device_ms": {
-            "p50": round(percentile(delivered, 0.5), 1),
-            "p99": round(percentile(delivered, 0.99), 1),
-            "max": round(max(delivered), 1) if delivered else None,
-        },
-        "write_to_poke_ms": {
-            "p50": round(percentile(poked, 0.5), 1),
-            "p99": round(percentile(poked, 0.99), 1),
-        },
+        "write_to_other_device_ms": _spread(delivered),
+        "write_to_poke_ms": _spread(poked),
+        "write_to_push_answered_ms": _spread(acked),
     }
+    if echo is not None:
+        ceiling = [(echo.done[n] - t) * 1000 for n, t in echo.sent.items() if n in echo.done]
+        evented = [(echo.evented[n] - t) * 1000 for n, t in echo.sent.items() if n in echo.evented]
+        out["ceiling_bare_sse_echo_ms"] = {**_spread(ceiling), "event_alone": _spread(evented)}
+        base = out["ceiling_bare_sse_echo_ms"]
+        out["ratio_to_ceiling"] = {
+            q: round(out["write_to_other_device_ms"][q] / base[q], 1) if base[q] else None
+            for q in ("p50", "p99")
+        }
+    return out
 
 
 async def missed_phase(
-    fleet: Fleet, procs: list[ServerProcess], db_url: str, changes: int, restarts: int
+    fleet: Fleet,
+    crowd: Crowd | None,
+    procs: list[ServerProcess],
+    db_url: str,
+    changes: int,
+    restarts: int,
 ) -> dict[str, Any]:
-    teams = sorted({s.person.team for s in fleet.sims if s.person.team >= 0})[:10]
+    teams = list(fleet.missed_teams)
     writers = [s.person for s in fleet.sims if s.person.role == "rep" and s.person.team in teams]
     in_scope = {s for s in fleet.sims if s.person.team in teams or s.person.role == "admin"}
     outside = [s for s in fleet.sims if s not in in_scope]
+    crowd_before = await crowd.stats() if crowd is not None else None
     pokes_outside_before = sum(s.pokes for s in outside)
+    connects_before = sum(s.connects for s in fleet.sims)
     batch = 100
     batches = changes // batch
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -499,6 +674,11 @@ async def missed_phase(
         await asyncio.sleep(0.5)
         left = missing()
     converged_at = time.monotonic()
+    crowd_after = await crowd.stats() if crowd is not None else None
+    crowd_pokes = crowd_reconnects = 0
+    if crowd_before is not None and crowd_after is not None:
+        crowd_pokes = sum(crowd_after["pokes"].values()) - sum(crowd_before["pokes"].values())
+        crowd_reconnects = crowd_after["connects"] - crowd_before["connects"]
     return {
         "changes": batches * batch,
         "distinct_records": len(truth),
@@ -511,8 +691,11 @@ async def missed_phase(
         "converged_s_after_last_write_and_restart": round(
             converged_at - max(written_at, restarts_done_at), 2
         ),
-        "pokes_to_out_of_scope_devices": sum(s.pokes for s in outside) - pokes_outside_before,
-        "reconnects": sum(s.connects for s in fleet.sims) - len(fleet.sims),
+        "out_of_scope_devices": len(outside) + (len(crowd_after["pokes"]) if crowd_after else 0),
+        "pokes_to_out_of_scope_devices": sum(s.pokes for s in outside)
+        - pokes_outside_before
+        + crowd_pokes,
+        "reconnects": sum(s.connects for s in fleet.sims) - connects_before + crowd_reconnects,
         "failed_starts": failed_starts,
     }
 
@@ -588,13 +771,177 @@ async def push_phase(ports: list[int], people: list[Person], seconds: float) -> 
 # ---- the run ---------------------------------------------------------------------------
 
 
-async def bench(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
+# ---- the crowd and the echo: processes of their own ------------------------------------
+
+
+class Crowd:
+    """The devices nobody times, in a subprocess (``--crowd SPEC``) of their own."""
+
+    def __init__(self) -> None:
+        self.proc: asyncio.subprocess.Process | None = None
+        self.ready: dict[str, Any] = {}
+
+    async def start(self, spec: Path) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.live_bench", "--crowd", str(spec),
+            cwd=REPO, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=2**24,
+        )  # fmt: skip
+
+    async def wait_ready(self) -> dict[str, Any]:
+        self.ready = await self._line()
+        return self.ready
+
+    async def _line(self) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the crowd process ended")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def stats(self) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(b"stats\n")
+        await self.proc.stdin.drain()
+        return await self._line()
+
+    async def stop(self) -> dict[str, Any]:
+        stats = await self.stats()
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(b"stop\n")
+        await self.proc.stdin.drain()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 30)
+        except TimeoutError:
+            self.proc.kill()
+        return stats
+
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+
+async def crowd_main(spec_path: Path) -> None:
+    spec = json.loads(spec_path.read_text())
+    people = [Person(**p) for p in spec["people"]]
+    fleet = Fleet(spec["ports"], people, spec["homes"])
+    fleet.start()
+    connect_s = await all_connected(fleet, 600)
+    settle_s = await settled(fleet, 600)
+    print(json.dumps({"connect_s": connect_s, "settle_s": settle_s}), flush=True)
+    loop = asyncio.get_running_loop()
+    while True:
+        command = (await loop.run_in_executor(None, sys.stdin.readline)).strip()
+        if command == "stats":
+            print(json.dumps(fleet.stats()), flush=True)
+        else:  # "stop", or the parent went away
+            break
+    await fleet.stop()
+
+
+def _chunk(text_: str) -> bytes:
+    data = text_.encode()
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+async def echo_main(port: int) -> None:
+    """The ceiling's server: SSE out, JSON in, no framework, no database."""
+    streams: dict[str, list[asyncio.StreamWriter]] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                method, path, _ = line.decode().split(" ", 2)
+                length = 0
+                while True:
+                    header = await reader.readline()
+                    if header in (b"\r\n", b""):
+                        break
+                    name, _, value = header.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                body = await reader.readexactly(length) if length else b""
+                kind, _, key = path.strip("/").partition("/")
+                if method == "GET" and kind == "events":
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n"
+                    )
+                    streams.setdefault(key, []).append(writer)
+                    await reader.read()  # held until the device goes
+                    streams[key].remove(writer)
+                    return
+                answer = json.dumps({"changes": [], "has_more": False}).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(answer)}\r\n\r\n".encode()
+                    + answer
+                )
+                if kind == "write":
+                    n = json.loads(body)["n"]
+                    event = f'event: changes\ndata: {{"checkpoint":"e{n}"}}\n\n'
+                    for stream in streams.get(key, ()):
+                        stream.write(_chunk(event))
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+async def start_echo(port: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.live_bench", "--echo", str(port),
+        cwd=REPO, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    await asyncio.wait_for(proc.stdout.readline(), 30)
+    return proc
+
+
+# ---- the run ---------------------------------------------------------------------------
+
+
+def split(people: list[Person], missed_n: int, latency_n: int) -> dict[str, Any]:
+    """Which devices this process holds (measured ones) and which the crowd holds."""
+    teams = sorted({p.team for p in people if p.team >= 0})
+    missed = teams[:missed_n]
+    latency = teams[missed_n : missed_n + latency_n]
+    homes = {p.device_id: i % 2 for i, p in enumerate(people)}
+    mine = [
+        p
+        for p in people
+        if p.team in missed or p.role == "admin" or (p.team in latency and p.role == "manager")
+    ]
+    held = {p.device_id for p in mine}
+    crowd = [p for p in people if p.device_id not in held]
+    return {
+        "missed": missed,
+        "latency": latency,
+        "homes": homes,
+        "mine": mine,
+        "crowd": crowd,
+        "writers": [p for p in people if p.team in latency and p.role == "rep"],
+    }
+
+
+async def bench(db_url: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     started = time.time()
     people = await asyncio.to_thread(prepare, db_url, args.devices)
     env = {**SERVER_ENV, "FIELDSYNC_LIVE_MAX_STREAMS": str(args.devices + 100)}
     procs = [ServerProcess(db_url, env=env, migrate=False, startup_timeout_s=120) for _ in range(2)]
     for proc in procs:
         await asyncio.to_thread(proc.start)
+    ports = [p.port for p in procs]
+    teams = (args.devices - 1) // TEAM_SIZE
+    plan = split(people, min(10, teams // 2), min(20, teams - min(10, teams // 2)))
     out: dict[str, Any] = {
         "devices": len(people),
         "instances": 2,
@@ -602,14 +949,42 @@ async def bench(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "load_avg_1m_before": load_avg(),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "simulator": {
+            "measuring_process_devices": len(plan["mine"]),
+            "crowd_process_devices": len(plan["crowd"]),
+            "http_client": "raw asyncio HTTP/1.1 keep-alive (bench.live_bench.RawHttp)",
+        },
     }
+    crowd: Crowd | None = None
+    echo_proc: asyncio.subprocess.Process | None = None
+    echo: EchoProbe | None = None
     try:
         await asyncio.sleep(1)
         rss_idle = [rss_kb(p.pid) for p in procs]
-        fleet = Fleet([p.port for p in procs], people)
+        connect_started = time.monotonic()
+        if plan["crowd"]:
+            spec = work / "crowd.json"
+            spec.write_text(
+                json.dumps(
+                    {
+                        "ports": ports,
+                        "people": [vars(p) for p in plan["crowd"]],
+                        "homes": [plan["homes"][p.device_id] for p in plan["crowd"]],
+                    }
+                )
+            )
+            crowd = Crowd()
+            await crowd.start(spec)
+        fleet = Fleet(ports, plan["mine"], [plan["homes"][p.device_id] for p in plan["mine"]])
+        fleet.latency_teams, fleet.missed_teams = plan["latency"], plan["missed"]
+        fleet.writers = plan["writers"]
         fleet.start()
-        out["connect_all_s"] = round(await all_connected(fleet, 300), 1)
-        out["first_sync_all_s"] = round(await settled(fleet, 300), 1)
+        await all_connected(fleet, 600)
+        await settled(fleet, 600)
+        if crowd is not None:
+            ready = await crowd.wait_ready()
+            out["simulator"]["crowd_connect_s"] = round(ready["connect_s"], 1)
+        out["connect_and_first_sync_all_s"] = round(time.monotonic() - connect_started, 1)
         await asyncio.sleep(3)
         rss_streams = [rss_kb(p.pid) for p in procs]
         out["memory"] = {
@@ -619,18 +994,35 @@ async def bench(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
         }
         print("memory", out["memory"], flush=True)
         if "latency" in args.phases:
-            out["latency"] = await latency_phase(fleet, args.samples, args.rate)
+            echo_port = free_port()
+            echo_proc = await start_echo(echo_port)
+            echo = EchoProbe(echo_port)
+            echo.start()
+            out["latency"] = await latency_phase(fleet, args.samples, args.rate, echo)
             print("latency", out["latency"], flush=True)
         if "missed" in args.phases:
             await settled(fleet, 60)
-            out["missed"] = await missed_phase(fleet, procs, db_url, args.changes, args.restarts)
+            out["missed"] = await missed_phase(
+                fleet, crowd, procs, db_url, args.changes, args.restarts
+            )
             print("missed", out["missed"], flush=True)
         out["stream_errors"] = fleet.errors
         await fleet.stop()
+        if crowd is not None:
+            out["crowd_stream_errors"] = (await crowd.stop())["errors"]
+            crowd = None
         if "push" in args.phases:
-            out["push"] = await push_phase([p.port for p in procs], people, args.push_seconds)
+            out["push"] = await push_phase(ports, people, args.push_seconds)
             print("push", out["push"], flush=True)
     finally:
+        if echo is not None:
+            await echo.stop()
+        if echo_proc is not None:
+            echo_proc.terminate()
+            await echo_proc.wait()
+        if crowd is not None and crowd.proc is not None:
+            crowd.proc.kill()
+            await crowd.proc.wait()
         for proc in procs:
             await asyncio.to_thread(proc.stop)
     out["load_avg_1m_after"] = load_avg()
@@ -644,6 +1036,14 @@ async def bench(db_url: str, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _fast_loop() -> None:
+    """uvloop where installed, like the servers (uvicorn picks it too)."""
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (small sizes)")
@@ -654,15 +1054,25 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=10)
     parser.add_argument("--push-seconds", type=float, default=15.0)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--crowd", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--echo", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--phases",
-        default="latency,missed,push",
+        default="latency,missed",
         help="comma-separated subset of latency,missed,push (memory is always measured)",
     )
     parser.add_argument(
         "--merge", action="store_true", help="keep the other phases' figures of --output"
     )
     args = parser.parse_args()
+    if args.crowd is not None:
+        _fast_loop()
+        asyncio.run(crowd_main(args.crowd))
+        return
+    if args.echo is not None:
+        _fast_loop()
+        asyncio.run(echo_main(args.echo))
+        return
     args.phases = set(args.phases.split(","))
     if args.quick:
         args.devices, args.samples, args.changes = 101, 40, 5_000
@@ -673,7 +1083,8 @@ def main() -> None:
 
         work = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         db_url = stack.enter_context(database("postgres", work))
-        result = asyncio.run(bench(db_url, args))
+        _fast_loop()
+        result = asyncio.run(bench(db_url, args, work))
     output.parent.mkdir(parents=True, exist_ok=True)
     if args.merge and output.exists():
         earlier = json.loads(output.read_text())

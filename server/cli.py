@@ -132,6 +132,7 @@ def cmd_db_new_epoch(args: argparse.Namespace) -> int:
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     from .demo import database_is_empty, seed_demo
+    from .migrate import analyze
 
     settings = _settings(args.database_url)
     if not settings.demo_password_allowed:
@@ -148,6 +149,7 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
             print("fieldsync: the database is not empty (use --if-empty to skip)", file=sys.stderr)
             return 1
         counts = seed_demo(session, customers=args.customers)
+    analyze(settings.database_url)  # a bulk load: fresh planner statistics (PostgreSQL)
     summary = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))
     print(f"demo data: users manager, rep1, rep2, admin (password {DEMO_PASSWORD}); {summary}")
     return 0

@@ -26,6 +26,25 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+    analyze(database_url)
+
+
+def analyze(database_url: str) -> None:
+    """PostgreSQL: refresh the planner's statistics (``ANALYZE``) — after migrations and
+    after bulk loads (``fieldsync seed-demo``, bench seeding), so plans do not start from
+    a table the planner believes empty. The sync hot paths do not depend on it (their
+    lookups are plan-stable, :func:`server.repository.writing.lookup`); reports and
+    consoles do. SQLite: nothing."""
+    from .db import is_sqlite, make_engine
+
+    if is_sqlite(normalize_url(database_url)):
+        return
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    finally:
+        engine.dispose()
 
 
 def current_revision(database_url: str) -> str | None:

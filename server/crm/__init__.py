@@ -60,12 +60,16 @@ class CrmRules:
             rule.check_unit(batch, unit)
 
     def on_flush(self, batch: Batch, written: Sequence[RowState]) -> None:
-        rows = [
-            IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted)
-            for r in written
-        ]
-        index_records(batch.conn, rows)
-        index_reminders(batch.conn, rows)
+        # A row the batch inserted (no ``pk``) has no keys, search text or reminder yet:
+        # nothing to delete first.
+        for fresh in (False, True):
+            rows = [
+                IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted, r.owner_id)
+                for r in written
+                if (r.pk is None) == fresh
+            ]
+            index_records(batch.conn, rows, fresh=fresh)
+            index_reminders(batch.conn, rows, fresh=fresh)
         write_events(batch.conn, batch, written, batch.now_ms)
 
 

@@ -25,16 +25,28 @@ from ..repository.units import Batch, Rejected, UnitWrite
 records_t = cast(Table, Record.__table__)
 
 
-def _definitions(batch: Batch, entity: str) -> dict[str, CustomFieldDef]:
-    if not batch.scratch.get("custom_defs_loaded"):
+_DEFINITION_IDS = "custom_def_ids"
+
+
+def _definition_ids(batch: Batch) -> set[str]:
+    """The record ids of every declaration this batch knows: all stored ones (loaded on
+    first use) plus those the batch writes (:meth:`CustomFieldsRule.check_unit` adds
+    them) — so a lookup costs the declarations, not every row the batch holds."""
+    ids = cast(set[str] | None, batch.scratch.get(_DEFINITION_IDS))
+    if ids is None:
         stmt = select(records_t.c.record_id).where(records_t.c.collection == DEFINITIONS_COLLECTION)
-        batch.load(DEFINITIONS_COLLECTION, list(batch.conn.execute(stmt).scalars()))
-        batch.scratch["custom_defs_loaded"] = True
-    live = [
-        state.record.fields
-        for (collection, _rid), state in batch.rows.items()
-        if collection == DEFINITIONS_COLLECTION and state is not None and not state.record.deleted
-    ]
+        ids = set(batch.conn.execute(stmt).scalars())
+        batch.load(DEFINITIONS_COLLECTION, sorted(ids))
+        batch.scratch[_DEFINITION_IDS] = ids
+    return ids
+
+
+def _definitions(batch: Batch, entity: str) -> dict[str, CustomFieldDef]:
+    live = []
+    for rid in sorted(_definition_ids(batch)):
+        state = batch.rows.get((DEFINITIONS_COLLECTION, rid))
+        if state is not None and not state.record.deleted:
+            live.append(state.record.fields)
     return definitions_for(entity, live)
 
 
@@ -55,6 +67,7 @@ class CustomFieldsRule:
                 continue
             fields = w.row.record.fields
             if m.collection == DEFINITIONS_COLLECTION:
+                _definition_ids(batch).add(m.record_id)
                 errors = definition_errors(fields)
                 if not errors:
                     errors = self._clash(batch, w)
@@ -73,12 +86,11 @@ class CustomFieldsRule:
     @staticmethod
     def _clash(batch: Batch, w: UnitWrite) -> list[FieldError]:
         """A second live declaration of one entity's key."""
-        _definitions(batch, "")  # loads every declaration into the batch
         entity, key = w.row.record.fields.get("entity"), w.row.record.fields.get("key")
-        for (collection, rid), state in batch.rows.items():
+        for rid in sorted(_definition_ids(batch)):
+            state = batch.rows.get((DEFINITIONS_COLLECTION, rid))
             if (
-                collection == DEFINITIONS_COLLECTION
-                and rid != w.row.record_id
+                rid != w.row.record_id
                 and state is not None
                 and not state.record.deleted
                 and state.record.fields.get("entity") == entity

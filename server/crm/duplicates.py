@@ -25,15 +25,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, select
-
 from sync_protocol import ErrorCode
 
-from ..models import RecordKey
 from ..repository.units import Batch, Rejected, UnitWrite
+from ..repository.writing import lookup
 from .keys import DUPLICATE_FIELDS, duplicate_keys, matched_on
 
-keys_t = cast(Table, RecordKey.__table__)
 OVERRIDE = "possible_duplicate"
 #: What each collection is compared with.
 TARGETS: dict[str, tuple[str, ...]] = {
@@ -41,6 +38,37 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "leads": ("leads", "customers"),
 }
 _SEEN = "duplicate_keys_seen"
+
+
+_STORED = "duplicate_keys_stored"
+_KEYED = sorted({c for targets in TARGETS.values() for c in targets})
+_LOOKUP = (
+    "SELECT collection, record_id, key FROM record_keys WHERE collection IN "
+    + "(" + ", ".join(f"'{c}'" for c in _KEYED) + ") AND {1}"
+)  # fmt: skip
+
+
+def _stored(batch: Batch, keys: set[str]) -> dict[str, list[tuple[str, str]]]:
+    """Stored records holding each of ``keys`` (in ``record_keys`` at the batch's reads).
+
+    The first call reads the keys of *every* mutation of the push at once — a push of
+    1,000 new customers asks the database once, not once per customer; a key only the
+    merged record has (an update naming one of the fields) is read when first asked."""
+    cache = cast(dict[str, list[tuple[str, str]]] | None, batch.scratch.get(_STORED))
+    wanted = set(keys)
+    if cache is None:
+        cache = batch.scratch[_STORED] = {}
+        for m in batch.mutations:
+            if m.collection in TARGETS and m.op == "upsert":
+                wanted |= duplicate_keys(m.fields)
+    missing = sorted(k for k in wanted if k not in cache)
+    for key in missing:
+        cache[key] = []
+    for start in range(0, len(missing), 500):
+        chunk = missing[start : start + 500]
+        for collection, record_id, key in lookup(batch.conn, _LOOKUP, "key", chunk):
+            cache[key].append((collection, record_id))
+    return cache
 
 
 def _seen(batch: Batch) -> dict[str, set[tuple[str, str]]]:
@@ -83,12 +111,12 @@ class DuplicatesRule:
 
     def _matches(self, batch: Batch, w: UnitWrite, keys: set[str]) -> list[dict[str, Any]]:
         targets = TARGETS[w.mutation.collection]
+        stored = _stored(batch, keys)
         candidates: dict[tuple[str, str], str] = {}
-        stmt = select(keys_t.c.collection, keys_t.c.record_id, keys_t.c.key).where(
-            keys_t.c.collection.in_(targets), keys_t.c.key.in_(sorted(keys))
-        )
-        for row in batch.conn.execute(stmt):
-            candidates.setdefault((row.collection, row.record_id), row.key)
+        for key in sorted(keys):
+            for found in stored.get(key, ()):
+                if found[0] in targets:
+                    candidates.setdefault(found, key)
         for key in keys:
             for found in _seen(batch).get(key, ()):
                 if found[0] in targets:

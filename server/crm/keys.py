@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
+from pypinyin.constants import RE_HANS
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -42,14 +44,38 @@ DUPLICATE_FIELDS = ("name", "company", "phone", "mobile", "email")
 KEYED = ("customers", "leads")
 
 
+#: pypinyin's own "Han character" class (``RE_HANS`` is ``^(?:[…])+$``): a run of them.
+_HAN_RUN = re.compile(f"({RE_HANS.pattern[len('^(?:') : -len(')+$')]}+)")
+
+
+@lru_cache(maxsize=32768)
+def _han_run(run: str, style: Style) -> tuple[str, ...]:
+    return tuple(lazy_pinyin(run, style=style, errors="default"))
+
+
+def readings(text: str, style: Style = Style.NORMAL) -> list[str]:
+    """``lazy_pinyin(text, style=style, errors="default")``, faster: pypinyin splits text
+    at Han / non-Han boundaries first, returns each non-Han run as it is and reads each
+    Han run on its own (phrases never span a boundary), so the result is the same run
+    by run — and a Han run (a surname, a company, a city) recurs across customers, so
+    its reading is cached. ``tests/server/crm/test_pinyin_runs.py`` holds the equality."""
+    out: list[str] = []
+    for i, part in enumerate(_HAN_RUN.split(text)):
+        if i % 2:
+            out.extend(_han_run(part, style))
+        elif part:
+            out.append(part)
+    return out
+
+
 def pinyin_full(text: str) -> str:
     """``张三`` → ``zhangsan``; other characters kept, lower-cased (no spaces)."""
-    return _NOT_WORD.sub("", "".join(lazy_pinyin(text, errors="default"))).lower()
+    return _NOT_WORD.sub("", "".join(readings(text))).lower()
 
 
 def pinyin_initials(text: str) -> str:
     """``张三`` → ``zs`` (ASCII words keep their first letter only)."""
-    return _NOT_WORD.sub("", "".join(lazy_pinyin(text, style=Style.FIRST_LETTER))).lower()
+    return _NOT_WORD.sub("", "".join(readings(text, Style.FIRST_LETTER))).lower()
 
 
 def has_han(text: str) -> bool:
@@ -63,6 +89,7 @@ def fold(text: str) -> str:
     return pinyin_full(text) if has_han(text) else _NOT_WORD.sub("", text).lower()
 
 
+@lru_cache(maxsize=32768)
 def fold_company(text: str) -> str:
     """:func:`fold` without a legal-form suffix: 星辰科技有限公司 = 星辰科技 =
     "Xingchen Keji Co., Ltd." (whole words only: "Costco" keeps its "co")."""
@@ -124,7 +151,7 @@ def sort_key(fields: Mapping[str, Any]) -> str:
     name = fields.get("name")
     if not isinstance(name, str):
         return ""
-    spelled = " ".join(s.lower() for s in lazy_pinyin(name.strip()) if s.strip())
+    spelled = " ".join(s.lower() for s in readings(name.strip()) if s.strip())
     return f"{spelled}\t{name}"[:400]
 
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, delete, insert, or_, select, tuple_
+from sqlalchemy import Connection, Table, and_, insert, or_, select
 
 from sync_protocol.reminders import SOURCES, reminder_of
 
 from ..accounts import Principal
 from ..models import Record, ReminderRow
+from ..repository.writing import delete_by_key
 from .indexing import IndexedRow
 
 reminders_t = cast(Table, ReminderRow.__table__)
@@ -57,15 +58,13 @@ def index_reminders(
     mine = [r for r in rows if r.collection in SOURCES]
     if not mine:
         return
-    for start in range(0, 0 if fresh else len(mine), 500):
-        chunk = mine[start : start + 500]
-        conn.execute(
-            delete(reminders_t).where(
-                tuple_(reminders_t.c.collection, reminders_t.c.record_id).in_(
-                    [(r.collection, r.record_id) for r in chunk]
-                )
-            )
-        )
+    if not fresh:
+        by_collection: dict[str, list[str]] = {}
+        for r in mine:
+            by_collection.setdefault(r.collection, []).append(r.record_id)
+        for collection, ids in sorted(by_collection.items()):
+            for start in range(0, len(ids), 500):
+                delete_by_key(conn, "reminders", collection, sorted(ids[start : start + 500]))
     values: list[dict[str, Any]] = []
     for r in mine:
         reminder = None if r.deleted else reminder_of(r.collection, r.record_id, r.fields, tz=tz)

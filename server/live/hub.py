@@ -1,18 +1,28 @@
 """One process's event streams and what wakes them.
 
-The hub never trusts a message about *what* changed: every wake-up (a local commit, a
-PostgreSQL notification, a reconnected listener, the periodic poll) only makes it
-re-read the committed counter (:func:`~server.repository.read_counter`). When the
-counter moved from ``a`` to ``b`` it asks which owners' records and which users'
-evictions got versions in ``(a, b]`` (index range scans on ``version``) and pokes the
-streams whose scope covers one of them. A lost notification therefore costs latency,
-never a change: the next wake-up of any kind covers everything up to the counter.
+The hub announces only what it read from the database itself or what another instance
+read there: every change is a step of the committed counter
+(:func:`~server.repository.read_counter`) from ``a`` to ``b`` plus the owners whose
+records and the users whose evictions got versions in ``(a, b]``. A *scan* (after a
+local commit, a gap, a reconnected listener, the periodic poll) re-reads the counter
+and asks for those owners (one index range scan on ``version``); a step another
+instance scanned arrives in its NOTIFY payload (:mod:`.pg`) and is applied without a
+query when it starts at or before this hub's counter — otherwise it is treated as a
+mere wake-up and scanned. A lost notification therefore costs latency, never a change:
+the next scan of any kind covers everything up to the counter.
 
-Streams are re-checked against the database every ``auth_check_s`` (one query for all
-of them, through :func:`server.deps.check_token`, the rule every request obeys) and at
-once when a notification says accounts changed; a stream whose token no longer holds
-is closed with the error a request would have got. A stream also ends when its access
-token expires (the device refreshes and reconnects).
+**Fan-out in memory.** Streams are indexed by the ``owner_id`` values their scope
+covers (:func:`server.scope.visible_owners`, the rule every pull obeys), by user, and
+"everything" (admins); a step pokes the union of its owners' entries — its cost grows
+with the streams it pokes, not with the streams held.
+
+Streams are re-checked against the database every ``auth_check_s`` (a fixed handful of
+queries for all of them, whatever their number: the device and user rows in one, the
+teams managers lead and their members in two more) through
+:func:`server.deps.check_token`, the rule every request obeys, and at once when a
+notification says accounts changed; a stream whose token no longer holds is closed
+with the error a request would have got. A stream also ends when its access token
+expires (the device refreshes and reconnects).
 """
 
 from __future__ import annotations
@@ -21,9 +31,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select, text
@@ -34,9 +45,10 @@ from sync_protocol import ErrorCode, ProtocolError
 from ..accounts import Principal, principal_for
 from ..auth import AccessClaims
 from ..deps import check_token
-from ..models import Device, User
+from ..models import Device, Team, User
 from ..repository import SyncCounter, read_counter
 from ..repository.pull import format_checkpoint
+from ..scope import visible_owners
 
 log = logging.getLogger("fieldsync.live")
 _T = TypeVar("_T")
@@ -45,8 +57,25 @@ _T = TypeVar("_T")
 #: which owners changed (after a long outage, a restore, a bulk import).
 SCAN_LIMIT = 50_000
 
-_OWNERS = text("SELECT DISTINCT owner_id FROM records WHERE version > :a AND version <= :b")
-_EVICTED = text("SELECT DISTINCT user_id FROM evictions WHERE version > :a AND version <= :b")
+#: Owners of changed records and users of evictions in one round trip.
+_TOUCHED = text(
+    "SELECT DISTINCT 'o', owner_id FROM records WHERE version > :a AND version <= :b "
+    "UNION ALL "
+    "SELECT DISTINCT 'u', user_id FROM evictions WHERE version > :a AND version <= :b"
+)
+#: What :func:`server.deps.check_token` reads, for many devices at once.
+_CREDENTIALS = select(
+    Device.id,
+    Device.user_id,
+    Device.revoked_at,
+    Device.wipe,
+    Device.token_generation,
+    User.active,
+    User.token_generation,
+    User.role,
+    User.team_id,
+).join(User, User.id == Device.user_id)
+_CHUNK = 500
 
 
 async def wait_event(event: asyncio.Event, timeout_s: float) -> bool:
@@ -66,6 +95,10 @@ def checkpoint_of(state: SyncCounter) -> str:
     return format_checkpoint(state.counter, state.epoch, state.purge_horizon)
 
 
+def _same_history(a: SyncCounter, b: SyncCounter) -> bool:
+    return (a.epoch, a.purge_horizon) == (b.epoch, b.purge_horizon)
+
+
 @dataclass(eq=False)
 class Stream:
     """One connected device. The hub sets ``checkpoint`` (the newest to announce) or
@@ -77,12 +110,15 @@ class Stream:
     checkpoint: str | None = None
     announced: str | None = None
     closed: ProtocolError | None = None
+    #: The index entries it sits in (``None``: everything) — :class:`ScopeIndex`.
+    keys: list[str] | None = field(default=None, repr=False)
 
     @property
     def device_id(self) -> str:
         return self.claims.device_id
 
     def sees(self, owners: set[str | None] | None, evicted: set[str]) -> bool:
+        """The rule itself, stream by stream (:class:`ScopeIndex` is the fast form)."""
         if owners is None:
             return True
         if self.principal.user_id in evicted:
@@ -99,10 +135,80 @@ class Stream:
             self.wake.set()
 
 
+class ScopeIndex:
+    """Streams by the ``owner_id`` values they see, by user, and "sees everything".
+
+    :meth:`poked` answers exactly what :meth:`Stream.sees` would, stream by stream, at
+    the cost of the streams it returns."""
+
+    def __init__(self) -> None:
+        self.streams: set[Stream] = set()
+        self.everything: set[Stream] = set()
+        self.by_owner: dict[str, set[Stream]] = {}
+        self.by_user: dict[str, set[Stream]] = {}
+
+    def __len__(self) -> int:
+        return len(self.streams)
+
+    def __iter__(self) -> Any:
+        return iter(self.streams)
+
+    def add(self, stream: Stream) -> None:
+        self.streams.add(stream)
+        self.by_user.setdefault(stream.principal.user_id, set()).add(stream)
+        stream.keys = visible_owners(stream.principal)
+        if stream.keys is None:
+            self.everything.add(stream)
+            return
+        for owner in stream.keys:
+            self.by_owner.setdefault(owner, set()).add(stream)
+
+    def discard(self, stream: Stream) -> None:
+        if stream not in self.streams:
+            return
+        self.streams.discard(stream)
+        _unlink(self.by_user, stream.principal.user_id, stream)
+        if stream.keys is None:
+            self.everything.discard(stream)
+        else:
+            for owner in stream.keys:
+                _unlink(self.by_owner, owner, stream)
+
+    def rescope(self, stream: Stream, principal: Principal) -> None:
+        """``stream``'s scope is now ``principal``'s."""
+        if principal == stream.principal:
+            return
+        held = stream in self.streams
+        self.discard(stream)
+        stream.principal = principal
+        if held:
+            self.add(stream)
+
+    def poked(self, owners: set[str | None] | None, evicted: Iterable[str]) -> set[Stream]:
+        if owners is None or None in owners:  # reference data: everyone sees it
+            return set(self.streams)
+        found = set(self.everything) if owners else set()
+        for owner in owners:
+            found.update(self.by_owner.get(owner, ()))  # type: ignore[arg-type]
+        for user in evicted:
+            found.update(self.by_user.get(user, ()))
+        return found
+
+
+def _unlink(index: dict[str, set[Stream]], key: str, stream: Stream) -> None:
+    entry = index.get(key)
+    if entry is not None:
+        entry.discard(stream)
+        if not entry:
+            del index[key]
+
+
 @dataclass(slots=True)
 class Change:
-    """What a refresh found: the new state and whose scopes it touches."""
+    """One step of the counter and whose scopes it touches."""
 
+    #: Where the step starts (``None``: unknown — the hub had no state yet).
+    before: SyncCounter | None
     state: SyncCounter
     #: Owners of changed records (None: reference data); ``None``: poke everyone.
     owners: set[str | None] | None
@@ -128,7 +234,7 @@ class LiveHub:
         self.auth_check_s = auth_check_s
         self.max_streams = max_streams
         self.clock = clock
-        self.streams: set[Stream] = set()
+        self.streams = ScopeIndex()
         self.state: SyncCounter | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         #: Between :meth:`start` and :meth:`stop`; the loops end when it turns false.
@@ -140,9 +246,13 @@ class LiveHub:
         #: storm of streams (re)connecting — each authenticated on the default
         #: executor — never delays a refresh or a check.
         self._executor: ThreadPoolExecutor | None = None
-        #: Refreshes that found a change (tests and metrics).
+        #: Scans that found a change, steps applied from other instances, and stream
+        #: credential checks (tests and metrics).
         self.refreshes = 0
-        #: Called with each change found (the PostgreSQL channel's statistics, tests).
+        self.applied = 0
+        self.checks = 0
+        #: Called with each change a scan found and applied (the PostgreSQL channel
+        #: passes it on to the other instances).
         self.on_change: Callable[[Change], None] | None = None
 
     # ---- lifecycle --------------------------------------------------------------------
@@ -232,37 +342,80 @@ class LiveHub:
         with self.engine.connect() as conn:
             state = read_counter(conn)
             if before is None:
-                return Change(state, None, set())
+                return Change(None, state, None, set())
             if (state.counter, state.epoch, state.purge_horizon) == (
                 before.counter,
                 before.epoch,
                 before.purge_horizon,
             ):
                 return None
-            span = {"a": before.counter, "b": state.counter}
             if (
-                state.epoch != before.epoch  # a restore: every device must resync
-                or state.purge_horizon != before.purge_horizon  # a purge: some must
+                not _same_history(state, before)  # a restore or a purge: every device
                 or not 0 <= state.counter - before.counter <= SCAN_LIMIT
             ):
-                return Change(state, None, set())
-            owners: set[str | None] = {row[0] for row in conn.execute(_OWNERS, span)}
-            evicted = {str(row[0]) for row in conn.execute(_EVICTED, span)}
-            return Change(state, owners, evicted)
+                return Change(before, state, None, set())
+            span = {"a": before.counter, "b": state.counter}
+            owners: set[str | None] = set()
+            evicted: set[str] = set()
+            for kind, value in conn.execute(_TOUCHED, span):
+                if kind == "o":
+                    owners.add(value)
+                else:
+                    evicted.add(str(value))
+            return Change(before, state, owners, evicted)
+
+    def _fan_out(self, change: Change) -> int:
+        checkpoint = checkpoint_of(change.state)
+        poked = self.streams.poked(change.owners, change.evicted)
+        for stream in poked:
+            stream.announce(checkpoint)
+        return len(poked)
 
     async def refresh(self) -> Change | None:
-        change = await self._db(self._scan, self.state)
+        """Scan: re-read the counter and poke whoever the step touches."""
+        before = self.state
+        change = await self._db(self._scan, before)
         if change is None:
             return None
+        current = self.state
+        if current is not before and current is not None:
+            # A step from another instance landed while this scan ran.
+            if not _same_history(change.state, current):
+                self.kick()  # sort it out from the newest state
+                return None
+            if change.state.counter <= current.counter:
+                return None  # covered already
         self.state = change.state
         self.refreshes += 1
-        checkpoint = checkpoint_of(change.state)
-        for stream in list(self.streams):
-            if stream.sees(change.owners, change.evicted):
-                stream.announce(checkpoint)
+        self._fan_out(change)
         if self.on_change is not None:
             self.on_change(change)
         return change
+
+    def offer(self, change: Change) -> bool:
+        """A step another instance scanned (event loop only). Applied without a query
+        when it starts at or before this hub's counter (a step that overlaps pokes a
+        few streams twice, never one too few); otherwise — a gap, another epoch or
+        horizon, no state yet — it only wakes a scan. True when applied or covered."""
+        current = self.state
+        before = change.before
+        if (
+            current is None
+            or before is None
+            or not _same_history(change.state, current)
+            or not _same_history(before, current)
+        ):
+            self.kick()
+            return False
+        if change.state.counter <= current.counter:
+            return True
+        if before.counter > current.counter:
+            self.kick()  # something between: scan it
+            return False
+        self.state = change.state
+        self.applied += 1
+        self._fan_out(change)
+        return True
 
     async def _refresh_loop(self) -> None:
         delay = 0.05
@@ -283,20 +436,27 @@ class LiveHub:
     # ---- credentials ------------------------------------------------------------------
 
     def _check(self, streams: list[Stream]) -> dict[Stream, ProtocolError | Principal]:
-        """Each stream's verdict: the error that ends it, or its current scope."""
+        """Each stream's verdict: the error that ends it, or its current scope. A fixed
+        number of queries whatever the number of streams (see :func:`_principals`)."""
         ids = sorted({s.device_id for s in streams})
         verdicts: dict[Stream, ProtocolError | Principal] = {}
         with self.sessions() as session:
-            rows: dict[str, tuple[Device, User]] = {}
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                query = (
-                    select(Device, User)
-                    .join(User, User.id == Device.user_id)
-                    .where(Device.id.in_(chunk))
-                )
-                rows.update({d.id: (d, u) for d, u in session.execute(query).tuples()})
-            principals: dict[str, Principal] = {}
+            rows: dict[str, tuple[Any, Any]] = {}
+            for start in range(0, len(ids), _CHUNK):
+                query = _CREDENTIALS.where(Device.id.in_(ids[start : start + _CHUNK]))
+                for row in session.execute(query):
+                    # check_token reads these attributes of the two rows, nothing else.
+                    device = SimpleNamespace(
+                        id=row[0], user_id=row[1], revoked_at=row[2], wipe=row[3],
+                        token_generation=row[4],
+                    )  # fmt: skip
+                    user = SimpleNamespace(
+                        id=row[1], active=row[5], token_generation=row[6], role=row[7],
+                        team_id=row[8],
+                    )  # fmt: skip
+                    rows[str(row[0])] = (device, user)
+            users = {user.id: user for _device, user in rows.values()}
+            principals = _principals(session, users)
             now = self.clock()
             for stream in streams:
                 found = rows.get(stream.device_id)
@@ -314,8 +474,6 @@ class LiveHub:
                 except ProtocolError as refused:
                     verdicts[stream] = refused
                     continue
-                if user.id not in principals:
-                    principals[user.id] = principal_for(session, user, None)
                 verdicts[stream] = principals[user.id]
             session.rollback()
         return verdicts
@@ -326,13 +484,14 @@ class LiveHub:
         if not streams:
             return 0
         verdicts = await self._db(self._check, streams)
+        self.checks += 1
         closed = 0
         for stream, verdict in verdicts.items():
             if isinstance(verdict, ProtocolError):
                 stream.close(verdict)
                 closed += 1
             else:
-                stream.principal = _with_device(verdict, stream.device_id)
+                self.streams.rescope(stream, replace(verdict, device_id=stream.device_id))
         return closed
 
     async def _auth_loop(self) -> None:
@@ -348,10 +507,39 @@ class LiveHub:
                 await asyncio.sleep(1.0)
 
 
-def _with_device(principal: Principal, device_id: str) -> Principal:
-    from dataclasses import replace
-
-    return replace(principal, device_id=device_id)
+def _principals(session: Session, users: dict[str, Any]) -> dict[str, Principal]:
+    """:func:`server.accounts.principal_for` of many users (``id``, ``role``,
+    ``team_id``) in two queries: the teams the managers lead, then those teams'
+    members. A manager leading several teams gets :func:`principal_for` itself (which
+    of them it picks is its business)."""
+    managers = sorted(uid for uid, u in users.items() if u.role == "manager")
+    led: dict[str, list[str]] = {}
+    for start in range(0, len(managers), _CHUNK):
+        chunk = managers[start : start + _CHUNK]
+        for manager_id, led_id in session.execute(
+            select(Team.manager_id, Team.id).where(Team.manager_id.in_(chunk))
+        ):
+            led.setdefault(str(manager_id), []).append(str(led_id))
+    team_of = {uid: (led[uid][0] if uid in led else users[uid].team_id) for uid in managers}
+    teams = sorted({t for t in team_of.values() if t is not None})
+    members: dict[str, set[str]] = {t: set() for t in teams}
+    for start in range(0, len(teams), _CHUNK):
+        chunk = teams[start : start + _CHUNK]
+        for member_id, member_team in session.execute(
+            select(User.id, User.team_id).where(User.team_id.in_(chunk))
+        ):
+            members[str(member_team)].add(str(member_id))
+    out: dict[str, Principal] = {}
+    for uid, u in users.items():
+        if u.role != "manager":
+            out[uid] = Principal(uid, u.role, u.team_id, frozenset(), None)
+        elif len(led.get(uid, ())) > 1:
+            out[uid] = principal_for(session, session.get_one(User, uid), None)
+        else:
+            team = team_of[uid]
+            found = frozenset(members.get(team, ())) if team is not None else frozenset()
+            out[uid] = Principal(uid, u.role, team, found, None)
+    return out
 
 
 def describe(hub: LiveHub) -> dict[str, Any]:
@@ -360,4 +548,5 @@ def describe(hub: LiveHub) -> dict[str, Any]:
         "streams": len(hub.streams),
         "counter": hub.state.counter if hub.state else None,
         "refreshes": hub.refreshes,
+        "applied": hub.applied,
     }

@@ -252,7 +252,44 @@ def _move(
         )
     if evictions:
         conn.execute(insert(evictions_t), evictions)
+    if updates:
+        # the search table's owner copy and the webhooks follow the move (lazy: the
+        # CRM's rules import this package)
+        from ..crm.moves import records_moved
+
+        by_pk = {row.id: (row.collection, row.record_id) for row in rows}
+        moved = [(u["_pk"], *by_pk[u["_pk"]]) for u in updates]
+        records_moved(conn, moved, new_owner_id, now_ms)
     return updates, evictions, evicted
+
+
+def _finish_move(
+    conn: Connection,
+    actor: Principal,
+    collection: str,
+    ids: list[str],
+    new_owner_id: str,
+    state: Any,
+    now_ms: int,
+    updates: list[dict[str, Any]],
+    evictions: list[dict[str, Any]],
+    evicted: set[str],
+) -> ReassignResult:
+    """Audit a move of ``ids`` and commit the versions it used."""
+    conn.execute(
+        insert(audit_t).values(
+            at_ms=now_ms,
+            user_id=actor.user_id,
+            device_id=actor.device_id,
+            action="admin.reassign",
+            target=f"users/{new_owner_id}",
+            details=json.dumps(
+                {collection: ids, "moved": len(updates), "evictions": len(evictions)}
+            ),
+        )
+    )
+    store_counter(conn, state)
+    return ReassignResult(ids, new_owner_id, len(updates), len(evictions), sorted(evicted))
 
 
 def reassign_records(
@@ -299,20 +336,9 @@ def reassign_records(
                 details={"record_id": r.record_id},
             )
     updates, evictions, evicted = _move(conn, actor, rows, new_owner_id, state, now_ms, server_hlc)
-    conn.execute(
-        insert(audit_t).values(
-            at_ms=now_ms,
-            user_id=actor.user_id,
-            device_id=actor.device_id,
-            action="admin.reassign",
-            target=f"users/{new_owner_id}",
-            details=json.dumps(
-                {collection: ids, "moved": len(updates), "evictions": len(evictions)}
-            ),
-        )
+    return _finish_move(
+        conn, actor, collection, ids, new_owner_id, state, now_ms, updates, evictions, evicted
     )
-    store_counter(conn, state)
-    return ReassignResult(ids, new_owner_id, len(updates), len(evictions), sorted(evicted))
 
 
 def reassign_owned(
@@ -380,20 +406,9 @@ def reassign_owned(
     updates, evictions, evicted = _move(
         conn, actor, rows, new_owner_id, state, now_ms, server_hlc, owner_field_of
     )
-    conn.execute(
-        insert(audit_t).values(
-            at_ms=now_ms,
-            user_id=actor.user_id,
-            device_id=actor.device_id,
-            action="admin.reassign",
-            target=f"users/{new_owner_id}",
-            details=json.dumps(
-                {collection: ids, "moved": len(updates), "evictions": len(evictions)}
-            ),
-        )
+    return _finish_move(
+        conn, actor, collection, ids, new_owner_id, state, now_ms, updates, evictions, evicted
     )
-    store_counter(conn, state)
-    return ReassignResult(ids, new_owner_id, len(updates), len(evictions), sorted(evicted))
 
 
 @dataclass(slots=True)

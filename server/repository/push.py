@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, select
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from sync_protocol import (
     EntitySchema,
@@ -57,10 +58,10 @@ from sync_protocol import (
 
 from .. import scope
 from ..accounts import Principal
-from ..models import AppliedMutation, Record
+from ..models import Record
 from .conflicts import conflict_id, resolve_conflicts, store_conflict
 from .rows import CONFLICTS, RowState, decode_record
-from .state import SyncCounter, lock_counter, store_counter
+from .state import SyncCounter, begin_write, lock_counter, store_counter
 from .units import (
     NO_RULES,
     NoRules,
@@ -72,10 +73,18 @@ from .units import (
     rejected_results,
     units_of,
 )
-from .writing import StoredResult, write_batch
+from .writing import Raced, StoredResult, lookup, write_batch
 
 records_t = cast(Table, Record.__table__)
-applied_t = cast(Table, AppliedMutation.__table__)
+
+_LOAD_ROWS = (
+    "SELECT id, record_id, owner_id, customer_id, version, deleted, data, clocks, created_at_ms "
+    "FROM records WHERE collection = {0} AND {1}"
+)
+_LOAD_APPLIED = (
+    "SELECT mutation_id, result, content_hash FROM applied_mutations "
+    "WHERE user_id = {0} AND device_id = {0} AND {1}"
+)
 
 CUSTOMERS = "customers"
 _CHUNK = 500
@@ -136,33 +145,29 @@ class PushBatch:
         self._unit_counter = 0
         #: Per-batch state of the schema's rules (caches, keys seen in this batch).
         self.scratch: dict[str, Any] = {}
+        #: Some mutation ids may be stored already (a rerun after :class:`Raced`): read
+        #: their results first.
+        self.known_applied = False
+        self.mutations: Sequence[Mutation] = ()
 
     # ---- loading -------------------------------------------------------------------
 
     def _load_rows(self, collection: str, record_ids: Iterable[str]) -> None:
         wanted = sorted({r for r in record_ids if (collection, r) not in self.rows})
         for chunk in _chunks(wanted):
-            stmt = select(
-                records_t.c.id,
-                records_t.c.record_id,
-                records_t.c.owner_id,
-                records_t.c.customer_id,
-                records_t.c.version,
-                records_t.c.deleted,
-                records_t.c.data,
-                records_t.c.clocks,
-                records_t.c.created_at_ms,
-            ).where(records_t.c.collection == collection, records_t.c.record_id.in_(chunk))
-            for row in self.conn.execute(stmt):
-                self.rows[(collection, row.record_id)] = RowState(
-                    pk=row.id,
+            for pk, rid, owner, customer, version, deleted, data, clocks, created in lookup(
+                self.conn, _LOAD_ROWS, "record_id", chunk, (collection,)
+            ):
+                self.rows[(collection, rid)] = RowState(
+                    pk=pk,
                     collection=collection,
-                    record_id=row.record_id,
-                    owner_id=row.owner_id,
-                    customer_id=row.customer_id,
-                    version=row.version,
-                    record=decode_record(row.data, row.clocks, row.deleted),
-                    created_at_ms=row.created_at_ms,
+                    record_id=rid,
+                    owner_id=owner,
+                    customer_id=customer,
+                    version=version,
+                    record=decode_record(data, clocks, deleted),
+                    created_at_ms=created,
+                    stored_version=version,
                 )
         for rid in wanted:
             self.rows.setdefault((collection, rid), None)
@@ -225,21 +230,22 @@ class PushBatch:
             self._journal[key] = replace(state) if state is not None else None
 
     def _prefetch(self, mutations: Sequence[Mutation]) -> None:
-        ids = sorted({m.id for m in mutations})
-        for chunk in _chunks(ids):
-            stmt = select(
-                applied_t.c.mutation_id, applied_t.c.result, applied_t.c.content_hash
-            ).where(
-                applied_t.c.user_id == self.principal.user_id,
-                applied_t.c.device_id == (self.principal.device_id or ""),
-                applied_t.c.mutation_id.in_(chunk),
-            )
-            self.applied.update(
-                {
-                    r.mutation_id: StoredResult(r.result, r.content_hash)
-                    for r in self.conn.execute(stmt)
-                }
-            )
+        if self.known_applied:
+            # A rerun after the idempotency INSERT found stored results (a retry): load
+            # them. A fresh batch skips this read — the INSERT … ON CONFLICT that stores
+            # the results is the check (:func:`~.writing.write_batch`).
+            ids = sorted({m.id for m in mutations})
+            for chunk in _chunks(ids):
+                self.applied.update(
+                    (mid, StoredResult(result, digest))
+                    for mid, result, digest in lookup(
+                        self.conn,
+                        _LOAD_APPLIED,
+                        "mutation_id",
+                        chunk,
+                        (self.principal.user_id, self.principal.device_id or ""),
+                    )
+                )
         by_collection: dict[str, set[str]] = {}
         customers: set[str] = set()
         for m in mutations:
@@ -258,12 +264,8 @@ class PushBatch:
 
     # ---- the batch -----------------------------------------------------------------
 
-    def run(
-        self,
-        mutations: Sequence[Mutation],
-        digests: Sequence[str],
-        before_commit: Callable[[], None] | None = None,
-    ) -> PushOutcome:
+    def run(self, mutations: Sequence[Mutation], digests: Sequence[str]) -> PushOutcome:
+        self.mutations = mutations
         self.state = lock_counter(self.conn)
         start_counter = self.state.counter
         self._prefetch(mutations)
@@ -277,8 +279,6 @@ class PushBatch:
         outcome.results = [r for r in slots if r is not None]
         self._flush(start_counter)
         outcome.counter = self.state.counter
-        if before_commit is not None:
-            before_commit()
         return outcome
 
     def _run_unit(
@@ -523,16 +523,44 @@ def apply_push(
     of append-only events are accepted then."""
     if digests is None:
         digests = [mutation_digest(m) for m in mutations]
-    batch = PushBatch(
-        conn,
-        principal,
-        schema,
-        now_ms=now_ms,
-        server_hlc=server_hlc,
-        rules=rules,
-        repointing=repointing,
-    )
-    return batch.run(mutations, digests, before_commit)
+    begin_write(conn)
+    last: Exception | None = None
+    for attempt in range(_ATTEMPTS):
+        batch = PushBatch(
+            conn,
+            principal,
+            schema,
+            now_ms=now_ms,
+            server_hlc=server_hlc,
+            rules=rules,
+            repointing=repointing,
+        )
+        batch.known_applied = attempt > 0
+        savepoint = conn.begin_nested()
+        try:
+            outcome = batch.run(mutations, digests)
+        except (Raced, DBAPIError) as exc:
+            savepoint.rollback()
+            if isinstance(exc, DBAPIError) and not _retryable(exc):
+                raise
+            last = exc
+            continue
+        savepoint.commit()
+        if before_commit is not None:
+            before_commit()
+        return outcome
+    # Answered 503 "busy, retry" like any lock wait that gave up; nothing was written.
+    raise OperationalError("push: concurrent writes of the same rows", {}, last or Exception())
+
+
+#: How often a batch is applied again after meeting a concurrent write (:class:`Raced`).
+_ATTEMPTS = 5
+#: PostgreSQL: deadlock detected, serialization failure — the batch may simply rerun.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
 
 
 __all__ = [

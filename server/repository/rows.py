@@ -53,6 +53,9 @@ class RowState:
     created_at_ms: int
     #: The row must be written back (inserted when ``pk`` is None, else updated).
     dirty: bool = False
+    #: ``version`` as read from the database: the update applies only if the row is
+    #: still at it (a concurrent push on PostgreSQL changed it otherwise).
+    stored_version: int = 0
 
     @property
     def exists(self) -> bool:

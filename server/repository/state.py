@@ -65,6 +65,11 @@ def lock_counter(conn: Connection) -> SyncCounter:
     return _state(tuple(row))
 
 
+def begin_write(conn: Connection) -> SyncCounter:
+    """Start (or join) a push's writing transaction."""
+    return lock_counter(conn)
+
+
 def store_counter(conn: Connection, state: SyncCounter) -> None:
     conn.execute(
         text("UPDATE sync_state SET counter = :c, purge_horizon = :h WHERE id = 1"),

@@ -43,6 +43,8 @@ class Batch(Protocol):
     repointing: bool
     rows: dict[tuple[str, str], RowState | None]
     scratch: dict[str, Any]
+    #: Every mutation of the push, in request order (rules may prefetch for all of them).
+    mutations: Sequence[Mutation]
 
     def row(self, collection: str, record_id: str) -> RowState | None: ...
 

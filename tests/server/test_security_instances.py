@@ -12,18 +12,16 @@ server processes (uvicorn) on one PostgreSQL database.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import psycopg
 import pyotp
 import pytest
 from sqlalchemy import text
 
 from server.db import make_engine
-from tests.conftest import POSTGRES_ADMIN_URL, _libpq_url, postgres_reachable, sqlalchemy_url
+from tests.conftest import scratch_postgres
 from tests.support.server_proc import ServerProcess, create_user_direct, migrate
 
 LIMIT = 5
@@ -39,17 +37,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """One PostgreSQL database for this module (the tests use different accounts)."""
-    if not postgres_reachable():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
-    name = f"fs_sec_{uuid.uuid4().hex[:12]}"
-    admin = _libpq_url(POSTGRES_ADMIN_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield sqlalchemy_url(f"{admin.rsplit('/', 1)[0]}/{name}")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres("fs_sec") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -24,22 +24,10 @@ from sync_protocol import HybridLogicalClock
 def module_database() -> Iterator[str]:
     """A fresh PostgreSQL database (SQLAlchemy URL) for a module-scoped fixture; skipped
     like ``postgres_url`` when no server is reachable (a failure under CI=true)."""
-    import psycopg
-    import pytest
+    from tests.conftest import scratch_postgres
 
-    from tests.conftest import POSTGRES_ADMIN_URL, _libpq_url, postgres_reachable, sqlalchemy_url
-
-    if not postgres_reachable():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
-    name = f"fs_test_{uuid.uuid4().hex[:12]}"
-    admin = _libpq_url(POSTGRES_ADMIN_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield sqlalchemy_url(f"{admin.rsplit('/', 1)[0]}/{name}")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_postgres() as url:
+        yield url
 
 
 @dataclass(frozen=True, slots=True)

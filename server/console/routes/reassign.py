@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Form, Query, Request, Response
 
@@ -29,6 +29,37 @@ def _reps(session: SessionDep, me: ConsoleUserDep) -> dict[str, str]:
     return {uid: name for uid, name in names.items() if uid in active}
 
 
+def _page(
+    request: Request,
+    me: ConsoleUserDep,
+    session: SessionDep,
+    reps: dict[str, str],
+    *,
+    status: int = 200,
+    **values: Any,
+) -> Response:
+    """The reassign page; ``values`` override the empty defaults."""
+    page: dict[str, Any] = {
+        "chosen": None,
+        "matches": [],
+        "find": "",
+        "preview": None,
+        "error": "",
+        "flash": "",
+    }
+    page.update(values)
+    return render(
+        request,
+        "reassign.html",
+        me=me,
+        nav="reassign",
+        reps=reps,
+        everyone=scope_users(session, me.auth, reps_only=False),
+        status=status,
+        **page,
+    )
+
+
 @router.get("/reassign")
 def reassign_form(
     request: Request,
@@ -45,20 +76,7 @@ def reassign_form(
         chosen = visible_row(session.connection(), me.principal, "customers", customer)
     reps = _reps(session, me)
     session.rollback()
-    return render(
-        request,
-        "reassign.html",
-        me=me,
-        nav="reassign",
-        reps=reps,
-        everyone=scope_users(session, me.auth, reps_only=False),
-        chosen=chosen,
-        matches=matches,
-        find=find,
-        preview=None,
-        error="",
-        flash="",
-    )
+    return _page(request, me, session, reps, chosen=chosen, matches=matches, find=find)
 
 
 @router.post("/reassign/preview")
@@ -74,40 +92,13 @@ def preview(
     t = translator(negotiate(request))
     reps = _reps(session, me)
     if mode == "book" and from_owner == to_owner:
-        return render(
-            request,
-            "reassign.html",
-            me=me,
-            nav="reassign",
-            reps=reps,
-            everyone=scope_users(session, me.auth, reps_only=False),
-            chosen=None,
-            matches=[],
-            find="",
-            preview=None,
-            error=t("re.same"),
-            flash="",
-            status=422,
-        )
+        return _page(request, me, session, reps, error=t("re.same"), status=422)
     view = (
         service.preview_one(session, me, customer_id, to_owner)
         if mode == "one"
         else service.preview_book(session, me, from_owner, to_owner)
     )
-    return render(
-        request,
-        "reassign.html",
-        me=me,
-        nav="reassign",
-        reps=reps,
-        everyone=scope_users(session, me.auth, reps_only=False),
-        chosen=None,
-        matches=[],
-        find="",
-        preview=view,
-        error="",
-        flash="",
-    )
+    return _page(request, me, session, reps, preview=view)
 
 
 @router.post("/reassign/apply")
@@ -144,17 +135,4 @@ def apply(
         records=result.moved_records,
         to_name=reps.get(to_owner, to_owner),
     )
-    return render(
-        request,
-        "reassign.html",
-        me=me,
-        nav="reassign",
-        reps=reps,
-        everyone=scope_users(session, me.auth, reps_only=False),
-        chosen=None,
-        matches=[],
-        find="",
-        preview=None,
-        error="",
-        flash=flash,
-    )
+    return _page(request, me, session, reps, flash=flash)

@@ -191,6 +191,20 @@ def test_move_a_reps_whole_book_after_a_preview(sqlite_world: World) -> None:
     assert not any(c == "customers" for c, _ in a1.records)
 
 
+def test_moving_a_book_to_the_same_rep_is_refused_and_moves_nothing(sqlite_world: World) -> None:
+    world = sqlite_world
+    a1 = world.phone("rep_a1")
+    a1.push_one("customers", "c-same", {"name": "留在原地", "status": "intent"})
+    mgr = Browser(world, "mgr_a")
+    form = {"mode": "book", "from_owner": "u-rep_a1", "to_owner": "u-rep_a1"}
+    refused = mgr.post("/console/reassign/preview", form)
+    assert refused.status_code == 422
+    assert "请选择两位不同的代表" in refused.text
+    assert "留在原地" not in refused.text  # no preview of the book
+    a1.sync_down()
+    assert ("customers", "c-same") in a1.records
+
+
 def test_board_shows_each_stages_largest_deals(world: World) -> None:
     """On SQLite and PostgreSQL: an open stage shows its 20 largest open deals (count and
     value of all its open ones); a won stage its most recently closed."""

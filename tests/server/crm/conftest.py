@@ -5,12 +5,11 @@ with fresh ids and distinct phone numbers."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import POSTGRES_ADMIN_URL, _libpq_url, postgres_reachable, sqlalchemy_url
+from tests.conftest import scratch_database
 from tests.server.conftest import World, build_world
 
 
@@ -18,22 +17,8 @@ from tests.server.conftest import World, build_world
 def module_db_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('crm') / 'fieldsync.db'}"
-        return
-    if not postgres_reachable():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
-    import psycopg
-
-    name = f"fs_crm_{uuid.uuid4().hex[:12]}"
-    admin = _libpq_url(POSTGRES_ADMIN_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield sqlalchemy_url(f"{admin.rsplit('/', 1)[0]}/{name}")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(request.param, tmp_path_factory.mktemp("crm"), "fs_crm") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

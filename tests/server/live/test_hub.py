@@ -1,4 +1,6 @@
-"""The hub on a real SQLite database, without HTTP: which streams a change pokes.
+"""The hub on a real SQLite database, without HTTP: which streams a change pokes, the
+scope index against the rule, and the credential check's cost (a fixed number of
+queries, whatever the number of streams) and its scopes (equal to principal_for's).
 
 Rows are written straight into ``records``/``evictions`` with the counter raised, as a
 committed write leaves them; the hub must poke exactly the streams whose scope holds
@@ -8,14 +10,17 @@ user, and — after a restore (new epoch) or a purge (new horizon) — every str
 from __future__ import annotations
 
 import asyncio
+import random
 
-from sqlalchemy import text
+from sqlalchemy import event, select, text
 
-from server.accounts import Principal
+from server.accounts import Principal, create_team, create_user, principal_for, utcnow
 from server.auth import AccessClaims
 from server.db import make_engine, make_session_factory
-from server.live.hub import LiveHub
+from server.live.hub import LiveHub, ScopeIndex, Stream, _principals
 from server.migrate import upgrade
+from server.models import Device, Team, User
+from server.scope import team_owner
 
 PEOPLE = {
     "rep_a": Principal("u-rep_a", "rep", "team-a"),
@@ -97,3 +102,131 @@ def test_changes_poke_only_the_streams_in_scope(sqlite_url: str) -> None:
 def _exec(engine: object, sql: str) -> None:
     with engine.begin() as conn:  # type: ignore[attr-defined]
         conn.execute(text(sql))
+
+
+def test_the_scope_index_pokes_exactly_whom_the_rule_would() -> None:
+    """:class:`ScopeIndex` against :meth:`Stream.sees` (the rule, stream by stream) over
+    random principals, changes, rescopes and departures."""
+    rng = random.Random(17)
+    users = [f"u-{n}" for n in range(12)]
+    teams = ["t1", "t2", "t3"]
+
+    def principal() -> Principal:
+        role = rng.choice(["rep", "rep", "manager", "admin"])
+        team = rng.choice([*teams, None])
+        members = frozenset(rng.sample(users, 3)) if role == "manager" else frozenset()
+        return Principal(rng.choice(users), role, team, members)
+
+    owners_pool: list[str | None] = [*users, *(team_owner(t) for t in teams), None, "u-x"]
+    index = ScopeIndex()
+    streams = [Stream(AccessClaims("u", f"d{n}", 2**40), principal()) for n in range(40)]
+    for stream in streams:
+        index.add(stream)
+    for _ in range(600):
+        move = rng.random()
+        if move < 0.1:
+            index.rescope(rng.choice(streams), principal())
+        elif move < 0.15:
+            gone = rng.choice(streams)
+            index.discard(gone)
+            streams.remove(gone)
+            fresh = Stream(AccessClaims("u", f"d{rng.random()}", 2**40), principal())
+            index.add(fresh)
+            streams.append(fresh)
+        owners = set(rng.sample(owners_pool, rng.randint(0, 3))) if rng.random() > 0.05 else None
+        evicted = set(rng.sample(users, rng.randint(0, 1)))
+        assert index.poked(owners, evicted) == {s for s in streams if s.sees(owners, evicted)}
+    assert len(index) == len(streams)
+
+
+def _accounts(url: str) -> dict[str, str]:
+    """Users in every shape principal_for knows; returns name -> user id."""
+    upgrade(url)
+    engine = make_engine(url)
+    ids: dict[str, str] = {}
+    try:
+        with make_session_factory(engine)() as session:
+            for team in ("north", "south", "east", "west"):
+                create_team(session, team, team_id=f"team-{team}")
+            shapes = [
+                ("boss", "manager", "team-north"),  # leads north (first manager of it)
+                ("rep_n", "rep", "team-north"),
+                ("rep_s", "rep", "team-south"),
+                ("lone", "manager", None),  # leads nothing, in no team
+                ("both", "manager", "team-east"),  # leads east, and south below
+                ("rep_e", "rep", "team-east"),
+                ("admin", "admin", None),
+                ("drifter", "rep", None),
+            ]
+            for name, role, team in shapes:
+                user = create_user(
+                    session, username=name, password="x" * 12, password_hash="x", role=role,
+                    team_id=team,
+                )  # fmt: skip
+                ids[name] = user.id
+            session.flush()
+            south = session.get_one(Team, "team-south")
+            south.manager_id = ids["both"]
+            session.get_one(Team, "team-west").manager_id = ids["boss"]
+            session.get_one(Team, "team-north").manager_id = None  # boss now leads west
+            session.commit()
+    finally:
+        engine.dispose()
+    return ids
+
+
+def test_batched_scopes_equal_principal_for(sqlite_url: str) -> None:
+    ids = _accounts(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        with make_session_factory(engine)() as session:
+            users = {u.id: u for u in session.scalars(select(User))}
+            batched = _principals(session, users)
+            for name, uid in ids.items():
+                assert batched[uid] == principal_for(session, users[uid], None), name
+            assert batched[ids["boss"]].team_id == "team-west"
+    finally:
+        engine.dispose()
+
+
+def test_checking_streams_costs_the_same_queries_for_10_or_300(sqlite_url: str) -> None:
+    ids = _accounts(sqlite_url)
+    engine = make_engine(sqlite_url)
+    sessions = make_session_factory(engine)
+    hub = LiveHub(engine, sessions, poll_s=3600, auth_check_s=3600, max_streams=1000)
+    with sessions() as session:
+        for n in range(300):
+            session.add(
+                Device(id=f"dev-{n}", user_id=list(ids.values())[n % 8], created_at=utcnow())
+            )
+        session.commit()
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(str(a[2])))
+
+    def check(count: int) -> tuple[int, dict[str, str]]:
+        streams = []
+        for n in range(count):
+            uid = list(ids.values())[n % 8]
+            streams.append(Stream(AccessClaims(uid, f"dev-{n}", 2**40), Principal(uid, "rep")))
+        statements.clear()
+        verdicts = hub._check(streams)
+        scopes = {
+            s.device_id: str(v.team_id if isinstance(v, Principal) else v.code)
+            for s, v in verdicts.items()
+        }
+        return len(statements), scopes
+
+    try:
+        few, _ = check(10)
+        many, scopes = check(300)
+        # rows, led teams, members; + principal_for's own 3 for the two-team manager
+        assert few == many <= 6, (few, many)
+        assert scopes["dev-0"] == "team-west" and scopes["dev-4"] in ("team-east", "team-south")
+        # A revoked device among them: that one stream closes, the others stay.
+        with sessions() as session:
+            session.get_one(Device, "dev-9").revoked_at = utcnow()
+            session.commit()
+        _, scopes = check(300)
+        assert scopes["dev-9"] == "device_revoked" and scopes["dev-17"] != "device_revoked"
+    finally:
+        engine.dispose()

@@ -9,7 +9,6 @@ worked out by hand from the comments here.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from sync_protocol import CRM_SCHEMA
-from tests.conftest import POSTGRES_ADMIN_URL, _libpq_url, postgres_reachable, sqlalchemy_url
+from tests.conftest import scratch_database
 from tests.server.conftest import World, build_world
 from tests.server.manager.conftest import Web
 
@@ -41,22 +40,8 @@ def make(web: Web, collection: str, rid: str, owner: str | None = None, **fields
 def report_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('reports') / 'fieldsync.db'}"
-        return
-    if not postgres_reachable():
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
-    import psycopg
-
-    name = f"fs_test_{uuid.uuid4().hex[:12]}"
-    admin = _libpq_url(POSTGRES_ADMIN_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield sqlalchemy_url(f"{admin.rsplit('/', 1)[0]}/{name}")
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(request.param, tmp_path_factory.mktemp("reports"), "fs_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
