@@ -15,7 +15,7 @@ at commit, after every other row the transaction locks, so two revocations canno
 deadlock on it; the new generation becomes visible atomically with the revocation.
 
 Revision ID: 0012_auth_state
-Revises: 0010_console_indexes
+Revises: 0011_search_scope
 Create Date: 2026-12-03 07:00:00
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_auth_state"
-down_revision: str | None = "0010_console_indexes"
+down_revision: str | None = "0011_search_scope"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
