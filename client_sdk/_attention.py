@@ -31,7 +31,7 @@ def conflicts(core: StoreCore) -> list[Conflict]:
         core.check_usable()
         resolving = core.local.outbox.resolving()
         out = []
-        for rec in core.views.cache(CONFLICTS).records.values():
+        for rec in core.views.scan(CONFLICTS):
             if rec.id in resolving:
                 continue
             found = ConflictRecord.read(rec.fields)
@@ -166,7 +166,7 @@ def open_conflict_count(core: StoreCore) -> int:
     resolving = core.local.outbox.resolving()
     return sum(
         1
-        for rec in core.views.cache(CONFLICTS).records.values()
+        for rec in core.views.scan(CONFLICTS)
         if rec.fields.get("status", "open") == "open" and rec.id not in resolving
     )
 

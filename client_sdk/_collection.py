@@ -2,13 +2,17 @@
 
 Writes are validated against the entity schema *before* they are acknowledged, so the
 outbox only holds writes the app's schema accepts (the server may still refuse one —
-that is what dead letters are for). Reads come from the store's decrypted in-memory
-cache of views: filter, sort and text search are plain Python over dicts.
+that is what dead letters are for). Reads decrypt what they return, when asked
+(:mod:`._local.views`): ``get`` one record, a text search only the records its sealed
+index matched, a query without ``order_by`` only up to ``offset + limit`` matches (in
+id order). Filters and sorting are plain Python over the decrypted records; nothing is
+kept in memory between calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sync_protocol import EntitySchema, FieldError, ValidationFailed
@@ -104,13 +108,10 @@ class Collection:
             raise ValidationFailed(f"the {self.name} write is not allowed", errors=errors)
 
     # -- reads ----------------------------------------------------------------------------
-    def _records(self) -> dict[str, Record]:
+    def get(self, record_id: str) -> Record | None:
         with self._core.lock:
             self._core.check_usable()
-            return self._core.views.cache(self.name).records
-
-    def get(self, record_id: str) -> Record | None:
-        return self._records().get(record_id)
+            return self._core.views.view(self.name, record_id)
 
     def __getitem__(self, record_id: str) -> Record:
         rec = self.get(record_id)
@@ -119,13 +120,17 @@ class Collection:
         return rec
 
     def __len__(self) -> int:
-        return len(self._records())
+        with self._core.lock:
+            self._core.check_usable()
+            return self._core.views.count(self.name)
 
     def all(self) -> list[Record]:
-        with self._core.lock:
-            return list(self._records().values())
+        """Every record, in id order (UUIDv7 ids: creation order)."""
+        return self._select(None, None)
 
     def count(self, where: Where = None, *, search: str | None = None) -> int:
+        if where is None and not (search and search.strip()):
+            return len(self)
         return len(self._select(where, search))
 
     def query(
@@ -143,32 +148,30 @@ class Collection:
         ``search_fields`` (phone fields also as bare digits) and the store's
         ``search_keys`` hook; several words must all match. ``order_by`` names a field
         (``"id"`` and ``"version"`` too) or is a key function; missing values sort last.
+        Without ``order_by`` records come in id order, and only the first
+        ``offset + limit`` matches are read.
         """
-        rows = self._select(where, search)
-        if order_by is not None:
-            rows = _sorted(rows, order_by, descending)
         end = None if limit is None else offset + limit
+        if order_by is None:
+            return self._select(where, search, stop=end)[offset:]
+        rows = _sorted(self._select(where, search), order_by, descending)
         return rows[offset:end]
 
-    def _select(self, where: Where, search: str | None) -> list[Record]:
+    def _select(self, where: Where, search: str | None, stop: int | None = None) -> list[Record]:
         with self._core.lock:
-            rows = list(self._records().values())
-            if search and search.strip():
-                hay = self._core.views.haystack(self.name)
-                needle = search.strip().casefold()
-                words = needle.split()
-                if len(words) > 1:
-                    rows = [
-                        r for r in rows if needle in hay[r.id] or all(w in hay[r.id] for w in words)
-                    ]
-                else:
-                    rows = [r for r in rows if needle in hay[r.id]]
-        if where is None:
-            return rows
-        if callable(where):
-            return [r for r in rows if where(r)]
-        items = list(where.items())
-        return [r for r in rows if all(r.fields.get(k) == v for k, v in items)]
+            self._core.check_usable()
+            views = self._core.views
+            rows: Iterable[Record] = (
+                views.search(self.name, search)
+                if search and search.strip()
+                else views.scan(self.name)
+            )
+            if callable(where):
+                rows = filter(where, rows)
+            elif where is not None:
+                items = list(where.items())
+                rows = (r for r in rows if all(r.fields.get(k) == v for k, v in items))
+            return list(rows if stop is None else itertools.islice(rows, stop))
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:

@@ -14,6 +14,10 @@ class SyncConfig:
 
     push_batch: int = 200
     pull_limit: int = 1000
+    #: The first pull page asks for this many changes, the next ones twice as many as the
+    #: last, up to ``pull_limit``: the device starts applying after the server has made a
+    #: short page, not a full one.
+    first_pull_limit: int = 250
     max_attempts: int = 5
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0

@@ -2,7 +2,7 @@
 
 :class:`~client_sdk.Store` and :class:`~client_sdk.Collection` are thin faces over a
 ``StoreCore``; the runner and the attachments use it too. It holds the local store, the
-decrypted views, the event bus, the hybrid logical clock, and the store's states that
+views (read on demand, never cached), the event bus, the hybrid logical clock, and the store's states that
 are not data: closed, revoked (syncing stopped by an administrator) and the offline
 lease (locked when the device has not reached the server for too long).
 
@@ -25,7 +25,7 @@ from ._errors import StoreClosed, StoreLocked
 from ._events import EventBus, RecordsChanged, StoreWiped
 from ._ids import new_device_id
 from ._local.base import LocalStore
-from ._local.views import SearchKeys, ViewCache
+from ._local.views import SearchKeys, Views
 
 DAY_S = 86_400.0
 _LEASE, _REVOKED, _HLC = "lease", "revoked", "hlc"
@@ -46,7 +46,8 @@ class StoreCore:
         self.schema = schema
         self.device_id = device_id
         self.clock = clock
-        self.views = ViewCache(local, schema, search_keys)
+        self.views = Views(local, schema, search_keys)
+        self.views.check_index()
         self.bus = EventBus()
         self.online = False
         self.closed = False
@@ -145,14 +146,12 @@ class StoreCore:
         with self.lock:
             if not self.closed:
                 self.closed = True
-                self.views.drop()
                 self.local.close()
 
     def erase(self, reason: str) -> None:
         """Destroy the key material, every table, the files and the attachment chunks."""
         with self.lock:
             self.closed = True
-            self.views.drop()
             self.local.destroy()
             for directory in {*self.vault_dirs, self.default_vault_dir()}:
                 if directory is not None:

@@ -5,7 +5,7 @@ It is where deciding (:mod:`._engine`), storing (:mod:`._local`) and talking
 
     local.batches.take_batch → engine.push.build_request → session (token)
     → transport.send → engine.responses.decide + read_push → local.apply.apply_push
-    → local.views.refresh → events
+    (with the search index upkeep of local.views) → events
 
 (docs/sdk.md, "A push, step by step"; ``tests/client_sdk/test_architecture.py`` traces
 it), and a pull page ``transport.send → engine.responses.decide + read_page →
@@ -91,12 +91,9 @@ class Runner:
         *,
         max_attempts: int | None = None,
     ) -> None:
-        self.core = core
-        self.transport = transport
-        self.config = config
-        self.session = session
+        self.core, self.transport, self.config, self.session = core, transport, config, session
         self.max_attempts = max_attempts if max_attempts is not None else config.max_attempts
-        self.retries = 0
+        self.retries, self._limit = 0, 0
         self._pull_counts = LocalCounts()
 
     # -- the one request loop -------------------------------------------------------------
@@ -284,9 +281,8 @@ class Runner:
             touched.setdefault(CONFLICTS, set()).update(ack.entry.resolves or ())
         with core.lock:
             stamp = self._stamp(plan.server_hlc)
-            apply.apply_push(core.local, plan, at=core.clock.time(), hlc=stamp)
-            for collection, ids in touched.items():
-                core.views.refresh(collection, ids)
+            at = core.clock.time()
+            apply.apply_push(core.local, plan, at=at, hlc=stamp, views=core.views)
         for collection, ids in touched.items():
             core.changed(collection, ids, "remote")
 
@@ -294,9 +290,8 @@ class Runner:
         error = {"code": exc.code, "message": exc.message, "details": exc.details}
         plan = PushPlan(rejects=[Reject(p, error) for p in batch])
         with self.core.lock:
-            apply.apply_push(self.core.local, plan, at=self.core.clock.time(), hlc=None)
-            for p in batch:
-                self.core.views.refresh(p.collection, [p.record_id])
+            at, views = self.core.clock.time(), self.core.views
+            apply.apply_push(self.core.local, plan, at=at, hlc=None, views=views)
 
     def _stamp(self, server_hlc: str | None) -> str | None:
         if not server_hlc:
@@ -313,11 +308,12 @@ class Runner:
         The next request needs only the checkpoint of the page just received, so it is
         sent from a helper thread while this one decrypts and stores the current page:
         the server's work and the device's overlap, and at most two pages are in memory.
+        Pages start small and double up to ``pull_limit`` (the device starts sooner).
         """
         core = self.core
         with core.lock:
             checkpoint = apply.checkpoint(core.local)
-            self._pull_counts = batches.counts(core.local)
+            self._pull_counts, self._limit = batches.counts(core.local), 0
         resynced, done, total = False, 0, None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldsync-pull") as pool:
             pending: Future[pull_engine.PulledPage] | None = None
@@ -372,7 +368,7 @@ class Runner:
             self._pull_counts,
             device_id=self.core.device_id,
             device=self._device(),
-            limit=self.config.pull_limit,
+            limit=self._next_limit(),
             now=self.core.clock.time(),
         )
         response = self.call(Request("POST", "/v1/sync/pull", body), report=report)
@@ -381,14 +377,19 @@ class Runner:
         except ValueError as exc:
             raise ServerError(str(exc), code="internal_error", status=response.status) from None
 
+    def _next_limit(self) -> int:
+        self._limit = min(
+            self.config.pull_limit, max(self.config.first_pull_limit, self._limit * 2)
+        )
+        return self._limit
+
     def _apply_page(self, page: pull_engine.PulledPage) -> int:
         core = self.core
         with core.lock:
             core.check_open()
             plan = pull_engine.plan_page(page, core.local.outbox.keys())
             stamp = self._stamp(page.server_hlc)
-            apply.apply_page(core.local, plan, at=core.clock.time(), hlc=stamp)
-            core.views.after_page(plan)
+            apply.apply_page(core.local, plan, at=core.clock.time(), hlc=stamp, views=core.views)
             conflicts = open_conflict_count(core) if plan.conflicts_changed else None
         for collection, ids in plan.collections.items():
             core.changed(collection, ids, "remote")

@@ -5,7 +5,8 @@ local writes not yet acknowledged (the outbox), the writes the server refused (d
 letters), attachment state and a few settings. Every payload is sealed with AES-256-GCM
 bound to its row; ids, collection names, versions and HLCs are the only clear text.
 What the app reads is a *view* (:mod:`._local.views`): the server copy with the pending
-writes replayed on top, kept decrypted in memory.
+writes replayed on top, decrypted when read and not kept; text search goes through a
+sealed search index (:mod:`._local.search`).
 
 This class only forwards to the machinery in :mod:`._core` and its neighbours; every
 public name here is documented in ``docs/sdk.md`` (a test holds the two together).
@@ -137,13 +138,15 @@ class Store:
         return group(self._core)
 
     def preload(self, collections: Iterable[str] | None = None) -> None:
-        """Decrypt collections into memory now (all of the schema's by default), so the
-        first search is as fast as the rest; call it at start-up."""
+        """Build the search index of collections now (all of the schema's by default)
+        where they have none, so the first search is as fast as the rest; call it after
+        the first sync. An index is kept up to date from then on, and nothing is held in
+        memory."""
         core = self._core
         for name in collections if collections is not None else core.schema.entities:
             with core.lock:
                 core.check_usable()
-                core.views.haystack(name)
+                core.views.ensure_index(name)
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call ``callback(event)`` on every change; returns a function that unsubscribes."""

@@ -67,6 +67,10 @@ def enqueue(
         hlc = core.hlc.now().encode()
         now = core.clock.time()
         group = core.group_id()
+        after: Record | None = None
+        if op != "delete":
+            fields_now = {**(before.fields if before else {}), **patch}
+            after = Record(record_id, collection, fields_now, base_version, True)
         with local.transaction():
             last = local.outbox.last()
             plain = not force and resolves is None and not override
@@ -97,11 +101,7 @@ def enqueue(
                 )
                 local.outbox.append(entry)
             local.meta.set("hlc", hlc.encode())
-        after: Record | None = None
-        if op != "delete":
-            fields_now = {**(before.fields if before else {}), **patch}
-            after = Record(record_id, collection, fields_now, base_version, True)
-        core.views.set(collection, record_id, after)
+            core.views.set(collection, record_id, after)  # the search index, same transaction
     core.changed(collection, [record_id], "local")
     return after
 
@@ -115,8 +115,9 @@ def drop_unsent(core: StoreCore, collection: str, record_id: str) -> bool:
         pending = local.outbox.entries(collection, record_id)
         if not pending or any(p.sent for p in pending):
             return False
-        local.outbox.remove(p.seq for p in pending)
-        core.views.set(collection, record_id, None)
+        with local.transaction():
+            local.outbox.remove(p.seq for p in pending)
+            core.views.set(collection, record_id, None)
     core.changed(collection, [record_id], "local")
     return True
 
@@ -137,7 +138,5 @@ def group(core: StoreCore) -> Iterator[str]:
             with core.local.transaction():
                 yield group_id
             committed = True
-        finally:
-            if not committed:
-                core.views.drop()  # views may show writes that were rolled back
+        finally:  # a rollback takes the search index back with the writes
             core.end_group(publish=committed)

@@ -5,7 +5,8 @@
 * :mod:`.memory` — the same contract in memory;
 * :mod:`.keys` — the data key and its wrapping (:mod:`.crypto` holds the primitives);
 * :mod:`.apply` — carrying out the engine's plans in one transaction each;
-* :mod:`.views` — the decrypted in-memory views the app reads;
+* :mod:`.views` — the views the app reads, decrypted on demand (nothing cached);
+* :mod:`.search` — the sealed search index;
 * :mod:`.vault` — attachment bytes as sealed chunk files;
 * :mod:`.recovery` — rebuilding a damaged file.
 """

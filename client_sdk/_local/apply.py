@@ -3,18 +3,23 @@
 The engine (:mod:`client_sdk._engine`) decides what a push answer or a pull page means;
 this module carries that out over the :class:`~.base.LocalStore` tables, atomically: a
 crash leaves either the whole answer or page applied (with its checkpoint) or none of it.
-It decides nothing itself.
+It decides nothing itself. The search index (:mod:`.views`) is updated inside the same
+transaction, so it never disagrees with the records after a crash.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .._engine.pull import EVICT, PUT, REMOVE, TOMBSTONE, PagePlan
 from .._engine.responses import PushPlan
 from .._rows import CONFLICTS, ServerCopy
 from .base import CopyRow, LocalStore
 from .batches import HEALTH
+
+if TYPE_CHECKING:
+    from .views import Views
 
 _GEN, _CHECKPOINT, _RESYNC, _HLC = "gen", "checkpoint", "resync", "hlc"
 CLOCK_WARNING, LAST_ERROR, LAST_SYNC_AT = "clock_warning", "last_error", "last_sync_at"
@@ -25,8 +30,16 @@ def generation(local: LocalStore) -> int:
     return int(raw) if raw else 0
 
 
-def apply_push(local: LocalStore, plan: PushPlan, *, at: float, hlc: str | None) -> None:
-    """Fold an answered push batch into the store (see :mod:`client_sdk._engine.push`)."""
+def apply_push(
+    local: LocalStore,
+    plan: PushPlan,
+    *,
+    at: float,
+    hlc: str | None,
+    views: Views | None = None,
+) -> None:
+    """Fold an answered push batch into the store (see :mod:`client_sdk._engine.push`),
+    and re-index the views of the records it touched."""
     with local.transaction():
         gen = generation(local)
         records = local.records
@@ -54,6 +67,14 @@ def apply_push(local: LocalStore, plan: PushPlan, *, at: float, hlc: str | None)
             local.meta.set(_HLC, hlc.encode())
         if plan.answered:  # the server's word on the device clock, for the status screen
             local.meta.set_secret(CLOCK_WARNING, plan.clock_warning)
+        if views is not None:
+            touched: dict[str, set[str]] = {}
+            for p in [a.entry for a in plan.acks] + [r.entry for r in plan.rejects]:
+                touched.setdefault(p.collection, set()).add(p.record_id)
+                if p.resolves:
+                    touched.setdefault(CONFLICTS, set()).update(p.resolves)
+            for collection, ids in touched.items():
+                views.refresh(collection, ids)
 
 
 @dataclass(slots=True)
@@ -61,14 +82,24 @@ class PageOutcome:
     dead_lettered: int = 0
 
 
-def apply_page(local: LocalStore, plan: PagePlan, *, at: float, hlc: str | None) -> PageOutcome:
-    """Apply one pull page and store its checkpoint (see :mod:`client_sdk._engine.pull`)."""
+def apply_page(
+    local: LocalStore,
+    plan: PagePlan,
+    *,
+    at: float,
+    hlc: str | None,
+    views: Views | None = None,
+) -> PageOutcome:
+    """Apply one pull page and store its checkpoint (see :mod:`client_sdk._engine.pull`),
+    and bring the search index up to date with it."""
     out = PageOutcome()
     with local.transaction():
         gen = generation(local)
         records = local.records
+        if plan.only_puts:
+            records.put_many([(c, rid, v, f or {}) for _, (c, rid, v, _op, f) in plan.ops], gen)
         puts: list[CopyRow] = []
-        for kind, ch in plan.ops:
+        for kind, ch in plan.ops if not plan.only_puts else ():
             if kind == PUT:
                 puts.append((ch.collection, ch.record_id, ch.version, ch.fields or {}))
                 continue
@@ -90,6 +121,8 @@ def apply_page(local: LocalStore, plan: PagePlan, *, at: float, hlc: str | None)
         local.meta.set(_CHECKPOINT, plan.checkpoint.encode())
         if hlc is not None:
             local.meta.set(_HLC, hlc.encode())
+        if views is not None:
+            views.after_page(plan)
     return out
 
 

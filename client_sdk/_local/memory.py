@@ -31,6 +31,7 @@ class _Tables:
         self.next_seq = 1
         self.dead: dict[str, DeadLetterRow] = {}
         self.attachments: dict[str, AttachmentRow] = {}
+        self.search: dict[str, dict[int, dict[str, str | None]]] = {}
 
     def snapshot(self) -> _Tables:
         return copy.deepcopy(self)
@@ -48,6 +49,7 @@ class MemoryLocalStore:
         self.outbox = _Outbox(self)
         self.dead_letters = _DeadLetters(self)
         self.attachments = _Attachments(self)
+        self.search = _Search(self)
 
     @property
     def t(self) -> _Tables:
@@ -79,7 +81,7 @@ class MemoryLocalStore:
         return not self.t.meta
 
     def create(self) -> None:
-        self.t.meta.setdefault("format", b"2")
+        self.t.meta.setdefault("format", b"3")
 
     def use_cipher(self, cipher: Cipher) -> None:
         return None  # nothing reaches a disk
@@ -132,10 +134,26 @@ class _Records(_Table):
         found = self.t.records.get((collection, record_id))
         return copy.deepcopy(found[0]) if found else None
 
+    def get_many(self, collection: str, record_ids: Iterable[str]) -> dict[str, ServerCopy]:
+        out = {}
+        for rid in record_ids:
+            found = self.t.records.get((collection, rid))
+            if found is not None:
+                out[rid] = copy.deepcopy(found[0])
+        return out
+
     def scan(self, collection: str) -> Iterator[tuple[str, ServerCopy]]:
-        rows = [(k[1], c) for k, (c, _) in self.t.records.items() if k[0] == collection]
+        rows = sorted(
+            ((k[1], c) for k, (c, _) in self.t.records.items() if k[0] == collection),
+            key=lambda row: row[0],
+        )
         for rid, found in rows:
             yield rid, copy.deepcopy(found)
+
+    def count(self, collection: str) -> int:
+        return sum(
+            1 for k, (c, _) in self.t.records.items() if k[0] == collection and not c.deleted
+        )
 
     def put(self, collection: str, record_id: str, copy_: ServerCopy, gen: int) -> None:
         with self._s.lock:
@@ -342,3 +360,23 @@ class _Attachments(_Table):
     def clear(self) -> None:
         with self._s.lock:
             self.t.attachments.clear()
+
+
+class _Search(_Table):
+    def headers(self, collection: str) -> list[tuple[int, int]]:
+        segments = self.t.search.get(collection, {})
+        return [(seg, len(segments[seg])) for seg in sorted(segments)]
+
+    def get(self, collection: str, seg: int) -> dict[str, str | None]:
+        return dict(self.t.search.get(collection, {}).get(seg, {}))
+
+    def put(self, collection: str, seg: int, entries: dict[str, str | None]) -> None:
+        with self._s.lock:
+            self.t.search.setdefault(collection, {})[seg] = dict(entries)
+
+    def clear(self, collection: str | None = None) -> None:
+        with self._s.lock:
+            if collection is None:
+                self.t.search.clear()
+            else:
+                self.t.search.pop(collection, None)

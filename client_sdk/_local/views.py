@@ -1,35 +1,39 @@
-"""What the app reads: each record's *view*, kept decrypted in memory per collection.
+"""What the app reads: each record's *view*, read from the local store when asked.
 
 A view is the server copy with the pending outbox writes replayed on top, so a write
-shows up in queries the moment it is acknowledged. Views of a collection are built on
-first use and then kept up to date by every write and every pull, so queries and text
-search never touch the disk or the cipher.
+shows up in queries the moment it is acknowledged. Nothing is cached: a view is
+decrypted when it is read (one record for ``get``, the matches of a search, the
+collection in id order — fetched in keyset pages — for a scan), so an open store's
+memory does not grow with the number of records it holds. Text search goes through the
+sealed search index (:mod:`.search`), which every change of a view updates in the same
+transaction as the change.
+
+Callers hold the store's lock.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 from sync_protocol import SchemaRegistry
 
 from .._engine.pull import PUT, PagePlan
 from .._models import Record
 from .._rows import Pending, ServerCopy
+from . import search
 from .base import LocalStore
+from .search import Entries, SearchKeys, SearchTexts
 
-log = logging.getLogger("client_sdk")
+__all__ = ["SearchKeys", "Views", "replay"]
 
-SearchKeys = Callable[[str, Mapping[str, Any]], Iterable[str]]
-NON_DIGITS = re.compile(r"\D+")
+_FINGERPRINT = "search_fingerprint"
 
 
-def replay(server: ServerCopy | None, pending: Iterable[Pending]) -> dict[str, Any] | None:
+def replay(server: ServerCopy | None, pending: Iterable[Pending]) -> dict[str, object] | None:
     """The view of one record: the server copy with pending writes applied in order."""
     if server is not None and (server.deleted and not server.fields):
-        view: dict[str, Any] | None = None
+        view: dict[str, object] | None = None
     else:
         view = dict(server.fields) if server is not None else None
     for p in pending:
@@ -37,147 +41,178 @@ def replay(server: ServerCopy | None, pending: Iterable[Pending]) -> dict[str, A
     return view
 
 
-def search_plan(schema: SchemaRegistry, collection: str) -> list[tuple[str, bool]]:
-    """(field, is_phone) for each searched field of ``collection``."""
-    entity = schema.get(collection)
-    if entity is None:
-        return []
-    return [
-        (name, name in entity.fields and entity.fields[name].type.value == "phone")
-        for name in entity.search_fields
-    ]
+@dataclass(slots=True)
+class Snapshot:
+    """Every view of one collection, read now (for tests and diagnostics: it is not kept)."""
+
+    records: dict[str, Record] = field(default_factory=dict)
 
 
-class CollectionCache:
-    """Decrypted views of one collection plus lazily built search text."""
-
-    __slots__ = ("haystack", "records")
-
-    def __init__(self) -> None:
-        self.records: dict[str, Record] = {}
-        self.haystack: dict[str, str] | None = None
-
-
-class ViewCache:
-    """The views of every collection in use. Callers hold the store's lock."""
+class Views:
+    """Reads views from the local store and keeps the search index in step with them."""
 
     def __init__(
         self, local: LocalStore, schema: SchemaRegistry, search_keys: SearchKeys | None
     ) -> None:
         self._local = local
-        self._schema = schema
-        self._search_keys = search_keys
-        self._caches: dict[str, CollectionCache] = {}
-        self._plans: dict[str, list[tuple[str, bool]]] = {}
+        self.texts = SearchTexts(schema, search_keys)
+        self._fingerprint = search.fingerprint(schema, search_keys)
 
-    def cache(self, collection: str) -> CollectionCache:
-        cache = self._caches.get(collection)
-        if cache is not None:
-            return cache
-        cache = CollectionCache()
-        pending: dict[str, list[Pending]] = {}
-        for p in self._local.outbox.entries(collection):
-            pending.setdefault(p.record_id, []).append(p)
-        for rid, copy in self._local.records.scan(collection):
-            waiting = pending.pop(rid, None)
-            if waiting:
-                view = replay(copy, waiting)
-                if view is not None:
-                    cache.records[rid] = Record(rid, collection, view, copy.version, True)
-            elif not copy.deleted:
-                cache.records[rid] = Record(rid, collection, copy.fields, copy.version, False)
-        for rid, waiting in pending.items():
-            view = replay(None, waiting)
-            if view is not None:
-                cache.records[rid] = Record(rid, collection, view, None, True)
-        self._caches[collection] = cache
-        return cache
+    def check_index(self) -> None:
+        """Forget indexes made with other search fields or another ``search_keys`` hook
+        (they are rebuilt on the next search)."""
+        local = self._local
+        if local.meta.get(_FINGERPRINT) != self._fingerprint.encode():
+            with local.transaction():
+                local.search.clear()
+                local.meta.set(_FINGERPRINT, self._fingerprint.encode())
 
-    def loaded(self, collection: str) -> bool:
-        return collection in self._caches
+    # -- reading --------------------------------------------------------------------------
+    def _pending(self, collection: str, record_id: str | None = None) -> dict[str, list[Pending]]:
+        out: dict[str, list[Pending]] = {}
+        for p in self._local.outbox.entries(collection, record_id):
+            out.setdefault(p.record_id, []).append(p)
+        return out
+
+    @staticmethod
+    def _make(
+        collection: str, rid: str, server: ServerCopy | None, waiting: list[Pending] | None
+    ) -> Record | None:
+        if waiting:
+            fields = replay(server, waiting)
+            if fields is None:
+                return None
+            return Record(rid, collection, fields, server.version if server else None, True)
+        if server is None or server.deleted:
+            return None
+        return Record(rid, collection, server.fields, server.version, False)
 
     def view(self, collection: str, record_id: str) -> Record | None:
-        """One record's view (from the cache when built, else from the store)."""
-        cache = self._caches.get(collection)
-        if cache is not None:
-            return cache.records.get(record_id)
-        return self.load(collection, record_id)
-
-    def load(self, collection: str, record_id: str) -> Record | None:
+        """One record's view (one decryption, plus its pending writes)."""
         server = self._local.records.get(collection, record_id)
-        pending = self._local.outbox.entries(collection, record_id)
-        fields = replay(server, pending)
-        if fields is None:
-            return None
-        version = server.version if server else None
-        return Record(record_id, collection, fields, version, bool(pending))
+        waiting = self._pending(collection, record_id).get(record_id)
+        return self._make(collection, record_id, server, waiting)
+
+    load = view
+
+    def many(self, collection: str, record_ids: Iterable[str]) -> list[Record]:
+        """The views of ``record_ids`` that exist, in id order."""
+        ids = sorted(set(record_ids))
+        servers = self._local.records.get_many(collection, ids)
+        pending = self._pending(collection) if ids else {}
+        out = []
+        for rid in ids:
+            rec = self._make(collection, rid, servers.get(rid), pending.get(rid))
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def scan(self, collection: str) -> Iterator[Record]:
+        """Every view of ``collection`` in id order, decrypted as the caller consumes it."""
+        pending = self._pending(collection)
+        waiting_ids = sorted(pending)
+        i, make = 0, self._make
+        for rid, server in self._local.records.scan(collection):
+            while i < len(waiting_ids) and waiting_ids[i] < rid:
+                rec = make(collection, waiting_ids[i], None, pending[waiting_ids[i]])
+                i += 1
+                if rec is not None:
+                    yield rec
+            waiting = None
+            if i < len(waiting_ids) and waiting_ids[i] == rid:
+                waiting = pending[rid]
+                i += 1
+            rec = make(collection, rid, server, waiting)
+            if rec is not None:
+                yield rec
+        for rid in waiting_ids[i:]:
+            rec = make(collection, rid, None, pending[rid])
+            if rec is not None:
+                yield rec
+
+    def count(self, collection: str) -> int:
+        """How many records the app sees, from clear columns (pending ones decrypted)."""
+        pending = self._pending(collection)
+        n = self._local.records.count(collection)
+        if pending:
+            servers = self._local.records.get_many(collection, pending)
+            for rid, waiting in pending.items():
+                server = servers.get(rid)
+                if server is not None and not server.deleted:
+                    n -= 1
+                if replay(server, waiting) is not None:
+                    n += 1
+        return n
+
+    def search(self, collection: str, needle: str) -> list[Record]:
+        """Views whose search text matches ``needle``, in id order (only they are
+        decrypted; the index is built first if the collection has none)."""
+        self.ensure_index(collection)
+        return self.many(collection, search.find(self._local, collection, needle))
+
+    def cache(self, collection: str) -> Snapshot:
+        return Snapshot({r.id: r for r in self.scan(collection)})
+
+    # -- the search index -----------------------------------------------------------------
+    def ensure_index(self, collection: str) -> None:
+        if not search.built(self._local, collection):
+            texts = self.texts
+            search.build(
+                self._local,
+                collection,
+                ((r.id, texts(collection, r.fields)) for r in self.scan(collection)),
+            )
+
+    def indexed(self, collection: str) -> bool:
+        return search.built(self._local, collection)
 
     def set(self, collection: str, record_id: str, record: Record | None) -> None:
-        cache = self._caches.get(collection)
-        if cache is None:
-            return
-        if record is None:
-            cache.records.pop(record_id, None)
-            if cache.haystack is not None:
-                cache.haystack.pop(record_id, None)
-        else:
-            cache.records[record_id] = record
-            if cache.haystack is not None:
-                cache.haystack[record_id] = self.search_text(collection, record.fields)
+        """``record`` is the new view of ``record_id`` (``None``: gone); call it inside
+        the transaction that made the change."""
+        text = None if record is None else self.texts(collection, record.fields)
+        search.update(self._local, collection, {record_id: text})
 
     def refresh(self, collection: str, ids: Iterable[str]) -> None:
-        """Recompute cached views of ``ids`` from the store (after acks and rejects)."""
-        if collection in self._caches:
-            for rid in ids:
-                self.set(collection, rid, self.load(collection, rid))
+        """Re-read the views of ``ids`` into the index (after acks and rejects)."""
+        ids = set(ids)
+        if not ids or not self.indexed(collection):
+            return
+        entries: Entries = dict.fromkeys(ids)
+        for rec in self.many(collection, ids):
+            entries[rec.id] = self.texts(collection, rec.fields)
+        search.update(self._local, collection, entries)
 
     def after_page(self, plan: PagePlan) -> None:
-        """Bring cached views up to date with an applied pull page."""
+        """Bring the indexes up to date with an applied pull page (same transaction)."""
+        by: dict[str, Entries] = {}
+        indexed: dict[str, bool] = {}
+        waiting: dict[str, set[str]] = {}
         for kind, ch in plan.ops:
-            key = (ch.collection, ch.record_id)
-            if ch.collection not in self._caches or key in plan.waiting:
+            c = ch.collection
+            on = indexed.get(c)
+            if on is None:
+                on = indexed[c] = self.indexed(c)
+            if not on:
                 continue
-            if kind == PUT:
-                record = Record(ch.record_id, ch.collection, ch.fields or {}, ch.version, False)
-                self.set(ch.collection, ch.record_id, record)
-            else:
-                self.set(ch.collection, ch.record_id, None)
-        for collection, rid in plan.waiting:
-            if collection in self._caches:
-                self.set(collection, rid, self.load(collection, rid))
+            if (c, ch.record_id) in plan.waiting:
+                waiting.setdefault(c, set()).add(ch.record_id)
+                continue
+            entries = by.setdefault(c, {})
+            entries[ch.record_id] = self.texts(c, ch.fields or {}) if kind == PUT else None
+        for c, ids in waiting.items():
+            entries = by.setdefault(c, {})
+            entries.update(dict.fromkeys(ids))
+            for rec in self.many(c, ids):
+                entries[rec.id] = self.texts(c, rec.fields)
+        for c, entries in by.items():
+            search.update(self._local, c, entries)
 
     def drop(self, collections: Iterable[str] | None = None) -> None:
-        if collections is None:
-            self._caches.clear()
-        else:
-            for name in collections:
-                self._caches.pop(name, None)
-
-    def haystack(self, collection: str) -> dict[str, str]:
-        cache = self.cache(collection)
-        if cache.haystack is None:
-            cache.haystack = {
-                rid: self.search_text(collection, rec.fields) for rid, rec in cache.records.items()
-            }
-        return cache.haystack
-
-    def search_text(self, collection: str, fields: Mapping[str, Any]) -> str:
-        """Casefolded text search matches against: search fields, phone digits, hook keys."""
-        plan = self._plans.get(collection)
-        if plan is None:
-            plan = self._plans[collection] = search_plan(self._schema, collection)
-        parts: list[str] = []
-        for name, is_phone in plan:
-            value = fields.get(name)
-            if value is None:
-                continue
-            text = value if isinstance(value, str) else str(value)
-            parts.append(text)
-            if is_phone:
-                parts.append(NON_DIGITS.sub("", text))
-        if self._search_keys is not None:
-            try:
-                parts.extend(self._search_keys(collection, fields))
-            except Exception:
-                log.exception("search_keys hook failed for %s", collection)
-        return "\n".join(parts).casefold()
+        """Forget the indexes of ``collections`` (all by default): after a resync or a
+        change of user they are rebuilt on the next search."""
+        with self._local.transaction():
+            if collections is None:
+                self._local.search.clear()
+            else:
+                for name in collections:
+                    self._local.search.clear(name)

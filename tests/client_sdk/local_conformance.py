@@ -87,6 +87,36 @@ class LocalStoreConformance:
         local.records.clear()
         assert list(local.records.scan("tasks")) == []
 
+    def test_scan_in_id_order_get_many_and_count(self, local: LocalStore) -> None:
+        ids = [f"r{i:04d}" for i in range(1300)]  # more than one keyset batch
+        local.records.put_many([("customers", rid, 1, {"n": rid}) for rid in reversed(ids)], 0)
+        local.records.put("tasks", "t1", ServerCopy({}, 1), 0)
+        local.records.mark_deleted("customers", "r0007", 2, 0)
+        assert [rid for rid, _ in local.records.scan("customers")] == ids
+        assert local.records.count("customers") == 1299 and local.records.count("tasks") == 1
+        got = local.records.get_many("customers", ["r0003", "r0007", "nope", *ids[600:1200]])
+        assert set(got) == {"r0003", "r0007", *ids[600:1200]}
+        assert got["r0003"] == ServerCopy({"n": "r0003"}, 1) and got["r0007"].deleted
+
+    def test_search_segments(self, local: LocalStore) -> None:
+        assert local.search.headers("customers") == []
+        local.search.put("customers", 0, {"a": "王伟", "b": None})
+        local.search.put("customers", 1, {"c": "x"})
+        local.search.put("tasks", 0, {})
+        assert local.search.headers("customers") == [(0, 2), (1, 1)]
+        assert local.search.get("customers", 0) == {"a": "王伟", "b": None}
+        assert local.search.get("customers", 9) == {}
+        local.search.put("customers", 0, {"a": "新"})
+        assert local.search.headers("customers") == [(0, 1), (1, 1)]
+        with pytest.raises(RuntimeError), local.transaction():
+            local.search.put("customers", 2, {"d": "gone"})
+            raise RuntimeError("roll back")
+        assert local.search.headers("customers") == [(0, 1), (1, 1)]
+        local.search.clear("customers")
+        assert local.search.headers("customers") == [] and local.search.headers("tasks") == [(0, 0)]
+        local.search.clear()
+        assert local.search.headers("tasks") == []
+
     def test_values_handed_out_are_copies(self, local: LocalStore) -> None:
         local.records.put("customers", "c1", ServerCopy({"tags": ["a"]}, 1), 0)
         got = local.records.get("customers", "c1")

@@ -38,8 +38,9 @@ class Oracle:
        nothing else; no device has pending writes left.
     2. **No lost acknowledged write.** Every write the SDK acknowledged left the device
        in a mutation the server accepted, unless it sits in the device's dead letters
-       for a reason the world explains (the customer was reassigned away: ``forbidden``)
-       or its record was deleted on purpose. For an accepted mutation, per field:
+       for a reason the world explains (the customer was reassigned away: ``forbidden``;
+       a record it names was deleted or left the writer's scope: ``unknown_ref``) or its
+       record was deleted on purpose. For an accepted mutation, per field:
 
        * ``lww`` / ``manual``: the server's value is the mutation's, or the field's final
          clock is at least the mutation's effective HLC (it was superseded by a later
@@ -236,17 +237,48 @@ class Oracle:
             cascade = code == "validation_failed" and any(
                 x.error.get("code") == "forbidden" for x in same_record
             )
-            if code != "forbidden" and not cascade:
+            # A record written offline that names another record (a stage change's
+            # opportunity) which has since left the writer's scope or been deleted: the
+            # server refuses the dangling reference (``unknown_ref``) — explained when the
+            # referenced record is gone, or by the reassignment checked below.
+            dangling = self._dangling_refs(letter.error)
+            if code != "forbidden" and not cascade and dangling is None:
                 self.fail(f"dead letter {letter.id} for {w}: {letter.error}")
                 return True
             if cascade:
                 self.stats["dead_letters_cascading_from_forbidden_create"] += 1
+            if dangling:
+                self.stats["dead_letters_reference_deleted"] += 1
+                return True
+            if dangling is not None:
+                self.stats["dead_letters_reference_left_scope"] += 1
         customer = self._customer_of(w)
         if customer is None or not self.sim.reassigned.get(customer):
             self.fail(
                 f"write dead-lettered as forbidden but its customer was never reassigned: {w}"
             )
         return True
+
+    def _dangling_refs(self, error: dict[str, Any]) -> bool | None:
+        """``None`` unless ``error`` is a ``validation_failed`` made only of ``unknown_ref``
+        problems; then whether every referenced record is deleted on the server."""
+        if error.get("code") != "validation_failed":
+            return None
+        problems = (error.get("details") or {}).get("fields") or []
+        if not problems or any(p.get("code") != "unknown_ref" for p in problems):
+            return None
+        gone = True
+        for problem in problems:
+            # "opportunity_id: no opportunities record oppo-1-120 in your scope"
+            words = str(problem.get("message", "")).split()
+            try:
+                at = words.index("record")
+                collection, record_id = words[at - 1], words[at + 1]
+            except (ValueError, IndexError):
+                return None
+            row = self.rows.get((collection, record_id))
+            gone = gone and (row is None or row.deleted)
+        return gone
 
     def _customer_of(self, w: Write) -> str | None:
         if w.collection == "customers":

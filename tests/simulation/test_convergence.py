@@ -50,3 +50,34 @@ def test_a_broken_merge_is_caught(tmp_path: Path) -> None:
     result = run_simulation(config)
     assert not result.ok, "the simulator did not notice a merge that drops local lww edits"
     assert any("lost to an older write" in f for f in result.failures), result.summary()
+
+
+def test_a_dangling_reference_is_explained_only_when_the_record_is_gone() -> None:
+    """A stage change refused because its opportunity is gone is explained; the same
+    refusal while the opportunity still exists on the server is not (reported ``False``,
+    and the caller then demands that the customer was reassigned away)."""
+    from tests.simulation.oracle import Oracle, ServerRow
+
+    oracle = Oracle.__new__(Oracle)
+    error = {
+        "code": "validation_failed",
+        "details": {
+            "fields": [
+                {
+                    "field": "opportunity_id",
+                    "code": "unknown_ref",
+                    "message": "opportunity_id: no opportunities record o-1 in your scope",
+                }
+            ]
+        },
+    }
+    row = ServerRow("opportunities", "o-1", "u-rep1", False, {}, {})
+    oracle.rows = {("opportunities", "o-1"): row}
+    assert oracle._dangling_refs(error) is False
+    oracle.rows = {("opportunities", "o-1"): ServerRow("opportunities", "o-1", None, True, {}, {})}
+    assert oracle._dangling_refs(error) is True
+    oracle.rows = {}
+    assert oracle._dangling_refs(error) is True
+    other = {"code": "validation_failed", "details": {"fields": [{"code": "required"}]}}
+    assert oracle._dangling_refs(other) is None
+    assert oracle._dangling_refs({"code": "forbidden"}) is None

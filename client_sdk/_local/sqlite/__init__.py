@@ -21,6 +21,7 @@ from .migrations import TABLES, check, create, upgrade
 from .outbox import SqliteOutbox
 from .records import SqliteRecords
 from .sealing import Sealer
+from .search import SqliteSearch
 
 __all__ = ["SqliteLocalStore"]
 
@@ -47,6 +48,7 @@ class SqliteLocalStore:
         self.outbox = SqliteOutbox(self.db, self._sealer)
         self.dead_letters = SqliteDeadLetters(self.db, self._sealer)
         self.attachments = SqliteAttachments(self.db, self._sealer)
+        self.search = SqliteSearch(self.db, self._sealer)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

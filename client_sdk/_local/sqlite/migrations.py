@@ -2,7 +2,8 @@
 
 ``meta.format`` records the file format. Version 1 (round 1) had no mutation groups and
 created the ``attachments`` table on first use; version 2 adds ``group_id`` to the
-outbox and the dead letters and always has ``attachments``. :func:`upgrade` moves a
+outbox and the dead letters and always has ``attachments``; version 3 adds
+``search_index`` (sealed search texts, built on first search). :func:`upgrade` moves a
 version-1 file forward in one transaction at open; a file from a newer SDK is refused.
 """
 
@@ -11,10 +12,10 @@ from __future__ import annotations
 from ..._errors import StoreCorrupted
 from .connection import Database
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 #: The tables of the current format; a store file has exactly these.
-TABLES = ("meta", "records", "outbox", "dead_letters", "attachments")
+TABLES = ("meta", "records", "outbox", "dead_letters", "attachments", "search_index")
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB)",
@@ -38,6 +39,9 @@ _DDL = (
         uploaded_bytes INTEGER NOT NULL DEFAULT 0, registered INTEGER NOT NULL DEFAULT 0,
         local INTEGER NOT NULL DEFAULT 1, created_at REAL NOT NULL, payload BLOB NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS ix_attachments_record ON attachments (record_id)",
+    """CREATE TABLE IF NOT EXISTS search_index (
+        collection TEXT NOT NULL, seg INTEGER NOT NULL, entries INTEGER NOT NULL,
+        payload BLOB NOT NULL, PRIMARY KEY (collection, seg))""",
 )
 
 

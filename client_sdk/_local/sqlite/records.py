@@ -6,7 +6,7 @@ full re-pull, copies of older generations the server did not deliver again are d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..._rows import Key, ServerCopy
 from .connection import Database
@@ -18,6 +18,9 @@ _UPSERT = (
     "version = excluded.version, deleted = excluded.deleted, gen = excluded.gen, "
     "payload = excluded.payload"
 )
+
+_SCAN_BATCH = 512
+_IN_BATCH = 500
 
 
 class SqliteRecords:
@@ -36,15 +39,45 @@ class SqliteRecords:
         fields = self._sealer.open(payload, record_aad(collection, record_id))
         return ServerCopy(fields, version, bool(deleted))
 
-    def scan(self, collection: str) -> Iterator[tuple[str, ServerCopy]]:
-        rows = self._db.query(
-            "SELECT id, version, deleted, payload FROM records WHERE collection = ?",
-            (collection,),
-        )
+    def get_many(self, collection: str, record_ids: Iterable[str]) -> dict[str, ServerCopy]:
+        ids = list(record_ids)
+        out: dict[str, ServerCopy] = {}
         open_ = self._sealer.open
-        for rid, version, deleted, payload in rows:
-            fields = open_(payload, record_aad(collection, rid))
-            yield rid, ServerCopy(fields, version, bool(deleted))
+        for start in range(0, len(ids), _IN_BATCH):
+            chunk = ids[start : start + _IN_BATCH]
+            rows = self._db.query(
+                "SELECT id, version, deleted, payload FROM records WHERE collection = ? "
+                f"AND id IN ({','.join('?' * len(chunk))})",
+                (collection, *chunk),
+            )
+            for rid, version, deleted, payload in rows:
+                fields = open_(payload, record_aad(collection, rid))
+                out[rid] = ServerCopy(fields, version, bool(deleted))
+        return out
+
+    def scan(self, collection: str) -> Iterator[tuple[str, ServerCopy]]:
+        """Keyset pages of :data:`_SCAN_BATCH` rows in id order: at most one page of
+        ciphertexts is in memory at a time."""
+        after = ""
+        open_ = self._sealer.open
+        while True:
+            rows = self._db.query(
+                "SELECT id, version, deleted, payload FROM records "
+                "WHERE collection = ? AND id > ? ORDER BY id LIMIT ?",
+                (collection, after, _SCAN_BATCH),
+            )
+            for rid, version, deleted, payload in rows:
+                fields = open_(payload, record_aad(collection, rid))
+                yield rid, ServerCopy(fields, version, bool(deleted))
+            if len(rows) < _SCAN_BATCH:
+                return
+            after = rows[-1][0]
+
+    def count(self, collection: str) -> int:
+        rows = self._db.query(
+            "SELECT count(*) FROM records WHERE collection = ? AND deleted = 0", (collection,)
+        )
+        return int(rows[0][0])
 
     def put(self, collection: str, record_id: str, copy: ServerCopy, gen: int) -> None:
         payload = self._sealer.seal(copy.fields, record_aad(collection, record_id))

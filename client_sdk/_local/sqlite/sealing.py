@@ -39,6 +39,10 @@ def meta_aad(key: str) -> bytes:
     return f"m\0{key}".encode()
 
 
+def search_aad(collection: str, seg: int) -> bytes:
+    return f"i\0{collection}\0{seg}".encode()
+
+
 def attachment_aad(attachment_id: str, collection: str, record_id: str) -> bytes:
     return f"a\0{attachment_id}\0{collection}\0{record_id}".encode()
 

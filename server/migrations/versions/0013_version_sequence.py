@@ -15,7 +15,7 @@ the compaction lock (``server.maintenance.compaction.ADVISORY_KEY``) are outside
 range. SQLite: nothing (it keeps the locked counter row).
 
 Revision ID: 0013_version_sequence
-Revises: 0010_console_indexes
+Revises: 0012_auth_state
 Create Date: 2026-12-03 07:05:00
 """
 
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013_version_sequence"
-down_revision: str | None = "0010_console_indexes"
+down_revision: str | None = "0012_auth_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
