@@ -21,6 +21,7 @@ owns the rest of that file) with the 1-minute load average beside each.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import tempfile
@@ -40,6 +41,8 @@ from tests.support.server_proc import ServerProcess, create_user_direct, migrate
 from .server_bench import PASSWORD, REPO, _drop_postgres, _postgres_db, customer
 
 BATCH = 1000
+#: Customer numbers never reused within a run (phones, e-mails and names stay unique).
+_UNIQUE = itertools.count()
 AIMS = {
     "sqlite_push_at_100k_per_s": 10_000,
     "pg_writers_ratio": 1.6,
@@ -77,7 +80,7 @@ class Writer:
                 "collection": "customers",
                 "record_id": f"{prefix}-{i:08d}",
                 "op": "upsert",
-                "fields": unique_customer(i),
+                "fields": unique_customer(next(_UNIQUE)),
                 "hlc": self.clock.now().encode(),
             }
             for i in range(start, start + n)
