@@ -92,7 +92,9 @@ def search_rows(
     one when ``None``), owned by ``owner_id`` when given, in pinyin order;
     ``page=(offset, limit)`` pages in SQL."""
     needle = search_needle(query) if query else ""
-    match: list[Any] = [search_t.c.collection == collection]
+    match: list[Any] = []
+    if not grams_served(conn, needle):  # (a gram names its collection: customers:张)
+        match.append(search_t.c.collection == collection)
     if needle:
         match.extend(text_match(conn, collection, needle))
     match.append(owner_filter(principal, search_t.c.owner_id))
