@@ -264,3 +264,13 @@ class ReminderRow(Base):
     #: The user it is for when the record names one (a task's assignee); else the owner.
     user_id: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
+
+
+class AuthState(Base):
+    """One row: raised by triggers on every change a token is checked against
+    (migration ``0012_auth_state``; :mod:`server.authcache`)."""
+
+    __tablename__ = "auth_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

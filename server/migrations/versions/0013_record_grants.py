@@ -5,8 +5,8 @@ owner is out of their sight (:data:`server.scope.GRANTING_FIELDS`); kept by the 
 flush (:mod:`server.crm.grants`), read by pull as one more stream. Backfilled here from
 the stored tickets.
 
-Revision ID: 0012_record_grants
-Revises: 0011_search_scope
+Revision ID: 0013_record_grants
+Revises: 0012_auth_state
 Create Date: 2026-12-03 07:20:00
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_record_grants"
-down_revision: str | None = "0011_search_scope"
+revision: str = "0013_record_grants"
+down_revision: str | None = "0012_auth_state"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
