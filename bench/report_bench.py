@@ -16,8 +16,10 @@
 3. **Indexing**: the first catch-up of the reporting table (every record, as after the
    migration) and an incremental one after 200 changes.
 4. **Server search** (``GET /v1/manager/records/customers?q=…``) over the 50,000
-   customers by characters, full pinyin, initials and digits, as the admin (all of
-   them) and a manager (a fifth): median of the warm runs.
+   customers by characters, full pinyin, initials, digits, a company fragment and one
+   character, and the pinyin-ordered list, as the admin (all of them) and a manager (a
+   fifth) over HTTP, and in a rep's scope (a fiftieth) in-process — reps have no server
+   search route: median of the warm runs, with the 1-min load average.
 5. **Strategies** (PostgreSQL): two heavy statements (the customer analysis grouping and
    the live-funnel aggregate, admin scope) with each way SQL could reach the fields —
    unpacking the JSON text per query (``jsonb_to_record``, ``data::jsonb ->> f`` and
@@ -354,32 +356,80 @@ def time_reports(url: str, repeats: int) -> list[dict[str, Any]]:
 
 
 #: What a rep types into the search box: a surname, a full name in pinyin, initials,
-#: part of a phone number, a company fragment.
-SEARCHES = [("characters", "张伟"), ("pinyin", "zhangwei"), ("initials", "zw"),
-            ("digits", "13812345"), ("company", "keji")]  # fmt: skip
+#: part of a phone number, a company fragment, one character; and the list in pinyin
+#: order with no query (``q`` None: ``sort=pinyin``).
+SEARCHES: list[tuple[str, str | None]] = [
+    ("characters", "张伟"), ("pinyin", "zhangwei"), ("initials", "zw"), ("digits", "13812345"),
+    ("company", "keji"), ("one character", "张"), ("pinyin order", None),
+]  # fmt: skip
+#: Who searches over HTTP: the admin (every customer) and a team's manager (a fifth).
+SEARCHERS = (("admin", "admin"), ("mgr0", "manager"))
 
 
 def time_search(url: str, repeats: int) -> list[dict[str, Any]]:
     out = []
     with httpx.Client(base_url=url, timeout=120) as client:
-        for who in ("admin", "mgr0"):
+        for who, caller in SEARCHERS:
             headers = {"Authorization": f"Bearer {_token(client, who)}"}
             for kind, q in SEARCHES:
+                params: dict[str, Any] = {"limit": 50}
+                params.update({"q": q} if q is not None else {"sort": "pinyin"})
                 times: list[float] = []
                 for i in range(repeats + 1):
                     started = time.perf_counter()
-                    response = client.get("/v1/manager/records/customers",
-                                          params={"q": q, "limit": 50}, headers=headers)  # fmt: skip
+                    response = client.get("/v1/manager/records/customers", params=params,
+                                          headers=headers)  # fmt: skip
                     elapsed = (time.perf_counter() - started) * 1000
                     response.raise_for_status()
                     if i:
                         times.append(elapsed)
-                out.append({"kind": kind, "q": q, "caller": "admin" if who == "admin" else "manager",
+                out.append({"kind": kind, "q": q or "", "caller": caller,
                             "matches": response.json()["total"],
                             "median_ms": round(statistics.median(times), 1),
-                            "p90_ms": round(percentile(times, 0.9), 1)})  # fmt: skip
-                print(f"  {who:6} search {kind:10} {q!r:12} {out[-1]['matches']:6} matches "
-                      f"median {out[-1]['median_ms']:6.1f} ms", flush=True)  # fmt: skip
+                            "p90_ms": round(percentile(times, 0.9), 1),
+                            "loadavg_1min": _loadavg()[:1]})  # fmt: skip
+                print(f"  {who:6} search {kind:13} {q or '':10} {out[-1]['matches']:6} matches "
+                      f"median {out[-1]['median_ms']:6.1f} ms (load {out[-1]['loadavg_1min']})",
+                      flush=True)  # fmt: skip
+    return out
+
+
+def time_search_rep(db_url: str, repeats: int, username: str = "rep0-0") -> list[dict[str, Any]]:
+    """A rep's scope (a fiftieth of the customers). Reps have no server search route —
+    they search on their phone — so the server's statement is timed in-process: the same
+    :func:`server.manager.search.search_rows` the route runs (match, scope, page and the
+    page's records), without HTTP."""
+    from sqlalchemy import select
+
+    from server.accounts import principal_for
+    from server.db import make_engine, make_session_factory
+    from server.manager.search import search_rows
+    from server.models import User
+
+    engine = make_engine(db_url)
+    out = []
+    with make_session_factory(engine)() as session:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        principal = principal_for(session, user)
+        conn = session.connection()
+        for kind, q in SEARCHES:
+            times: list[float] = []
+            for i in range(repeats + 1):
+                started = time.perf_counter()
+                total, rows = search_rows(conn, principal, "customers", q, page=(0, 50))
+                [r.out() for r in rows]  # the route serialises the page too
+                elapsed = (time.perf_counter() - started) * 1000
+                session.rollback()
+                conn = session.connection()
+                if i:
+                    times.append(elapsed)
+            out.append({"kind": kind, "q": q or "", "caller": "rep", "matches": total,
+                        "median_ms": round(statistics.median(times), 1),
+                        "p90_ms": round(percentile(times, 0.9), 1), "http": False,
+                        "loadavg_1min": _loadavg()[:1]})  # fmt: skip
+            print(f"  {username} search {kind:13} {q or '':10} {total:6} matches "
+                  f"median {out[-1]['median_ms']:6.1f} ms in-process", flush=True)  # fmt: skip
+    engine.dispose()
     return out
 
 
@@ -476,17 +526,22 @@ def time_indexing(db_url: str, changes: int = 200) -> dict[str, Any]:
             "incremental_changes": again.upserted, "incremental_ms": round(incremental_ms, 1)}  # fmt: skip
 
 
-def run(kind: str, records: int, repeats: int, seed: int) -> dict[str, Any]:
+def run(
+    kind: str, records: int, repeats: int, seed: int, search_only: bool = False
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as work, database(kind, Path(work)) as url:
         print(f"== {kind}: loading {records:,} records", flush=True)
         facts = prepare(url, records, seed)
         print(f"   loaded {facts['records']:,} in {facts['load_seconds']} s", flush=True)
-        index = time_indexing(url)
-        print(f"   indexed in {index['seconds']} s; {index}", flush=True)
+        index: dict[str, Any] = {}
+        if not search_only:
+            index = time_indexing(url)
+            print(f"   indexed in {index['seconds']} s; {index}", flush=True)
         with serve(url, workers=1) as server:
-            reports = time_reports(server, repeats)
+            reports = [] if search_only else time_reports(server, repeats)
             search = time_search(server, repeats)
-        strategies = time_strategies(url, repeats) if kind == "postgres" else []
+        search += time_search_rep(url, repeats)
+        strategies = time_strategies(url, repeats) if kind == "postgres" and not search_only else []
     return {"db": kind, **facts, "index": index, "reports": reports, "search": search,
             "strategies": strategies}  # fmt: skip
 
@@ -505,12 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--quick", action="store_true", help="10,000 records, 2 repeats")
+    parser.add_argument("--search-only", action="store_true",
+                        help="load the data, then time the server search only")  # fmt: skip
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     records, repeats = (10_000, 2) if args.quick else (args.records, args.repeats)
     kinds = ["postgres", "sqlite"] if args.db == "both" else [args.db]
     before = _loadavg()
-    runs = [run(kind, records, repeats, args.seed) for kind in kinds]
+    runs = [run(kind, records, repeats, args.seed, args.search_only) for kind in kinds]
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "cores": os.cpu_count(), "loadavg_before": before, "loadavg_after": _loadavg(),
               "budget_ms": 500, "search_budget_ms": 50, "repeats": repeats,

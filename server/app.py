@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.gzip import GZipMiddleware
 
 from sync_protocol import ErrorCode, ProtocolError
 from sync_protocol.hlc import wall_clock_ms
@@ -34,7 +33,7 @@ from .integration import install_integration
 from .live import install_live
 from .maintenance import routes as maintenance_routes
 from .manager import install_manager
-from .middleware import RequestBodyMiddleware
+from .middleware import CompressionMiddleware, RequestBodyMiddleware
 from .observability import routes as observability_routes
 from .observability.middleware import ObservabilityMiddleware
 from .observability.tracing import install_tracing
@@ -167,6 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await live.stop()
+            if context.loop_reader is not None:
+                context.loop_reader.close()  # the poll's own connection (routers/sync.py)
             context.ops.stop()  # the last health flush happens here
             if tracer is not None:
                 tracer.shutdown()  # exports the spans still buffered
@@ -184,7 +185,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)  # bearer scheme + the statuses every route answers
     _install_error_handlers(app)
     app.add_middleware(
-        GZipMiddleware, minimum_size=settings.gzip_min_bytes, compresslevel=settings.gzip_level
+        CompressionMiddleware,
+        minimum_size=settings.gzip_min_bytes,
+        compresslevel=settings.gzip_level,
     )
     app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.max_body_bytes)
     # Outermost (added last): request id, latency and the access line cover everything.

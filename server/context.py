@@ -18,8 +18,10 @@ from sync_protocol import CRM_SCHEMA, HybridLogicalClock, SchemaRegistry, Timest
 from sync_protocol.hlc import wall_clock_ms
 
 from .auth import TokenSigner
+from .authcache import AuthCache
 from .crm import push_rules
 from .operations import Operations
+from .repository.pull import LoopReader
 from .repository.push import PushRules
 from .settings import Settings
 from .throttle import LoginThrottle
@@ -69,6 +71,10 @@ class ServerContext:
     clock: ServerClock = field(default_factory=ServerClock)
     schema: SchemaRegistry = CRM_SCHEMA
     hooks: TestHooks = field(default_factory=TestHooks)
+    #: Tokens verified under the current auth generation (the pull path, :mod:`.authcache`).
+    auth_cache: AuthCache = field(default_factory=AuthCache)
+    #: The event loop's connection for polls (:class:`~.repository.pull.LoopReader`).
+    loop_reader: LoopReader | None = None
 
     @property
     def rules(self) -> PushRules:

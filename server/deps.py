@@ -29,7 +29,8 @@ from .models import Device, User
 from .openapi import BEARER
 
 
-def get_context(request: Request) -> ServerContext:
+async def get_context(request: Request) -> ServerContext:
+    # async: a plain attribute read, not worth a hop to the threadpool
     context: ServerContext = request.app.state.fieldsync
     return context
 
@@ -55,7 +56,7 @@ class AuthContext:
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
 
-def _bearer(request: Request) -> str:
+def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -63,11 +64,14 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
+_bearer = bearer_token  # the live endpoint's name for it
+
+
 def check_token(claims: AccessClaims, user: User, device: Device) -> None:
     """Whether a signed, unexpired token still speaks for ``user`` on ``device``.
 
-    The one place revocation is decided (a cache of "nothing revoked" can sit here
-    later): the device must not be revoked, the user must be active and own the
+    The one place revocation is decided (the pull path remembers a success while the
+    auth generation stands still: :mod:`server.authcache`): the device must not be revoked, the user must be active and own the
     device, and the token's generations must be the rows' current ones — a logout or
     revocation raises the device's, a password reset or deactivation the user's.
     """
@@ -81,6 +85,17 @@ def check_token(claims: AccessClaims, user: User, device: Device) -> None:
         raise Unauthorized("this session was signed out; sign in again")
 
 
+async def signed_claims(request: Request, _scheme: BearerDep = None) -> AccessClaims:
+    """The token's claims, signature and expiry checked — not yet held against the rows
+    (the pull path does that itself, :mod:`server.authcache`). async: an HMAC, no hop;
+    answered before the body is validated, like :func:`get_auth`."""
+    context: ServerContext = request.app.state.fieldsync
+    return context.signer.verify(bearer_token(request))
+
+
+SignedClaims = Annotated[AccessClaims, Depends(signed_claims)]
+
+
 def get_auth(
     request: Request,
     context: ContextDep,
@@ -89,8 +104,15 @@ def get_auth(
 ) -> AuthContext:
     """The verified caller. Declared through the ``bearerAuth`` security scheme
     (:data:`server.openapi.BEARER`), so every signed-in route documents it."""
-    claims = context.signer.verify(_bearer(request))
-    # One round trip for both rows: this runs on every request, polls included.
+    claims = context.signer.verify(bearer_token(request))
+    user, device = load_caller(session, claims)
+    request.state.device_id = device.id  # errors answered from here on are the device's
+    check_token(claims, user, device)
+    return AuthContext(user, device, principal_for(session, user, device.id))
+
+
+def load_caller(session: Session, claims: AccessClaims) -> tuple[User, Device]:
+    """The token's user and device rows, in one round trip (``unknown device`` if none)."""
     row = session.execute(
         select(Device, User)
         .join(User, User.id == Device.user_id)
@@ -99,9 +121,7 @@ def get_auth(
     if row is None:
         raise Unauthorized("unknown device")
     device, user = row
-    request.state.device_id = device.id  # errors answered from here on are the device's
-    check_token(claims, user, device)
-    return AuthContext(user, device, principal_for(session, user, device.id))
+    return user, device
 
 
 CurrentAuth = Annotated[AuthContext, Depends(get_auth)]

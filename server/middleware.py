@@ -18,7 +18,12 @@ One ASGI middleware reads every request body before the routes do and answers fo
   → ``422 validation_failed`` naming the field, before a route (or a database) sees it;
   never a 500.
 
-Responses are compressed by Starlette's ``GZipMiddleware``.
+Responses are compressed by :class:`CompressionMiddleware`: gzip when the client's
+``Accept-Encoding`` takes it (q-values honoured: ``gzip;q=0`` refuses it), written by
+ISA-L (``isal``, ~5x faster than zlib at a better ratio than zlib level 3; plain zlib
+when it is not installed). The output is ordinary gzip: every client decodes it. A route
+that already compressed its body (the pull page, in its worker thread) is left alone,
+and so are event streams and already-compressed media.
 """
 
 from __future__ import annotations
@@ -27,9 +32,17 @@ import json
 import math
 import re
 import zlib
+from types import ModuleType
 from typing import Any
 
+from starlette.middleware.gzip import GZipMiddleware, GZipResponder, IdentityResponder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_fast_zlib: ModuleType | None
+try:  # ISA-L: same gzip format, several times faster (a server dependency; optional)
+    from isal import isal_zlib as _fast_zlib
+except ImportError:  # pragma: no cover - exercised where isal has no wheel
+    _fast_zlib = None
 
 #: Deepest nesting of a JSON body (records are flat; custom fields nest a little).
 MAX_JSON_DEPTH = 64
@@ -312,3 +325,95 @@ async def _respond(send: Send, status: int, payload: bytes) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+# ---- response compression -----------------------------------------------------------
+
+GZIP = "gzip"
+IDENTITY = "identity"
+#: Whether responses are written by ISA-L (else zlib).
+FAST_GZIP = _fast_zlib is not None
+
+
+def _isal_level(level: int) -> int:
+    """zlib's 1..9 onto ISA-L's 0..3 (ISA-L 1 is smaller than zlib 3, and ~5x faster)."""
+    return 0 if level <= 1 else 1 if level <= 3 else 2 if level <= 6 else 3
+
+
+def gzip_compressor(level: int) -> Any:
+    """A gzip-format streaming compressor (``compress``/``flush``) at ``level`` (1..9)."""
+    if _fast_zlib is not None:
+        return _fast_zlib.compressobj(_isal_level(level), _fast_zlib.DEFLATED, 16 + 15)
+    return zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+
+
+def gzip_bytes(body: bytes, level: int) -> bytes:
+    """``body`` as one gzip member."""
+    compressor = gzip_compressor(level)
+    return bytes(compressor.compress(body) + compressor.flush())
+
+
+def accepted_encoding(accept_encoding: str | None) -> str:
+    """The response encoding for this ``Accept-Encoding``: ``gzip`` when the client takes
+    it (by name or ``*``, with a q-value above 0), else ``identity``."""
+    if not accept_encoding:
+        return IDENTITY
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        weights[name.strip().lower()] = q
+    gzip_q = weights.get(GZIP, weights.get("x-gzip", weights.get("*", 0.0)))
+    return GZIP if gzip_q > 0 else IDENTITY
+
+
+class _FastGZipResponder(GZipResponder):
+    """Starlette's responder (streaming, thresholds, excluded types) with ISA-L."""
+
+    @property
+    def compressor(self) -> Any:
+        if self._compressor is None:
+            self._compressor = gzip_compressor(self.compresslevel)
+        return self._compressor
+
+    async def apply_compression(self, body: bytes, *, more_body: bool) -> bytes:
+        if FAST_GZIP and not more_body and len(body) < 4 * 1024 * 1024:
+            # ~1 ms for 3 MB: cheaper inline than a hop to a worker thread.
+            return self._compress_body(body, more_body)
+        return await super().apply_compression(body, more_body=more_body)
+
+    def _compress_body(self, body: bytes, more_body: bool) -> bytes:
+        if more_body:
+            return bytes(self.compressor.compress(body) + self.compressor.flush(zlib.Z_SYNC_FLUSH))
+        return bytes(self.compressor.compress(body) + self.compressor.flush())
+
+
+class CompressionMiddleware(GZipMiddleware):
+    """Compresses responses as the client's ``Accept-Encoding`` allows (module docstring)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        accept = _header(list(scope.get("headers", [])), b"accept-encoding")
+        responder: ASGIApp
+        if accepted_encoding(accept.decode("latin-1") if accept else None) == GZIP:
+            responder = _FastGZipResponder(
+                self.app,
+                self.minimum_size,
+                compresslevel=self.compresslevel,
+                thread_minimum_size=self.thread_minimum_size,
+                exclude_content_types=self.exclude_content_types,
+            )
+        else:
+            responder = IdentityResponder(
+                self.app, self.minimum_size, exclude_content_types=self.exclude_content_types
+            )
+        await responder(scope, receive, send)

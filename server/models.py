@@ -222,12 +222,17 @@ class RecordSearch(Base):
     narrow table a substring search scans instead of ``records``."""
 
     __tablename__ = "record_search"
-    __table_args__ = (Index("ix_record_search_sort", "collection", "sort_key"),)
+    __table_args__ = (
+        Index("ix_record_search_sort", "collection", "sort_key"),
+        Index("ix_record_search_owner", "collection", "owner_id", "sort_key"),
+    )
 
     collection: Mapped[str] = mapped_column(String(64), primary_key=True)
     record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     sort_key: Mapped[str] = mapped_column(String(400))
+    #: A copy of ``records.owner_id`` (scope without a join; :mod:`server.crm.indexing`).
+    owner_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class ReminderRow(Base):
@@ -245,3 +250,13 @@ class ReminderRow(Base):
     #: The user it is for when the record names one (a task's assignee); else the owner.
     user_id: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
+
+
+class AuthState(Base):
+    """One row: raised by triggers on every change a token is checked against
+    (migration ``0012_auth_state``; :mod:`server.authcache`)."""
+
+    __tablename__ = "auth_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

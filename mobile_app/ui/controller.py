@@ -2,8 +2,17 @@
 
 The controller owns the ScreenManager, the current :class:`Session` (an unlocked store
 plus sync client) and the sync bar's view-model. Sync runs on a worker thread — at
-start, every ``auto_sync_s`` seconds and on "sync now" — and store events (from any
-thread) are marshalled onto Kivy's main thread before a widget is touched.
+start, every ``auto_sync_s`` seconds, on "sync now" and whenever the server pokes — and
+store events (from any thread) are marshalled onto Kivy's main thread before a widget
+is touched.
+
+**Live.** While online the controller holds the server's event stream
+(``Backend.subscribe_live``, the SDK's ``LiveSubscription``): a poke ("your scope has
+changes") syncs at once — once more right after a sync already running — so a
+manager's edit is on the rep's screen within a second. While the stream is up the
+timer only polls every ``LIVE_POLL_S`` (a safety net); when it drops (offline, server
+restarting, a proxy that cuts streams) the app syncs once and polls every
+``auto_sync_s`` again until the stream is back.
 
 It also carries what outlives one screen: the Undo snackbar's offer, the banner (task
 reminders where the platform has no notifications; "this phone was wiped / revoked"),
@@ -29,7 +38,7 @@ from mobile_app.viewmodels.base import Session
 from mobile_app.viewmodels.inbox import KeptNotes, remember_names
 from mobile_app.viewmodels.links import LauncherPort
 from mobile_app.viewmodels.photos import attachments_of
-from mobile_app.viewmodels.ports import UploadsPort
+from mobile_app.viewmodels.ports import LivePort, UploadsPort
 from mobile_app.viewmodels.sync_bar import SyncBarViewModel
 from mobile_app.viewmodels.tasks import due_reminders
 from mobile_app.viewmodels.visit import LocationProvider, NoLocation
@@ -41,6 +50,8 @@ from .screens.base import BaseScreen
 
 #: How often task reminders are checked (seconds).
 REMINDER_CHECK_S = 60.0
+#: How often the app still polls while the live stream is up (a safety net only).
+LIVE_POLL_S = 300.0
 
 
 class AppController:
@@ -83,6 +94,12 @@ class AppController:
             self.screens[screen.name] = screen
             self.sm.add_widget(screen)
         self._sync_thread: threading.Thread | None = None
+        #: A sync is running; a poke came during it (the sync thread goes round once
+        #: more). Both guarded by ``_sync_lock``: a poke is never dropped in between.
+        self._sync_lock = threading.Lock()
+        self._syncing = False
+        self._sync_again = False
+        self.live: LivePort | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._auto_event: Any = None
         self._reminder_event: Any = None
@@ -148,15 +165,56 @@ class AppController:
     def start_background_sync(self) -> None:
         self._start_uploads()
         self.sync_now()
-        if self.auto_sync_s and self._auto_event is None:
-            self._auto_event = Clock.schedule_interval(
-                lambda _dt: self.sync_now(), self.auto_sync_s
-            )
+        self._poll_every(self.auto_sync_s)
+        self._start_live()
         if self._reminder_event is None:
             self.check_reminders()
             self._reminder_event = Clock.schedule_interval(
                 lambda _dt: self.check_reminders(), REMINDER_CHECK_S
             )
+
+    def _poll_every(self, seconds: float | None) -> None:
+        if self._auto_event is not None:
+            self._auto_event.cancel()
+            self._auto_event = None
+        if seconds:
+            self._auto_event = Clock.schedule_interval(lambda _dt: self.sync_now(), seconds)
+
+    # -- live pokes ------------------------------------------------------------------
+    def _start_live(self) -> None:
+        session = self.session
+        subscribe = self.backend.subscribe_live
+        if session is None or session.client is None or subscribe is None or self.live:
+            return
+        if not session.server_url.startswith(("http://", "https://")) or self.revoked:
+            return
+        try:
+            self.live = subscribe(
+                session.client, session.server_url, self._on_poke, self._on_live_state
+            )
+        except TypeError:  # a client that cannot stream (a demo, a fake): polling only
+            self.live = None
+
+    def _stop_live(self) -> None:
+        live, self.live = self.live, None
+        if live is not None:
+            live.stop(timeout_s=1.0)  # a daemon thread; never hold the UI for long
+
+    def _on_poke(self) -> None:
+        """The server has changes for this phone (the subscription's thread)."""
+        Clock.schedule_once(lambda _dt: self.sync_now(again=True))
+
+    def _on_live_state(self, connected: bool) -> None:
+        Clock.schedule_once(lambda _dt: self._live_state(connected))
+
+    def _live_state(self, connected: bool) -> None:
+        if self.session is None or self.live is None:
+            return
+        if connected:
+            self._poll_every(max(self.auto_sync_s, LIVE_POLL_S) if self.auto_sync_s else None)
+        else:
+            self._poll_every(self.auto_sync_s)
+            self.sync_now(again=True)  # whatever was announced while the stream was down
 
     def _start_uploads(self) -> None:
         """Photos upload on their own thread beside the record sync (never inside it)."""
@@ -185,6 +243,7 @@ class AppController:
             self.uploads.trigger()
 
     def end_session(self, *, wipe: bool = False, navigate: bool = True) -> None:
+        self._stop_live()
         for event in (self._auto_event, self._reminder_event, self._undo_event):
             if event is not None:
                 event.cancel()
@@ -245,15 +304,23 @@ class AppController:
             self.current.render()
 
     # -- sync ------------------------------------------------------------------------
-    def sync_now(self, done: Callable[[bool, str], None] | None = None) -> None:
-        """Sync on a worker thread (one at a time); ``done(ok, error)`` on the main thread."""
+    def sync_now(
+        self, done: Callable[[bool, str], None] | None = None, *, again: bool = False
+    ) -> None:
+        """Sync on a worker thread (one at a time); ``done(ok, error)`` on the main thread.
+        ``again``: when a sync is already running, go round once more after it (a poke
+        may announce what that sync's pull has already passed)."""
         session = self.session
         if session is None or session.client is None:
             return
-        if self._sync_thread is not None and self._sync_thread.is_alive():
-            return
-        if self.revoked:
-            return  # revoked without wipe: the work stays readable; no more syncing
+        with self._sync_lock:
+            if self._syncing:
+                self._sync_again = self._sync_again or again
+                return
+            if self.revoked:
+                return  # revoked without wipe: the work stays readable; no more syncing
+            self._syncing = True
+            self._sync_again = False
         client = session.client
         with contextlib.suppress(Exception):  # a closed store: the sync will say so
             remember_names(session)  # a refused write must still name its customer
@@ -261,8 +328,16 @@ class AppController:
         def work() -> None:
             ok, error = True, ""
             try:
-                client.sync()
+                while True:
+                    client.sync()
+                    with self._sync_lock:  # a poke from now on starts a sync of its own
+                        if not self._sync_again:
+                            self._syncing = False
+                            break
+                        self._sync_again = False
             except Exception as exc:  # offline, server down: the sync bar says so
+                with self._sync_lock:
+                    self._syncing = self._sync_again = False
                 ok, error = False, str(exc) or type(exc).__name__
                 Clock.schedule_once(lambda _dt, e=exc: self._sync_failed(e))
             if ok:
@@ -296,6 +371,7 @@ class AppController:
     def mark_revoked(self) -> None:
         """Revoked without wipe: the work stays readable and exportable; no more syncing."""
         self.revoked = True
+        self._stop_live()
         self.banner = self.tr("session.revoked")
         self.render_current()
 
@@ -304,6 +380,7 @@ class AppController:
         self.banner = ""
         self.go("today", reset=True)
         self.sync_now()
+        self._start_live()
 
     def lease_expired(self) -> None:
         """Offline past the server's lease: sign in online to unlock (the work is kept)."""

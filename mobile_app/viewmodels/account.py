@@ -24,7 +24,7 @@ from typing import Any
 from mobile_app.i18n import Language, Translator
 
 from .base import CurrentUser, Observable, Session, error_parts
-from .ports import AttachmentsPort, StorePort, SyncClientPort, UploadsPort
+from .ports import AttachmentsPort, LivePort, StorePort, SubscribeLive, SyncClientPort, UploadsPort
 
 MIN_PASSPHRASE = 6
 #: The largest photo the app accepts (checked on the phone before anything is stored;
@@ -36,11 +36,13 @@ ACCOUNT_FILE = "account.json"
 
 @dataclass
 class Backend:
-    """How to open an encrypted store and make a sync client for it."""
+    """How to open an encrypted store and make a sync client for it (and, optionally,
+    hear the server's live pokes while online)."""
 
     open_store: Callable[[Path, str], StorePort]
     make_client: Callable[[StorePort, str], SyncClientPort]
     device_name: str = "Fieldsync app"
+    subscribe_live: SubscribeLive | None = None
 
 
 def sdk_backend(
@@ -70,7 +72,31 @@ def sdk_backend(
         client: SyncClientPort = SyncClient(store, HttpTransport(server_url), config)
         return client
 
-    return Backend(open_store=open_store, make_client=make_client, device_name=device_name)
+    return Backend(
+        open_store=open_store,
+        make_client=make_client,
+        device_name=device_name,
+        subscribe_live=sdk_live,
+    )
+
+
+def sdk_live(
+    client: SyncClientPort,
+    server_url: str,
+    on_poke: Callable[[], None],
+    on_state: Callable[[bool], None],
+) -> LivePort:
+    """``client_sdk.LiveSubscription`` on ``GET /v1/sync/events`` of ``server_url``,
+    started: ``on_poke()`` when the server announces changes this store has not pulled,
+    ``on_state(connected)`` when the stream comes up or goes down (both on its thread).
+    It reconnects by itself (backoff with jitter) and stops when the device is revoked."""
+    from client_sdk import LiveSubscription, SyncClient
+
+    if not isinstance(client, SyncClient):
+        raise TypeError("live pokes need the SDK's SyncClient")
+    live = LiveSubscription(client, on_poke, base_url=server_url, on_state=on_state)
+    live.start()
+    return live
 
 
 def sdk_attachments(store: StorePort, max_bytes: int = PHOTO_MAX_BYTES) -> AttachmentsPort:

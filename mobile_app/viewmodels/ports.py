@@ -246,3 +246,22 @@ class UploadsPort(Protocol):
     def trigger(self) -> None: ...
 
     def stop(self, timeout_s: float | None = 10.0) -> None: ...
+
+
+class LivePort(Protocol):
+    """The server's live pokes while online (``client_sdk.LiveSubscription``)."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def pokes(self) -> int: ...
+
+    def stop(self, timeout_s: float = 5.0) -> None: ...
+
+
+#: ``subscribe(client, server_url, on_poke, on_state)``: a started :class:`LivePort`.
+#: ``on_poke()`` and ``on_state(connected)`` are called on the subscription's thread.
+SubscribeLive = Callable[
+    [SyncClientPort, str, Callable[[], None], Callable[[bool], None]], LivePort
+]

@@ -64,7 +64,7 @@ class CrmRules:
         # nothing to delete first.
         for fresh in (False, True):
             rows = [
-                IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted)
+                IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted, r.owner_id)
                 for r in written
                 if (r.pk is None) == fresh
             ]

@@ -24,13 +24,14 @@ def reindex_all(conn: Connection) -> int:
     conn.execute(delete(search_t))
     conn.execute(delete(reminders_t))
     wanted = sorted(set(KEYED) | set(SEARCHED) | set(SOURCES))
-    stmt = select(records_t.c.collection, records_t.c.record_id, records_t.c.data).where(
-        records_t.c.collection.in_(wanted), records_t.c.deleted.is_(False)
-    )
+    stmt = select(
+        records_t.c.collection, records_t.c.record_id, records_t.c.data, records_t.c.owner_id
+    ).where(records_t.c.collection.in_(wanted), records_t.c.deleted.is_(False))
     batch: list[IndexedRow] = []
     count = 0
     for row in conn.execute(stmt):
-        batch.append(IndexedRow(row.collection, row.record_id, json.loads(row.data or "{}"), False))
+        fields = json.loads(row.data or "{}")
+        batch.append(IndexedRow(row.collection, row.record_id, fields, False, row.owner_id))
         if len(batch) >= 2000:
             index_records(conn, batch, fresh=True)
             index_reminders(conn, batch, fresh=True)

@@ -3,7 +3,9 @@
 Event types (``EVENT_TYPES``):
 
 * ``record.changed`` — every record a write path stored (push, manager API, import,
-  merge): ``{collection, record_id, version, deleted, owner_id, customer_id, fields}``;
+  merge) and every record an ownership move gave a new version (a reassignment — also
+  the first step of a merge — and a team move, :func:`write_record_events`):
+  ``{collection, record_id, version, deleted, owner_id, customer_id, fields}``;
 * ``lead.converted`` — a lead turned ``converted`` (the device's offline group or the
   conversion API): ``{lead_id, customer_id, contact_id, opportunity_id, owner_id}``;
 * ``order.placed`` — a ``quotes`` record that is (newly) an order:
@@ -27,11 +29,13 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert, select
 
+from ..models import Record
 from ..repository.rows import RowState
 from ..repository.units import Batch, UnitWrite
 from .models import IntegrationEvent, Webhook
 
 events_t = cast(Table, IntegrationEvent.__table__)
+records_t = cast(Table, Record.__table__)
 webhooks_t = cast(Table, Webhook.__table__)
 
 RECORD_CHANGED = "record.changed"
@@ -136,15 +140,15 @@ def write_events(
     for r in written:
         if r.collection.startswith("_"):
             continue
-        change = {
-            "collection": r.collection,
-            "record_id": r.record_id,
-            "version": r.version,
-            "deleted": r.record.deleted,
-            "owner_id": r.owner_id,
-            "customer_id": r.customer_id,
-            "fields": r.record.fields,
-        }
+        change = _change(
+            r.collection,
+            r.record_id,
+            r.version,
+            r.record.deleted,
+            r.owner_id,
+            r.customer_id,
+            r.record.fields,
+        )
         rows.append(_row(RECORD_CHANGED, r.collection, r.record_id, r.owner_id, change, now_ms))
     for e in typed:
         rows.append(
@@ -153,6 +157,68 @@ def write_events(
     for start in range(0, len(rows), 500):
         conn.execute(insert(events_t), rows[start : start + 500])
     return len(rows)
+
+
+def write_record_events(conn: Connection, pks: Sequence[int], now_ms: int) -> int:
+    """``record.changed`` for stored records given a new version outside a push — an
+    ownership move (reassignment, a team move re-scoping phones) — read back by primary
+    key after the move, so the event carries what was stored; none while no webhook is
+    active. Fan-out checks each webhook's scope against the new owner, as for any change."""
+    if not pks or not webhooks_active(conn):
+        return 0
+    rows: list[dict[str, Any]] = []
+    wanted = sorted(set(pks))
+    for start in range(0, len(wanted), 500):
+        for r in conn.execute(
+            select(
+                records_t.c.collection,
+                records_t.c.record_id,
+                records_t.c.version,
+                records_t.c.deleted,
+                records_t.c.owner_id,
+                records_t.c.customer_id,
+                records_t.c.data,
+            )
+            .where(records_t.c.id.in_(wanted[start : start + 500]))
+            .order_by(records_t.c.version)
+        ):
+            if r.collection.startswith("_"):
+                continue
+            fields = json.loads(r.data) if r.data else {}
+            change = _change(
+                r.collection,
+                r.record_id,
+                int(r.version),
+                bool(r.deleted),
+                r.owner_id,
+                r.customer_id,
+                fields,
+            )
+            rows.append(_row(RECORD_CHANGED, r.collection, r.record_id, r.owner_id, change, now_ms))
+    for start in range(0, len(rows), 500):
+        conn.execute(insert(events_t), rows[start : start + 500])
+    return len(rows)
+
+
+def _change(
+    collection: str,
+    record_id: str,
+    version: int,
+    deleted: bool,
+    owner_id: str | None,
+    customer_id: str | None,
+    fields: dict[str, Any],
+) -> dict[str, Any]:
+    """The payload of ``record.changed``."""
+    return {
+        "collection": collection,
+        "record_id": record_id,
+        "version": version,
+        "deleted": deleted,
+        "owner_id": owner_id,
+        "customer_id": customer_id,
+        "fields": fields,
+    }
 
 
 def _row(
@@ -199,4 +265,5 @@ __all__ = [
     "add_event",
     "webhooks_active",
     "write_events",
+    "write_record_events",
 ]

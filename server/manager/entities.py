@@ -186,7 +186,7 @@ def list_records(
     filters = parse_filters(filter)
     by_pinyin = sort in ("pinyin", "-pinyin")
     if searchable(collection) and (q or by_pinyin):
-        plain = not filters and owner_id is None and (sort is None or by_pinyin)
+        plain = not filters and (sort is None or by_pinyin)
         total, rows = search_rows(
             conn,
             auth.principal,
@@ -194,11 +194,10 @@ def list_records(
             q,
             descending=sort == "-pinyin",
             page=(offset, limit) if plain else None,
+            owner_id=owner_id,
         )
         if not plain:
-            rows = select_rows(
-                rows, filters=filters, owner_id=owner_id, sort=None if by_pinyin else sort
-            )
+            rows = select_rows(rows, filters=filters, sort=None if by_pinyin else sort)
             total, rows = len(rows), rows[offset : offset + limit]
         session.rollback()
         return RecordPage(total=total, offset=offset, limit=limit, items=[r.out() for r in rows])

@@ -5,23 +5,49 @@ fields as typed, compacted, and for Chinese their full pinyin and initials
 (:mod:`server.crm.keys`): ``张``, ``zhangsan`` and ``zs`` all find 张三, and
 ``13800000000`` finds ``+86 138 0000 0000``. Results come in pinyin order of the name
 (安 < 白 < 张), the order a Chinese user expects; ``sort=pinyin`` asks for that order
-without a query. The match, the scope and — when nothing else filters — the page are
-one SQL statement over the narrow ``record_search`` table joined to ``records``.
+without a query.
+
+One statement over the narrow ``record_search`` table answers the match, the scope and
+the page; ``records`` is read only for the page's rows:
+
+* **scope** — ``record_search.owner_id`` is a copy of the record's owner (kept by every
+  write path, :mod:`server.crm.indexing`), filtered by the one scope rule
+  (:func:`server.scope.owner_filter`); the page's rows are then checked again against
+  the owner stored in ``records`` (:meth:`Principal.sees_owner`), so a stale copy could
+  only ever hide a record, never show one outside the caller's scope;
+* **match** — ``LIKE '%needle%'`` (PostgreSQL: served by the trigram index for three
+  characters or more); on PostgreSQL a one- or two-character needle (``zw``, ``张伟``,
+  ``张``), which trigrams cannot serve, is ``fieldsync_search_grams(text) @>
+  ARRAY[needle]`` instead (migration ``0011``): the same answer — the needle is one of
+  the text's one- or two-character pieces — read from a GIN index of those pieces;
+* **order** — ``ORDER BY sort_key`` with the page's ``LIMIT``: a broad match walks the
+  ``(collection, sort_key)`` index and stops after one page, a narrow one sorts its few
+  matching rows. The total is counted only when the page does not show it (a first page
+  shorter than the limit is the whole answer).
+
+SQLite runs the same statement without the grams test (a scan of the narrow table).
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, func, or_, select
+from sqlalchemy import Connection, Table, Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..accounts import Principal
 from ..crm.indexing import SEARCHED, search_t
 from ..crm.keys import search_needle
 from ..models import Record
-from .records import _COLUMNS, StoredRow, _decode, scope_owners
+from ..scope import owner_filter
+from .records import _COLUMNS, StoredRow, _decode
 
 records_t = cast(Table, Record.__table__)
+
+#: The PostgreSQL function of migration ``0011`` (the GIN index is on its result).
+GRAMS_FUNCTION = "fieldsync_search_grams"
+#: Needles this short are served by the grams index (trigrams need three characters).
+GRAMS_UP_TO = 2
 
 
 def searchable(collection: str) -> bool:
@@ -33,6 +59,17 @@ def _like(needle: str) -> str:
     return f"%{escaped}%"
 
 
+def text_match(conn: Connection, needle: str) -> list[Any]:
+    """The conditions on ``record_search`` for records whose text contains ``needle``."""
+    if conn.dialect.name == "postgresql" and len(needle) <= GRAMS_UP_TO:
+        # exact on its own (a needle has no "|", so it never spans two values): a LIKE
+        # beside it would only spoil the row estimate that picks the plan
+        grams = getattr(func, GRAMS_FUNCTION)(search_t.c.text)
+        wanted = bindparam("search_gram", [needle], type_=ARRAY(Text))
+        return [grams.op("@>")(wanted)]
+    return [search_t.c.text.like(_like(needle), escape="\\")]
+
+
 def search_rows(
     conn: Connection,
     principal: Principal,
@@ -41,40 +78,34 @@ def search_rows(
     *,
     descending: bool = False,
     page: tuple[int, int] | None = None,
+    owner_id: str | None = None,
 ) -> tuple[int, list[StoredRow]]:
     """(total, rows): live records of ``collection`` in scope matching ``query`` (every
-    one when ``None``), in pinyin order; ``page=(offset, limit)`` pages in SQL."""
+    one when ``None``), owned by ``owner_id`` when given, in pinyin order;
+    ``page=(offset, limit)`` pages in SQL."""
     needle = search_needle(query) if query else ""
     match: list[Any] = [search_t.c.collection == collection]
     if needle:
-        match.append(search_t.c.text.like(_like(needle), escape="\\"))
-    owners = scope_owners(principal)
-    source: Any = search_t
-    if owners is not None:  # below admin: the owner column of ``records`` decides
-        source = search_t.join(
-            records_t,
-            and_(
-                records_t.c.collection == search_t.c.collection,
-                records_t.c.record_id == search_t.c.record_id,
-            ),
-        )
-        match.append(or_(records_t.c.owner_id.in_(owners), records_t.c.owner_id.is_(None)))
-    # ``record_search`` holds live records only (a deletion removes the entry), so an
-    # admin's search never touches ``records`` until the page is loaded.
+        match.extend(text_match(conn, needle))
+    match.append(owner_filter(principal, search_t.c.owner_id))
+    if owner_id is not None:
+        match.append(search_t.c.owner_id == owner_id)
+    # ``record_search`` holds live records only (a deletion removes the entry).
     order = (
         search_t.c.sort_key.desc() if descending else search_t.c.sort_key,
-        search_t.c.record_id,
+        search_t.c.record_id.desc() if descending else search_t.c.record_id,
     )
-    ids_stmt = select(search_t.c.record_id).select_from(source).where(*match).order_by(*order)
+    ids_stmt = select(search_t.c.record_id).where(*match).order_by(*order)
     if page is None:
         ids = list(conn.execute(ids_stmt).scalars())
         total = len(ids)
     else:
         offset, limit = page
-        total = int(
-            conn.execute(select(func.count()).select_from(source).where(*match)).scalar_one()
-        )
         ids = list(conn.execute(ids_stmt.offset(offset).limit(limit)).scalars())
+        if offset == 0 and len(ids) < limit:
+            total = len(ids)  # the whole answer is on this page
+        else:
+            total = int(conn.execute(select(func.count()).where(*match)).scalar_one())
     rows: dict[str, StoredRow] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
@@ -84,9 +115,10 @@ def search_rows(
             )
         ):
             row = _decode(r)
-            if not row.deleted:
+            # the stored owner decides: a stale copy in record_search never widens scope
+            if not row.deleted and principal.sees_owner(row.owner_id):
                 rows[row.id] = row
     return total, [rows[i] for i in ids if i in rows]
 
 
-__all__ = ["search_rows", "searchable"]
+__all__ = ["GRAMS_FUNCTION", "search_rows", "searchable", "text_match"]

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..accounts import Principal, principal_for
+from ..crm.moves import records_reversioned
 from ..models import Eviction, Record, User
 from ..repository.admin import _viewers_of
 from ..repository.state import lock_counter, store_counter
@@ -145,6 +146,7 @@ def rescope_after_move(
             .values(version=bindparam("version"), updated_at_ms=bindparam("updated_at_ms")),
             values,
         )
+        records_reversioned(conn, sorted(bump), now_ms)  # webhooks now in scope hear of them
     for start in range(0, len(evictions), 1000):
         conn.execute(insert(evictions_t), evictions[start : start + 1000])
     store_counter(conn, state)

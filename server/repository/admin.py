@@ -252,6 +252,14 @@ def _move(
         )
     if evictions:
         conn.execute(insert(evictions_t), evictions)
+    if updates:
+        # the search table's owner copy and the webhooks follow the move (lazy: the
+        # CRM's rules import this package)
+        from ..crm.moves import records_moved
+
+        by_pk = {row.id: (row.collection, row.record_id) for row in rows}
+        moved = [(u["_pk"], *by_pk[u["_pk"]]) for u in updates]
+        records_moved(conn, moved, new_owner_id, now_ms)
     return updates, evictions, evicted
 
 

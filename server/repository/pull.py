@@ -27,6 +27,7 @@ every multi-page initial sync after a compaction would be sent back to the start
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import re
@@ -34,14 +35,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from sync_protocol import PROTOCOL_VERSION, ResyncRequired, ValidationFailed
 from sync_protocol.errors import FieldError
 
 from ..accounts import Principal
 from ..scope import visible_owners
-from .state import INITIAL_EPOCH, SyncCounter, read_counter
+from .state import INITIAL_EPOCH, SyncCounter, read_counter, read_counter_dbapi
 
 CHECKPOINT_PREFIX = "v2:"
 LEGACY_PREFIX = "v1:"
@@ -204,21 +205,28 @@ def _change_json(rows: Iterator[Any]) -> Iterator[str]:
 
 
 def pull_page(
-    conn: Connection,
+    conn: Connection | None,
     principal: Principal,
     checkpoint: str | None,
     *,
     limit: int,
     server_hlc: str,
     protocol: int = PROTOCOL_VERSION,
+    state: SyncCounter | None = None,
 ) -> PullPage:
-    """The next page of changes after ``checkpoint`` for ``principal``."""
-    state = read_counter(conn)
+    """The next page of changes after ``checkpoint`` for ``principal``. ``state`` is the
+    counter when the caller just read it (:func:`read_counter`); with nothing new after
+    the checkpoint the page is answered from it alone, without another statement (and
+    then ``conn`` may be ``None``)."""
+    if state is None:
+        assert conn is not None, "pull_page reads the counter on conn"
+        state = read_counter(conn)
     since = check_checkpoint(checkpoint, state)
     start = since or 0
     high = state.counter
     rows: list[Any] = []
     if start < high:
+        assert conn is not None, "pull_page has changes to read on conn"
         streams = _streams(conn, principal, start, high, limit + 1)
         if len(streams) == 1:
             rows = list(streams[0])[: limit + 1]
@@ -233,7 +241,10 @@ def pull_page(
         next_version = max(high, start)
     remaining = None
     if since is None:
-        remaining = max(0, _count(conn, principal, high) - len(rows)) if has_more else 0
+        remaining = 0
+        if has_more:
+            assert conn is not None
+            remaining = max(0, _count(conn, principal, high) - len(rows))
     new_checkpoint = format_checkpoint(next_version, state.epoch, state.purge_horizon)
     head = f'{{"protocol":{protocol},"changes":['
     tail = (
@@ -308,3 +319,50 @@ def backlog(
         if first is not None:
             oldest = int(first) if oldest is None else min(oldest, int(first))
     return Backlog(min(total, cap), oldest, resync=resync, capped=total >= cap)
+
+
+class LoopReader:
+    """One autocommit DB-API connection owned by the event loop, for the poll's statement.
+
+    A poll with nothing new costs a single short read (the counter with the auth
+    generation, :func:`~.state.read_counter_dbapi`). Handing it to a worker thread costs
+    more than the read itself on a busy machine, and SQLAlchemy's per-statement work
+    costs as much again, so the pull route runs it on the loop, on this connection: used
+    only from the loop's thread, never shared, never in a transaction (autocommit).
+    Any failure drops the connection and answers ``None``: the request then takes the
+    ordinary path, which reports the error or succeeds on a fresh pooled connection.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._raw: Any = None
+        self._cursor: Any = None
+
+    @property
+    def dbapi_connection(self) -> Any:
+        """The driver's connection (tests trace its statements)."""
+        return None if self._raw is None else self._raw.driver_connection
+
+    def read(self) -> SyncCounter | None:
+        try:
+            if self._cursor is None:
+                self._open()
+            return read_counter_dbapi(self._cursor)
+        except Exception:
+            self.close()
+            return None
+
+    def _open(self) -> None:
+        raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        if self.engine.dialect.name == "sqlite":
+            driver.isolation_level = None  # no implicit BEGIN, ever
+        else:
+            driver.autocommit = True
+        self._raw, self._cursor = raw, driver.cursor()
+
+    def close(self) -> None:
+        raw, self._raw, self._cursor = self._raw, None, None
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.invalidate()  # never back to the pool: its autocommit flag is set

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -33,6 +34,11 @@ INITIAL_EPOCH = "0"
 #: goes back to the pool (after its commit) :mod:`server.live` announces a change.
 WROTE = "fieldsync.wrote"
 _SELECT = "SELECT counter, purge_horizon, epoch FROM sync_state WHERE id = 1"
+#: The same row and the auth generation (``auth_state``, migration 0012), one statement.
+_SELECT_AUTH = (
+    "SELECT counter, purge_horizon, epoch, "
+    "(SELECT generation FROM auth_state WHERE id = 1) FROM sync_state WHERE id = 1"
+)
 
 
 @dataclass(slots=True)
@@ -40,6 +46,8 @@ class SyncCounter:
     counter: int
     purge_horizon: int
     epoch: str = INITIAL_EPOCH
+    #: ``auth_state.generation`` when read with ``auth=True`` (:mod:`server.authcache`).
+    auth_generation: int = 0
 
 
 def _state(row: tuple[object, ...]) -> SyncCounter:
@@ -69,9 +77,29 @@ def store_counter(conn: Connection, state: SyncCounter) -> None:
     )
 
 
-def read_counter(conn: Connection) -> SyncCounter:
-    """The committed counter, without locking (pulls)."""
-    return _state(tuple(conn.execute(text(_SELECT)).one()))
+def read_counter(conn: Connection, *, auth: bool = False) -> SyncCounter:
+    """The committed counter, without locking (pulls). ``auth=True`` also reads the auth
+    generation in the same statement (the poll path: one round trip)."""
+    if not auth:
+        return _state(tuple(conn.execute(text(_SELECT)).one()))
+    return _with_auth(tuple(conn.execute(text(_SELECT_AUTH)).one()))
+
+
+def read_counter_dbapi(cursor: Any) -> SyncCounter:
+    """:func:`read_counter` with the auth generation on a bare DB-API cursor (no
+    parameters: the same SQL on every driver) — the poll answered on the event loop
+    (:class:`~.pull.LoopReader`), without SQLAlchemy's per-statement work."""
+    cursor.execute(_SELECT_AUTH)
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("sync_state has no row")
+    return _with_auth(tuple(row))
+
+
+def _with_auth(row: tuple[object, ...]) -> SyncCounter:
+    state = _state(row)
+    state.auth_generation = int(str(row[3]))
+    return state
 
 
 def new_epoch(conn: Connection) -> str:

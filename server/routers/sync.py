@@ -8,10 +8,13 @@ page is assembled from stored JSON), so FastAPI does not re-validate them; the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import Connection, update
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from sync_protocol import (
     BatchTooLarge,
@@ -23,21 +26,35 @@ from sync_protocol import (
     PullResponse,
     PushRequest,
     PushResponse,
+    ResyncRequired,
     SyncInfo,
     SyncLimits,
     Timestamp,
+    ValidationFailed,
     check_schema_name,
     check_schema_version,
     negotiate,
 )
 from sync_protocol.hlc import clamp, wall_clock_ms
 
-from ..accounts import utcnow
+from ..accounts import principal_for, utcnow
+from ..auth import AccessClaims
+from ..authcache import Verified
 from ..context import ServerContext
-from ..deps import ContextDep, CurrentAuth, SessionDep
+from ..deps import (
+    ContextDep,
+    CurrentAuth,
+    SessionDep,
+    SignedClaims,
+    check_token,
+    load_caller,
+)
 from ..errors import Forbidden
+from ..middleware import GZIP, accepted_encoding, gzip_bytes
+from ..models import Device
 from ..openapi import error_responses
-from ..repository import apply_push, mutation_digest, pull_page
+from ..repository import SyncCounter, apply_push, mutation_digest, pull_page, read_counter
+from ..repository.pull import LoopReader, check_checkpoint
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
@@ -165,39 +182,144 @@ def push(
     return Response(response.model_dump_json(), media_type="application/json")
 
 
-@router.post("/pull", response_model=PullResponse, responses=error_responses(403, 409, 410, 426))
-def pull(
-    body: PullRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
-) -> Response:
+@router.post(
+    "/pull",
+    response_model=PullResponse,
+    responses=error_responses(403, 409, 410, 426),
+)
+async def pull(request: Request, body: PullRequest, claims: SignedClaims) -> Response:
     """The next page of changes after ``checkpoint`` within the caller's scope."""
-    if body.device_id != auth.device.id:
+    # A poll with nothing new is answered right here on the event loop: one statement
+    # (counter + auth generation) on the loop's own connection and a cached token check.
+    # Anything else takes one hop to a worker thread for the whole request (rows, page,
+    # gzip). Either way the token's signature and expiry are checked first.
+    context: ServerContext = request.app.state.fieldsync
+    accept = request.headers.get("accept-encoding")
+    answer = _poll_inline(context, request, claims, body, accept)
+    if answer is not None:
+        return answer
+    return await run_in_threadpool(_serve_pull, context, request, claims, body, accept)
+
+
+def _poll_inline(
+    context: ServerContext,
+    request: Request,
+    claims: AccessClaims,
+    body: PullRequest,
+    accept_encoding: str | None,
+) -> Response | None:
+    """The answer to a poll with nothing new for a caller verified under the current auth
+    generation, or ``None`` (serve it in a worker thread)."""
+    if body.checkpoint is None:
+        return None
+    reader = context.loop_reader
+    if reader is None:
+        reader = context.loop_reader = LoopReader(context.engine)
+    state = reader.read()
+    if state is None:
+        return None
+    caller = context.auth_cache.get(claims, epoch=state.epoch, generation=state.auth_generation)
+    if caller is None or _stale(caller.last_seen, utcnow()):
+        return None
+    try:
+        since = check_checkpoint(body.checkpoint, state)
+    except (ValidationFailed, ResyncRequired):
+        return None  # answered (with the error) by the full path
+    if since != state.counter:
+        return None
+    # Nothing new: pull_page answers from ``state`` alone and runs no statement.
+    return _answer(context, request, claims, body, accept_encoding, None, state, caller)
+
+
+def _serve_pull(
+    context: ServerContext,
+    request: Request,
+    claims: AccessClaims,
+    body: PullRequest,
+    accept_encoding: str | None,
+) -> Response:
+    with context.engine.connect() as conn:
+        # Autocommit: every statement reads what is committed, no BEGIN/ROLLBACK round
+        # trips. The counter is read before any row (pull.py), the auth generation before
+        # the caller's rows (authcache.py).
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        state = read_counter(conn, auth=True)
+        caller = context.auth_cache.get(claims, epoch=state.epoch, generation=state.auth_generation)
+        if caller is None:
+            caller = _verify_caller(conn, request, claims, state)
+            context.auth_cache.put(claims, caller)
+        return _answer(context, request, claims, body, accept_encoding, conn, state, caller)
+
+
+def _stale(seen: datetime | None, now: datetime) -> bool:
+    return seen is None or (seen.replace(tzinfo=now.tzinfo) + LAST_SEEN_RESOLUTION) < now
+
+
+def _answer(
+    context: ServerContext,
+    request: Request,
+    claims: AccessClaims,
+    body: PullRequest,
+    accept_encoding: str | None,
+    conn: Connection | None,
+    state: SyncCounter,
+    caller: Verified,
+) -> Response:
+    """The page for a verified caller, from the counter ``state`` just read."""
+    request.state.device_id = claims.device_id  # errors from here on are the device's
+    if body.device_id != claims.device_id:
         raise Forbidden("device_id does not match the signed-in device")
     context.ops.activity.report(
-        auth.device.id,
+        claims.device_id,
         now_ms=wall_clock_ms(),
         status=body.device_status,
         schema_version=body.schema_version,
     )
     protocol = _check_versions(context, body.protocol, body.schema_version, body.schema_name)
-    seen = auth.device.last_seen
-    now = utcnow()
-    stale = seen is None or (seen.replace(tzinfo=now.tzinfo) + LAST_SEEN_RESOLUTION) < now
     page = pull_page(
-        session.connection(),
-        auth.principal,
+        conn,
+        caller.principal,
         body.checkpoint,
         limit=min(body.limit, context.settings.max_pull_limit),
         server_hlc=context.clock.now(),
         protocol=protocol,
+        state=state,
     )
-    if stale:
-        auth.device.last_seen = now
-        session.commit()
-    else:
-        session.rollback()
-    context.ops.activity.pull(auth.device.id, now_ms=wall_clock_ms(), checkpoint=page.checkpoint)
+    now = utcnow()
+    if _stale(caller.last_seen, now):
+        _touch(context, claims.device_id, now)
+        caller.last_seen = now
+    context.ops.activity.pull(claims.device_id, now_ms=wall_clock_ms(), checkpoint=page.checkpoint)
     context.ops.metrics.observe_pull(page.count)
-    return Response(page.body, media_type="application/json")
+    content, headers = page.body, {}
+    if (
+        len(content) >= context.settings.gzip_min_bytes
+        and accepted_encoding(accept_encoding) == GZIP
+    ):
+        # Compressed here (in the worker thread for a large page), not by the middleware.
+        content = gzip_bytes(content, context.settings.gzip_level)
+        headers = {"Content-Encoding": GZIP, "Vary": "Accept-Encoding"}
+    return Response(content, media_type="application/json", headers=headers)
+
+
+def _verify_caller(
+    conn: Connection, request: Request, claims: AccessClaims, state: SyncCounter
+) -> Verified:
+    """Read the caller's rows and hold the token against them (after ``state`` was read:
+    the entry is vouched for by the auth generation read before the rows)."""
+    with Session(bind=conn) as session:
+        user, device = load_caller(session, claims)
+        request.state.device_id = device.id  # errors from here on are the device's
+        check_token(claims, user, device)
+        principal = principal_for(session, user, device.id)
+        return Verified(principal, state.epoch, state.auth_generation, device.last_seen)
+
+
+def _touch(context: ServerContext, device_id: str, now: datetime) -> None:
+    """Refresh the device's ``last_seen`` (at most every ``LAST_SEEN_RESOLUTION``)."""
+    with context.sessions() as session:
+        session.execute(update(Device).where(Device.id == device_id).values(last_seen=now))
+        session.commit()
 
 
 @router.get("/info", response_model=SyncInfo)

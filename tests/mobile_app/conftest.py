@@ -189,6 +189,7 @@ class AppDriver:
         # leave nothing for the next test: no saved account or store, no server
         self.controller.files.forget()
         self.backend_state["server"] = None
+        self.backend_state["live"] = False
         self.pump(1)
 
     def find(self, text: str, root: Any | None = None) -> Any:
@@ -219,13 +220,21 @@ def kivy_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppDriver]:
     from mobile_app.viewmodels.links import RecordingLauncher
     from mobile_app.viewmodels.visit import NoLocation
 
-    state: dict[str, Any] = {"server": None}
+    state: dict[str, Any] = {"server": None, "live": False}
     real = sdk_backend(fast_kdf=True)
 
     def make_client(store: Any, _url: str) -> Any:
         return SyncClient(store, state["server"].transport(), SyncConfig(sleep=lambda _s: None))
 
-    backend = Backend(open_store=real.open_store, make_client=make_client)
+    def subscribe_live(client: Any, url: str, on_poke: Any, on_state: Any) -> Any:
+        """Live pokes only in a test that serves them (``backend_state["live"]``)."""
+        if not state.get("live") or real.subscribe_live is None:
+            raise TypeError("no live server in this test: polling only")
+        return real.subscribe_live(client, url, on_poke, on_state)
+
+    backend = Backend(
+        open_store=real.open_store, make_client=make_client, subscribe_live=subscribe_live
+    )
     app = FieldsyncApp(
         backend=backend,
         data_dir=tmp_path_factory.mktemp("app-data"),

@@ -121,3 +121,61 @@ def test_a_totp_code_works_once_across_instances(
     assert httpx.post(f"{one.url}/v1/auth/logout", headers=headers).status_code == 204
     after = httpx.get(f"{two.url}/v1/manager/teams", headers=headers)
     assert after.status_code == 401
+
+
+def _poll(url: str, token: str, device: str, checkpoint: str | None) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/sync/pull",
+        json={"device_id": device, "schema_version": 1, "checkpoint": checkpoint, "limit": 100},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+
+
+def test_a_revocation_on_one_instance_refuses_the_next_poll_on_the_other(
+    postgres_url: str, two_instances: tuple[ServerProcess, ServerProcess]
+) -> None:
+    """Issue 19: polls verify a token from a per-process cache while the database's auth
+    generation stands still; a revocation committed by the other instance moves it."""
+    from tests.support.server_proc import create_team_direct
+
+    one, two = two_instances
+    team = create_team_direct(postgres_url, "Poll team", team_id="team-poll")
+    create_user_direct(postgres_url, "poll-boss", PASSWORD, role="manager", team_id=team)
+    create_user_direct(postgres_url, "poller", PASSWORD, team_id=team)
+    rep = _login(two.url, "poller", PASSWORD, "dev-poller").json()["access_token"]
+    boss = _login(one.url, "poll-boss", PASSWORD, "dev-poll-boss").json()["access_token"]
+    first = _poll(two.url, rep, "dev-poller", None)
+    assert first.status_code == 200, first.text
+    checkpoint = first.json()["checkpoint"]
+    for _ in range(5):  # instance two now answers these from its cache
+        assert _poll(two.url, rep, "dev-poller", checkpoint).status_code == 200
+    revoked = httpx.post(
+        f"{one.url}/v1/manager/devices/dev-poller/revoke",
+        headers={"Authorization": f"Bearer {boss}"},
+        timeout=60,
+    )
+    assert revoked.status_code == 200, revoked.text
+    refused = _poll(two.url, rep, "dev-poller", checkpoint)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "device_revoked"
+
+
+def test_a_deactivation_by_an_operators_tool_ends_polls_on_both_instances(
+    postgres_url: str, two_instances: tuple[ServerProcess, ServerProcess]
+) -> None:
+    one, two = two_instances
+    create_user_direct(postgres_url, "leaver", PASSWORD, user_id="u-leaver")
+    token = _login(two.url, "leaver", PASSWORD, "dev-leaver").json()["access_token"]
+    checkpoint = _poll(two.url, token, "dev-leaver", None).json()["checkpoint"]
+    for _ in range(3):
+        for url in (one.url, two.url):
+            assert _poll(url, token, "dev-leaver", checkpoint).status_code == 200
+    engine = make_engine(postgres_url)  # an operator's tool: neither instance sees it
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE users SET active = false WHERE id = 'u-leaver'"))
+    finally:
+        engine.dispose()
+    for url in (one.url, two.url):
+        assert _poll(url, token, "dev-leaver", checkpoint).status_code == 401

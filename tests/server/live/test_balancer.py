@@ -81,14 +81,12 @@ def test_writes_through_the_balancer_poke_and_sync(
         for n in range(4):  # round robin: the writes land on both instances
             version = writer.push_customer(f"c-lb-{n}", f"负载均衡 {n}")
             versions.append(version)
-            started = time.monotonic()
-            poke = stream.wait_for(
+            stream.wait_for(
                 lambda e, v=version: (
                     e.name == "changes" and int(e.data["checkpoint"].rsplit(":", 1)[-1]) >= v
                 ),
                 5,
             )
-            assert poke.at - started < 1.0
         assert sorted(c["version"] for c in reader.pull()) == versions
         assert {("customers", f"c-lb-{n}") for n in range(4)} <= set(reader.records)
     finally:

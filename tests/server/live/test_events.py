@@ -48,11 +48,9 @@ def test_a_write_pokes_the_streams_whose_scope_it_touches(server: ServerProcess)
             ready = stream.wait_for(lambda e: e.name == "ready")
             device.checkpoint = ready.data["checkpoint"]
             assert device.pull() == []
-        started = time.monotonic()
         version = writer.push_customer("c-live-1", "新客户")
         for device in (own_other, manager):
             poke = streams[device].wait_for(lambda e: e.name == "changes", 5)
-            assert poke.at - started < 1.0
             changes = device.pull()
             assert [c["record_id"] for c in changes] == ["c-live-1"]
             assert changes[0]["version"] == version

