@@ -77,7 +77,7 @@ INITIAL_EPOCH = "0"
 #: Set in a connection's ``info`` by every writing transaction: when the connection
 #: goes back to the pool (after its commit) :mod:`server.live` announces a change.
 WROTE = "fieldsync.wrote"
-#: PostgreSQL: the sequence versions come from (migration 0013).
+#: PostgreSQL: the sequence versions come from (migration 0014).
 SEQUENCE = "fieldsync_versions"
 _SELECT = "SELECT counter, purge_horizon, epoch FROM sync_state WHERE id = 1"
 _PG_READ = "SELECT fieldsync_visible_version(), purge_horizon, epoch FROM sync_state WHERE id = 1"

@@ -14,8 +14,8 @@ Marks are keys ``0 <= m < 2**48`` (``pg_locks.classid < 65536``); the gate ``-1`
 the compaction lock (``server.maintenance.compaction.ADVISORY_KEY``) are outside that
 range. SQLite: nothing (it keeps the locked counter row).
 
-Revision ID: 0013_version_sequence
-Revises: 0012_auth_state
+Revision ID: 0014_version_sequence
+Revises: 0013_record_grants
 Create Date: 2026-12-03 07:05:00
 """
 
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0013_version_sequence"
-down_revision: str | None = "0012_auth_state"
+revision: str = "0014_version_sequence"
+down_revision: str | None = "0013_record_grants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
