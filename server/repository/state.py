@@ -96,6 +96,15 @@ def read_counter_dbapi(cursor: Any) -> SyncCounter:
     return _with_auth(tuple(row))
 
 
+async def read_counter_async(cursor: Any) -> SyncCounter:
+    """:func:`read_counter_dbapi` on psycopg's async cursor (the poll on PostgreSQL)."""
+    await cursor.execute(_SELECT_AUTH)
+    row = await cursor.fetchone()
+    if row is None:
+        raise RuntimeError("sync_state has no row")
+    return _with_auth(tuple(row))
+
+
 def _with_auth(row: tuple[object, ...]) -> SyncCounter:
     state = _state(row)
     state.auth_generation = int(str(row[3]))
