@@ -370,8 +370,9 @@ class LoopReader:
                     self._raw = self.engine.raw_connection()
                     self._raw.driver_connection.isolation_level = None  # never a BEGIN
                     self._cursor = self._raw.driver_connection.cursor()
-                return read_counter_dbapi(self._cursor)
-            return await asyncio.wait_for(self._read_pg(), self.TIMEOUT_S)
+                return read_counter_dbapi(self._cursor, "sqlite")
+            async with asyncio.timeout(self.TIMEOUT_S):  # no extra task, unlike wait_for
+                return await self._read_pg()
         except Exception:
             await self.aclose()
             return None
@@ -387,6 +388,8 @@ class LoopReader:
                 url.render_as_string(hide_password=False), autocommit=True
             )
             self._loop = loop
+        # A cursor per read: concurrent polls share the connection (psycopg serialises
+        # them), never a cursor's result.
         async with self._async.cursor() as cursor:
             return await read_counter_async(cursor)
 

@@ -246,7 +246,7 @@ def _serve_pull(
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:  # the counter's one statement without SQLAlchemy's per-statement work
-            state = read_counter_dbapi(cursor)
+            state = read_counter_dbapi(cursor, conn.dialect.name)
         finally:
             cursor.close()
         caller = context.auth_cache.get(claims, epoch=state.epoch, generation=state.auth_generation)
