@@ -21,7 +21,10 @@ so its event loop is never the thing being timed.
    same client code): a bare SSE echo process (``--echo``: no framework, no database)
    where a POST makes it send an event on another connection, which then makes one
    more request — the floor this machine gives two Python processes for "a write
-   request → an event on another device's stream → that device's request".
+   request → an event on another device's stream → that device's request" (and the
+   proof that the simulator is not what is measured). **The durable-commit floor**,
+   interleaved too: one ``INSERT`` + ``COMMIT`` on the same PostgreSQL — what any write
+   that survives a crash waits for, whatever else the machine's writers are doing.
 2. **Memory**: RSS of both server processes with no stream, and with every device
    connected and idle; the difference per device.
 3. **No missed change**: ``--changes`` upserts (batches of 100 from 4 writers, both
@@ -511,6 +514,38 @@ class EchoProbe:
         await self.http.aclose()
 
 
+class CommitProbe:
+    """The other floor: one durable write — ``INSERT`` of a row and ``COMMIT`` (the WAL
+    flushed) — on the same PostgreSQL, timed between the samples. Every write path that
+    must survive a crash waits for one; on a machine shared with other writers its tail
+    is the database's, not ours."""
+
+    def __init__(self, db_url: str) -> None:
+        self.url = db_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.conn: Any = None
+        self.times: list[float] = []
+
+    async def start(self) -> None:
+        import psycopg
+
+        self.conn = await psycopg.AsyncConnection.connect(self.url)
+        await self.conn.execute("CREATE TABLE bench_commit_probe (id serial PRIMARY KEY, n int)")
+        await self.conn.commit()
+
+    async def sample(self, n: int) -> None:
+        started = time.monotonic()
+        await self.conn.execute("INSERT INTO bench_commit_probe (n) VALUES (%s)", (n,))
+        await self.conn.commit()
+        self.times.append((time.monotonic() - started) * 1000)
+
+    async def stop(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                await self.conn.execute("DROP TABLE bench_commit_probe")
+                await self.conn.commit()
+            await self.conn.close()
+
+
 def _spread(values: list[float]) -> dict[str, float | None]:
     return {
         "p50": round(percentile(values, 0.5), 1),
@@ -520,7 +555,11 @@ def _spread(values: list[float]) -> dict[str, float | None]:
 
 
 async def latency_phase(
-    fleet: Fleet, samples: int, rate_hz: float, echo: EchoProbe | None
+    fleet: Fleet,
+    samples: int,
+    rate_hz: float,
+    echo: EchoProbe | None,
+    commit: CommitProbe | None = None,
 ) -> dict[str, Any]:
     managers = {s.person.team: s for s in fleet.sims if s.person.role == "manager"}
     teams = set(fleet.latency_teams)
@@ -547,7 +586,10 @@ async def latency_phase(
         await asyncio.sleep(0.5 / rate_hz)
         if echo is not None:  # the ceiling, half-way between two samples
             pending.append(asyncio.create_task(echo.sample(n)))
-        await asyncio.sleep(0.5 / rate_hz)
+        await asyncio.sleep(0.25 / rate_hz)
+        if commit is not None:  # and the durable-commit floor, a quarter later
+            pending.append(asyncio.create_task(commit.sample(n)))
+        await asyncio.sleep(0.25 / rate_hz)
     await asyncio.gather(*pending)
     deadline = time.monotonic() + 10
     while len(fleet.seen) < samples and time.monotonic() < deadline:
@@ -555,6 +597,7 @@ async def latency_phase(
     delivered = [(fleet.seen[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.seen]
     poked = [(fleet.poked[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.poked]
     acked = [(fleet.acked[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.acked]
+    pulled = [(fleet.seen[r] - fleet.poked[r]) * 1000 for r in fleet.seen if r in fleet.poked]
     fleet.watch.clear()
     fleet.watch_team.clear()
     out: dict[str, Any] = {
@@ -565,12 +608,15 @@ async def latency_phase(
         "write_to_other_device_ms": _spread(delivered),
         "write_to_poke_ms": _spread(poked),
         "write_to_push_answered_ms": _spread(acked),
+        "poke_to_device_has_it_ms": _spread(pulled),
     }
     if echo is not None:
         ceiling = [(echo.done[n] - t) * 1000 for n, t in echo.sent.items() if n in echo.done]
         evented = [(echo.evented[n] - t) * 1000 for n, t in echo.sent.items() if n in echo.evented]
         out["ceiling_bare_sse_echo_ms"] = {**_spread(ceiling), "event_alone": _spread(evented)}
         base = out["ceiling_bare_sse_echo_ms"]
+        if commit is not None:
+            out["floor_postgresql_commit_ms"] = _spread(commit.times)
         out["ratio_to_ceiling"] = {
             q: round(out["write_to_other_device_ms"][q] / base[q], 1) if base[q] else None
             for q in ("p50", "p99")
@@ -639,6 +685,7 @@ async def missed_phase(
             restarted.append(time.monotonic())
 
     started = time.monotonic()
+    load_before = load_avg()
     restart_task = asyncio.create_task(restarter())
     await asyncio.gather(*(writer(w) for w in range(4)))
     done_writing.set()
@@ -681,6 +728,7 @@ async def missed_phase(
         crowd_reconnects = crowd_after["connects"] - crowd_before["connects"]
     return {
         "changes": batches * batch,
+        "load_avg_1m": [load_before, load_avg()],
         "distinct_records": len(truth),
         "restarts": len(restarted),
         "restarts_during_writes": sum(t <= written_at for t in restarted),
@@ -998,7 +1046,12 @@ async def bench(db_url: str, args: argparse.Namespace, work: Path) -> dict[str, 
             echo_proc = await start_echo(echo_port)
             echo = EchoProbe(echo_port)
             echo.start()
-            out["latency"] = await latency_phase(fleet, args.samples, args.rate, echo)
+            commit = CommitProbe(db_url)
+            await commit.start()
+            try:
+                out["latency"] = await latency_phase(fleet, args.samples, args.rate, echo, commit)
+            finally:
+                await commit.stop()
             print("latency", out["latency"], flush=True)
         if "missed" in args.phases:
             await settled(fleet, 60)

@@ -16,13 +16,15 @@ covers (:func:`server.scope.visible_owners`, the rule every pull obeys), by user
 "everything" (admins); a step pokes the union of its owners' entries — its cost grows
 with the streams it pokes, not with the streams held.
 
-Streams are re-checked against the database every ``auth_check_s`` (a fixed handful of
-queries for all of them, whatever their number: the device and user rows in one, the
-teams managers lead and their members in two more) through
-:func:`server.deps.check_token`, the rule every request obeys, and at once when a
-notification says accounts changed; a stream whose token no longer holds is closed
-with the error a request would have got. A stream also ends when its access token
-expires (the device refreshes and reconnects).
+Every ``auth_check_s`` (and at once when a notification says accounts changed) the hub
+reads the *auth generation* — raised by database triggers on every change a token is
+checked against (:mod:`server.authcache`). While it stands still that one scalar is the
+whole check (plus expiry, in memory). When it moved, every stream is re-checked against
+the rows in a fixed handful of queries whatever their number (the device and user rows
+in one, the teams managers lead and their members in two more) through
+:func:`server.deps.check_token`, the rule every request obeys; a stream whose token no
+longer holds is closed with the error a request would have got. A stream also ends when
+its access token expires (the device refreshes and reconnects).
 """
 
 from __future__ import annotations
@@ -251,6 +253,9 @@ class LiveHub:
         self.refreshes = 0
         self.applied = 0
         self.checks = 0
+        #: The auth generation (``auth_state``, raised by triggers on every change a
+        #: token is checked against) the streams were last checked under.
+        self.checked_generation: int | None = None
         #: Called with each change a scan found and applied (the PostgreSQL channel
         #: passes it on to the other instances).
         self.on_change: Callable[[Change], None] | None = None
@@ -466,11 +471,7 @@ class LiveHub:
                     device, user = found
                     check_token(stream.claims, user, device)
                     if stream.claims.expires_at <= now:
-                        raise ProtocolError(
-                            "access token expired; use the refresh token",
-                            code=ErrorCode.TOKEN_EXPIRED,
-                            details={"expired_at": stream.claims.expires_at},
-                        )
+                        raise _expired(stream.claims)
                 except ProtocolError as refused:
                     verdicts[stream] = refused
                     continue
@@ -478,12 +479,29 @@ class LiveHub:
             session.rollback()
         return verdicts
 
+    def _generation(self) -> int:
+        with self.engine.connect() as conn:
+            return read_counter(conn, auth=True).auth_generation
+
     async def check_streams(self) -> int:
-        """Close the streams whose credentials no longer hold; returns how many."""
+        """Close the streams whose credentials no longer hold; returns how many.
+
+        One scalar read when nothing a token is checked against changed since the last
+        check (the auth generation stands still): then only expiry is looked at, in
+        memory. Otherwise every stream is checked against the rows (:meth:`_check`),
+        the generation having been read *before* them."""
         streams = [s for s in self.streams if s.closed is None]
         if not streams:
             return 0
+        generation = await self._db(self._generation)
+        if generation == self.checked_generation:
+            now = self.clock()
+            expired = [s for s in streams if s.claims.expires_at <= now]
+            for stream in expired:
+                stream.close(_expired(stream.claims))
+            return len(expired)
         verdicts = await self._db(self._check, streams)
+        self.checked_generation = generation
         self.checks += 1
         closed = 0
         for stream, verdict in verdicts.items():
@@ -505,6 +523,14 @@ class LiveHub:
             except Exception as exc:
                 log.warning("live: checking stream credentials failed: %s", type(exc).__name__)
                 await asyncio.sleep(1.0)
+
+
+def _expired(claims: AccessClaims) -> ProtocolError:
+    return ProtocolError(
+        "access token expired; use the refresh token",
+        code=ErrorCode.TOKEN_EXPIRED,
+        details={"expired_at": claims.expires_at},
+    )
 
 
 def _principals(session: Session, users: dict[str, Any]) -> dict[str, Principal]:

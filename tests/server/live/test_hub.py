@@ -230,3 +230,55 @@ def test_checking_streams_costs_the_same_queries_for_10_or_300(sqlite_url: str) 
         assert scopes["dev-9"] == "device_revoked" and scopes["dev-17"] != "device_revoked"
     finally:
         engine.dispose()
+
+
+def test_while_the_auth_generation_stands_still_a_check_is_one_read(sqlite_url: str) -> None:
+    """The periodic credential check reads one scalar while nothing a token is checked
+    against changed (expiry is looked at in memory); a revocation raises the generation
+    (a trigger) and the next check reads the rows and closes that stream."""
+    ids = _accounts(sqlite_url)
+    engine = make_engine(sqlite_url)
+    sessions = make_session_factory(engine)
+    now = [1_000.0]
+    hub = LiveHub(
+        engine, sessions, poll_s=3600, auth_check_s=3600, max_streams=100, clock=lambda: now[0]
+    )
+    users = list(ids.values())
+    with sessions() as session:
+        for n in range(20):
+            session.add(Device(id=f"dev-{n}", user_id=users[n % 8], created_at=utcnow()))
+        session.commit()
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(str(a[2])))
+
+    async def scenario() -> None:
+        streams = [
+            hub.open(
+                AccessClaims(users[n % 8], f"dev-{n}", 2_000 if n == 3 else 2**40),
+                Principal(users[n % 8], "rep"),
+            )
+            for n in range(20)
+        ]
+        assert await hub.check_streams() == 0 and hub.checks == 1  # first: the rows
+        statements.clear()
+        assert await hub.check_streams() == 0
+        assert hub.checks == 1 and len(statements) == 1  # the generation alone
+        now[0] = 3_000.0  # dev-3's token has expired: closed without reading a row
+        statements.clear()
+        assert await hub.check_streams() == 1 and len(statements) == 1
+        assert streams[3].closed is not None and streams[3].closed.code == "token_expired"
+
+        def revoke() -> None:
+            with sessions() as session:
+                session.get_one(Device, "dev-9").revoked_at = utcnow()
+                session.commit()
+
+        await asyncio.to_thread(revoke)
+        assert await hub.check_streams() == 1 and hub.checks == 2
+        assert streams[9].closed is not None and streams[9].closed.code == "device_revoked"
+        assert [s for s in streams if s.closed is not None] == [streams[3], streams[9]]
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        engine.dispose()

@@ -26,7 +26,7 @@ from server.accounts import Principal
 from server.auth import AccessClaims
 from server.db import make_engine, make_session_factory
 from server.live import commits
-from server.live.hub import LiveHub
+from server.live.hub import Change, LiveHub
 from server.live.pg import CHANNEL, PgChannel
 from server.migrate import upgrade
 from server.repository import SyncCounter, lock_counter, read_counter
@@ -226,3 +226,34 @@ def test_a_received_step_pokes_its_scope_without_a_query_and_a_gap_is_scanned(
     finally:
         engine.dispose()
         writer_engine.dispose()
+
+
+def test_steps_are_merged_when_contiguous_and_a_payload_too_large_is_a_bare_wake_up(
+    sqlite_url: str,
+) -> None:
+    """What the sender would send (no database involved beyond the hub's engine)."""
+    engine = make_engine(sqlite_url)
+    hub = LiveHub(
+        engine, make_session_factory(engine), poll_s=3600, auth_check_s=3600, max_streams=1
+    )
+    channel = PgChannel(hub, engine, interval_s=0.05)
+
+    def state(counter: int, epoch: str = "0") -> SyncCounter:
+        return SyncCounter(counter, 0, epoch)
+
+    try:
+        channel.changed(Change(state(1), state(2), {"u-a"}, set()))
+        channel.changed(Change(state(2), state(5), {"u-b", None}, {"u-c"}))
+        channel.changed(Change(state(7), state(8), {"u-d"}, set()))  # not contiguous
+        channel.changed(Change(None, state(9), None, set()))  # no start: never sent
+        assert _steps(channel._payload()) == [
+            ["0", 0, 1, 5, [None, "u-a", "u-b"], ["u-c"]],
+            ["0", 0, 7, 8, ["u-d"], []],
+        ]
+        assert channel._payload() == ""  # nothing pending any more
+        owners = {f"u-{n:06d}-{'x' * 40}" for n in range(400)}  # ~20 kB of ids
+        channel.changed(Change(state(9), state(10), set(owners), set()))
+        channel._auth = True
+        assert channel._payload() == "wa"
+    finally:
+        engine.dispose()
