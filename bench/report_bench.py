@@ -529,6 +529,7 @@ def time_indexing(db_url: str, changes: int = 200) -> dict[str, Any]:
 def run(
     kind: str, records: int, repeats: int, seed: int, search_only: bool = False
 ) -> dict[str, Any]:
+    before = _loadavg()
     with tempfile.TemporaryDirectory() as work, database(kind, Path(work)) as url:
         print(f"== {kind}: loading {records:,} records", flush=True)
         facts = prepare(url, records, seed)
@@ -543,7 +544,7 @@ def run(
         search += time_search_rep(url, repeats)
         strategies = time_strategies(url, repeats) if kind == "postgres" and not search_only else []
     return {"db": kind, **facts, "index": index, "reports": reports, "search": search,
-            "strategies": strategies}  # fmt: skip
+            "strategies": strategies, "loadavg_before": before, "loadavg_after": _loadavg()}  # fmt: skip
 
 
 def _loadavg() -> list[float]:
@@ -563,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search-only", action="store_true",
                         help="load the data, then time the server search only")  # fmt: skip
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--append", action="store_true",
+                        help="add this run's databases to the runs already in --output")  # fmt: skip
     args = parser.parse_args(argv)
     records, repeats = (10_000, 2) if args.quick else (args.records, args.repeats)
     kinds = ["postgres", "sqlite"] if args.db == "both" else [args.db]
@@ -572,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
               "cores": os.cpu_count(), "loadavg_before": before, "loadavg_after": _loadavg(),
               "budget_ms": 500, "search_budget_ms": 50, "repeats": repeats,
               "runs": runs}  # fmt: skip
+    if args.append and args.output.exists():
+        previous = json.loads(args.output.read_text())
+        result = {**previous, "runs": [*previous.get("runs", []), *runs]}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {args.output}")

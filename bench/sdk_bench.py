@@ -140,7 +140,7 @@ def process_cpu_s(pid: int) -> float:
 
 
 @contextmanager
-def rss_sampler(every_s: float = 0.01) -> Iterator[dict[str, float]]:
+def rss_sampler(every_s: float = 0.05) -> Iterator[dict[str, float]]:
     """Samples this process's RSS while the block runs: ``growth_mb`` is the peak minus
     the RSS at entry (``ru_maxrss`` cannot say, it is the lifetime peak)."""
     out = {"before": current_rss_mb()}
@@ -412,8 +412,16 @@ def open_store_memory(path: Path) -> dict[str, Any]:
 
 
 def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest run, with every run's rate and the largest RSS growth of any run (the
+    allocator keeps freed pages, so later runs in one process show less growth)."""
     top = min(runs, key=lambda r: r["seconds"])
-    return {**top, "all_runs_records_per_s": [r["records_per_s"] for r in runs]}
+    return {
+        **top,
+        "all_runs_records_per_s": [r["records_per_s"] for r in runs],
+        "peak_rss_growth_mb_max_of_runs": max(
+            (r["peak_rss_growth_mb"] for r in runs if "peak_rss_growth_mb" in r), default=None
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -554,7 +562,8 @@ def report_lines(sdk: dict[str, Any]) -> list[str]:
     overhead = sdk.get("encryption_overhead_pct", {})
     load = sdk.get("machine", {})
     median = ratio.get("median_of_adjacent_pairs")
-    growth = max(enc.get("peak_rss_growth_mb") or 0, traced.get("traced_peak_mb") or 0)
+    rss_growth = enc.get("peak_rss_growth_mb_max_of_runs")
+    growth = max(rss_growth or 0, traced.get("traced_peak_mb") or 0)
     after_open = search.get("first_search_after_open_ms")
     held_ratio = memory.get("held_ratio_large_to_small")
     return [
@@ -577,8 +586,8 @@ def report_lines(sdk: dict[str, Any]) -> list[str]:
         f"{_verdict(None if median is None else median >= 0.9)} |",
         f"| Same sync, plaintext store | {_n(plain.get('records_per_s'))} records/s | raw SQLite "
         f"insert without encryption: {_n(raw_plain.get('records_per_s'))} records/s | – |",
-        f"| Peak memory growth during the sync | RSS {_n(enc.get('peak_rss_growth_mb'), 1)} MB "
-        f"(sampled); Python allocations {_n(traced.get('traced_peak_mb'), 1)} MB (tracemalloc) "
+        f"| Peak memory growth during the sync | RSS {_n(rss_growth, 1)} MB (sampled, largest "
+        f"of the runs); Python allocations {_n(traced.get('traced_peak_mb'), 1)} MB (tracemalloc) "
         f"| – | ≤ 50 MB — {_verdict(growth <= 50 if growth else None)} |",
         f"| First search after reopening, {_n(search.get('customers'))} customers | "
         f"**{_n(after_open, 1)} ms** ({_n(search.get('first_search_after_open_matches'))} "

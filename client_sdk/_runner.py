@@ -4,8 +4,7 @@ It is where deciding (:mod:`._engine`), storing (:mod:`._local`) and talking
 (:mod:`._transports`) meet; none of the three calls another. A push batch runs
 
     local.batches.take_batch → engine.push.build_request → session (token)
-    → transport.send → engine.responses.decide + read_push → local.apply.apply_push
-    (with the search index upkeep of local.views) → events
+    → transport.send → engine.responses.decide + read_push → local.apply.apply_push → events
 
 (docs/sdk.md, "A push, step by step"; ``tests/client_sdk/test_architecture.py`` traces
 it), and a pull page ``transport.send → engine.responses.decide + read_page →
@@ -306,20 +305,21 @@ class Runner:
         """Pull pages until up to date, fetching page N+1 while page N is applied.
 
         The next request needs only the checkpoint of the page just received, so it is
-        sent from a helper thread while this one decrypts and stores the current page:
-        the server's work and the device's overlap, and at most two pages are in memory.
-        Pages start small and double up to ``pull_limit`` (the device starts sooner).
-        """
+        sent from a helper thread while this one decodes, seals and stores the current
+        page: the server's work and the device's overlap; two pages in memory at most.
+        Pages start small and double up to ``pull_limit`` (the device starts sooner)."""
         core = self.core
         with core.lock:
             checkpoint = apply.checkpoint(core.local)
             self._pull_counts, self._limit = batches.counts(core.local), 0
         resynced, done, total = False, 0, None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fieldsync-pull") as pool:
-            pending: Future[pull_engine.PulledPage] | None = None
+            pending: Future[TransportResponse] | None = None
             while True:
                 try:
-                    page = pending.result() if pending else self._fetch(checkpoint, report)
+                    page = self._read(
+                        pending.result() if pending else self._fetch(checkpoint, report)
+                    )
                 except ResyncSignal:
                     if resynced:
                         raise
@@ -362,7 +362,8 @@ class Runner:
             with core.lock:
                 core.views.drop()
 
-    def _fetch(self, checkpoint: str | None, report: SyncReport) -> pull_engine.PulledPage:
+    def _fetch(self, checkpoint: str | None, report: SyncReport) -> TransportResponse:
+        """A page's raw answer: the helper thread only waits and inflates (no GIL held)."""
         body = pull_engine.build_request(
             checkpoint,
             self._pull_counts,
@@ -371,16 +372,17 @@ class Runner:
             limit=self._next_limit(),
             now=self.core.clock.time(),
         )
-        response = self.call(Request("POST", "/v1/sync/pull", body), report=report)
+        return self.call(Request("POST", "/v1/sync/pull", body), report=report)
+
+    def _read(self, response: TransportResponse) -> pull_engine.PulledPage:
         try:
             return read_page(response.content)
         except ValueError as exc:
             raise ServerError(str(exc), code="internal_error", status=response.status) from None
 
     def _next_limit(self) -> int:
-        self._limit = min(
-            self.config.pull_limit, max(self.config.first_pull_limit, self._limit * 2)
-        )
+        config = self.config
+        self._limit = min(config.pull_limit, max(config.first_pull_limit, self._limit * 2))
         return self._limit
 
     def _apply_page(self, page: pull_engine.PulledPage) -> int:

@@ -143,9 +143,9 @@ class Store:
         the first sync. An index is kept up to date from then on, and nothing is held in
         memory."""
         core = self._core
-        for name in collections if collections is not None else core.schema.entities:
-            with core.lock:
-                core.check_usable()
+        with core.lock, core.local.transaction():  # one commit for all of them
+            core.check_usable()
+            for name in collections if collections is not None else core.schema.entities:
                 core.views.ensure_index(name)
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:

@@ -143,6 +143,20 @@ class Eviction(Base):
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class RecordGrant(Base):
+    """A record a user sees although its owner is out of their sight — a ticket assigned
+    to an agent of another team (the rule: :data:`server.scope.GRANTING_FIELDS`). Kept on
+    every write by the CRM flush (:mod:`server.crm.grants`); pull reads the records of a
+    user's grants as one more stream."""
+
+    __tablename__ = "record_grants"
+    __table_args__ = (Index("ix_record_grants_record", "collection", "record_id"),)
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class AppliedMutation(Base):
     """A mutation's first answer, for idempotent retries. Mutation ids are the device's
     own: they are unique per ``(user_id, device_id)`` only, so two users (or devices)

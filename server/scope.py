@@ -11,7 +11,13 @@ declared :class:`~sync_protocol.Scope`:
 
 A reader sees a record when :func:`sees_owner` says so for its ``owner_id``: admins see
 everything; a rep sees their own records, their team's and reference data; a manager
-also sees every member of the team they lead. :func:`visible_owners` is the same rule as
+also sees every member of the team they lead. **Grants** add single records to one
+user's view: a record whose granting field (:data:`GRANTING_FIELDS` — a ticket's
+``assignee_id``) names a user is also that user's, to read, whoever owns it — so a
+ticket assigned to a service agent of another team reaches the agent's phone. Grants
+are stored in ``record_grants`` (kept by the CRM flush, :mod:`server.crm.grants`) and
+pull reads them as one more stream (:data:`GRANTED_PULL`); writes keep the owner rule
+(the agent works the ticket through ``/v1/tickets/{id}/progress``). :func:`visible_owners` is the same rule as
 the list of ``owner_id`` values a pull scans (one index range per value),
 :func:`owner_filter` the same as a SQL condition, and :func:`place` computes the columns of a write, refusing one that would leave the
 writer's scope. Push, pull, the backlog count, live events, conflicts, attachments, reassignment
@@ -64,6 +70,34 @@ class OutOfScope(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or {}
+
+
+#: Collections whose records are also visible to the user a field names: collection →
+#: field. The record reaches that user's devices (read only) besides its owner's scope.
+GRANTING_FIELDS: dict[str, str] = {"tickets": "assignee_id"}
+
+#: Pull's stream of a user's granted records (placeholders as the pull queries':
+#: ``{user} {since} {high} {n}``; columns as theirs: version, collection, record_id,
+#: deleted, data). A granted record the user also sees by owner comes twice with one
+#: version: pull keeps one.
+GRANTED_PULL = (
+    "SELECT r.version, r.collection, r.record_id, r.deleted, r.data FROM record_grants g "
+    "JOIN records r ON r.collection = g.collection AND r.record_id = g.record_id "
+    "WHERE g.user_id = {user} AND r.version > {since} AND r.version <= {high} "
+    "ORDER BY r.version LIMIT {n}"
+)
+
+
+def granted_to(collection: str, fields: dict[str, Any]) -> str | None:
+    """The user a record of ``collection`` with ``fields`` is granted to, if any."""
+    field = GRANTING_FIELDS.get(collection)
+    value = fields.get(field) if field is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+def uses_grants(viewer: Viewer) -> bool:
+    """Whether grants can add anything to ``viewer``'s view (an admin sees it all)."""
+    return viewer.role != "admin"
 
 
 def team_owner(team_id: str) -> str:

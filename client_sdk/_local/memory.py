@@ -81,7 +81,7 @@ class MemoryLocalStore:
         return not self.t.meta
 
     def create(self) -> None:
-        self.t.meta.setdefault("format", b"3")
+        self.t.meta.setdefault("format", b"4")
 
     def use_cipher(self, cipher: Cipher) -> None:
         return None  # nothing reaches a disk

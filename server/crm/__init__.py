@@ -19,7 +19,8 @@ for any other (an SDK developer's own schema).
   ``order.placed`` of the accepted unit (it refuses nothing).
 
 On flush, :mod:`.indexing` keeps the duplicate keys and the search text of every written
-record, :mod:`.reminders` the reminders of tasks, contracts and customers, and
+record, :mod:`.reminders` the reminders of tasks, contracts and customers,
+:mod:`.grants` the grants that take a ticket to its assigned agent, and
 :func:`server.integration.events.write_events` the webhook outbox.
 """
 
@@ -36,6 +37,7 @@ from ..repository.units import NO_RULES, Batch, PushRules, UnitWrite
 from .conversion import ConversionRule
 from .custom import CustomFieldsRule
 from .duplicates import DuplicatesRule
+from .grants import index_grants
 from .indexing import IndexedRow, index_records
 from .references import ReferencesRule
 from .reminders import index_reminders
@@ -70,6 +72,7 @@ class CrmRules:
             ]
             index_records(batch.conn, rows, fresh=fresh)
             index_reminders(batch.conn, rows, fresh=fresh)
+        index_grants(batch, written)
         write_events(batch.conn, batch, written, batch.now_ms)
 
 

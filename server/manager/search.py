@@ -17,9 +17,11 @@ the page; ``records`` is read only for the page's rows:
   only ever hide a record, never show one outside the caller's scope;
 * **match** — ``LIKE '%needle%'`` (PostgreSQL: served by the trigram index for three
   characters or more); on PostgreSQL a one- or two-character needle (``zw``, ``张伟``,
-  ``张``), which trigrams cannot serve, is ``fieldsync_search_grams(text) @>
-  ARRAY[needle]`` instead (migration ``0011``): the same answer — the needle is one of
-  the text's one- or two-character pieces — read from a GIN index of those pieces;
+  ``张``), which trigrams cannot serve, is ``fieldsync_search_grams(collection, text) @>
+  ARRAY['customers:zw']`` instead (migration ``0011``): the same answer — the needle is
+  one of the text's one- or two-character pieces — read from a GIN index of those
+  pieces, as a materialised first step (the planner would otherwise walk the sort index
+  computing every passed row's grams);
 * **order** — ``ORDER BY sort_key`` with the page's ``LIMIT``: a broad match walks the
   ``(collection, sort_key)`` index and stops after one page, a narrow one sorts its few
   matching rows. The total is counted only when the page does not show it (a first page
@@ -59,13 +61,19 @@ def _like(needle: str) -> str:
     return f"%{escaped}%"
 
 
-def text_match(conn: Connection, needle: str) -> list[Any]:
-    """The conditions on ``record_search`` for records whose text contains ``needle``."""
-    if conn.dialect.name == "postgresql" and len(needle) <= GRAMS_UP_TO:
+def grams_served(conn: Connection, needle: str) -> bool:
+    """Whether ``needle`` is read from the grams index (PostgreSQL, 1–2 characters)."""
+    return conn.dialect.name == "postgresql" and 0 < len(needle) <= GRAMS_UP_TO
+
+
+def text_match(conn: Connection, collection: str, needle: str) -> list[Any]:
+    """The conditions on ``record_search`` for records of ``collection`` whose text
+    contains ``needle``."""
+    if grams_served(conn, needle):
         # exact on its own (a needle has no "|", so it never spans two values): a LIKE
         # beside it would only spoil the row estimate that picks the plan
-        grams = getattr(func, GRAMS_FUNCTION)(search_t.c.text)
-        wanted = bindparam("search_gram", [needle], type_=ARRAY(Text))
+        grams = getattr(func, GRAMS_FUNCTION)(search_t.c.collection, search_t.c.text)
+        wanted = bindparam("search_gram", [f"{collection}:{needle}"], type_=ARRAY(Text))
         return [grams.op("@>")(wanted)]
     return [search_t.c.text.like(_like(needle), escape="\\")]
 
@@ -84,18 +92,27 @@ def search_rows(
     one when ``None``), owned by ``owner_id`` when given, in pinyin order;
     ``page=(offset, limit)`` pages in SQL."""
     needle = search_needle(query) if query else ""
-    match: list[Any] = [search_t.c.collection == collection]
+    match: list[Any] = []
+    if not grams_served(conn, needle):  # (a gram names its collection: customers:张)
+        match.append(search_t.c.collection == collection)
     if needle:
-        match.extend(text_match(conn, needle))
+        match.extend(text_match(conn, collection, needle))
     match.append(owner_filter(principal, search_t.c.owner_id))
     if owner_id is not None:
         match.append(search_t.c.owner_id == owner_id)
     # ``record_search`` holds live records only (a deletion removes the entry).
+    matched: Any = select(search_t.c.record_id, search_t.c.sort_key).where(*match)
+    if grams_served(conn, needle):
+        # read the matches off the grams index first: walking the sort index instead
+        # would compute the grams of every row it passes (the planner cannot tell)
+        matched = matched.cte("matched").prefix_with("MATERIALIZED")
+    else:
+        matched = matched.subquery("matched")
     order = (
-        search_t.c.sort_key.desc() if descending else search_t.c.sort_key,
-        search_t.c.record_id.desc() if descending else search_t.c.record_id,
+        matched.c.sort_key.desc() if descending else matched.c.sort_key,
+        matched.c.record_id.desc() if descending else matched.c.record_id,
     )
-    ids_stmt = select(search_t.c.record_id).where(*match).order_by(*order)
+    ids_stmt = select(matched.c.record_id).order_by(*order)
     if page is None:
         ids = list(conn.execute(ids_stmt).scalars())
         total = len(ids)
@@ -105,7 +122,7 @@ def search_rows(
         if offset == 0 and len(ids) < limit:
             total = len(ids)  # the whole answer is on this page
         else:
-            total = int(conn.execute(select(func.count()).where(*match)).scalar_one())
+            total = int(conn.execute(select(func.count()).select_from(matched)).scalar_one())
     rows: dict[str, StoredRow] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
@@ -121,4 +138,4 @@ def search_rows(
     return total, [rows[i] for i in ids if i in rows]
 
 
-__all__ = ["GRAMS_FUNCTION", "search_rows", "searchable", "text_match"]
+__all__ = ["GRAMS_FUNCTION", "grams_served", "search_rows", "searchable", "text_match"]

@@ -4,8 +4,10 @@ Cost follows the number of changes, not the size of the data:
 
 * every query is an index range scan — ``(owner_id, version)`` for each owner the user
   sees (one for a rep, one per team member for a manager) plus ``owner_id IS NULL`` for
-  reference data, ``(version)`` for an admin, ``(user_id, version)`` for evictions —
-  each bounded by ``limit + 1``, merged by version in Python;
+  reference data, ``(version)`` for an admin, ``(user_id, version)`` for evictions,
+  and the user's grants joined to their records (a ticket assigned to an agent of
+  another team, :data:`server.scope.GRANTED_PULL`) — each bounded by ``limit + 1``,
+  merged by version in Python (a version that comes twice is sent once);
 * a record's fields are stored as canonical JSON text and copied into the page as they
   are: the response body is assembled here, never re-encoded by pydantic.
 
@@ -42,7 +44,7 @@ from sync_protocol import PROTOCOL_VERSION, ResyncRequired, ValidationFailed
 from sync_protocol.errors import FieldError
 
 from ..accounts import Principal
-from ..scope import visible_owners
+from ..scope import GRANTED_PULL, uses_grants, visible_owners
 from .state import (
     INITIAL_EPOCH,
     SyncCounter,
@@ -68,6 +70,10 @@ _EVICTIONS = (
 _COUNT_OWNER = text("SELECT count(*) FROM records WHERE owner_id = :owner AND version <= :high")
 _COUNT_REFERENCE = text("SELECT count(*) FROM records WHERE owner_id IS NULL AND version <= :high")
 _COUNT_ALL = text("SELECT count(*) FROM records WHERE version <= :high")
+_COUNT_GRANTED = text(
+    "SELECT count(*) FROM record_grants g JOIN records r ON r.collection = g.collection "
+    "AND r.record_id = g.record_id WHERE g.user_id = :user AND r.version <= :high"
+)
 _NAMES = ("since", "high", "n", "owner", "user")
 
 
@@ -180,8 +186,27 @@ def _streams(
         for owner in owners:
             streams.append(_raw_query(conn, _BY_OWNER, {**params, "owner": owner}))
         streams.append(_raw_query(conn, _REFERENCE, params))
+    if uses_grants(principal):  # records granted to the user (a ticket's agent)
+        streams.append(_raw_query(conn, GRANTED_PULL, {**params, "user": principal.user_id}))
     streams.append(_raw_query(conn, _EVICTIONS, {**params, "user": principal.user_id}))
     return [s for s in streams if s]
+
+
+def _first_distinct(merged: Iterable[Any], n: int) -> list[Any]:
+    """The first ``n`` changes of the merged streams, each version once (a granted
+    record the user also sees by owner comes in two streams). Safe to stop at ``n``:
+    one stream alone holds up to ``n`` distinct versions, so a cut stream never leaves a
+    gap below the page's last version."""
+    rows: list[Any] = []
+    last = None
+    for r in merged:
+        if r[0] == last:
+            continue
+        last = r[0]
+        rows.append(r)
+        if len(rows) >= n:
+            break
+    return rows
 
 
 def _count(conn: Connection, principal: Principal, high: int) -> int:
@@ -191,6 +216,10 @@ def _count(conn: Connection, principal: Principal, high: int) -> int:
     total = int(conn.execute(_COUNT_REFERENCE, {"high": high}).scalar_one())
     for owner in owners:
         total += int(conn.execute(_COUNT_OWNER, {"owner": owner, "high": high}).scalar_one())
+    # granted records (an estimate: one also seen by owner counts twice)
+    total += int(
+        conn.execute(_COUNT_GRANTED, {"user": principal.user_id, "high": high}).scalar_one()
+    )
     return total
 
 
@@ -238,8 +267,7 @@ def pull_page(
         if len(streams) == 1:
             rows = list(streams[0])[: limit + 1]
         else:
-            merged = heapq.merge(*streams, key=lambda r: r[0])
-            rows = [r for _, r in zip(range(limit + 1), merged, strict=False)]
+            rows = _first_distinct(heapq.merge(*streams, key=lambda r: r[0]), limit + 1)
     has_more = len(rows) > limit
     if has_more:
         rows = rows[:limit]
@@ -291,6 +319,12 @@ _BACKLOG_ALL = (
     "SELECT count(*), min(t) FROM (SELECT updated_at_ms AS t FROM records "
     "WHERE version > {since} AND version <= {high} ORDER BY version LIMIT {n}) AS page"
 )
+_BACKLOG_GRANTED = (
+    "SELECT count(*), min(t) FROM (SELECT r.updated_at_ms AS t FROM record_grants g "
+    "JOIN records r ON r.collection = g.collection AND r.record_id = g.record_id "
+    "WHERE g.user_id = {user} AND r.version > {since} AND r.version <= {high} "
+    "ORDER BY r.version LIMIT {n}) AS page"
+)
 _BACKLOG_EVICTIONS = (
     "SELECT count(*), min(t) FROM (SELECT created_at_ms AS t FROM evictions "
     "WHERE user_id = {user} AND version > {since} AND version <= {high} "
@@ -319,6 +353,8 @@ def backlog(
     else:
         queries.append((_BACKLOG_REFERENCE, params))
         queries.extend((_BACKLOG_OWNER, {**params, "owner": owner}) for owner in owners)
+    if uses_grants(principal):
+        queries.append((_BACKLOG_GRANTED, {**params, "user": principal.user_id}))
     total, oldest = 0, None
     for template, values in queries:
         [(count, first)] = _raw_query(conn, template, values)

@@ -237,3 +237,28 @@ def test_scope_matrix(matrix: Matrix, role: str, entity: str, action: str, targe
         assert result["status"] == "rejected"
         assert result["error"]["code"] == want
         assert matrix.snapshot() == before  # a refused write changes nothing
+
+
+#: Who pulls a ticket on rep_a1's customer assigned to rep_b1 (team B): its owner's
+#: scope, plus the agent it is assigned to — read only — and nobody else of team B.
+TICKET_AGENT = {"rep_a1": True, "rep_a2": False, "mgr_a": True, "admin": True,
+                "rep_b1": True, "mgr_b": False}  # fmt: skip
+
+
+def test_scope_matrix_a_ticket_reaches_its_agent_in_another_team(matrix: Matrix) -> None:
+    world = matrix.world
+    phones = {name: world.phone(name) for name in TICKET_AGENT}
+    before = matrix.counter()
+    tid = f"mx-ticket-agent-{next(_ids)}"
+    fields = {**full_fields("tickets", matrix.customers["own"], world.users["rep_a1"])}
+    fields["assignee_id"] = world.users["rep_b1"]
+    owner = phones["rep_a1"]
+    assert owner.push([owner.mutation("tickets", tid, fields)])[0]["status"] == "applied"
+    for name, want in TICKET_AGENT.items():
+        page = phones[name].pull_raw(format_checkpoint(before), limit=500).json()
+        seen = [c["op"] for c in page["changes"] if c["record_id"] == tid]
+        assert seen == (["upsert"] if want else []), name
+    # the grant is for reading: the agent's own writes keep the owner rule
+    agent = phones["rep_b1"]
+    refused = agent.push([agent.mutation("tickets", tid, {"title": "x"}, base_version=0)])[0]
+    assert refused["status"] == "rejected" and refused["error"]["code"] == "forbidden"

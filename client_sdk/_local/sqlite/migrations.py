@@ -3,7 +3,8 @@
 ``meta.format`` records the file format. Version 1 (round 1) had no mutation groups and
 created the ``attachments`` table on first use; version 2 adds ``group_id`` to the
 outbox and the dead letters and always has ``attachments``; version 3 adds
-``search_index`` (sealed search texts, built on first search). :func:`upgrade` moves a
+``search_index`` (sealed search texts, built on first search); version 4 a partial index
+of tombstones, so counting live records reads only the primary key. :func:`upgrade` moves a
 version-1 file forward in one transaction at open; a file from a newer SDK is refused.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from ..._errors import StoreCorrupted
 from .connection import Database
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 #: The tables of the current format; a store file has exactly these.
 TABLES = ("meta", "records", "outbox", "dead_letters", "attachments", "search_index")
@@ -39,6 +40,7 @@ _DDL = (
         uploaded_bytes INTEGER NOT NULL DEFAULT 0, registered INTEGER NOT NULL DEFAULT 0,
         local INTEGER NOT NULL DEFAULT 1, created_at REAL NOT NULL, payload BLOB NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS ix_attachments_record ON attachments (record_id)",
+    "CREATE INDEX IF NOT EXISTS ix_records_tombstones ON records (collection) WHERE deleted = 1",
     """CREATE TABLE IF NOT EXISTS search_index (
         collection TEXT NOT NULL, seg INTEGER NOT NULL, entries INTEGER NOT NULL,
         payload BLOB NOT NULL, PRIMARY KEY (collection, seg))""",

@@ -74,8 +74,11 @@ class SqliteRecords:
             after = rows[-1][0]
 
     def count(self, collection: str) -> int:
+        """All copies (from the primary key alone) minus the tombstones (a partial index)."""
         rows = self._db.query(
-            "SELECT count(*) FROM records WHERE collection = ? AND deleted = 0", (collection,)
+            "SELECT (SELECT count(*) FROM records WHERE collection = ?) - "
+            "(SELECT count(*) FROM records WHERE collection = ? AND deleted = 1)",
+            (collection, collection),
         )
         return int(rows[0][0])
 
