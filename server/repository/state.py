@@ -85,12 +85,22 @@ def read_counter(conn: Connection, *, auth: bool = False) -> SyncCounter:
     return _with_auth(tuple(conn.execute(text(_SELECT_AUTH)).one()))
 
 
-def read_counter_dbapi(cursor: Any) -> SyncCounter:
-    """:func:`read_counter` with the auth generation on a bare DB-API cursor (no
-    parameters: the same SQL on every driver) — the poll answered on the event loop
-    (:class:`~.pull.LoopReader`), without SQLAlchemy's per-statement work."""
+def read_counter_dbapi(cursor: Any, dialect: str) -> SyncCounter:
+    """:func:`read_counter` with the auth generation on a bare DB-API cursor of
+    ``dialect`` (``sqlite``/``postgresql``; no parameters) — the pull path without
+    SQLAlchemy's per-statement work."""
     cursor.execute(_SELECT_AUTH)
     row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("sync_state has no row")
+    return _with_auth(tuple(row))
+
+
+async def read_counter_async(cursor: Any) -> SyncCounter:
+    """:func:`read_counter_dbapi` on psycopg's async cursor (the poll on PostgreSQL, on
+    the event loop: :class:`~.pull.LoopReader`)."""
+    await cursor.execute(_SELECT_AUTH)
+    row = await cursor.fetchone()
     if row is None:
         raise RuntimeError("sync_state has no row")
     return _with_auth(tuple(row))
