@@ -140,7 +140,7 @@ def process_cpu_s(pid: int) -> float:
 
 
 @contextmanager
-def rss_sampler(every_s: float = 0.01) -> Iterator[dict[str, float]]:
+def rss_sampler(every_s: float = 0.05) -> Iterator[dict[str, float]]:
     """Samples this process's RSS while the block runs: ``growth_mb`` is the peak minus
     the RSS at entry (``ru_maxrss`` cannot say, it is the lifetime peak)."""
     out = {"before": current_rss_mb()}

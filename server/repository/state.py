@@ -225,17 +225,28 @@ def read_counter(conn: Connection, *, auth: bool = False) -> SyncCounter:
     return _state(tuple(conn.execute(text(sql)).one()))
 
 
-def read_counter_dbapi(cursor: Any) -> SyncCounter:
-    """:func:`read_counter` with the auth generation on a bare DB-API cursor (no
-    parameters: the same SQL on every driver) — the poll answered on the event loop
-    (:class:`~.pull.LoopReader`), without SQLAlchemy's per-statement work."""
-    postgres = type(cursor).__module__.startswith("psycopg")
-    cursor.execute(
-        (_PG_READ if postgres else _SELECT).replace(
-            " FROM sync_state", _AUTH + " FROM sync_state", 1
-        )
+def _auth_sql(postgres: bool) -> str:
+    return (_PG_READ if postgres else _SELECT).replace(
+        " FROM sync_state", _AUTH + " FROM sync_state", 1
     )
+
+
+def read_counter_dbapi(cursor: Any, dialect: str) -> SyncCounter:
+    """:func:`read_counter` with the auth generation on a bare DB-API cursor of
+    ``dialect`` (``sqlite``/``postgresql``; no parameters) — the pull path without
+    SQLAlchemy's per-statement work."""
+    cursor.execute(_auth_sql(dialect == "postgresql"))
     row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("sync_state has no row")
+    return _state(tuple(row))
+
+
+async def read_counter_async(cursor: Any) -> SyncCounter:
+    """:func:`read_counter_dbapi` on psycopg's async cursor (the poll on PostgreSQL, on
+    the event loop: :class:`~.pull.LoopReader`)."""
+    await cursor.execute(_auth_sql(True))
+    row = await cursor.fetchone()
     if row is None:
         raise RuntimeError("sync_state has no row")
     return _state(tuple(row))
