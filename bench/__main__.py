@@ -61,6 +61,8 @@ def run_benches(results: Path, quick: bool, only: set[str] | None) -> dict[str, 
     if _module_exists("bench.server_bench") and _supports("bench.server_bench", "--output"):
         server_args += ["--output", str(results / "server.json")]
     plan.append(("server", "bench.server_bench", server_args))
+    push_args = ["--output", str(results / "server.json")] + (["--quick"] if quick else [])
+    plan.append(("push", "bench.push_bench", push_args))
     sdk_args = ["--output", str(results / "sdk.json")]
     if quick:
         sdk_args += ["--customers", "2000", "--search-customers", "1000", "--repeat", "1"]
@@ -200,12 +202,109 @@ def _fleet_section(fleet: dict[str, Any]) -> list[str]:
 
 
 _SERVER_FIGURES = (
-    ("push_mutations_per_s", "Push of offline mutations", "mutations/s", 0),
-    ("full_pull_records_per_s", "Full pull (initial sync, server side)", "records/s", 0),
-    ("pull_220_changes_ms", "Pull of 220 changes", "ms", 2),
-    ("empty_poll_ms", "Empty poll (nothing changed)", "ms", 2),
-    ("concurrent_mutations_per_s", "Concurrent writers", "mutations/s", 0),
+    ("push_mutations_per_s", "Push, batches of 1,000", "mutations/s", 0),
+    ("concurrent_mutations_per_s", "Concurrent writers (4)", "mutations/s", 0),
 )
+
+#: (key in each run, key in the ceiling, label, unit, digits, aim kind)
+_PULL_FIGURES = (
+    (
+        "full_pull_records_per_s",
+        "full_pull_identity_records_per_s",
+        "Full pull, compressed as the SDK asks",
+        "records/s",
+        0,
+        "ratio",
+    ),
+    (
+        "full_pull_identity_records_per_s",
+        "full_pull_identity_records_per_s",
+        "Full pull, uncompressed",
+        "records/s",
+        0,
+        "ratio",
+    ),
+    ("pull_220_changes_ms", "pull_220_changes_ms", "Pull of 220 changes", "ms", 2, "at_most"),
+    ("empty_poll_ms", "empty_poll_ms", "Empty poll p50", "ms", 2, "times"),
+    ("empty_poll_p99_ms", "empty_poll_p99_ms", "Empty poll p99", "ms", 2, None),
+)
+
+
+def _pull_cell(value: Any, ceiling: Any, aim: Any, kind: str | None, digits: int, unit: str) -> str:
+    if value is None:
+        return "–"
+    text = f"{_n(value, digits)} {unit}"
+    if kind == "ratio" and ceiling:
+        share = value / ceiling
+        need = float((aim or {}).get("ratio_of_ceiling", 0))
+        verdict = "met" if share >= need else "**not met**"
+        return f"{text} ({share:.0%} of ceiling, {verdict})"
+    if kind == "times" and ceiling:
+        times = value / ceiling
+        need = float((aim or {}).get("times_ceiling", 0))
+        verdict = "met" if times <= need else "**not met**"
+        return f"{text} ({times:.2f}× ceiling, {verdict})"
+    if kind == "at_most" and aim is not None:
+        return f"{text} ({'met' if value <= float(aim) else '**not met**'})"
+    return text
+
+
+def _aim_text(aim: Any, kind: str | None, unit: str) -> str:
+    if kind == "ratio" and isinstance(aim, dict):
+        return f"≥ {float(aim['ratio_of_ceiling']):.0%} of the ceiling"
+    if kind == "times" and isinstance(aim, dict):
+        return f"≤ {aim['times_ceiling']}× the ceiling"
+    if kind == "at_most" and aim is not None:
+        return f"≤ {aim} {unit}"
+    return "–"
+
+
+def _push_rows(push: Any, dbs: list[str]) -> list[str]:
+    """The push bench's rows (``bench/push_bench.py``, ``push`` in server.json)."""
+    if not isinstance(push, dict):
+        return []
+    rows: list[str] = []
+    blank = ["–"] * len(dbs)
+
+    def row(label: str, db: str, value: str, aim: str) -> None:
+        cells = list(blank)
+        if db in dbs:
+            cells[dbs.index(db)] = value
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | – | {aim} |")
+
+    aims = push.get("aims", {})
+    lite = push.get("sqlite_at_size")
+    if isinstance(lite, dict):
+        row(
+            f"Push at {_n(lite.get('records'))} stored records (batches of 1,000)",
+            "sqlite",
+            f"**{_n(lite.get('push_at_size_per_s'))} mutations/s** (empty table: "
+            f"{_n(lite.get('push_first_20k_per_s'))}/s; load {lite.get('load_average_at_size')})",
+            f"{_n(aims.get('sqlite_push_at_100k_per_s'))} mutations/s",
+        )
+    stale = push.get("postgresql_without_statistics")
+    if isinstance(stale, dict):
+        row(
+            f"Push at {_n(stale.get('records'))} records, no fresh statistics (autovacuum off)",
+            "postgresql",
+            f"**{_n(stale.get('push_at_size_per_s'))} mutations/s** = "
+            f"{stale.get('at_size_vs_first')}× the first 20,000 "
+            f"({_n(stale.get('push_first_20k_per_s'))}/s; load {stale.get('load_average_at_size')})",
+            "no degradation with size",
+        )
+    writers = push.get("postgresql_writers")
+    if isinstance(writers, dict):
+        four = writers.get("four_writers_two_instances", {})
+        one = writers.get("one_writer_one_instance", {})
+        row(
+            "Push, 4 writers across 2 instances vs 1 writer on 1 instance (batches of 1,000)",
+            "postgresql",
+            f"**{_n(four.get('per_s'))} mutations/s = {writers.get('ratio')}×** "
+            f"(1 writer: {_n(one.get('per_s'))}/s; load {four.get('load_average_after')})",
+            f"≥ {aims.get('pg_writers_ratio')}× and ≥ {_n(aims.get('pg_writers_total_per_s'))}"
+            " mutations/s",
+        )
+    return rows
 
 
 def _server_section(server: dict[str, Any]) -> list[str]:
@@ -213,29 +312,52 @@ def _server_section(server: dict[str, Any]) -> list[str]:
     if not isinstance(runs, list) or not runs:
         return _generic_section("Server (`bench/server_bench.py`)", server)
     aims = server.get("aims", {})
+    ceiling = server.get("ceiling") or {}
     dbs = [str(r.get("database")) for r in runs]
+    load = server.get("load_average_1min") or {}
     lines = [
         "## Server (`bench/server_bench.py`)",
         "",
-        f"{_n(runs[0].get('customers'))} customers per database. The server bench states "
-        "*aims* (targets) rather than ceilings; its raw figures are in "
+        f"{_n(runs[0].get('customers'))} customers of ~{_n(runs[0].get('record_bytes'))} bytes "
+        "per database. The *bare ceiling* is `bench/ceiling_bench.py`: a minimal FastAPI + "
+        "SQLite app under the same uvicorn serving the same customers as stored JSON pages "
+        "(no auth, scope or compression), measured in the same run. "
+        f"Method: {server.get('method', '–')}. "
+        f"Load average (1 min) before/after: {load.get('before', '–')} / "
+        f"{load.get('after', '–')} on {server.get('machine', {}).get('cores', '?')} cores; "
+        f"measured {server.get('date', '–')}. Raw figures and every round: "
         "`bench/results/server.json`.",
         "",
-        "| Figure | " + " | ".join(dbs) + " | Aim |",
-        "|---|" + "---|" * len(dbs) + "---|",
+        "| Figure | " + " | ".join(dbs) + " | Bare ceiling (same run) | Aim |",
+        "|---|" + "---|" * len(dbs) + "---|---|",
     ]
-    for key, label, unit, digits in _SERVER_FIGURES:
+    for key, ceiling_key, label, unit, digits, kind in _PULL_FIGURES:
+        if not any(key in r for r in runs):
+            continue
+        top = ceiling.get(ceiling_key)
+        aim = aims.get(key)
+        cells = [_pull_cell(r.get(key), top, aim, kind, digits, unit) for r in runs]
+        top_text = f"{_n(top, digits)} {unit}" if top is not None else "–"
+        lines.append(
+            f"| {label} | " + " | ".join(cells) + f" | {top_text} | {_aim_text(aim, kind, unit)} |"
+        )
+    push_keys = [k for k, *_ in _SERVER_FIGURES]
+    extra = sorted({k for r in runs for k in r if k.startswith("push_") and k not in push_keys})
+    figures = [*_SERVER_FIGURES, *((k, k, "", 0) for k in extra)]
+    for key, label, unit, digits in figures:
         if not any(key in r for r in runs):
             continue
         cells = [f"{_n(r.get(key), digits)} {unit}" if key in r else "–" for r in runs]
-        aim = f"{_n(aims[key], digits)} {unit}" if key in aims else "–"
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {aim} |")
+        aim = aims.get(key)
+        aim_text = f"{_n(aim, digits)} {unit}" if isinstance(aim, int | float) else "–"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | – | {aim_text} |")
+    lines.extend(_push_rows(server.get("push"), dbs))
     missing = [r.get("concurrent_missing") for r in runs if "concurrent_missing" in r]
     if missing:
         lines.append(
             "| Acknowledged writes missing after concurrent writers | "
             + " | ".join(_n(m) for m in missing)
-            + " | 0 |"
+            + " | – | 0 |"
         )
     return [*lines, ""]
 

@@ -167,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await live.stop()
             if context.loop_reader is not None:
-                context.loop_reader.close()  # the poll's own connection (routers/sync.py)
+                await context.loop_reader.aclose()  # the poll's connection (routers/sync.py)
             context.ops.stop()  # the last health flush happens here
             if tracer is not None:
                 tracer.shutdown()  # exports the spans still buffered

@@ -29,6 +29,7 @@ every multi-page initial sync after a compaction would be sent back to the start
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import heapq
 import json
@@ -44,7 +45,13 @@ from sync_protocol.errors import FieldError
 
 from ..accounts import Principal
 from ..scope import GRANTED_PULL, uses_grants, visible_owners
-from .state import INITIAL_EPOCH, SyncCounter, read_counter, read_counter_dbapi
+from .state import (
+    INITIAL_EPOCH,
+    SyncCounter,
+    read_counter,
+    read_counter_async,
+    read_counter_dbapi,
+)
 
 CHECKPOINT_PREFIX = "v2:"
 LEGACY_PREFIX = "v1:"
@@ -358,47 +365,76 @@ def backlog(
 
 
 class LoopReader:
-    """One autocommit DB-API connection owned by the event loop, for the poll's statement.
+    """The event loop's own connection, for the poll's one statement.
 
     A poll with nothing new costs a single short read (the counter with the auth
-    generation, :func:`~.state.read_counter_dbapi`). Handing it to a worker thread costs
-    more than the read itself on a busy machine, and SQLAlchemy's per-statement work
-    costs as much again, so the pull route runs it on the loop, on this connection: used
-    only from the loop's thread, never shared, never in a transaction (autocommit).
-    Any failure drops the connection and answers ``None``: the request then takes the
-    ordinary path, which reports the error or succeeds on a fresh pooled connection.
+    generation). Handing it to a worker thread costs more than the read itself on a busy
+    machine, and SQLAlchemy's per-statement work costs as much again, so the pull route
+    reads it on the loop, on this connection, never in a transaction (autocommit):
+
+    * SQLite: a plain DB-API connection (a local file: microseconds, and a WAL reader
+      never waits for a lock);
+    * PostgreSQL: psycopg's *async* connection, so a slow or unreachable database never
+      blocks the loop — the read is awaited, with a timeout.
+
+    Any failure or timeout drops the connection and answers ``None``: the request then
+    takes the ordinary path, which reports the error or succeeds on a pooled connection.
     """
+
+    #: Seconds the loop waits for the PostgreSQL read (then: the ordinary path).
+    TIMEOUT_S = 1.0
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._raw: Any = None
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._raw: Any = None  # SQLite: the pool's connection record (kept out of the pool)
         self._cursor: Any = None
+        self._async: Any = None  # PostgreSQL: psycopg.AsyncConnection
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def dbapi_connection(self) -> Any:
         """The driver's connection (tests trace its statements)."""
-        return None if self._raw is None else self._raw.driver_connection
+        if self._sqlite:
+            return None if self._raw is None else self._raw.driver_connection
+        return self._async
 
-    def read(self) -> SyncCounter | None:
+    async def read(self) -> SyncCounter | None:
         try:
-            if self._cursor is None:
-                self._open()
-            return read_counter_dbapi(self._cursor)
+            if self._sqlite:
+                if self._cursor is None:
+                    self._raw = self.engine.raw_connection()
+                    self._raw.driver_connection.isolation_level = None  # never a BEGIN
+                    self._cursor = self._raw.driver_connection.cursor()
+                return read_counter_dbapi(self._cursor, "sqlite")
+            async with asyncio.timeout(self.TIMEOUT_S):  # no extra task, unlike wait_for
+                return await self._read_pg()
         except Exception:
-            self.close()
+            await self.aclose()
             return None
 
-    def _open(self) -> None:
-        raw = self.engine.raw_connection()
-        driver: Any = raw.driver_connection
-        if self.engine.dialect.name == "sqlite":
-            driver.isolation_level = None  # no implicit BEGIN, ever
-        else:
-            driver.autocommit = True
-        self._raw, self._cursor = raw, driver.cursor()
+    async def _read_pg(self) -> SyncCounter:
+        import psycopg
 
-    def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._loop is not loop:
+            await self.aclose()
+            url = self.engine.url.set(drivername="postgresql")
+            self._async = await psycopg.AsyncConnection.connect(
+                url.render_as_string(hide_password=False), autocommit=True
+            )
+            self._loop = loop
+        # A cursor per read: concurrent polls share the connection (psycopg serialises
+        # them), never a cursor's result.
+        async with self._async.cursor() as cursor:
+            return await read_counter_async(cursor)
+
+    async def aclose(self) -> None:
         raw, self._raw, self._cursor = self._raw, None, None
         if raw is not None:
             with contextlib.suppress(Exception):
-                raw.invalidate()  # never back to the pool: its autocommit flag is set
+                raw.invalidate()  # never back to the pool: its isolation level was changed
+        conn, self._async, self._loop = self._async, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()

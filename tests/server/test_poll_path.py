@@ -339,3 +339,19 @@ def test_a_compressed_page_decodes_to_the_same_page(world: World) -> None:
     assert (plain_encoding, packed_encoding, refused_encoding) == (None, GZIP, None)
     assert len(plain["changes"]) == 60
     assert packed == plain == refused
+
+
+def test_a_broken_loop_connection_falls_back_to_the_ordinary_path(sqlite_world: World) -> None:
+    world = sqlite_world
+    phone = world.phone("rep_a1")
+    phone.sync_down()
+    assert phone.pull_raw(phone.checkpoint).status_code == 200
+    reader = world.context.loop_reader
+    assert reader is not None
+    reader.dbapi_connection.close()  # the loop's read now raises
+    again = phone.pull_raw(phone.checkpoint)
+    assert again.status_code == 200, again.text
+    assert again.json()["changes"] == []
+    assert reader.dbapi_connection is None  # dropped; the next poll opens a fresh one
+    assert phone.pull_raw(phone.checkpoint).status_code == 200
+    assert reader.dbapi_connection is not None
