@@ -61,6 +61,8 @@ def run_benches(results: Path, quick: bool, only: set[str] | None) -> dict[str, 
     if _module_exists("bench.server_bench") and _supports("bench.server_bench", "--output"):
         server_args += ["--output", str(results / "server.json")]
     plan.append(("server", "bench.server_bench", server_args))
+    push_args = ["--output", str(results / "server.json")] + (["--quick"] if quick else [])
+    plan.append(("push", "bench.push_bench", push_args))
     sdk_args = ["--output", str(results / "sdk.json")]
     if quick:
         sdk_args += ["--customers", "2000", "--search-customers", "1000", "--repeat", "1"]
@@ -257,6 +259,54 @@ def _aim_text(aim: Any, kind: str | None, unit: str) -> str:
     return "–"
 
 
+def _push_rows(push: Any, dbs: list[str]) -> list[str]:
+    """The push bench's rows (``bench/push_bench.py``, ``push`` in server.json)."""
+    if not isinstance(push, dict):
+        return []
+    rows: list[str] = []
+    blank = ["–"] * len(dbs)
+
+    def row(label: str, db: str, value: str, aim: str) -> None:
+        cells = list(blank)
+        if db in dbs:
+            cells[dbs.index(db)] = value
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | – | {aim} |")
+
+    aims = push.get("aims", {})
+    lite = push.get("sqlite_at_size")
+    if isinstance(lite, dict):
+        row(
+            f"Push at {_n(lite.get('records'))} stored records (batches of 1,000)",
+            "sqlite",
+            f"**{_n(lite.get('push_at_size_per_s'))} mutations/s** (empty table: "
+            f"{_n(lite.get('push_first_20k_per_s'))}/s; load {lite.get('load_average_at_size')})",
+            f"{_n(aims.get('sqlite_push_at_100k_per_s'))} mutations/s",
+        )
+    stale = push.get("postgresql_without_statistics")
+    if isinstance(stale, dict):
+        row(
+            f"Push at {_n(stale.get('records'))} records, no fresh statistics (autovacuum off)",
+            "postgresql",
+            f"**{_n(stale.get('push_at_size_per_s'))} mutations/s** = "
+            f"{stale.get('at_size_vs_first')}× the first 20,000 "
+            f"({_n(stale.get('push_first_20k_per_s'))}/s; load {stale.get('load_average_at_size')})",
+            "no degradation with size",
+        )
+    writers = push.get("postgresql_writers")
+    if isinstance(writers, dict):
+        four = writers.get("four_writers_two_instances", {})
+        one = writers.get("one_writer_one_instance", {})
+        row(
+            "Push, 4 writers across 2 instances vs 1 writer on 1 instance (batches of 1,000)",
+            "postgresql",
+            f"**{_n(four.get('per_s'))} mutations/s = {writers.get('ratio')}×** "
+            f"(1 writer: {_n(one.get('per_s'))}/s; load {four.get('load_average_after')})",
+            f"≥ {aims.get('pg_writers_ratio')}× and ≥ {_n(aims.get('pg_writers_total_per_s'))}"
+            " mutations/s",
+        )
+    return rows
+
+
 def _server_section(server: dict[str, Any]) -> list[str]:
     runs = server.get("runs")
     if not isinstance(runs, list) or not runs:
@@ -301,6 +351,7 @@ def _server_section(server: dict[str, Any]) -> list[str]:
         aim = aims.get(key)
         aim_text = f"{_n(aim, digits)} {unit}" if isinstance(aim, int | float) else "–"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | – | {aim_text} |")
+    lines.extend(_push_rows(server.get("push"), dbs))
     missing = [r.get("concurrent_missing") for r in runs if "concurrent_missing" in r]
     if missing:
         lines.append(

@@ -472,14 +472,13 @@ def pull_changes(url: str, db_url: str, count: int, repeats: int) -> dict[str, A
 
 def head_checkpoint(db_url: str) -> str:
     """The checkpoint of a device that has pulled everything (the committed counter)."""
-    from sqlalchemy import text
-
     from server.db import make_engine
+    from server.repository.state import read_counter
 
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            counter = conn.execute(text("SELECT counter FROM sync_state WHERE id = 1")).scalar_one()
+            counter = read_counter(conn).counter
     finally:
         engine.dispose()
     return f"v1:{counter}"

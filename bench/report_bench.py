@@ -266,6 +266,7 @@ def prepare(db_url: str, records: int, seed: int) -> dict[str, Any]:
     from server.db import make_engine, make_session_factory
     from server.migrate import upgrade
     from server.models import Record
+    from server.repository.state import set_counter
 
     upgrade(db_url)
     engine = make_engine(db_url)
@@ -291,7 +292,7 @@ def prepare(db_url: str, records: int, seed: int) -> dict[str, Any]:
     with engine.begin() as conn:
         for i in range(0, len(loader.rows), 5000):
             conn.execute(insert(Record.__table__), loader.rows[i : i + 5000])
-        conn.execute(text("UPDATE sync_state SET counter = :v WHERE id = 1"), {"v": loader.version})
+        set_counter(conn, loader.version)
     load_seconds = round(time.monotonic() - started, 1)
     started = time.monotonic()
     with engine.begin() as conn:
@@ -499,13 +500,14 @@ def time_indexing(db_url: str, changes: int = 200) -> dict[str, Any]:
 
     from server.db import make_engine
     from server.reports.facts import catch_up
+    from server.repository.state import read_counter, set_counter
 
     engine = make_engine(db_url)
     started = time.perf_counter()
     first = catch_up(engine)
     seconds = time.perf_counter() - started
     with engine.begin() as conn:
-        counter = int(conn.execute(text("SELECT counter FROM sync_state")).scalar_one())
+        counter = read_counter(conn).counter
         ids = (
             conn.execute(
                 text("SELECT id FROM records WHERE collection = 'opportunities' LIMIT :n"),
@@ -517,7 +519,7 @@ def time_indexing(db_url: str, changes: int = 200) -> dict[str, Any]:
         for i, pk in enumerate(ids, start=1):
             conn.execute(text("UPDATE records SET version = :v WHERE id = :pk"),
                          {"v": counter + i, "pk": pk})  # fmt: skip
-        conn.execute(text("UPDATE sync_state SET counter = :c"), {"c": counter + len(ids)})
+        set_counter(conn, counter + len(ids))
     started = time.perf_counter()
     again = catch_up(engine)
     incremental_ms = (time.perf_counter() - started) * 1000

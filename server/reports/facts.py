@@ -37,6 +37,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, delete, select, text, tuple_, update
 
 from ..models import Record
+from ..repository.state import read_counter
 from .kinds import DAY, DAYNUM, EPOCH, FLAG, NUMBER, TEXT, Kind
 from .models import ReportFact, ReportState
 
@@ -286,13 +287,11 @@ def catch_up(engine: Engine, *, limit: int | None = None) -> CatchUp:
         # The common case — nothing changed since the last catch-up — costs one read,
         # no lock and no commit.
         row = conn.execute(
-            text(
-                "SELECT s.cursor, s.layout, c.counter FROM report_state s, sync_state c "
-                "WHERE s.id = 1 AND c.id = 1"
-            )
+            text("SELECT s.cursor, s.layout FROM report_state s WHERE s.id = 1")
         ).one_or_none()
+        top = read_counter(conn).counter
         conn.rollback()
-    if row is not None and row[1] == LAYOUT_ID and int(row[0]) >= int(row[2]):
+    if row is not None and row[1] == LAYOUT_ID and int(row[0]) >= top:
         return CatchUp(int(row[0]))
     with engine.begin() as conn:
         cursor, layout = _lock_state(conn)
@@ -300,7 +299,7 @@ def catch_up(engine: Engine, *, limit: int | None = None) -> CatchUp:
         if layout != LAYOUT_ID:
             conn.execute(delete(facts_t))
             cursor, outcome.rebuilt = 0, True
-        high = int(conn.execute(text("SELECT counter FROM sync_state WHERE id = 1")).scalar_one())
+        high = read_counter(conn).counter
         while cursor < high and (limit is None or outcome.upserted + outcome.removed < limit):
             rows = conn.execute(
                 select(

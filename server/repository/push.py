@@ -1,13 +1,21 @@
 """Applying a pushed batch: validate, check scope, merge, store — one unit at a time.
 
-The whole batch runs in one transaction that first locks the version counter (see
-:mod:`.state`). Each mutation is *validated before anything is written*: its effect is
+The whole batch runs in one transaction that first declares itself a writer
+(:func:`~.state.begin_write`: SQLite's write lock; on PostgreSQL a shared gate and a
+mark, so concurrent pushes do not wait for each other) and takes its versions from
+:class:`~.state.Versions`. Each mutation is *validated before anything is written*: its effect is
 computed in memory (a :class:`RowState` per touched record) and only a mutation that
 passes every check changes that state, so a rejected mutation leaves no trace but its
 result. The rows, the mutation's idempotency record (``applied_mutations``) and its
 audit row are written at the end and commit together: after a crash mid-request either
 all of a mutation's effects are stored with its result, or none are and a retry
 applies it afresh.
+
+**Concurrent pushes** (PostgreSQL) read without locks and write optimistically: the
+writes fail softly (:class:`~.writing.Raced`) when another transaction stored one of the
+batch's mutation ids, created one of its new records or changed a record it read and
+rewrites; the batch is then rolled back to a savepoint and applied again (it now sees
+that row), at most five times, else the push answers 503 "retry".
 
 **Idempotency** is keyed by ``(user, device, mutation id)`` — ids are chosen by
 devices, so two devices choosing one id never meet — and checked against the SHA-256
@@ -61,7 +69,7 @@ from ..accounts import Principal
 from ..models import Record
 from .conflicts import conflict_id, resolve_conflicts, store_conflict
 from .rows import CONFLICTS, RowState, decode_record
-from .state import SyncCounter, begin_write, lock_counter, store_counter
+from .state import Versions, begin_write
 from .units import (
     NO_RULES,
     NoRules,
@@ -95,7 +103,8 @@ _PLACING_ROLES = frozenset({"manager", "admin"})
 @dataclass(slots=True)
 class PushOutcome:
     results: list[MutationResult]
-    #: The counter after the batch (the highest version it assigned, or unchanged).
+    #: The highest version the batch assigned (SQLite: the counter, unchanged if none;
+    #: PostgreSQL: 0 if none).
     counter: int
     applied: int = 0
     rejected: int = 0
@@ -138,11 +147,12 @@ class PushBatch:
         self.applied: dict[str, StoredResult] = {}
         self.new_results: list[tuple[Mutation, MutationResult]] = []
         self.origin = f"{principal.user_id}|{principal.device_id or ''}"
-        self.state = SyncCounter(0, 0)
+        #: Set by :func:`apply_push` (this transaction's :class:`~.state.Versions`).
+        self.versions: Versions
         #: Rows as they stood before the running unit first touched them.
         self._journal: dict[tuple[str, str], RowState | None] = {}
-        #: The version counter when the running unit started.
-        self._unit_counter = 0
+        #: Versions the running unit took (a row holding one was written by the unit).
+        self._unit_versions: set[int] = set()
         #: Per-batch state of the schema's rules (caches, keys seen in this batch).
         self.scratch: dict[str, Any] = {}
         #: Some mutation ids may be stored already (a rerun after :class:`Raced`): read
@@ -216,7 +226,7 @@ class PushBatch:
         self.touch(key)
         # A record the unit already wrote keeps that version (its mutation's result
         # names it); otherwise the derived change is a change of its own.
-        version = state.version if state.version > self._unit_counter else self.next_version()
+        version = state.version if state.version in self._unit_versions else self.next_version()
         hlc = self.server_hlc()
         record = state.record.copy()
         record.fields.update(changed)
@@ -266,8 +276,7 @@ class PushBatch:
 
     def run(self, mutations: Sequence[Mutation], digests: Sequence[str]) -> PushOutcome:
         self.mutations = mutations
-        self.state = lock_counter(self.conn)
-        start_counter = self.state.counter
+        start_counter = self.versions.last
         self._prefetch(mutations)
         slots: list[MutationResult | None] = [None] * len(mutations)
         outcome = PushOutcome([], start_counter)
@@ -277,8 +286,8 @@ class PushBatch:
             for i, result in zip(unit, self._run_unit(members, sent, outcome), strict=True):
                 slots[i] = result
         outcome.results = [r for r in slots if r is not None]
-        self._flush(start_counter)
-        outcome.counter = self.state.counter
+        self._flush()
+        outcome.counter = self.versions.last
         return outcome
 
     def _run_unit(
@@ -300,7 +309,8 @@ class PushBatch:
             self._record(fresh)
             return results
         self._journal = {}
-        counter = self._unit_counter = self.state.counter
+        counter = self.versions.last
+        self._unit_versions = set()
         applied: list[MutationResult] = []
         member = members[0]
         try:
@@ -310,7 +320,7 @@ class PushBatch:
         except Rejected as rejection:
             for key, state in self._journal.items():
                 self.rows[key] = state
-            self.state.counter = counter
+            self.versions.rewind(counter)
             results = rejected_results(members, rejection.mutation_id or member.id, rejection)
             outcome.rejected += len(members)
         else:
@@ -335,8 +345,9 @@ class PushBatch:
             self.new_results.append((m, result))
 
     def next_version(self) -> int:
-        self.state.counter += 1
-        return self.state.counter
+        version = self.versions.take()
+        self._unit_versions.add(version)
+        return version
 
     # ---- one mutation --------------------------------------------------------------
 
@@ -381,7 +392,7 @@ class PushBatch:
             self._validate(entity, fields, current)
             owner, customer = self._placement(entity, m, fields, current)
 
-        version = self.state.counter + 1
+        version = self.versions.peek()
         remote = current.record if current is not None else None
         if remote is None and m.op == "upsert":
             # A record the server never held: exactly merge_record's first case, without
@@ -485,7 +496,7 @@ class PushBatch:
 
     # ---- writing -------------------------------------------------------------------
 
-    def _flush(self, start_counter: int) -> None:
+    def _flush(self) -> None:
         written = [row for row in self.rows.values() if row is not None and row.dirty]
         write_batch(
             self.conn,
@@ -497,8 +508,7 @@ class PushBatch:
         )
         if written:
             self.rules.on_flush(self, written)
-        if self.state.counter != start_counter:
-            store_counter(self.conn, self.state)
+        self.versions.finish()
 
 
 def apply_push(
@@ -524,8 +534,12 @@ def apply_push(
     if digests is None:
         digests = [mutation_digest(m) for m in mutations]
     begin_write(conn)
+    # One block of versions for every attempt: a rerun hands out the versions of the
+    # attempt it replaces (nothing was stored at them).
+    versions = Versions(conn, hint=len(mutations))
     last: Exception | None = None
     for attempt in range(_ATTEMPTS):
+        versions.rewind(versions.start)
         batch = PushBatch(
             conn,
             principal,
@@ -536,6 +550,7 @@ def apply_push(
             repointing=repointing,
         )
         batch.known_applied = attempt > 0
+        batch.versions = versions
         savepoint = conn.begin_nested()
         try:
             outcome = batch.run(mutations, digests)

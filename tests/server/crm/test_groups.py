@@ -68,7 +68,10 @@ def test_a_group_whose_last_member_is_invalid_leaves_no_trace(world: World) -> N
         assert r["error"]["code"] == "group_rejected"
         assert r["error"]["details"] == {"group": "g-bad", "failed_mutation_id": batch[3]["id"]}
         assert r["version"] is None
-    assert counter(world) == before
+    if world.db_url.startswith("sqlite"):
+        assert counter(world) == before
+    # (PostgreSQL takes versions from a sequence, which a rollback does not rewind: the
+    # rejected group's are gaps — nothing is stored at them, the pull below is empty.)
     for m in batch:
         assert stored(world, m["collection"], m["record_id"]) is None
     assert rep.sync_down() == []
@@ -140,6 +143,7 @@ def test_a_retried_group_answers_duplicate_consistently(world: World) -> None:
     rep.sync_down()  # the module shares one world: start from now
     good, bad = conversion(rep, "g-good"), conversion(rep, "g-failed", bad_last=True)
     first = rep.push(good + bad)
+    rep.sync_down()
     before = counter(world)
     again = rep.push(good + bad)
     assert [r["status"] for r in again] == ["duplicate"] * 8
@@ -148,7 +152,11 @@ def test_a_retried_group_answers_duplicate_consistently(world: World) -> None:
         assert now["error"] == was["error"]
     assert [r["error"] for r in again[:4]] == [None] * 4
     assert [r["error"]["code"] for r in again[4:]] == ["group_rejected"] * 3 + ["validation_failed"]
-    assert counter(world) == before
+    if world.db_url.startswith("sqlite"):
+        assert counter(world) == before
+    # (PostgreSQL: the retry is recognised by the INSERT that would store its results, after
+    # the batch took versions from the sequence — gaps, nothing is stored at them.)
+    assert rep.sync_down() == []
 
 
 def test_a_new_member_cannot_join_a_group_decided_earlier(world: World) -> None:

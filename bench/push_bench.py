@@ -1,0 +1,277 @@
+"""Push throughput where it used to fall: a large table, a database without fresh planner
+statistics, and several writers on several instances (issues 17 and 19).
+
+Over real uvicorn processes on loopback, batches of 1,000 new customers (~430 bytes of
+JSON each; request bodies built before the clock starts, so the client costs little):
+
+1. **SQLite at 100,000 records**: load 100,000 customers through the push path, then
+   time 10 more batches; beside it the rate of the first 20 batches (an empty table).
+2. **PostgreSQL without fresh statistics**: a fresh database (migrated and analysed
+   while empty), autovacuum off on every table, loaded with 100,000 customers through
+   pushes; the rate of the first 20 batches against 10 batches at 100,000 records.
+3. **PostgreSQL writers**: one writer on one instance, then four writers across two
+   instances (two each), pushing for ``--seconds`` each; mutations/s in total.
+
+Figures are merged into ``bench/results/server.json`` under ``push`` (the server bench
+owns the rest of that file) with the 1-minute load average beside each.
+
+    python -m bench.push_bench [--quick] [--phases sqlite,pg_stale,pg_writers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sync_protocol import HybridLogicalClock
+from tests.support.server_proc import ServerProcess, create_user_direct, migrate
+
+from .server_bench import PASSWORD, REPO, _drop_postgres, _postgres_db, customer
+
+BATCH = 1000
+#: Customer numbers never reused within a run (phones, e-mails and names stay unique).
+_UNIQUE = itertools.count()
+AIMS = {
+    "sqlite_push_at_100k_per_s": 10_000,
+    "pg_writers_ratio": 1.6,
+    "pg_writers_total_per_s": 5_000,
+}
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def unique_customer(i: int) -> dict[str, Any]:
+    """:func:`server_bench.customer` with numbers unique up to 10^8 customers (the
+    server refuses a second customer with the same phone as a possible duplicate)."""
+    return {**customer(i), "phone": f"+86 21 {i:08d}", "mobile": f"+86 139 {i:08d}"}
+
+
+class Writer:
+    def __init__(self, url: str, username: str, device_id: str) -> None:
+        self.client = httpx.Client(base_url=url, timeout=300)
+        self.device_id = device_id
+        self.clock = HybridLogicalClock(device_id)
+        r = self.client.post(
+            "/v1/auth/login",
+            json={"username": username, "password": PASSWORD, "device_id": device_id},
+        )
+        r.raise_for_status()
+        self.client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        self.client.headers["Content-Type"] = "application/json"
+
+    def body(self, prefix: str, start: int, n: int = BATCH) -> bytes:
+        mutations = [
+            {
+                "id": uuid.uuid4().hex,
+                "collection": "customers",
+                "record_id": f"{prefix}-{i:08d}",
+                "op": "upsert",
+                "fields": unique_customer(next(_UNIQUE)),
+                "hlc": self.clock.now().encode(),
+            }
+            for i in range(start, start + n)
+        ]
+        payload = {"device_id": self.device_id, "schema_version": 1, "mutations": mutations}
+        return json.dumps(payload, ensure_ascii=False).encode()
+
+    def push(self, body: bytes) -> int:
+        r = self.client.post("/v1/sync/push", content=body)
+        r.raise_for_status()
+        results = r.json()["results"]
+        assert all(x["status"] == "applied" for x in results), results[0]
+        return len(results)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _rate(writer: Writer, bodies: list[bytes]) -> int:
+    t0 = time.perf_counter()
+    n = sum(writer.push(b) for b in bodies)
+    return round(n / (time.perf_counter() - t0))
+
+
+def load_and_measure(url: str, records: int, label: str) -> dict[str, Any]:
+    """Push ``records`` customers (timing the first 20 batches), then 10 more batches."""
+    out: dict[str, Any] = {"records": records}
+    writer = Writer(url, "rep0", f"bench-push-{label}")
+    writer.push(writer.body("warm", 10**8 - 10, 1))
+    first = min(20, records // BATCH)
+    out["load_average_start"] = _load()
+    out["push_first_20k_per_s"] = _rate(
+        writer, [writer.body("c", s) for s in range(0, first * BATCH, BATCH)]
+    )
+    for s in range(first * BATCH, records, BATCH):
+        writer.push(writer.body("c", s))
+    bodies = [writer.body("c", s) for s in range(records, records + 10 * BATCH, BATCH)]
+    out["load_average_at_size"] = _load()
+    out["push_at_size_per_s"] = _rate(writer, bodies)
+    out["load_average_end"] = _load()
+    out["at_size_vs_first"] = round(out["push_at_size_per_s"] / out["push_first_20k_per_s"], 2)
+    writer.close()
+    return out
+
+
+def _users(db_url: str, n: int = 5) -> None:
+    for k in range(n):
+        create_user_direct(db_url, f"rep{k}", PASSWORD, user_id=f"u-rep{k}")
+
+
+@contextmanager
+def _postgres() -> Iterator[str]:
+    pg = _postgres_db()
+    if pg is None:
+        raise SystemExit("PostgreSQL not reachable")
+    try:
+        yield pg[0]
+    finally:
+        _drop_postgres(pg[1])
+
+
+def sqlite_phase(records: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/push.db"
+        migrate(url)
+        _users(url)
+        with ServerProcess(url, migrate=False) as server:
+            return load_and_measure(server.url, records, "sqlite")
+
+
+def pg_stale_phase(records: int) -> dict[str, Any]:
+    import psycopg
+
+    with _postgres() as url:
+        migrate(url)  # ends with ANALYZE of the empty tables: stale from the first batch on
+        _users(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                ).fetchall()
+            ]
+            for table in tables:
+                conn.execute(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)')
+        with ServerProcess(url, migrate=False) as server:
+            out = load_and_measure(server.url, records, "pg")
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT n_live_tup, last_analyze, last_autoanalyze FROM pg_stat_user_tables "
+                "WHERE relname = 'records'"
+            ).fetchone()
+            reltuples = conn.execute(
+                "SELECT reltuples FROM pg_class WHERE relname = 'records'"
+            ).fetchone()
+        out["planner_reltuples_records"] = reltuples[0] if reltuples else None
+        out["autoanalyzed"] = bool(row and row[2])
+        return out
+
+
+def _writers_round(urls: list[str], writers: int, seconds: float, tag: str) -> dict[str, Any]:
+    devices = [Writer(urls[w % len(urls)], f"rep{w}", f"bench-{tag}-{w}") for w in range(writers)]
+    # Bodies built before the clock starts: enough for the time at a generous rate.
+    per_writer = max(4, int(seconds * 4))
+    bodies = [
+        [d.body(f"{tag}{w}", k * BATCH) for k in range(per_writer)] for w, d in enumerate(devices)
+    ]
+    for w, d in enumerate(devices):  # warm-up: a connection and a plan per instance
+        d.push(d.body(f"{tag}warm{w}", 0, 10))
+    counts = [0] * writers
+    stop = threading.Event()
+
+    def work(w: int) -> None:
+        for body in bodies[w]:
+            if stop.is_set():
+                return
+            counts[w] += devices[w].push(body)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    load_before = _load()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    stop.wait(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    for d in devices:
+        d.close()
+    return {
+        "writers": writers,
+        "instances": len(urls),
+        "mutations": sum(counts),
+        "seconds": round(elapsed, 2),
+        "per_s": round(sum(counts) / elapsed),
+        "load_average_before": load_before,
+        "load_average_after": _load(),
+    }
+
+
+def pg_writers_phase(seconds: float) -> dict[str, Any]:
+    with _postgres() as url:
+        migrate(url)
+        _users(url)
+        a = ServerProcess(url, migrate=False)
+        b = ServerProcess(url, migrate=False)
+        with a, b:
+            one = _writers_round([a.url], 1, seconds, "one")
+            four = _writers_round([a.url, b.url], 4, seconds, "four")
+            one_again = _writers_round([a.url], 1, seconds, "again")
+    baseline = (one["per_s"] + one_again["per_s"]) / 2
+    return {
+        "one_writer_one_instance": one,
+        "four_writers_two_instances": four,
+        "one_writer_one_instance_again": one_again,
+        "ratio": round(four["per_s"] / baseline, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="10,000 records, 4 s rounds")
+    parser.add_argument("--records", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--phases", default="sqlite,pg_stale,pg_writers")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "server.json")
+    args = parser.parse_args(argv)
+    records = args.records or (10_000 if args.quick else 100_000)
+    seconds = args.seconds or (4.0 if args.quick else 20.0)
+    phases = set(args.phases.split(","))
+    existing = json.loads(args.output.read_text()) if args.output.exists() else {}
+    push: dict[str, Any] = dict(existing.get("push") or {})
+    push["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    push["aims"] = AIMS
+    push["batch"] = BATCH
+    if "sqlite" in phases:
+        push["sqlite_at_size"] = sqlite_phase(records)
+        print("sqlite", push["sqlite_at_size"], flush=True)
+    if "pg_stale" in phases:
+        push["postgresql_without_statistics"] = pg_stale_phase(records)
+        print("pg_stale", push["postgresql_without_statistics"], flush=True)
+    if "pg_writers" in phases:
+        push["postgresql_writers"] = pg_writers_phase(seconds)
+        print("pg_writers", push["postgresql_writers"], flush=True)
+    existing = json.loads(args.output.read_text()) if args.output.exists() else {}
+    existing["push"] = push
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(existing, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
