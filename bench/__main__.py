@@ -328,6 +328,12 @@ def _server_section(server: dict[str, Any]) -> list[str]:
         f"measured {server.get('date', '–')}. Raw figures and every round: "
         "`bench/results/server.json`.",
         "",
+        "Both sides pay the client's work (httpx, gzip decoding, parsing the JSON of every "
+        "record — about half of the ceiling's time per record), so a full pull near 100% of "
+        "the ceiling is within its round-to-round noise. An empty poll on PostgreSQL is one "
+        "round trip to the database on an async connection, answered on the event loop "
+        "(docs/server.md); on this 2-core machine the database is a third busy process.",
+        "",
         "| Figure | " + " | ".join(dbs) + " | Bare ceiling (same run) | Aim |",
         "|---|" + "---|" * len(dbs) + "---|---|",
     ]
