@@ -299,8 +299,11 @@ def _push_rows(push: Any, dbs: list[str]) -> list[str]:
         row(
             "Push, 4 writers across 2 instances vs 1 writer on 1 instance (batches of 1,000)",
             "postgresql",
-            f"**{_n(four.get('per_s'))} mutations/s = {writers.get('ratio')}×** "
-            f"(1 writer: {_n(one.get('per_s'))}/s; load {four.get('load_average_after')})",
+            f"**{_n(four.get('per_s'))} mutations/s = "
+            f"{writers.get('ratio_vs_before', writers.get('ratio'))}×** the writer before "
+            f"({_n(one.get('per_s'))}/s, load {one.get('load_average_after')}); "
+            f"{writers.get('ratio')}× the mean with the one after "
+            f"(load {four.get('load_average_before')} → {four.get('load_average_after')})",
             f"≥ {aims.get('pg_writers_ratio')}× and ≥ {_n(aims.get('pg_writers_total_per_s'))}"
             " mutations/s",
         )

@@ -65,6 +65,17 @@ def customer(i: int) -> dict[str, Any]:
     }
 
 
+def distinct_customer(i: int) -> dict[str, Any]:
+    """:func:`customer` with phone, mobile and e-mail unique up to 10^8 customers (the
+    server refuses a second customer with the same number as a possible duplicate)."""
+    return {
+        **customer(i),
+        "phone": f"+86 21 {i:08d}",
+        "mobile": f"+86 139 {i:08d}",
+        "email": f"customer{i}@example.com",
+    }
+
+
 class Device:
     def __init__(self, url: str, username: str, device_id: str) -> None:
         self.client = httpx.Client(base_url=url, timeout=120)
@@ -334,7 +345,12 @@ def concurrent_writers(url: str, *, writers: int, batches: int, size: int) -> di
     def work(k: int) -> None:
         device = Device(url, f"rep{k + 1}", f"bench-cw-{k}")
         for b in range(batches):
-            muts = [device.mutation(f"cw-{k}-{b}-{i}", customer(i)) for i in range(size)]
+            muts = [
+                device.mutation(
+                    f"cw-{k}-{b}-{i}", distinct_customer(10**7 * (k + 1) + b * size + i)
+                )
+                for i in range(size)
+            ]
             results = device.push(muts)
             with lock:
                 acknowledged.extend(
