@@ -1,12 +1,19 @@
-"""Server throughput over a real uvicorn process on loopback, on SQLite and PostgreSQL.
+"""Server throughput over real uvicorn processes on loopback, on SQLite and PostgreSQL,
+beside a bare ceiling measured in the same run.
 
-For each database: push 20,000 customers (~430 bytes of JSON each) in batches of 1,000
-through the full merge path; a fresh device pulls them all (pages of 5,000, gzip, JSON
-parsed by the client as a real one must); a pull of 220 changes; a pull with nothing
-new; and 4 concurrent writers, counting acknowledged writes that were not stored.
-Figures go to ``bench/results/server.json`` and a table on stdout.
+Setup, per database: push 20,000 customers in batches of 1,000 through the full merge
+path (:func:`measure_push`), then 220 changes after a checkpoint. The bare ceiling
+(:mod:`bench.ceiling_bench`: a minimal FastAPI + SQLite app serving the same customers
+as stored JSON pages) runs as its own process beside them. Then 5 interleaved rounds
+(ceiling, SQLite, PostgreSQL), each with an independent httpx client: a fresh device's
+full pull in pages of 5,000 (compressed as the SDK asks — its own ``Accept-Encoding`` —
+and uncompressed; JSON parsed as a real client must), the pull of the 220 changes
+(median of 30), and 200 empty polls (p50, p99). Figures are medians of the rounds;
+every round's figure and the load average are kept. Last, 4 concurrent writers,
+counting acknowledged writes that were not stored. Figures go to
+``bench/results/server.json`` and a table on stdout.
 
-    python -m bench.server_bench [--quick] [--db sqlite|postgres|both] [--output PATH]
+    python -m bench.server_bench [--quick] [--db sqlite|postgres|both] [--rounds N] [--output PATH]
 
 The peer figures (Kinto 26.5 on PostgreSQL, same machine and data) are in issue 4.
 """
@@ -55,6 +62,17 @@ def customer(i: int) -> dict[str, Any]:
         "tags": ["重点客户", "logistics"],
         "next_follow_up": "2026-12-01",
         "notes": "First contact at the Shanghai expo; wants a quote.",
+    }
+
+
+def distinct_customer(i: int) -> dict[str, Any]:
+    """:func:`customer` with phone, mobile and e-mail unique up to 10^8 customers (the
+    server refuses a second customer with the same number as a possible duplicate)."""
+    return {
+        **customer(i),
+        "phone": f"+86 21 {i:08d}",
+        "mobile": f"+86 139 {i:08d}",
+        "email": f"customer{i}@example.com",
     }
 
 
@@ -327,7 +345,12 @@ def concurrent_writers(url: str, *, writers: int, batches: int, size: int) -> di
     def work(k: int) -> None:
         device = Device(url, f"rep{k + 1}", f"bench-cw-{k}")
         for b in range(batches):
-            muts = [device.mutation(f"cw-{k}-{b}-{i}", customer(i)) for i in range(size)]
+            muts = [
+                device.mutation(
+                    f"cw-{k}-{b}-{i}", distinct_customer(10**7 * (k + 1) + b * size + i)
+                )
+                for i in range(size)
+            ]
             results = device.push(muts)
             with lock:
                 acknowledged.extend(

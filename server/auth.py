@@ -3,11 +3,12 @@
 Access tokens are short-lived: ``fs1.<payload>.<hmac>`` where the payload is base64url
 JSON ``{"sub": user id, "dev": device id, "ug": user generation, "dg": device
 generation, "exp": epoch seconds}`` signed with HMAC-SHA256 under
-``Settings.secret_key``. Every request loads the device and user rows anyway (for scope
-and revocation), and :func:`server.deps.check_token` compares the two generations with
-theirs: a password reset, deactivation, logout or revocation raises a generation in
-the database, which ends every token issued before *at once, on every instance* — not
-at token expiry.
+``Settings.secret_key``. :func:`server.deps.check_token` compares the two generations
+with the device and user rows: a password reset, deactivation, logout or revocation
+raises a generation in the database, which ends every token issued before *at once, on
+every instance* — not at token expiry. The pull path keeps a successful check while the
+database's auth generation stands still (:mod:`server.authcache`); every other route
+reads the rows on each request.
 
 Refresh tokens are random, stored only as SHA-256 hashes, bound to one device, and rotate
 on every use; presenting a rotated token again (a stolen copy being replayed) revokes

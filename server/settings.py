@@ -249,9 +249,13 @@ class Settings(BaseSettings):
     )
 
     #: gzip level of responses: 1..9. Sync pages are large; a low level keeps the CPU
-    #: cost per record small while still shrinking JSON by ~5x.
+    #: cost per record small while still shrinking JSON by ~5x (server/middleware.py).
     gzip_level: int = Field(
-        default=3, ge=1, le=9, description="gzip level of responses (1 fastest … 9 smallest)."
+        default=3,
+        ge=1,
+        le=9,
+        description="gzip level of responses (1 fastest … 9 smallest; written by ISA-L, "
+        "which maps it onto its own 0–3: 3 → 1, smaller than zlib's 3 and ~5x faster).",
     )
     gzip_min_bytes: int = Field(
         default=1024, ge=0, description="Responses smaller than this are not compressed."

@@ -176,8 +176,17 @@ def merged(local: LocalStore, collection: str) -> Entries:
 
 
 def find(local: LocalStore, collection: str, search: str) -> set[str]:
-    """Ids of the records whose search text matches ``search`` (index must be built)."""
+    """Ids of the records whose search text matches ``search`` (index must be built).
+
+    Segments are read newest first, one at a time, so only one segment's texts are in
+    memory (and the ids already decided): an entry overrides older ones of its record."""
     test = matcher(search)
-    return {
-        rid for rid, text in merged(local, collection).items() if text is not None and test(text)
-    }
+    seen: set[str] = set()
+    found: set[str] = set()
+    for seg, _ in reversed(local.search.headers(collection)):
+        for rid, text in local.search.get(collection, seg).items():
+            if rid not in seen:
+                seen.add(rid)
+                if text is not None and test(text):
+                    found.add(rid)
+    return found

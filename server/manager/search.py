@@ -41,7 +41,7 @@ from ..accounts import Principal
 from ..crm.indexing import SEARCHED, search_t
 from ..crm.keys import search_needle
 from ..models import Record
-from ..scope import owner_filter
+from ..scope import owner_filter, visible_owners
 from .records import _COLUMNS, StoredRow, _decode
 
 records_t = cast(Table, Record.__table__)
@@ -93,7 +93,10 @@ def search_rows(
     ``page=(offset, limit)`` pages in SQL."""
     needle = search_needle(query) if query else ""
     match: list[Any] = []
-    if not grams_served(conn, needle):  # (a gram names its collection: customers:张)
+    scoped = visible_owners(principal) is not None or owner_id is not None
+    if scoped or not grams_served(conn, needle):
+        # a gram names its collection (customers:张), so an unscoped grams lookup needs
+        # no collection test; a scoped one keeps it: it leads the owner index
         match.append(search_t.c.collection == collection)
     if needle:
         match.extend(text_match(conn, collection, needle))

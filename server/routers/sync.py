@@ -243,7 +243,8 @@ def _serve_pull(
         # Autocommit: every statement reads what is committed, no BEGIN/ROLLBACK round
         # trips. The counter is read before any row (pull.py), the auth generation before
         # the caller's rows (authcache.py).
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        if conn.dialect.name != "sqlite":  # pysqlite never BEGINs before a SELECT anyway
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:  # the counter's one statement without SQLAlchemy's per-statement work
             state = read_counter_dbapi(cursor, conn.dialect.name)

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from client_sdk import FAST_KDF, Record, Store, SyncClient, SyncConfig
+from client_sdk._local import search
 from client_sdk._local.crypto import Cipher
 from client_sdk._local.memory import MemoryLocalStore
 from client_sdk._local.search import matcher
@@ -261,3 +262,25 @@ def test_no_search_term_or_hook_key_is_in_the_file(make_store: MakeStore, tmp_pa
                 assert term.encode(enc) not in data, (moment, term)
         if moment == "open":
             store.close()
+
+
+def test_newer_segments_win_and_merging_keeps_only_live_entries() -> None:
+    local = MemoryLocalStore()
+    local.create()
+    search.build(local, "c", [(f"r{i:04d}", "old") for i in range(5000)])
+    assert [n for _, n in local.search.headers("c")] == [4096, 904]
+    change = {f"r{i:04d}": ("new" if i % 2 else None) for i in range(300)}  # a large change
+    search.update(local, "c", change)
+    assert len(local.search.headers("c")) == 3
+    assert search.find(local, "c", "new") == {f"r{i:04d}" for i in range(1, 300, 2)}
+    assert len(search.find(local, "c", "old")) == 4700
+    search.update(local, "c", {"r4999": "tail"})  # small: folded into the newest segment
+    assert len(local.search.headers("c")) == 3 and search.find(local, "c", "tail") == {"r4999"}
+    for k in range(search.MAX_SEGMENTS):  # many large changes: the segments are merged
+        search.update(local, "c", {f"x{k}-{j}": "x" for j in range(search.SMALL_CHANGE)})
+    assert len(local.search.headers("c")) <= search.MAX_SEGMENTS
+    assert len(search.find(local, "c", "x")) == search.MAX_SEGMENTS * search.SMALL_CHANGE
+    assert (
+        len(search.find(local, "c", "old")) == 4699 and len(search.find(local, "c", "new")) == 150
+    )
+    assert sum(n for _, n in local.search.headers("c")) < 5000 + 24 * 256  # the dead are gone

@@ -355,3 +355,36 @@ def test_a_broken_loop_connection_falls_back_to_the_ordinary_path(sqlite_world: 
     assert reader.dbapi_connection is None  # dropped; the next poll opens a fresh one
     assert phone.pull_raw(phone.checkpoint).status_code == 200
     assert reader.dbapi_connection is not None
+
+
+def test_a_pull_with_changes_reads_outside_any_transaction(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full path reads in autocommit: no BEGIN … ROLLBACK round trips, no snapshot
+    held while the page is built. Checked at the driver right after the page was read."""
+    import server.routers.sync as sync_routes
+
+    writer = world.phone("rep_a1")
+    reader = world.phone("rep_a1")
+    reader.sync_down()
+    reader.pull_raw(reader.checkpoint)  # the token check is cached from here on
+    writer.push([writer.mutation("customers", new_id("c"), customer_fields()) for _ in range(3)])
+    states: list[bool] = []
+    answer = sync_routes._answer
+
+    def checked(*args: Any) -> Any:
+        response = answer(*args)
+        conn = args[5]
+        driver = conn.connection.driver_connection
+        if conn.dialect.name == "sqlite":
+            states.append(bool(driver.in_transaction))
+        else:
+            from psycopg.pq import TransactionStatus
+
+            states.append(driver.info.transaction_status != TransactionStatus.IDLE)
+        return response
+
+    monkeypatch.setattr(sync_routes, "_answer", checked)
+    page = reader.pull_raw(reader.checkpoint)
+    assert page.status_code == 200 and len(page.json()["changes"]) == 3
+    assert states == [False]  # the full path ran once, outside any transaction
