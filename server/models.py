@@ -9,8 +9,9 @@ The sync tables are shaped for the two hot paths:
 * ``evictions`` tells a user's devices that a record left their scope.
 * ``applied_mutations`` remembers every mutation's result for idempotent retries; it is
   written in the same transaction as the mutation's effect.
-* ``sync_state`` is one row: the version counter (locked by every writing transaction,
-  which is what keeps versions visible in commit order) and the purge horizon.
+* ``sync_state`` is one row: the version counter (SQLite: locked by every writing
+  transaction, which keeps versions visible in commit order; PostgreSQL: versions come
+  from a sequence — :mod:`server.repository.state`), the purge horizon and the epoch.
 
 Times on hot tables are epoch milliseconds (integers) to keep pushes cheap.
 """

@@ -48,6 +48,13 @@ _LOOKUP = (
 )  # fmt: skip
 
 
+#: ``pg_advisory_xact_lock(namespace 'fskd', hashtext(key))`` for each key, in hash order.
+_LOCK_KEYS = (
+    "SELECT pg_advisory_xact_lock(1718840164, h) FROM "
+    "(SELECT DISTINCT hashtext(k) AS h FROM unnest(%s::text[]) AS k ORDER BY 1) AS s"
+)
+
+
 def _stored(batch: Batch, keys: set[str]) -> dict[str, list[tuple[str, str]]]:
     """Stored records holding each of ``keys`` (in ``record_keys`` at the batch's reads).
 
@@ -64,6 +71,12 @@ def _stored(batch: Batch, keys: set[str]) -> dict[str, list[tuple[str, str]]]:
     missing = sorted(k for k in wanted if k not in cache)
     for key in missing:
         cache[key] = []
+    if missing and batch.conn.dialect.name == "postgresql":
+        # Pushes do not serialise on PostgreSQL: two pushes creating the same phone at
+        # the same moment would both find it free. A transaction-level lock per key
+        # (taken in one statement, in hash order) makes the second wait until the first
+        # commits; its lookup below — a later statement — then sees the first's keys.
+        batch.conn.exec_driver_sql(_LOCK_KEYS, (missing,))
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
         for collection, record_id, key in lookup(batch.conn, _LOOKUP, "key", chunk):

@@ -143,3 +143,94 @@ def test_an_exclusive_writer_waits_for_open_pushes_and_pushes_wait_for_it(
         manager.commit()
         out["thread"].join(30)
         assert "error" not in out, out.get("error")
+
+
+def test_two_concurrent_pushes_cannot_both_create_one_phone(postgres_url: str) -> None:
+    """Pushes run side by side on PostgreSQL; the duplicate check of the second waits
+    (a lock wait seen in pg_locks) for the first, which holds a customer with the same
+    phone open at push.before_commit, and then refuses it as a possible duplicate."""
+    import time as _time
+
+    from server.accounts import principal_for
+    from server.crm import push_rules
+    from server.db import make_session_factory
+    from server.models import User
+    from server.repository import apply_push
+    from sync_protocol import CRM_SCHEMA, HybridLogicalClock, Mutation
+    from tests.support.server_proc import create_user_direct
+
+    upgrade(postgres_url)
+    ids = [create_user_direct(postgres_url, f"rep{n}", user_id=f"u-rep{n}") for n in (1, 2)]
+    eng = make_engine(postgres_url)
+    sessions = make_session_factory(eng)
+    clock = HybridLogicalClock("test")
+    release, at_point = threading.Event(), threading.Event()
+    results: dict[int, str] = {}
+
+    def hold() -> None:
+        at_point.set()
+        release.wait(30)
+
+    pids: dict[int, int] = {}
+
+    def push(n: int, holding: bool) -> None:
+        with sessions() as s:
+            user = s.get(User, ids[n])
+            assert user is not None
+            principal = principal_for(s, user, f"dev-{n}")
+            pids[n] = _pid(s.connection())
+            fields = {"name": f"客户 {n}", "status": "potential", "phone": "+86 138 0000 7777"}
+            mutation = Mutation(
+                id=f"m-{n}",
+                collection="customers",
+                record_id=f"c-{n}",
+                op="upsert",
+                fields=fields,
+                hlc=clock.now().encode(),
+            )
+            out = apply_push(
+                s.connection(),
+                principal,
+                CRM_SCHEMA,
+                [mutation],
+                now_ms=int(_time.time() * 1000),
+                server_hlc=lambda: clock.now().encode(),
+                rules=push_rules(CRM_SCHEMA),
+                before_commit=hold if holding else None,
+            )
+            s.commit()
+            [result] = out.results
+            results[n] = result.error.code.value if result.error else result.status.value
+
+    first = threading.Thread(target=push, args=(0, True))
+    first.start()
+    with eng.connect() as probe:
+        assert at_point.wait(30), results  # the first is at push.before_commit
+        assert _holding(probe)  # ... holding its duplicate-key lock
+        second = threading.Thread(target=push, args=(1, False))
+        second.start()
+        waited = False
+        while second.is_alive():
+            if 1 in pids and _waiting(probe, pids[1]):
+                waited = True
+                break
+            probe.execute(text("SELECT pg_sleep(0.005)"))
+            probe.rollback()
+    release.set()
+    first.join(30)
+    second.join(30)
+    eng.dispose()
+    assert waited, "the second push's duplicate check did not wait for the first"
+    assert results == {0: "applied", 1: "possible_duplicate"}, results
+
+
+def _holding(probe: Connection) -> bool:
+    """Some transaction holds a duplicate-key lock (namespace 'fskd')."""
+    return bool(
+        probe.execute(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
+                "AND classid = 1718840164 AND granted"
+            )
+        ).scalar_one()
+    )
