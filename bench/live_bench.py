@@ -574,6 +574,15 @@ async def latency_phase(
         await fleet.push(person, target, [mutation(clock, rid, f"latency {n}")])
         fleet.acked[rid] = time.monotonic()
 
+    # The run's first push is slow (seconds, on whichever instance gets it; the other
+    # instance's first push is not): a one-off of the fresh database. An installation
+    # has done it long before; time it apart and keep it out of the samples.
+    first_push_ms = []
+    for target in range(len(fleet.ports)):
+        started = time.monotonic()
+        await fleet.push(reps[target], target, [mutation(clock, f"warm-{target}", "warm-up")])
+        first_push_ms.append(round((time.monotonic() - started) * 1000))
+    await asyncio.sleep(2)
     load_before = load_avg()
     for n in range(samples):
         rep = rng.choice(reps)
@@ -598,17 +607,42 @@ async def latency_phase(
     poked = [(fleet.poked[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.poked]
     acked = [(fleet.acked[r] - t) * 1000 for r, t in fleet.watch.items() if r in fleet.acked]
     pulled = [(fleet.seen[r] - fleet.poked[r]) * 1000 for r in fleet.seen if r in fleet.poked]
+    phase_start = min(fleet.watch.values(), default=0.0)
+    slow = sorted(
+        (
+            round(t - phase_start, 2),
+            round((fleet.seen[r] - t) * 1000),
+            round((fleet.acked.get(r, t) - t) * 1000),
+            round((fleet.poked.get(r, t) - t) * 1000),
+        )
+        for r, t in fleet.watch.items()
+        if r in fleet.seen and (fleet.seen[r] - t) * 1000 > 150
+    )
+    echo_slow = (
+        sorted(
+            (round(t - phase_start, 2), round((echo.done[n] - t) * 1000))
+            for n, t in echo.sent.items()
+            if n in echo.done and (echo.done[n] - t) * 1000 > 5
+        )
+        if echo is not None
+        else []
+    )
     fleet.watch.clear()
     fleet.watch_team.clear()
     out: dict[str, Any] = {
         "samples": samples,
         "rate_per_s": rate_hz,
         "load_avg_1m": [load_before, load_avg()],
+        "first_push_after_start_ms": first_push_ms,
         "delivered": len(delivered),
         "write_to_other_device_ms": _spread(delivered),
         "write_to_poke_ms": _spread(poked),
         "write_to_push_answered_ms": _spread(acked),
         "poke_to_device_has_it_ms": _spread(pulled),
+        #: Samples over 150 ms: (s into the phase, delivered, push answered, poked) ms —
+        #: and the echo samples over 5 ms (s, ms): do the slow ones come together?
+        "slow_samples": slow,
+        "slow_echo_samples": echo_slow,
     }
     if echo is not None:
         ceiling = [(echo.done[n] - t) * 1000 for n, t in echo.sent.items() if n in echo.done]
@@ -715,9 +749,27 @@ async def missed_phase(
             sim.records.get(rid, 0) < version for sim, pairs in expected for rid, version in pairs
         )
 
+    def lagging() -> dict[str, Any]:
+        """Who is still behind, and in what state (the catch-up's profile)."""
+        behind = [
+            sim
+            for sim, pairs in expected
+            if any(sim.records.get(rid, 0) < version for rid, version in pairs)
+        ]
+        return {
+            "devices": len(behind),
+            "connected": sum(s.connected.is_set() for s in behind),
+            "pulling": sum(s.pulling for s in behind),
+            "roles": sorted({s.person.role for s in behind}),
+        }
+
+    catch_up: list[tuple[float, int, dict[str, Any]]] = []
+    settle_from = max(written_at, restarts_done_at)
     deadline = time.monotonic() + 120
     left = missing()
     while left and time.monotonic() < deadline:
+        if not catch_up or time.monotonic() - settle_from - catch_up[-1][0] >= 2:
+            catch_up.append((round(time.monotonic() - settle_from, 1), left, lagging()))
         await asyncio.sleep(0.5)
         left = missing()
     converged_at = time.monotonic()
@@ -736,6 +788,8 @@ async def missed_phase(
         "mutations_per_s_while_restarting": round(batches * batch / (written_at - started)),
         "in_scope_devices": len(in_scope),
         "missed": left,
+        #: (s after the last write and restart, (device, record) pairs behind, who)
+        "catch_up": catch_up,
         "converged_s_after_last_write_and_restart": round(
             converged_at - max(written_at, restarts_done_at), 2
         ),
