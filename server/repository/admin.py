@@ -141,7 +141,6 @@ def reassign_customers(
         if not actor.sees_owner(owner):
             raise Forbidden("a customer is outside your scope", details={"customer_id": cid})
 
-    result = ReassignResult(ids, new_owner_id)
     rows = conn.execute(
         select(
             records_t.c.id,
@@ -156,23 +155,9 @@ def reassign_customers(
         .order_by(records_t.c.id)
     ).all()
     updates, evictions, evicted = _move(conn, actor, rows, new_owner_id, state, now_ms, server_hlc)
-    conn.execute(
-        insert(audit_t).values(
-            at_ms=now_ms,
-            user_id=actor.user_id,
-            device_id=actor.device_id,
-            action="admin.reassign",
-            target=f"users/{new_owner_id}",
-            details=json.dumps(
-                {"customer_ids": ids, "moved": len(updates), "evictions": len(evictions)}
-            ),
-        )
+    return _finish_move(
+        conn, actor, "customer_ids", ids, new_owner_id, state, now_ms, updates, evictions, evicted
     )
-    store_counter(conn, state)
-    result.moved_records = len(updates)
-    result.evictions = len(evictions)
-    result.evicted_users = sorted(evicted)
-    return result
 
 
 #: Collections whose records carry their owner as a field (kept equal to the column).
@@ -275,7 +260,8 @@ def _finish_move(
     evictions: list[dict[str, Any]],
     evicted: set[str],
 ) -> ReassignResult:
-    """Audit a move of ``ids`` and commit the versions it used."""
+    """Audit a move of ``ids`` (listed under ``collection`` in the audit entry) and
+    commit the versions it used."""
     conn.execute(
         insert(audit_t).values(
             at_ms=now_ms,
