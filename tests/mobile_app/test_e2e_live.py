@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,19 @@ from .conftest import AppDriver
 from .test_e2e_day import Manager
 
 pytestmark = [pytest.mark.e2e, pytest.mark.app]
+
+
+@pytest.fixture
+def server(sqlite_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real server with a small demo book (rep1's customers), stopped after the test."""
+    proc = ServerProcess(
+        sqlite_url, seed_demo=True, demo_customers=12, log_path=tmp_path / "server.log"
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 def _rep_session(url: str, tmp_path: Path) -> Session:
@@ -78,12 +92,8 @@ def _open_customers(driver: AppDriver) -> Any:
 
 
 def test_a_managers_edit_reaches_the_reps_screen_by_a_poke(
-    sqlite_url: str, tmp_path: Path, kivy_app: AppDriver
+    server: ServerProcess, tmp_path: Path, kivy_app: AppDriver
 ) -> None:
-    server = ServerProcess(
-        sqlite_url, seed_demo=True, demo_customers=12, log_path=tmp_path / "server.log"
-    )
-    server.start()
     c = kivy_app.controller
     try:
         session = _rep_session(server.url, tmp_path)
@@ -106,16 +116,11 @@ def test_a_managers_edit_reaches_the_reps_screen_by_a_poke(
         assert c.live is not None and c.live.pokes >= 2
     finally:
         kivy_app.end()
-        server.stop()
 
 
 def test_without_a_stream_the_app_polls_again(
-    sqlite_url: str, tmp_path: Path, kivy_app: AppDriver
+    server: ServerProcess, tmp_path: Path, kivy_app: AppDriver
 ) -> None:
-    server = ServerProcess(
-        sqlite_url, seed_demo=True, demo_customers=12, log_path=tmp_path / "server.log"
-    )
-    server.start()
     c = kivy_app.controller
     c.auto_sync_s = 1.0  # this test's "normal" poll interval
     try:
@@ -142,7 +147,6 @@ def test_without_a_stream_the_app_polls_again(
     finally:
         c.auto_sync_s = None
         kivy_app.end()
-        server.stop()
 
 
 class _SlowClient:
