@@ -65,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _prepare_multiprocess_metrics(settings.metrics_multiprocess_dir)
     level = args.log_level or settings.log_level
     uvicorn.run(
-        "server.app:create_app",
+        "server.app:serve_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeGuard
 
 from .errors import FieldError
@@ -127,6 +128,13 @@ class FieldSpec:
     #: by reassignment).
     read_only: bool = False
     searchable: bool = False
+    #: A quick yes to "is ``value`` acceptable?", built once per spec: ``True`` means
+    #: :meth:`validate` finds nothing; ``False`` only means "ask :meth:`validate`" (which
+    #: says why). A push validates every field of every record through it.
+    accepts: Callable[[Any], bool] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accepts", _acceptor(self))
 
     def validate(self, name: str, value: Any) -> FieldError | None:
         """``None`` when ``value`` is acceptable for this field, else why not."""
@@ -220,6 +228,83 @@ class FieldSpec:
         if self.maximum is not None and value > self.maximum:
             return _err(name, "too_large", f"{name} must be at most {self.maximum:g}")
         return None
+
+
+_TEXTS = (FieldType.STRING, FieldType.TEXT, FieldType.EMAIL, FieldType.PHONE)
+
+
+def _acceptor(spec: FieldSpec) -> Callable[[Any], bool]:
+    """:attr:`FieldSpec.accepts` for ``spec``: the common types checked without the
+    type dispatch of :meth:`FieldSpec.validate`; the others ask it."""
+    t, required = spec.type, spec.required
+    if t in _TEXTS:
+        limit = spec.max_length or (20_000 if t is FieldType.TEXT else 500)
+        pattern = _EMAIL if t is FieldType.EMAIL else _PHONE if t is FieldType.PHONE else None
+
+        def text(value: Any) -> bool:
+            if value is None:
+                return not required
+            if value.__class__ is not str or len(value) > limit:
+                return False
+            if required and not value.strip():
+                return False
+            return pattern is None or not value or pattern.match(value) is not None
+
+        return text
+    if t is FieldType.ENUM:
+        choices = frozenset(spec.choices)
+
+        def enum(value: Any) -> bool:
+            if value is None:
+                return not required
+            return value.__class__ is str and value in choices
+
+        return enum
+    if t is FieldType.DATE:
+
+        def day(value: Any) -> bool:
+            if value is None:
+                return not required
+            return value.__class__ is str and _is_date(value)
+
+        return day
+    if t is FieldType.TAGS:
+
+        def tags(value: Any) -> bool:
+            if value is None:
+                return not required
+            return (
+                value.__class__ is list
+                and len(value) <= 100
+                and all(v.__class__ is str and 0 < len(v) <= 64 for v in value)
+                and len(set(value)) == len(value)
+            )
+
+        return tags
+    if t is FieldType.REF:
+
+        def ref(value: Any) -> bool:
+            if value is None:
+                return not required
+            return value.__class__ is str and _ID.match(value) is not None
+
+        return ref
+
+    def other(value: Any) -> bool:
+        return spec.validate("", value) is None
+
+    return other
+
+
+@lru_cache(maxsize=4096)
+def _is_date(value: str) -> bool:
+    if not _ISO_DATE.match(value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _err(name: str, code: str, message: str) -> FieldError:
@@ -321,6 +406,8 @@ class EntitySchema:
             if spec is None:
                 errors.append(_err(name, "unknown_field", f"{self.name} has no field {name}"))
                 continue
+            if spec.accepts(value):
+                continue
             problem = spec.validate(name, value)
             if problem:
                 errors.append(problem)
@@ -347,6 +434,7 @@ class SchemaRegistry:
     min_client_version: int = 1
     name: str = "app"
     extra: dict[str, Any] = field(default_factory=dict)
+    _parents: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __getitem__(self, collection: str) -> EntitySchema:
         return self.entities[collection]
@@ -358,10 +446,15 @@ class SchemaRegistry:
         return self.entities.get(collection)
 
     def parents(self) -> frozenset[str]:
-        """Collections other collections inherit their scope from."""
-        return frozenset(
-            p for e in self.entities.values() if (p := e.parent_collection) is not None
-        )
+        """Collections other collections inherit their scope from (asked on every write
+        a push applies: worked out once)."""
+        known = self._parents
+        if known is None:
+            known = frozenset(
+                p for e in self.entities.values() if (p := e.parent_collection) is not None
+            )
+            object.__setattr__(self, "_parents", known)
+        return known
 
     def problems(self) -> list[str]:
         """Why this registry cannot be served (empty: it can). Checked when a server

@@ -22,7 +22,7 @@ the CRM rules: it remembers the keys of each unit it accepts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from typing import Any, cast
 
 from sync_protocol import ErrorCode
@@ -38,6 +38,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "leads": ("leads", "customers"),
 }
 _SEEN = "duplicate_keys_seen"
+_NONE: frozenset[str] = frozenset()
 
 
 _STORED = "duplicate_keys_stored"
@@ -55,7 +56,7 @@ _LOCK_KEYS = (
 )
 
 
-def _stored(batch: Batch, keys: set[str]) -> dict[str, list[tuple[str, str]]]:
+def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
     """Stored records holding each of ``keys`` (in ``record_keys`` at the batch's reads).
 
     The first call reads the keys of *every* mutation of the push at once — a push of
@@ -106,23 +107,26 @@ class DuplicatesRule:
                         {"matches": matches},
                         mutation_id=w.mutation.id,
                     )
+        seen = _seen(batch)
         for w in unit:  # accepted: later units of this push compare with it too
             if w.mutation.collection in TARGETS and not w.row.record.deleted:
+                found = (w.row.collection, w.row.record_id)
                 for key in duplicate_keys(w.row.record.fields):
-                    _seen(batch).setdefault(key, set()).add((w.row.collection, w.row.record_id))
+                    seen.setdefault(key, set()).add(found)
 
     @staticmethod
-    def _new_keys(w: UnitWrite) -> set[str]:
+    def _new_keys(w: UnitWrite) -> Set[str]:
         m = w.mutation
         if m.collection not in TARGETS or m.op != "upsert" or w.row.record.deleted:
-            return set()
+            return _NONE
         before = w.before if w.before is not None and not w.before.record.deleted else None
-        if before is not None and not any(n in m.fields for n in DUPLICATE_FIELDS):
-            return set()
-        old = duplicate_keys(before.record.fields) if before is not None else set()
-        return duplicate_keys(w.row.record.fields) - old
+        if before is None:
+            return duplicate_keys(w.row.record.fields)
+        if not any(n in m.fields for n in DUPLICATE_FIELDS):
+            return _NONE
+        return duplicate_keys(w.row.record.fields) - duplicate_keys(before.record.fields)
 
-    def _matches(self, batch: Batch, w: UnitWrite, keys: set[str]) -> list[dict[str, Any]]:
+    def _matches(self, batch: Batch, w: UnitWrite, keys: Set[str]) -> list[dict[str, Any]]:
         targets = TARGETS[w.mutation.collection]
         stored = _stored(batch, keys)
         candidates: dict[tuple[str, str], str] = {}

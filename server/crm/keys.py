@@ -99,29 +99,53 @@ def fold_company(text: str) -> str:
 
 
 def phone_digits(value: str) -> str | None:
-    digits = re.sub(r"\D", "", value)
+    digits = _NOT_DIGIT.sub("", value)
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11 and digits[-11] == "1":
             digits = digits[len(prefix) :]
     return digits if len(digits) >= 6 else None
 
 
-def duplicate_keys(fields: Mapping[str, Any]) -> set[str]:
-    """The duplicate keys of a customer's or lead's fields (see the module docstring)."""
+_NOT_DIGIT = re.compile(r"\D")
+
+
+def duplicate_keys(fields: Mapping[str, Any]) -> frozenset[str]:
+    """The duplicate keys of a customer's or lead's fields (see the module docstring).
+
+    Memoised on the five values it reads: a push asks for the keys of one record up to
+    four times (the batch's prefetch, the unit's new keys, the keys it remembers, the
+    flush's ``record_keys``) and computes them once (``tests/server/crm/
+    test_duplicate_keys_once.py``)."""
+    parts = (
+        fields.get("phone"),
+        fields.get("mobile"),
+        fields.get("email"),
+        fields.get("name"),
+        fields.get("company"),
+    )
+    try:
+        return _memo_keys(*parts)
+    except TypeError:  # an unhashable value (a list where text belongs): no cache
+        return _compute_keys(*parts)
+
+
+@lru_cache(maxsize=16384)
+def _memo_keys(phone: Any, mobile: Any, email: Any, name: Any, company: Any) -> frozenset[str]:
+    return _compute_keys(phone, mobile, email, name, company)
+
+
+def _compute_keys(phone: Any, mobile: Any, email: Any, name: Any, company: Any) -> frozenset[str]:
     keys: set[str] = set()
-    for number in ("phone", "mobile"):
-        value = fields.get(number)
+    for value in (phone, mobile):
         if isinstance(value, str) and (digits := phone_digits(value)):
             keys.add(f"p:{digits}")
-    email = fields.get("email")
     if isinstance(email, str) and "@" in email:
         keys.add(f"e:{email.strip().lower()}")
-    name, company = fields.get("name"), fields.get("company")
     if isinstance(name, str) and isinstance(company, str) and name.strip() and company.strip():
         n, c = fold_company(name), fold_company(company)
         if n and c:
             keys.add(f"n:{n}|{c}"[:300])
-    return keys
+    return frozenset(keys)
 
 
 def matched_on(key: str) -> str:

@@ -1,0 +1,159 @@
+"""How much work a push does per mutation, not how fast: the behaviour behind each cut
+of the push path's per-mutation Python cost (issue 19, SQLite at 100,000 records).
+
+Each test counts something a regression would multiply — a computation repeated per
+row, a statement repeated per row — on a real push through the app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.crm import keys
+from tests.server.conftest import World, new_id
+
+
+def _customers(n: int, tag: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"客户 {tag} {i}",
+            "company": f"星辰科技有限公司 {tag}",
+            "status": "potential",
+            "phone": f"+86 21 8801 {i:04d}",
+            "mobile": f"+86 139 8801 {i:04d}",
+            "email": f"{tag}{i}@example.com",
+        }
+        for i in range(n)
+    ]
+
+
+def test_duplicate_keys_are_computed_once_per_pushed_customer(
+    sqlite_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prefetch, the unit's new keys, the keys the batch remembers and the flush's
+    ``record_keys`` all ask for a new customer's keys: computed once, not four times."""
+    computed: list[tuple[Any, ...]] = []
+    real = keys._compute_keys
+
+    def counting(*parts: Any) -> frozenset[str]:
+        computed.append(parts)
+        return real(*parts)
+
+    monkeypatch.setattr(keys, "_compute_keys", counting)
+    keys._memo_keys.cache_clear()
+    rep = sqlite_world.phone("rep_a1")
+    fields = _customers(40, "once")
+    results = rep.push([rep.mutation("customers", new_id("c"), f) for f in fields])
+    assert [r["status"] for r in results] == ["applied"] * 40
+    assert len(computed) == 40
+    # ... and still a match: the same phone in a later push is refused.
+    again = rep.push_one("customers", new_id("c"), {**fields[0], "email": "x@example.com"})
+    assert again["error"]["code"] == "possible_duplicate"
+
+
+def test_the_served_app_hides_its_startup_objects_from_the_collector(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """``fieldsync serve`` builds the app through :func:`server.app.serve_app`, which
+    freezes what the app holds once built: a full collection during a push no longer
+    walks ~350,000 long-lived objects."""
+    import gc
+
+    import uvicorn
+
+    from server import app as app_module
+    from server.cli import main
+
+    for name in ("FIELDSYNC_DATABASE_URL", "FIELDSYNC_SCHEMA", "FIELDSYNC_ACCESS_LOG"):
+        monkeypatch.setenv(name, "")  # cmd_serve sets them: restored afterwards
+        monkeypatch.delenv(name)
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kw: seen.update(target=target, **kw))
+    main(["serve", "--database-url", f"sqlite:///{tmp_path / 'x.db'}", "--port", "1"])
+    assert seen["target"] == "server.app:serve_app" and seen["factory"] is True
+
+    monkeypatch.setenv("FIELDSYNC_SECRET_KEY", "fieldsync-test-secret-0123456789")
+    monkeypatch.setenv("FIELDSYNC_ENV", "test")
+    gc.unfreeze()
+    try:
+        app_module.serve_app()
+        assert gc.get_freeze_count() > 50_000
+    finally:
+        gc.unfreeze()
+
+
+def test_a_new_records_clocks_encode_as_the_general_encoding_does() -> None:
+    """A record created by one write shares one clock among its fields, and its clocks
+    are put together without a list per field — the very text ``json.dumps`` gives."""
+    import json
+
+    from server.repository.rows import encode_clocks
+    from sync_protocol import FieldClock, StoredRecord
+
+    def reference(record: StoredRecord) -> str:
+        clocks: dict[str, Any] = {n: [c.hlc, c.version] for n, c in record.clocks.items()}
+        if record.deleted_clock is not None:
+            clocks["_deleted"] = [record.deleted_clock.hlc, record.deleted_clock.version]
+        return json.dumps(clocks, sort_keys=True, separators=(",", ":"))
+
+    shared = FieldClock('001764720000123:00001:dev-"张"\\', 7)
+    names = ["phone", "name", "Zeta", "a_b", "名字", "email"]
+    cases = [
+        StoredRecord(fields={}, clocks=dict.fromkeys(names, shared)),
+        StoredRecord(fields={}, clocks={"x": shared}),
+        StoredRecord(fields={}, clocks={n: FieldClock(shared.hlc, 7) for n in names}),
+        StoredRecord(fields={}, clocks=dict.fromkeys(names, shared), deleted_clock=shared),
+        StoredRecord(fields={}, clocks={}),
+    ]
+    for record in cases:
+        assert encode_clocks(record) == reference(record)
+    # The push takes the shared-clock path for a new record: one clock object.
+    record = cases[0]
+    assert len({id(c) for c in record.clocks.values()}) == 1
+
+
+def test_the_mutation_digest_is_the_canonical_json_of_the_whole_message() -> None:
+    """The digest stored with each result — an honest retry must match it, also one
+    stored before this encoding — is SHA-256 of ``model_dump(mode="json")``, canonical."""
+    import hashlib
+    import json
+
+    from server.repository.units import mutation_digest
+    from sync_protocol import Mutation
+
+    def reference(m: Mutation) -> str:
+        text = json.dumps(
+            m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    hlc = "001764720000123:00001:dev-1"
+    messages = [
+        Mutation(id="m1", collection="customers", record_id="c1", op="upsert", hlc=hlc),
+        Mutation(
+            id="m2",
+            collection="customers",
+            record_id="c2",
+            op="upsert",
+            hlc=hlc,
+            base_version=3,
+            fields={"name": '张三 "q" \\ \u2028', "tags": ["a", "b"], "n": 1.5, "z": None},
+            base={"name": "old", "nested": {"b": [1, {"y": True}], "a": 2**70}},
+            group="g1",
+            override=["possible_duplicate"],
+            resolves=["x1"],
+        ),
+        Mutation(id="m3", collection="tasks", record_id="t1", op="delete", hlc=hlc),
+        Mutation(
+            id="m4",
+            collection="customers",
+            record_id="c4",
+            op="upsert",
+            hlc=hlc,
+            fields={"when": __import__("datetime").date(2026, 12, 3), "nan": float("nan")},
+        ),
+    ]
+    for m in messages:
+        assert mutation_digest(m) == reference(m)
