@@ -222,7 +222,10 @@ def page_statement(
 def merge_rows(rows: list[Any], n: int) -> list[Any]:
     """The rows of :func:`page_statement` merged by version, each version once, at most
     ``n``."""
-    return _first_distinct(sorted(rows, key=_VERSION), n)
+    rows = sorted(rows, key=_VERSION)
+    if len(set(map(_VERSION, rows))) == len(rows):  # the usual case: no version twice
+        return rows[:n]
+    return _first_distinct(rows, n)
 
 
 _VERSION = operator.itemgetter(0)
