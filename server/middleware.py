@@ -92,11 +92,65 @@ def _text_problem(text: str) -> _Refused | None:
 
 def json_problems(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> list[dict[str, str]]:
     """Why ``body`` is not a wire-safe JSON document: ``[{field, code, message}]``, empty
-    when it is one. ``field`` is the dotted path (``mutations.0.fields.name``)."""
+    when it is one. ``field`` is the dotted path (``mutations.0.fields.name``).
+
+    Most bodies are fine, and are found so quickly (:func:`_plainly_safe`: the C parser
+    and one pass over the values); any doubt takes the walk that names each problem."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         return [_problem("", "invalid_encoding", "the body is not UTF-8 text")]
+    if _plainly_safe(text, max_depth):
+        return []
+    return _walk_problems(text, max_depth)
+
+
+#: The only ways a JSON text spells a NUL or a lone surrogate: an escape (raw control
+#: characters are invalid JSON, and UTF-8 cannot carry a surrogate).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _plainly_safe(text: str, max_depth: int) -> bool:
+    """``True`` only when the body parses and holds nothing :func:`_walk_problems` would
+    report: no suspect escape in the text, and — over the parsed values — every integer
+    in 64 bits, every float finite, nesting well within ``max_depth``. ``False`` means
+    "look closely", not "refused"."""
+    if "\\u" in text and _SUSPECT_ESCAPE.search(text) is not None:
+        return False
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    # Breadth first, one level of nesting at a time: the values of the containers in
+    # ``level`` sit at path length ``depth + 1`` (the document itself at 0).
+    level: list[Any] = [[document]]
+    depth = -1
+    while level:
+        if depth >= max_depth:
+            return False
+        deeper: list[Any] = []
+        for container in level:
+            for value in container.values() if container.__class__ is dict else container:
+                t = value.__class__
+                if t is str or t is bool or value is None:
+                    continue
+                if t is dict or t is list:
+                    deeper.append(value)
+                elif t is int:
+                    if not -MAX_INT - 1 <= value <= MAX_INT:
+                        return False
+                elif t is float:
+                    if value - value != 0:  # NaN or ±infinity
+                        return False
+                else:
+                    return False
+        level = deeper
+        depth += 1
+    return True
+
+
+def _walk_problems(text: str, max_depth: int) -> list[dict[str, str]]:
+    """Every problem of the body ``text`` (decoded), with its path."""
     try:
         document = json.loads(
             text,
