@@ -93,10 +93,18 @@ def _text_problem(text: str) -> _Refused | None:
 def json_problems(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> list[dict[str, str]]:
     """Why ``body`` is not a wire-safe JSON document: ``[{field, code, message}]``, empty
     when it is one. ``field`` is the dotted path (``mutations.0.fields.name``)."""
+    return checked_json(body, max_depth=max_depth)[1]
+
+
+def checked_json(
+    body: bytes, *, max_depth: int = MAX_JSON_DEPTH
+) -> tuple[Any, list[dict[str, str]]]:
+    """``body`` parsed, with :func:`json_problems`' findings: the document is the one a
+    route would read only when the list is empty (the poll's fast path reads it)."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return [_problem("", "invalid_encoding", "the body is not UTF-8 text")]
+        return None, [_problem("", "invalid_encoding", "the body is not UTF-8 text")]
     try:
         document = json.loads(
             text,
@@ -105,9 +113,9 @@ def json_problems(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> list[dict[
             parse_constant=_parse_constant,
         )
     except json.JSONDecodeError as exc:
-        return [_problem("", "json_invalid", f"the body is not JSON: {exc.msg} at {exc.pos}")]
+        return None, [_problem("", "json_invalid", f"the body is not JSON: {exc.msg} at {exc.pos}")]
     except RecursionError:
-        return [_problem("", "too_deep", f"JSON nests deeper than {max_depth} levels")]
+        return None, [_problem("", "too_deep", f"JSON nests deeper than {max_depth} levels")]
     problems: list[dict[str, str]] = []
     stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
     while stack and len(problems) < 20:
@@ -134,7 +142,7 @@ def json_problems(body: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> list[dict[
             stack.extend((item, (*path, str(i))) for i, item in enumerate(value))
         if refused is not None:
             problems.append(_problem(".".join(path), refused.code, refused.message))
-    return problems
+    return document, problems
 
 
 def _problem(field: str, code: str, message: str) -> dict[str, str]:

@@ -15,7 +15,11 @@ The answer is read tolerantly by :func:`.responses.read_page` into a
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sync_protocol import PullRequest
@@ -40,7 +44,18 @@ class PulledChange(NamedTuple):
     record_id: str
     version: int
     op: str
+    #: the fields of an upsert — ``None`` when only ``raw`` is kept
     fields: dict[str, Any] | None
+    #: the JSON text of an upsert's fields exactly as the page carried it (UTF-8), when
+    #: the page was read on the fast path (:func:`.responses.read_page`): the local
+    #: store seals it as is, with no decoding kept and no encoding again
+    raw: bytes | None = None
+
+    def decoded(self) -> dict[str, Any]:
+        """The upsert's fields (decoded from ``raw`` when only the text was kept)."""
+        if self.fields is not None:
+            return self.fields
+        return json.loads(self.raw) if self.raw is not None else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +94,14 @@ def build_request(
 
 @dataclass(slots=True)
 class PagePlan:
+    #: what to do with each change, in order — empty when ``only_puts`` (then every
+    #: change of ``changes`` is a ``put``, and no list of operations is built)
     ops: list[tuple[str, PulledChange]]
     checkpoint: str
-    #: every op is a ``put`` (the common page of an initial sync: stored in one go)
+    #: every change is an upsert (the common page of an initial sync): ``changes`` are
+    #: stored in one go
     only_puts: bool = False
+    changes: list[PulledChange] = field(default_factory=list)
     #: records of the page whose local writes still wait (their views replay them)
     waiting: set[Key] = field(default_factory=set)
     #: ids touched per collection (for change events)
@@ -94,18 +113,38 @@ class PagePlan:
     def conflicts_changed(self) -> bool:
         return CONFLICTS in self.collections
 
+    def steps(self) -> Iterator[tuple[str, PulledChange]]:
+        """(kind, change) of every change in order, ``only_puts`` or not."""
+        if self.only_puts:
+            return ((PUT, ch) for ch in self.changes)
+        return iter(self.ops)
+
+
+_OP, _COLLECTION, _RECORD_ID = itemgetter(3), itemgetter(0), itemgetter(1)
+
 
 def plan_page(page: PulledPage, pending: set[Key]) -> PagePlan:
-    """What to do with each change of ``page``, given the records with waiting writes."""
-    plan = PagePlan([], page.checkpoint)
-    pending = set(pending) if pending else pending
-    ops, waiting, collections = plan.ops, plan.waiting, plan.collections
-    plan.only_puts = all(ch.op == "upsert" for ch in page.changes)
-    for ch in page.changes:
-        ids = collections.get(ch.collection)
+    """What to do with each change of ``page``, given the records with waiting writes.
+
+    A page of upserts only (an initial sync's) is planned without a step per change:
+    the ids per collection are gathered in runs, and ``waiting`` is the intersection
+    with ``pending`` — empty when no local write waits."""
+    changes = page.changes
+    plan = PagePlan([], page.checkpoint, changes=changes)
+    collections = plan.collections
+    for c, run in groupby(changes, _COLLECTION):
+        ids = collections.get(c)
         if ids is None:
-            ids = collections[ch.collection] = set()
-        ids.add(ch.record_id)
+            ids = collections[c] = set()
+        ids.update(map(_RECORD_ID, run))
+    if set(map(_OP, changes)) <= {"upsert"}:
+        plan.only_puts = True
+        if pending:
+            plan.waiting = {(ch.collection, ch.record_id) for ch in changes} & pending
+        return plan
+    pending = set(pending) if pending else pending
+    ops, waiting = plan.ops, plan.waiting
+    for ch in changes:
         if ch.op == "upsert":
             ops.append((PUT, ch))
             if pending and (ch.collection, ch.record_id) in pending:

@@ -31,9 +31,11 @@ record, and building a model per change costs more than decrypting it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from json.scanner import make_scanner
 from typing import Any, Literal
 
 from .._rows import Pending
@@ -218,8 +220,77 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+#: The page layout this server writes (``server/repository/pull.py``): no whitespace,
+#: each change's keys in this order, ``fields`` last. A page in any other layout — or
+#: one this reader is not sure of (escapes in an id, a huge version, a key it does not
+#: expect) — is read by the general path instead, with the same result.
+_PAGE_START = re.compile(r'\{(?:"protocol":[0-9]{1,9},)?"changes":\[')
+_CHANGE_HEAD = re.compile(
+    r'\{"collection":"([^"\\\x00-\x1f]*)","record_id":"([^"\\\x00-\x1f]*)",'
+    r'"version":(0|[1-9][0-9]{0,17}),"op":"(?:(upsert)","fields":|(delete|evict)"\})'
+)
+#: The json module's C scanner: ``scan(text, i)`` decodes the value at ``i`` and says
+#: where it ends (it raises ``StopIteration`` when there is none).
+_scan: Callable[[str, int], tuple[Any, int]] = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
 def read_page(content: bytes) -> PulledPage:
-    """Decode a pull answer; raises ``ValueError`` when it is not one."""
+    """Decode a pull answer; raises ``ValueError`` when it is not one.
+
+    A page in the server's own layout is read on a fast path that keeps, instead of
+    each upsert's decoded ``fields``, the exact JSON text they decode from
+    (``PulledChange.raw``; :meth:`PulledChange.decoded` gives the fields): storing it
+    needs no encoding again, and no decoded record outlives the read. Any other page —
+    or any doubt — takes the general path (``json.loads``), which keeps ``fields``."""
+    try:
+        fast = _read_canonical(content)
+    except (ValueError, KeyError, TypeError, IndexError, StopIteration, RecursionError):
+        fast = None
+    return fast if fast is not None else _read_general(content)
+
+
+def _read_canonical(content: bytes) -> PulledPage | None:
+    """The fast path: each change's head matched by a regular expression, its fields
+    decoded by the C scanner, which also gives the exact span of their text. ``None``
+    (or an exception) sends the page to the general path."""
+    text = content.decode("utf-8")
+    start = _PAGE_START.match(text)
+    if start is None:
+        return None
+    pos = start.end()
+    changes: list[PulledChange] = []
+    append, head, scan = changes.append, _CHANGE_HEAD.match, _scan
+    if text[pos] != "]":
+        while True:
+            m = head(text, pos)
+            if m is None:
+                return None
+            collection, record_id, version, upsert, gone = m.groups()
+            if upsert:
+                begin = m.end()
+                fields, end = scan(text, begin)  # decoded to check and to find the end
+                if type(fields) is not dict or text[end] != "}":
+                    return None
+                raw = text[begin:end].encode()
+                append(PulledChange(collection, record_id, int(version), upsert, None, raw))
+                pos = end + 1
+            else:
+                append(PulledChange(collection, record_id, int(version), gone, None))
+                pos = m.end()
+            if text[pos] != ",":
+                break
+            pos += 1
+        if text[pos] != "]":
+            return None
+    # the rest of the envelope: `,"checkpoint":…}` (one more JSON object's members)
+    rest = text[pos + 1 :]
+    body = json.loads("{" + rest[1:]) if rest[:1] == "," else json.loads(rest)
+    if type(body) is not dict or "changes" in body:
+        return None
+    return _page(body, changes, 0)
+
+
+def _read_general(content: bytes) -> PulledPage:
     try:
         body = json.loads(content)
         changes = []
@@ -240,14 +311,18 @@ def read_page(content: bytes) -> PulledPage:
             ):
                 raise ValueError(f"malformed change {record_id!r}")
             changes.append(PulledChange(collection, record_id, version, op, fields))
-        checkpoint, has_more = body["checkpoint"], body["has_more"]
-        remaining, server_hlc = body.get("remaining"), body.get("server_hlc")
-        if type(checkpoint) is not str or type(has_more) is not bool:
-            raise ValueError("malformed checkpoint")
-        if remaining is not None and type(remaining) is not int:
-            remaining = None
-        if server_hlc is not None and type(server_hlc) is not str:
-            server_hlc = None
+        return _page(body, changes, skipped)
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"not a valid pull page: {exc}") from None
+
+
+def _page(body: dict[str, Any], changes: list[PulledChange], skipped: int) -> PulledPage:
+    checkpoint, has_more = body["checkpoint"], body["has_more"]
+    remaining, server_hlc = body.get("remaining"), body.get("server_hlc")
+    if type(checkpoint) is not str or type(has_more) is not bool:
+        raise ValueError("malformed checkpoint")
+    if remaining is not None and type(remaining) is not int:
+        remaining = None
+    if server_hlc is not None and type(server_hlc) is not str:
+        server_hlc = None
     return PulledPage(changes, checkpoint, has_more, server_hlc, remaining, skipped)

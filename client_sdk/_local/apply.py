@@ -97,11 +97,11 @@ def apply_page(
         gen = generation(local)
         records = local.records
         if plan.only_puts:
-            records.put_many([(c, rid, v, f or {}) for _, (c, rid, v, _op, f) in plan.ops], gen)
+            records.put_many([(c, rid, v, f, raw) for c, rid, v, _, f, raw in plan.changes], gen)
         puts: list[CopyRow] = []
         for kind, ch in plan.ops if not plan.only_puts else ():
             if kind == PUT:
-                puts.append((ch.collection, ch.record_id, ch.version, ch.fields or {}))
+                puts.append((ch.collection, ch.record_id, ch.version, ch.fields, ch.raw))
                 continue
             if puts:
                 records.put_many(puts, gen)

@@ -28,8 +28,10 @@ from typing import Any, Protocol
 from .._rows import AttachmentRow, DeadLetterRow, Key, OutboxSummary, Pending, ServerCopy
 from .crypto import Cipher
 
-#: (collection, record id, version, fields) of a server copy to store
-CopyRow = tuple[str, str, int, dict[str, Any]]
+#: (collection, record id, version, fields, raw) of a server copy to store: ``raw`` is
+#: the fields' JSON text (UTF-8) as received — a store that keeps JSON keeps it as is —
+#: or ``None``; ``fields`` may be ``None`` when ``raw`` is given (else ``None`` is ``{}``)
+CopyRow = tuple[str, str, int, dict[str, Any] | None, bytes | None]
 
 
 class MetaTable(Protocol):

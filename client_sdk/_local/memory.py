@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -17,6 +18,7 @@ from typing import Any
 
 from .._errors import StoreClosed
 from .._rows import AttachmentRow, DeadLetterRow, Key, OutboxSummary, Pending, ServerCopy
+from .base import CopyRow
 from .crypto import Cipher
 
 __all__ = ["MemoryLocalStore"]
@@ -159,9 +161,11 @@ class _Records(_Table):
         with self._s.lock:
             self.t.records[(collection, record_id)] = (copy.deepcopy(copy_), gen)
 
-    def put_many(self, rows: Sequence[tuple[str, str, int, dict[str, Any]]], gen: int) -> None:
+    def put_many(self, rows: Sequence[CopyRow], gen: int) -> None:
         with self._s.lock:
-            for c, rid, version, fields in rows:
+            for c, rid, version, fields, raw in rows:
+                if fields is None:
+                    fields = json.loads(raw) if raw is not None else {}
                 self.t.records[(c, rid)] = (ServerCopy(copy.deepcopy(fields), version), gen)
 
     def mark_deleted(self, collection: str, record_id: str, version: int, gen: int) -> None:

@@ -184,21 +184,20 @@ class Views:
 
     def after_page(self, plan: PagePlan) -> None:
         """Bring the indexes up to date with an applied pull page (same transaction)."""
+        indexed = {c: self.indexed(c) for c in plan.collections}
+        if not any(indexed.values()):
+            return  # no index to keep (an initial sync): nothing to do per change
         by: dict[str, Entries] = {}
-        indexed: dict[str, bool] = {}
         waiting: dict[str, set[str]] = {}
-        for kind, ch in plan.ops:
+        for kind, ch in plan.steps():
             c = ch.collection
-            on = indexed.get(c)
-            if on is None:
-                on = indexed[c] = self.indexed(c)
-            if not on:
+            if not indexed[c]:
                 continue
             if (c, ch.record_id) in plan.waiting:
                 waiting.setdefault(c, set()).add(ch.record_id)
                 continue
             entries = by.setdefault(c, {})
-            entries[ch.record_id] = self.texts(c, ch.fields or {}) if kind == PUT else None
+            entries[ch.record_id] = self.texts(c, ch.decoded()) if kind == PUT else None
         for c, ids in waiting.items():
             entries = by.setdefault(c, {})
             entries.update(dict.fromkeys(ids))

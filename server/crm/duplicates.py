@@ -113,10 +113,12 @@ class DuplicatesRule:
                         {"matches": matches},
                         mutation_id=w.mutation.id,
                     )
+        seen = _seen(batch)
         for w in unit:  # accepted: later units of this push compare with it too
             if w.mutation.collection in TARGETS and not w.row.record.deleted:
+                found = (w.row.collection, w.row.record_id)
                 for key in duplicate_keys(w.row.record.fields):
-                    _seen(batch).setdefault(key, set()).add((w.row.collection, w.row.record_id))
+                    seen.setdefault(key, set()).add(found)
 
     @staticmethod
     def _new_keys(w: UnitWrite) -> Set[str]:

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, insert, or_, select
+from sqlalchemy import Connection, Table, and_, or_, select
 
 from sync_protocol.reminders import SOURCES, reminder_of
 
 from ..accounts import Principal
 from ..models import Record, ReminderRow
-from ..repository.writing import delete_by_key
+from ..repository.writing import delete_by_key, insert_rows
 from .indexing import IndexedRow
 
 reminders_t = cast(Table, ReminderRow.__table__)
@@ -65,24 +65,36 @@ def index_reminders(
         for collection, ids in sorted(by_collection.items()):
             for start in range(0, len(ids), 500):
                 delete_by_key(conn, "reminders", collection, sorted(ids[start : start + 500]))
-    values: list[dict[str, Any]] = []
+    values: list[tuple[Any, ...]] = []
     for r in mine:
         reminder = None if r.deleted else reminder_of(r.collection, r.record_id, r.fields, tz=tz)
         if reminder is None:
             continue
         values.append(
-            {
-                "collection": r.collection,
-                "record_id": r.record_id,
-                "kind": reminder.kind,
-                "due_at_ms": _ms(reminder.due_at),
-                "until_ms": _ms(reminder.until) if reminder.until else None,
-                "user_id": reminder.user_id,
-                "title": reminder.title[:300],
-            }
+            (
+                r.collection,
+                r.record_id,
+                reminder.kind,
+                _ms(reminder.due_at),
+                _ms(reminder.until) if reminder.until else None,
+                reminder.user_id,
+                reminder.title[:300],
+            )
         )
-    if values:
-        conn.execute(insert(reminders_t), values)
+    # One statement straight to the driver (SQLAlchemy's per-row parameter handling
+    # cost more than the insert: a push of 1,000 customers writes 1,000 reminders).
+    insert_rows(conn, "reminders", _COLUMNS, values)
+
+
+_COLUMNS = (
+    ("collection", "text"),
+    ("record_id", "text"),
+    ("kind", "text"),
+    ("due_at_ms", "bigint"),
+    ("until_ms", "bigint"),
+    ("user_id", "text"),
+    ("title", "text"),
+)
 
 
 @dataclass(frozen=True, slots=True)

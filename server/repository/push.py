@@ -396,9 +396,12 @@ class PushBatch:
         remote = current.record if current is not None else None
         if remote is None and m.op == "upsert":
             # A record the server never held: exactly merge_record's first case, without
-            # its defensive deep copy (``fields`` is already this batch's own dict).
+            # its defensive deep copy (``fields`` is already this batch's own dict), and
+            # one (immutable) clock shared by every field (:func:`~.rows.encode_clocks`).
             merged = MergeResult(
-                StoredRecord(fields=fields, clocks={n: FieldClock(m.hlc, version) for n in fields}),
+                StoredRecord(
+                    fields=fields, clocks=dict.fromkeys(fields, FieldClock(m.hlc, version))
+                ),
                 MergeStatus.APPLIED,
                 changed=set(fields),
                 existence_changed=True,

@@ -153,11 +153,32 @@ def rejected_results(
 
 def mutation_digest(m: Mutation) -> str:
     """SHA-256 of a mutation's content as the device sent it (canonical JSON of the
-    parsed message, so formatting and key order do not matter)."""
-    canonical = json.dumps(
+    parsed message, so formatting and key order do not matter).
+
+    The message's attributes are JSON values already (a request is parsed strictly), so
+    they are encoded as they are; ``model_dump(mode="json")`` — the same text, at twice
+    the cost — is the fallback for anything JSON cannot encode as it stands (a mutation
+    built in Python with a date, a set, a NaN)."""
+    try:
+        canonical = json.dumps(
+            {name: getattr(m, name) for name in _MUTATION_FIELDS},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+    except (TypeError, ValueError):
+        canonical = _model_canonical(m)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _model_canonical(m: Mutation) -> str:
+    return json.dumps(
         m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_MUTATION_FIELDS = tuple(Mutation.model_fields)
 
 
 def repeat_result(m: Mutation, stored: StoredResult, digest: str) -> MutationResult:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from sqlalchemy import Connection
@@ -154,18 +155,19 @@ def write_batch(
                 device,
                 f"mutation.{r.status.value}",
                 f"{m.collection}/{m.record_id}",
-                json.dumps(
-                    {
-                        "mutation_id": m.id,
-                        "op": m.op,
-                        "version": r.version,
-                        "error": r.error.code.value if r.error else None,
-                    }
-                ),
+                audit_details(m.id, m.op, r.version, r.error.code.value if r.error else None),
             )
             for m, r, _ in results
         ],
     )
+
+
+def audit_details(mutation_id: str, op: str, version: int | None, error: str | None) -> str:
+    """``json.dumps({"mutation_id": …, "op": …, "version": …, "error": …})``, the same
+    text put together directly (one per pushed mutation)."""
+    v = "null" if version is None else str(int(version))
+    e = "null" if error is None else _quote(error)
+    return f'{{"mutation_id": {_quote(mutation_id)}, "op": {_quote(op)}, "version": {v}, "error": {e}}}'
 
 
 _UPDATE_SET = (
@@ -203,6 +205,18 @@ def _executemany(conn: Connection, sql: str, width: int, rows: list[tuple[Any, .
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     statement = sql.format(", ".join([mark] * width))
     return int(conn.exec_driver_sql(statement, rows).rowcount)
+
+
+def insert_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: list[tuple[Any, ...]],
+) -> int:
+    """Insert ``rows`` (tuples in the order of ``columns``: ``(name, PostgreSQL type)``)
+    into ``table`` in one statement straight to the driver; the number inserted. For the
+    derived tables a push keeps (reminders, duplicate keys …)."""
+    return _insert(conn, table, columns, rows)
 
 
 def _insert(

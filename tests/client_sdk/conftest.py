@@ -3,6 +3,7 @@ and the in-process :class:`~client_sdk.testing.FakeServer` for logic tests."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ from typing import Any
 import pytest
 
 from client_sdk import FAST_KDF, Store, SyncClient, SyncConfig
+from client_sdk._engine import responses
 from client_sdk._local import batches
 from client_sdk._rows import Pending
+from client_sdk._transports import Transport, TransportRequest, TransportResponse
 from client_sdk.testing import FakeServer
 from sync_protocol import CRM_SCHEMA, SchemaRegistry
 
@@ -68,3 +71,23 @@ def client(store: Store, server: FakeServer) -> SyncClient:
     c = SyncClient(store, server.transport(), FAST)
     c.login("rep1", "fieldsync-demo")
     return c
+
+
+class ServerLayout:
+    """Answers pulls of a FakeServer in the server's layout (compact, its key order), so
+    the device reads them on the fast path; the FakeServer's own answers have spaces."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+
+    def send(self, request: TransportRequest) -> TransportResponse:
+        response = self.inner.send(request)
+        if request.path == "/v1/sync/pull" and response.status == 200:
+            body = json.loads(response.content)
+            compact = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            assert responses._read_canonical(compact) is not None
+            return TransportResponse(response.status, compact, response.headers)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()

@@ -74,7 +74,9 @@ class LocalStoreConformance:
     # -- records --------------------------------------------------------------------------
     def test_records_put_get_scan_remove(self, local: LocalStore) -> None:
         local.records.put("customers", "c1", ServerCopy({"name": "张三"}, 3), 0)
-        local.records.put_many([("customers", "c2", 4, {"name": "B"}), ("tasks", "t1", 5, {})], 0)
+        local.records.put_many(
+            [("customers", "c2", 4, {"name": "B"}, None), ("tasks", "t1", 5, {}, None)], 0
+        )
         assert local.records.get("customers", "c1") == ServerCopy({"name": "张三"}, 3, False)
         assert dict(local.records.scan("customers")) == {
             "c1": ServerCopy({"name": "张三"}, 3, False),
@@ -89,7 +91,9 @@ class LocalStoreConformance:
 
     def test_scan_in_id_order_get_many_and_count(self, local: LocalStore) -> None:
         ids = [f"r{i:04d}" for i in range(1300)]  # more than one keyset batch
-        local.records.put_many([("customers", rid, 1, {"n": rid}) for rid in reversed(ids)], 0)
+        local.records.put_many(
+            [("customers", rid, 1, {"n": rid}, None) for rid in reversed(ids)], 0
+        )
         local.records.put("tasks", "t1", ServerCopy({}, 1), 0)
         local.records.mark_deleted("customers", "r0007", 2, 0)
         assert [rid for rid, _ in local.records.scan("customers")] == ids

@@ -178,6 +178,43 @@ def test_evicted_customer_disappears_from_the_device(
     other.close()
 
 
+def test_a_real_server_page_is_read_on_the_fast_path_and_stored_as_sent(
+    live_server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's pull answers are in the layout the fast path reads (each upsert's
+    JSON text sealed as it came), and the records stored from them read back as sent."""
+    from client_sdk._engine import responses
+
+    general: list[bytes] = []
+    read_general = responses._read_general
+
+    def spy(content: bytes) -> Any:
+        general.append(content)
+        return read_general(content)
+
+    monkeypatch.setattr(responses, "_read_general", spy)
+    writer, wclient = device(tmp_path, "writer", live_server)
+    tricky = {
+        "name": '王"伟} ],{"collection":"customers","record_id":"x"',
+        "notes": 'back\\slash " quote\n\t tab 😀 \u2028',
+        "tags": ["}", "]", "{}"],
+        "status": "potential",
+    }
+    ids = [writer.collection("customers").insert({**tricky, "phone": f"+86 1{i}"}).id
+           for i in range(3)]  # fmt: skip
+    wclient.sync()
+    store, client = device(tmp_path, "reader", live_server, pull_limit=50)
+    report = client.sync()
+    assert report.pulled > 0 and report.pages > 1
+    assert general == []  # every page was read on the fast path
+    for i, rid in enumerate(ids):
+        copy = store._core.local.records.get("customers", rid)  # decrypted from the file
+        sent = {**tricky, "phone": f"+86 1{i}"}
+        assert copy is not None and {k: copy.fields[k] for k in sent} == sent
+    writer.close()
+    store.close()
+
+
 def test_expired_access_token_is_refreshed_mid_sync(tmp_path: Path) -> None:
     db = tmp_path / "ttl.db"
     env = {"FIELDSYNC_ACCESS_TOKEN_TTL_S": "1"}

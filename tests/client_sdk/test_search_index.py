@@ -28,10 +28,11 @@ from client_sdk._local import search
 from client_sdk._local.crypto import Cipher
 from client_sdk._local.memory import MemoryLocalStore
 from client_sdk._local.search import matcher
+from client_sdk._transports import Transport
 from client_sdk.testing import FakeServer
 from sync_protocol import CRM_SCHEMA
 
-from .conftest import PASSPHRASE, MakeStore, no_sleep
+from .conftest import PASSPHRASE, MakeStore, ServerLayout, no_sleep
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -177,10 +178,18 @@ def device(request: pytest.FixtureRequest, make_store: MakeStore) -> Store:
     return Store.open(None, PASSPHRASE, schema=CRM_SCHEMA, kdf=FAST_KDF)
 
 
-def test_the_index_follows_every_change(device: Store) -> None:
+@pytest.mark.parametrize("layout", ["fake", "server"])
+def test_the_index_follows_every_change(device: Store, layout: str) -> None:
+    """``layout="server"``: pull answers in the server's layout, read on the fast path
+    (upserts keep only their JSON text)."""
     assert isinstance(device._core.local, MemoryLocalStore) or device._core.local.path
     server = seeded_server(60)
-    client = SyncClient(device, server.transport(), SyncConfig(sleep=no_sleep))
+
+    def transport() -> Transport:
+        inner = server.transport()
+        return ServerLayout(inner) if layout == "server" else inner
+
+    client = SyncClient(device, transport(), SyncConfig(sleep=no_sleep))
     client.login("rep1", "fieldsync-demo")
     client.sync()
     customers = device.collection("customers")
@@ -202,7 +211,7 @@ def test_the_index_follows_every_change(device: Store) -> None:
     server.put("customers", "c-new", {"name": "王新"})
     server.evict("customers", "c-0011")
     other = Store.open(None, "x", schema=CRM_SCHEMA, kdf=FAST_KDF)
-    other_client = SyncClient(other, server.transport())
+    other_client = SyncClient(other, transport())
     other_client.login("rep1", "fieldsync-demo")
     other_client.sync()
     other.collection("customers").delete("c-0012")

@@ -82,3 +82,78 @@ def test_the_served_app_hides_its_startup_objects_from_the_collector(
         assert gc.get_freeze_count() > 50_000
     finally:
         gc.unfreeze()
+
+
+def test_a_new_records_clocks_encode_as_the_general_encoding_does() -> None:
+    """A record created by one write shares one clock among its fields, and its clocks
+    are put together without a list per field — the very text ``json.dumps`` gives."""
+    import json
+
+    from server.repository.rows import encode_clocks
+    from sync_protocol import FieldClock, StoredRecord
+
+    def reference(record: StoredRecord) -> str:
+        clocks: dict[str, Any] = {n: [c.hlc, c.version] for n, c in record.clocks.items()}
+        if record.deleted_clock is not None:
+            clocks["_deleted"] = [record.deleted_clock.hlc, record.deleted_clock.version]
+        return json.dumps(clocks, sort_keys=True, separators=(",", ":"))
+
+    shared = FieldClock('001764720000123:00001:dev-"张"\\', 7)
+    names = ["phone", "name", "Zeta", "a_b", "名字", "email"]
+    cases = [
+        StoredRecord(fields={}, clocks=dict.fromkeys(names, shared)),
+        StoredRecord(fields={}, clocks={"x": shared}),
+        StoredRecord(fields={}, clocks={n: FieldClock(shared.hlc, 7) for n in names}),
+        StoredRecord(fields={}, clocks=dict.fromkeys(names, shared), deleted_clock=shared),
+        StoredRecord(fields={}, clocks={}),
+    ]
+    for record in cases:
+        assert encode_clocks(record) == reference(record)
+    # The push takes the shared-clock path for a new record: one clock object.
+    record = cases[0]
+    assert len({id(c) for c in record.clocks.values()}) == 1
+
+
+def test_the_mutation_digest_is_the_canonical_json_of_the_whole_message() -> None:
+    """The digest stored with each result — an honest retry must match it, also one
+    stored before this encoding — is SHA-256 of ``model_dump(mode="json")``, canonical."""
+    import hashlib
+    import json
+
+    from server.repository.units import mutation_digest
+    from sync_protocol import Mutation
+
+    def reference(m: Mutation) -> str:
+        text = json.dumps(
+            m.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    hlc = "001764720000123:00001:dev-1"
+    messages = [
+        Mutation(id="m1", collection="customers", record_id="c1", op="upsert", hlc=hlc),
+        Mutation(
+            id="m2",
+            collection="customers",
+            record_id="c2",
+            op="upsert",
+            hlc=hlc,
+            base_version=3,
+            fields={"name": '张三 "q" \\ \u2028', "tags": ["a", "b"], "n": 1.5, "z": None},
+            base={"name": "old", "nested": {"b": [1, {"y": True}], "a": 2**70}},
+            group="g1",
+            override=["possible_duplicate"],
+            resolves=["x1"],
+        ),
+        Mutation(id="m3", collection="tasks", record_id="t1", op="delete", hlc=hlc),
+        Mutation(
+            id="m4",
+            collection="customers",
+            record_id="c4",
+            op="upsert",
+            hlc=hlc,
+            fields={"when": __import__("datetime").date(2026, 12, 3), "nan": float("nan")},
+        ),
+    ]
+    for m in messages:
+        assert mutation_digest(m) == reference(m)

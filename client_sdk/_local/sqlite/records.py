@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from ..._rows import Key, ServerCopy
+from ..base import CopyRow
 from .connection import Database
 from .sealing import ENCODER, Sealer, record_aad
 
@@ -88,17 +89,26 @@ class SqliteRecords:
             _UPSERT, (collection, record_id, copy.version, int(copy.deleted), gen, payload)
         )
 
-    def put_many(self, rows: Sequence[tuple[str, str, int, dict[str, object]]], gen: int) -> None:
+    def put_many(self, rows: Sequence[CopyRow], gen: int) -> None:
         """Store many live copies at once: the hot loop of an initial sync (no helper
-        calls per record; the AAD is :func:`record_aad` written out)."""
+        calls per record; the AAD is :func:`record_aad` written out). A row's ``raw``
+        JSON text, when given, is sealed as it is (it decodes to the row's fields, which
+        is all a payload is read as), saving the encoding of ``fields``."""
         cipher = self._sealer.cipher
         if cipher is None:
             self._sealer.seal(None, b"")  # raises: the store is locked
             return
         seal, encode = cipher.seal, ENCODER.encode
         params = [
-            (c, rid, v, 0, gen, seal(encode(f).encode(), f"r\0{c}\0{rid}".encode()))
-            for c, rid, v, f in rows
+            (
+                c,
+                rid,
+                v,
+                0,
+                gen,
+                seal(encode(f or {}).encode() if raw is None else raw, f"r\0{c}\0{rid}".encode()),
+            )
+            for c, rid, v, f, raw in rows
         ]
         self._db.write_many(_UPSERT, params)
 
