@@ -191,6 +191,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         compresslevel=settings.gzip_level,
     )
     app.add_middleware(RequestBodyMiddleware, max_body_bytes=settings.max_body_bytes)
+    # A poll with nothing new is answered here, before the body middleware and FastAPI
+    # (everything else passes through): routers/sync.py, FastPoll.
+    app.add_middleware(sync.FastPoll, context=context)
     # Outermost (added last): request id, latency and the access line cover everything.
     app.add_middleware(
         ObservabilityMiddleware,

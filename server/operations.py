@@ -1,5 +1,6 @@
 """The server's operational machinery, one bundle per app: the fleet-health recorder
-and the background tasks that keep it, compaction and the webhook dispatcher running.
+and the background tasks that keep it, compaction, the search indexer and the webhook
+dispatcher running.
 
 Built by :func:`server.app.build_context` from :class:`~server.settings.Settings` and
 hung on :class:`~server.context.ServerContext` as ``ops``; :meth:`Operations.start` and
@@ -14,6 +15,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 
 from .background import Periodic
+from .crm.indexing import catch_up_search
 from .fleet.recorder import ActivityRecorder
 from .integration.dispatcher import DispatchConfig, Dispatcher
 from .maintenance.backups import RestoreGate
@@ -60,6 +62,13 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
             "compaction",
             settings.compaction_interval_s,
             lambda: run_compaction(engine, settings, metrics),
+            run_at_stop=False,
+        ),
+        # Search entries of the records written since (server/crm/indexing.py).
+        Periodic(
+            "search-index",
+            settings.search_index_interval_s,
+            lambda: catch_up_search(engine, wait=False),
             run_at_stop=False,
         ),
         # Outbound webhooks (server/integration): events -> signed, retried deliveries.

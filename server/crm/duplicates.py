@@ -49,10 +49,12 @@ _LOOKUP = (
 )  # fmt: skip
 
 
-#: ``pg_advisory_xact_lock(namespace 'fskd', hashtext(key))`` for each key, in hash order.
+#: A claim row per key (its 64-bit hash) in ``duplicate_key_claims`` (migration 0016),
+#: inserted or updated in hash order: the row stays locked until this transaction ends.
 _LOCK_KEYS = (
-    "SELECT pg_advisory_xact_lock(1718840164, h) FROM "
-    "(SELECT DISTINCT hashtext(k) AS h FROM unnest(%s::text[]) AS k ORDER BY 1) AS s"
+    "INSERT INTO duplicate_key_claims (h) "
+    "SELECT DISTINCT hashtextextended(k, 0) FROM unnest(%s::text[]) AS k ORDER BY 1 "
+    "ON CONFLICT (h) DO UPDATE SET h = excluded.h"
 )
 
 
@@ -74,9 +76,13 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
         cache[key] = []
     if missing and batch.conn.dialect.name == "postgresql":
         # Pushes do not serialise on PostgreSQL: two pushes creating the same phone at
-        # the same moment would both find it free. A transaction-level lock per key
-        # (taken in one statement, in hash order) makes the second wait until the first
-        # commits; its lookup below — a later statement — then sees the first's keys.
+        # the same moment would both find it free. Claiming each key — a row of
+        # ``duplicate_key_claims`` inserted or updated (one statement, in hash order)
+        # — makes the second wait until the first commits; its lookup below, a later
+        # statement, then sees the first's keys. Rows, not advisory locks: a push of
+        # 1,000 customers claims ~4,000 keys, and advisory locks live in the shared lock
+        # table (max_locks_per_transaction × max_connections = 6,400 entries by
+        # default): two such pushes at once ran out of it ("out of shared memory").
         batch.conn.exec_driver_sql(_LOCK_KEYS, (missing,))
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]

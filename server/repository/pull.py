@@ -7,7 +7,8 @@ Cost follows the number of changes, not the size of the data:
   reference data, ``(version)`` for an admin, ``(user_id, version)`` for evictions,
   and the user's grants joined to their records (a ticket assigned to an agent of
   another team, :data:`server.scope.GRANTED_PULL`) — each bounded by ``limit + 1``,
-  merged by version in Python (a version that comes twice is sent once);
+  all of them parts of ONE ``UNION ALL`` statement (one round trip, however many
+  streams), merged by version in Python (a version that comes twice is sent once);
 * a record's fields are stored as canonical JSON text and copied into the page as they
   are: the response body is assembled here, never re-encoded by pydantic.
 
@@ -31,8 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
+import operator
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -80,10 +81,11 @@ _NAMES = ("since", "high", "n", "owner", "user")
 def _raw_query(conn: Connection, template: str, params: dict[str, Any]) -> list[Any]:
     """Run a page query on the DB-API cursor: plain tuples, no per-row result objects
     (the page is copied into the response as is, so nothing needs them)."""
+    names = {*_NAMES, *params}
     if conn.dialect.paramstyle in ("named", "qmark"):
-        marks = {k: f":{k}" for k in _NAMES}
+        marks = {k: f":{k}" for k in names}
     else:
-        marks = {k: f"%({k})s" for k in _NAMES}
+        marks = {k: f"%({k})s" for k in names}
     cursor = conn.connection.cursor()
     try:
         cursor.execute(template.format(**marks), params)
@@ -174,39 +176,55 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _streams(
-    conn: Connection, principal: Principal, since: int, high: int, n: int
-) -> list[Iterable[Any]]:
-    params: dict[str, Any] = {"since": since, "high": high, "n": n}
+def _page_query(conn: Connection, principal: Principal, since: int, high: int, n: int) -> list[Any]:
+    """Every stream of the user's scope after ``since`` — each owner's range, reference
+    data, granted records, evictions; each an index range scan bounded by ``n`` — in
+    ONE statement (one round trip on PostgreSQL instead of one per stream), as plain
+    tuples ordered by version, each version once (see :func:`_first_distinct`)."""
+    params: dict[str, Any] = {"since": since, "high": high, "n": n, "user": principal.user_id}
     owners = _owners(principal)
-    streams: list[Iterable[Any]] = []
+    parts: list[str] = []
     if owners is None:
-        streams.append(_raw_query(conn, _ALL, params))
+        parts.append(_ALL)
     else:
-        for owner in owners:
-            streams.append(_raw_query(conn, _BY_OWNER, {**params, "owner": owner}))
-        streams.append(_raw_query(conn, _REFERENCE, params))
+        for i, owner in enumerate(owners):
+            params[f"owner{i}"] = owner
+            parts.append(_BY_OWNER.replace("{owner}", f"{{owner{i}}}"))
+        parts.append(_REFERENCE)
     if uses_grants(principal):  # records granted to the user (a ticket's agent)
-        streams.append(_raw_query(conn, GRANTED_PULL, {**params, "user": principal.user_id}))
-    streams.append(_raw_query(conn, _EVICTIONS, {**params, "user": principal.user_id}))
-    return [s for s in streams if s]
+        parts.append(GRANTED_PULL)
+    # Each part keeps its own ORDER BY … LIMIT inside a derived table (SQLite and
+    # PostgreSQL both take that form); a record's ``deleted`` becomes 0/1 to share the
+    # evictions' integer column (2). The parts come back one after the other, each in
+    # version order, and sorting their concatenation merges them (Timsort finds the runs).
+    selects = [
+        f"SELECT version, collection, record_id, CASE WHEN deleted THEN 1 ELSE 0 END, data "
+        f"FROM ({part}) AS s{i}"
+        for i, part in enumerate(parts)
+    ]
+    selects.append(f"SELECT * FROM ({_EVICTIONS}) AS e")
+    sql = " UNION ALL ".join(selects)
+    return _first_distinct(sorted(_raw_query(conn, sql, params), key=_VERSION), n)
 
 
-def _first_distinct(merged: Iterable[Any], n: int) -> list[Any]:
+_VERSION = operator.itemgetter(0)
+
+
+def _first_distinct(rows: Iterable[Any], n: int) -> list[Any]:
     """The first ``n`` changes of the merged streams, each version once (a granted
     record the user also sees by owner comes in two streams). Safe to stop at ``n``:
     one stream alone holds up to ``n`` distinct versions, so a cut stream never leaves a
     gap below the page's last version."""
-    rows: list[Any] = []
+    out: list[Any] = []
     last = None
-    for r in merged:
+    for r in rows:
         if r[0] == last:
             continue
         last = r[0]
-        rows.append(r)
-        if len(rows) >= n:
+        out.append(r)
+        if len(out) >= n:
             break
-    return rows
+    return out
 
 
 def _count(conn: Connection, principal: Principal, high: int) -> int:
@@ -263,11 +281,7 @@ def pull_page(
     rows: list[Any] = []
     if start < high:
         assert conn is not None, "pull_page has changes to read on conn"
-        streams = _streams(conn, principal, start, high, limit + 1)
-        if len(streams) == 1:
-            rows = list(streams[0])[: limit + 1]
-        else:
-            rows = _first_distinct(heapq.merge(*streams, key=lambda r: r[0]), limit + 1)
+        rows = _page_query(conn, principal, start, high, limit + 1)
     has_more = len(rows) > limit
     if has_more:
         rows = rows[:limit]

@@ -12,9 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
 from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync_protocol import (
     BatchTooLarge,
@@ -22,6 +25,7 @@ from sync_protocol import (
     ErrorBody,
     ErrorCode,
     Mutation,
+    ProtocolError,
     PullRequest,
     PullResponse,
     PushRequest,
@@ -50,7 +54,7 @@ from ..deps import (
     load_caller,
 )
 from ..errors import Forbidden
-from ..middleware import GZIP, accepted_encoding, gzip_bytes
+from ..middleware import GZIP, accepted_encoding, checked_json, gzip_bytes
 from ..models import Device
 from ..openapi import error_responses
 from ..repository import SyncCounter, apply_push, mutation_digest, pull_page
@@ -190,35 +194,46 @@ def push(
 )
 async def pull(request: Request, body: PullRequest, claims: SignedClaims) -> Response:
     """The next page of changes after ``checkpoint`` within the caller's scope."""
-    # A poll with nothing new is answered right here on the event loop: one statement
-    # (counter + auth generation) on the loop's own connection and a cached token check.
-    # Anything else takes one hop to a worker thread for the whole request (rows, page,
-    # gzip). Either way the token's signature and expiry are checked first.
+    # A poll with nothing new is answered on the event loop: one statement (counter +
+    # auth generation) on the loop's own connection and a cached token check — usually
+    # before it gets here, by :class:`FastPoll`. Anything else takes one hop to a worker
+    # thread for the whole request (rows, page, gzip). Either way the token's signature
+    # and expiry are checked first.
     context: ServerContext = request.app.state.fieldsync
     accept = request.headers.get("accept-encoding")
-    answer = await _poll_inline(context, request, claims, body, accept)
-    if answer is not None:
-        return answer
-    return await run_in_threadpool(_serve_pull, context, request, claims, body, accept)
+    if STATE_KEY in request.scope:  # FastPoll read it and found something to serve
+        state = request.scope[STATE_KEY]
+    else:
+        state = await _loop_state(context, body)
+    if state is not None:
+        caller = _nothing_new(context, claims, body, state)
+        if caller is not None:
+            return _answer(context, request.state, claims, body, accept, None, state, caller)
+    return await run_in_threadpool(_serve_pull, context, request, claims, body, accept, state)
 
 
-async def _poll_inline(
-    context: ServerContext,
-    request: Request,
-    claims: AccessClaims,
-    body: PullRequest,
-    accept_encoding: str | None,
-) -> Response | None:
-    """The answer to a poll with nothing new for a caller verified under the current auth
-    generation, or ``None`` (serve it in a worker thread)."""
+#: Scope key: the counter :class:`FastPoll` read on the loop for a pull it left to the
+#: route (``None``: the read failed) — not read a second time.
+STATE_KEY = "fieldsync.pull_state"
+
+
+async def _loop_state(context: ServerContext, body: PullRequest) -> SyncCounter | None:
+    """The counter with the auth generation, read on the event loop's own connection for
+    a pull after a checkpoint (``None``: an initial sync, or the read failed)."""
     if body.checkpoint is None:
         return None
     reader = context.loop_reader
     if reader is None:
         reader = context.loop_reader = LoopReader(context.engine)
-    state = await reader.read()
-    if state is None:
-        return None
+    return await reader.read()
+
+
+def _nothing_new(
+    context: ServerContext, claims: AccessClaims, body: PullRequest, state: SyncCounter
+) -> Verified | None:
+    """The verified caller when this pull is a poll with nothing new after ``state`` for
+    a caller verified under ``state``'s auth generation (answer it from ``state`` alone),
+    or ``None`` (serve it in a worker thread)."""
     caller = context.auth_cache.get(claims, epoch=state.epoch, generation=state.auth_generation)
     if caller is None or _stale(caller.last_seen, utcnow()):
         return None
@@ -228,8 +243,7 @@ async def _poll_inline(
         return None  # answered (with the error) by the full path
     if since != state.counter:
         return None
-    # Nothing new: pull_page answers from ``state`` alone and runs no statement.
-    return _answer(context, request, claims, body, accept_encoding, None, state, caller)
+    return caller
 
 
 def _serve_pull(
@@ -238,23 +252,28 @@ def _serve_pull(
     claims: AccessClaims,
     body: PullRequest,
     accept_encoding: str | None,
+    state: SyncCounter | None,
 ) -> Response:
+    """The full path, in a worker thread. ``state``: the counter as read on the loop
+    (before anything here is read, so it may serve as this pull's counter: every version
+    up to it had committed when it was read), or ``None`` (read it here first)."""
     with context.engine.connect() as conn:
         # Autocommit: every statement reads what is committed, no BEGIN/ROLLBACK round
         # trips. The counter is read before any row (pull.py), the auth generation before
         # the caller's rows (authcache.py).
         if conn.dialect.name != "sqlite":  # pysqlite never BEGINs before a SELECT anyway
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:  # the counter's one statement without SQLAlchemy's per-statement work
-            state = read_counter_dbapi(cursor, conn.dialect.name)
-        finally:
-            cursor.close()
+        if state is None:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:  # the counter's one statement without SQLAlchemy's per-statement work
+                state = read_counter_dbapi(cursor, conn.dialect.name)
+            finally:
+                cursor.close()
         caller = context.auth_cache.get(claims, epoch=state.epoch, generation=state.auth_generation)
         if caller is None:
             caller = _verify_caller(conn, request, claims, state)
             context.auth_cache.put(claims, caller)
-        return _answer(context, request, claims, body, accept_encoding, conn, state, caller)
+        return _answer(context, request.state, claims, body, accept_encoding, conn, state, caller)
 
 
 def _stale(seen: datetime | None, now: datetime) -> bool:
@@ -263,7 +282,7 @@ def _stale(seen: datetime | None, now: datetime) -> bool:
 
 def _answer(
     context: ServerContext,
-    request: Request,
+    request_state: State,
     claims: AccessClaims,
     body: PullRequest,
     accept_encoding: str | None,
@@ -272,7 +291,24 @@ def _answer(
     caller: Verified,
 ) -> Response:
     """The page for a verified caller, from the counter ``state`` just read."""
-    request.state.device_id = claims.device_id  # errors from here on are the device's
+    content, headers = _page(
+        context, request_state, claims, body, accept_encoding, conn, state, caller
+    )
+    return Response(content, media_type=JSON, headers=headers)
+
+
+def _page(
+    context: ServerContext,
+    request_state: State,
+    claims: AccessClaims,
+    body: PullRequest,
+    accept_encoding: str | None,
+    conn: Connection | None,
+    state: SyncCounter,
+    caller: Verified,
+) -> tuple[bytes, dict[str, str]]:
+    """:func:`_answer`'s body and extra headers (:class:`FastPoll` sends them itself)."""
+    request_state.device_id = claims.device_id  # errors from here on are the device's
     if body.device_id != claims.device_id:
         raise Forbidden("device_id does not match the signed-in device")
     context.ops.activity.report(
@@ -305,7 +341,7 @@ def _answer(
         # Compressed here (in the worker thread for a large page), not by the middleware.
         content = gzip_bytes(content, context.settings.gzip_level)
         headers = {"Content-Encoding": GZIP, "Vary": "Accept-Encoding"}
-    return Response(content, media_type="application/json", headers=headers)
+    return content, headers
 
 
 def _verify_caller(
@@ -326,6 +362,139 @@ def _touch(context: ServerContext, device_id: str, now: datetime) -> None:
     with context.sessions() as session:
         session.execute(update(Device).where(Device.id == device_id).values(last_seen=now))
         session.commit()
+
+
+# ---- the poll's fast path ----------------------------------------------------------------
+
+PULL_PATH = "/v1/sync/pull"
+JSON = "application/json"
+#: A poll's body is ~150 bytes; a larger one is left to the ordinary path unread.
+MAX_POLL_BODY = 4096
+_JSON_TYPES = (b"application/json", b"application/json; charset=utf-8")
+
+
+class FastPoll:
+    """ASGI middleware: answers a poll with nothing new without FastAPI's machinery.
+
+    Mounted inside :class:`~server.observability.middleware.ObservabilityMiddleware`
+    (request id, latency histogram, access line and the restore gate still cover it) and
+    outside the body and compression middleware and the routes. For ``POST
+    /v1/sync/pull`` with a plain JSON body of at most :data:`MAX_POLL_BODY` bytes it
+    does what the route would do on its inline path and nothing less:
+
+    * the body passes the same wire-safety checks
+      (:func:`~server.middleware.checked_json`) and the same :class:`PullRequest`
+      validation; the bearer token the same signature and expiry check;
+    * ``device_id``, protocol and schema are checked as :func:`_page` checks them;
+    * :func:`_nothing_new` decides: one statement (counter + auth generation) on the
+      loop's connection, the cached token check valid only under the auth generation
+      just read (revocation by anyone acts on the next poll), the checkpoint argument
+      of :func:`~server.repository.pull.check_checkpoint`;
+    * the answer is :func:`_page`'s — activity, metrics, ``last_seen``, gzip — sent with
+      the headers the route's ``Response`` would carry, and the matched route recorded
+      in the scope for the metrics and the access line.
+
+    Anything else — another path, a gzip or oversized body, a missing or bad token, a
+    body or checkpoint the route would refuse, changes to serve, an uncached caller,
+    any error before the answer — is handed to the ordinary stack with the body
+    replayed as it was received, which answers it (errors included) exactly as before.
+    Nothing observable happens on this path before it has decided to answer.
+    """
+
+    def __init__(self, app: ASGIApp, *, context: ServerContext) -> None:
+        self.app = app
+        self.context = context
+        #: The route FastAPI would have matched (its template labels the metrics and the
+        #: access line; ``_note_error`` names it).
+        self._route = next(r for r in router.routes if getattr(r, "path", None) == PULL_PATH)
+        #: Polls answered here (tests and diagnostics).
+        self.answered = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != PULL_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        token = accept = None
+        plain = True
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                token = value
+            elif name == b"accept-encoding":
+                accept = value
+            elif name == b"content-type":
+                plain = plain and value.lower() in _JSON_TYPES
+            elif name in (b"content-encoding", b"transfer-encoding"):
+                plain = plain and value.strip().lower() == b"identity"
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > MAX_POLL_BODY or not message.get("more_body", False):
+                break
+        answer = None
+        limit = min(MAX_POLL_BODY, self.context.settings.max_body_bytes)
+        if plain and token is not None and size <= limit and len(messages) == 1:
+            try:
+                answer = await self._answer(scope, token, accept, messages[0].get("body", b""))
+            except Exception:  # the ordinary path answers it (and reports the error)
+                answer = None
+        if answer is None:
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        content, extra = answer
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+        headers += [
+            (b"content-length", str(len(content)).encode()),
+            (b"content-type", JSON.encode()),
+        ]
+        self.answered += 1
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    async def _answer(
+        self, scope: Scope, authorization: bytes, accept: bytes | None, raw: bytes
+    ) -> tuple[bytes, dict[str, str]] | None:
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not raw.startswith(b"{"):
+            return None
+        document, problems = checked_json(raw)
+        if problems or not isinstance(document, dict):
+            return None
+        context = self.context
+        try:
+            body = PullRequest.model_validate(document)
+            claims = context.signer.verify(token.strip())
+            if body.device_id != claims.device_id:
+                return None
+            _check_versions(context, body.protocol, body.schema_version, body.schema_name)
+        except (ProtocolError, ValidationError):
+            return None
+        state = await _loop_state(context, body)
+        scope[STATE_KEY] = state  # not read again by the route
+        caller = None if state is None else _nothing_new(context, claims, body, state)
+        if state is None or caller is None:
+            return None
+        request_state = State(scope.setdefault("state", {}))
+        accept_encoding = None if accept is None else accept.decode("latin-1")
+        page = _page(context, request_state, claims, body, accept_encoding, None, state, caller)
+        scope["route"] = self._route
+        return page
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """``receive`` with ``messages`` (already taken from it) given back first."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
 
 
 @router.get("/info", response_model=SyncInfo)

@@ -157,3 +157,74 @@ def test_the_mutation_digest_is_the_canonical_json_of_the_whole_message() -> Non
     ]
     for m in messages:
         assert mutation_digest(m) == reference(m)
+
+
+def _nested(depth: int, leaf: str) -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+WIRE_BODIES = [
+    '{"a": 1}',
+    "5",
+    "NaN",
+    "[NaN]",
+    '{"x": -Infinity}',
+    '{"x": Infinity}',
+    f'{{"n": {2**63 - 1}, "m": {-(2**63)}}}',
+    f'{{"n": {2**63}}}',
+    f'{{"n": {-(2**63) - 1}}}',
+    '{"f": 1e308, "g": -1.5e-400}',
+    '{"f": 1e309}',
+    '{"f": -1E+0400}',
+    '{"s": "a\\u0000b"}',
+    '{"a\\u0000": 1}',
+    '{"s": "a\\\\u0000b"}',
+    '{"s": "\\ud800"}',
+    '{"s": "\\udfff x"}',
+    '{"s": "\\ud83d\\ude00"}',
+    '{"s": "\\u5ba2\\u6237"}',
+    '{"s": "3fe1234e567"}',
+    '{"bad": }',
+    "",
+    "\ufeff" + '{"bom": true}',
+    '{"t": [true, false, null, 1.5, "x", {}, []]}',
+    _nested(63, "1"),
+    _nested(64, "1"),
+    _nested(64, ""),
+    _nested(65, ""),
+    _nested(66, "1"),
+    _nested(2000, "1"),
+    '{"a": ' * 70 + "1" + "}" * 70,
+]
+
+
+def test_the_body_check_quick_path_finds_exactly_what_the_walk_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each request body is checked for values no store can carry; the quick path (the
+    C parser and one pass over the values) must agree with the walk that names each
+    problem, on bodies with and without problems."""
+    from server import middleware
+
+    for text in WIRE_BODIES:
+        body = text.encode("utf-8")
+        quick = middleware.checked_json(body)
+        walked = middleware._walk_problems(body.decode("utf-8-sig"), middleware.MAX_JSON_DEPTH)
+        assert quick[1] == walked[1], text[:80]
+        if not walked[1]:
+            assert quick[0] == walked[0], text[:80]
+
+
+def test_an_ordinary_push_body_is_checked_without_the_walk(
+    sqlite_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import middleware
+
+    def walk(*_args: Any) -> Any:
+        raise AssertionError("the slow walk ran for an ordinary body")
+
+    monkeypatch.setattr(middleware, "_walk_problems", walk)
+    rep = sqlite_world.phone("rep_a1")
+    fields = _customers(50, "body")
+    results = rep.push([rep.mutation("customers", new_id("c"), f) for f in fields])
+    assert [r["status"] for r in results] == ["applied"] * 50

@@ -1,0 +1,62 @@
+"""The page of a pull is read in one statement (issue 19): every stream of the caller's
+scope — each owner's range, reference data, granted records, evictions — is one part of
+one ``UNION ALL`` (one round trip on PostgreSQL instead of one per stream), merged by
+version with each version once.
+
+Timing is not asserted here: the figures are in bench/server_bench.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import server.repository.pull as pull_module
+from tests.server.conftest import World, customer_fields, new_id
+from tests.server.test_scope_matrix import full_fields
+
+
+def test_a_managers_page_is_one_statement_with_each_version_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rep, mate, manager = world.phone("rep_a1"), world.phone("rep_a2"), world.phone("mgr_a")
+    manager.sync_down()
+    customer = new_id("c")
+    assert rep.push_one("customers", customer, customer_fields())["status"] == "applied"
+    other = new_id("c")
+    assert mate.push_one("customers", other, customer_fields())["status"] == "applied"
+    # A ticket of rep_a1's assigned to the manager: the manager sees it by owner (a
+    # member of the team) AND by grant — two streams, one version.
+    ticket = new_id("t")
+    fields = full_fields("tickets", customer, world.users["rep_a1"], lambda _c: customer)
+    fields["assignee_id"] = world.users["mgr_a"]
+    assert rep.push([rep.mutation("tickets", ticket, fields)])[0]["status"] == "applied"
+    statements: list[str] = []
+    real = pull_module._raw_query
+
+    def counted(conn: Any, template: str, params: dict[str, Any]) -> list[Any]:
+        statements.append(template)
+        return real(conn, template, params)
+
+    monkeypatch.setattr(pull_module, "_raw_query", counted)
+    changes = manager.sync_down()
+    assert len(statements) == 1, statements  # one page, one statement
+    assert "record_grants" in statements[0] and "evictions" in statements[0]
+    ids = [c["record_id"] for c in changes]
+    assert sorted(ids) == sorted([customer, other, ticket])  # the ticket once
+    versions = [c["version"] for c in changes]
+    assert versions == sorted(versions)
+
+
+def test_pages_cut_at_the_limit_still_deliver_everything_once(world: World) -> None:
+    """Small pages over several streams: nothing skipped, nothing twice."""
+    rep, mate, manager = world.phone("rep_a1"), world.phone("rep_a2"), world.phone("mgr_a")
+    manager.sync_down()
+    pushed: list[str] = []
+    for phone in (rep, mate, rep, mate, rep):
+        ids = [new_id("c") for _ in range(3)]
+        phone.push([phone.mutation("customers", r, customer_fields()) for r in ids])
+        pushed += ids
+    seen = [c["record_id"] for c in manager.sync_down(limit=2)]
+    assert sorted(seen) == sorted(pushed)
