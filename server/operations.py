@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from .background import Periodic
 from .crm.indexing import catch_up_search
+from .db import WAL_CHECKPOINT_INTERVAL_S, checkpoint_task
 from .fleet.recorder import ActivityRecorder
 from .integration.dispatcher import DispatchConfig, Dispatcher
 from .maintenance.backups import RestoreGate
@@ -83,4 +84,9 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
             run_at_stop=False,
         ),
     ]
+    checkpoint = checkpoint_task(engine)
+    if checkpoint is not None:  # SQLite: WAL checkpoints beside the requests (server/db.py)
+        tasks.append(
+            Periodic("wal-checkpoint", WAL_CHECKPOINT_INTERVAL_S, checkpoint, run_at_stop=False)
+        )
     return Operations(activity=activity, metrics=metrics, tasks=tasks)
