@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from .background import Periodic
 from .crm.indexing import catch_up_search
+from .db import WAL_CHECKPOINT_INTERVAL_S, checkpoint_task
 from .fleet.recorder import ActivityRecorder
 from .integration.dispatcher import DispatchConfig, Dispatcher
 from .maintenance.backups import RestoreGate
@@ -68,7 +69,11 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
         Periodic(
             "search-index",
             settings.search_index_interval_s,
-            lambda: catch_up_search(engine, wait=False),
+            # At most half of each interval's worth of work per tick: a background
+            # task, which must not take the cores from the pushes it indexes.
+            lambda: catch_up_search(
+                engine, batch=200, wait=False, budget_s=settings.search_index_interval_s / 2
+            ),
             run_at_stop=False,
         ),
         # Outbound webhooks (server/integration): events -> signed, retried deliveries.
@@ -79,4 +84,9 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
             run_at_stop=False,
         ),
     ]
+    checkpoint = checkpoint_task(engine)
+    if checkpoint is not None:  # SQLite: WAL checkpoints beside the requests (server/db.py)
+        tasks.append(
+            Periodic("wal-checkpoint", WAL_CHECKPOINT_INTERVAL_S, checkpoint, run_at_stop=False)
+        )
     return Operations(activity=activity, metrics=metrics, tasks=tasks)

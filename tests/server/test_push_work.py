@@ -228,3 +228,46 @@ def test_an_ordinary_push_body_is_checked_without_the_walk(
     fields = _customers(50, "body")
     results = rep.push([rep.mutation("customers", new_id("c"), f) for f in fields])
     assert [r["status"] for r in results] == ["applied"] * 50
+
+
+def test_wal_checkpoints_run_beside_the_requests(tmp_path: Any) -> None:
+    """A commit no longer copies the WAL into the database (SQLite's default after 1,000
+    pages, about every other 1,000-mutation push); the server's background task does,
+    with a PASSIVE checkpoint, whenever the WAL was written since its last look."""
+    from sqlalchemy import text
+
+    from server import db
+    from server.app import create_app
+    from server.migrate import upgrade
+    from server.settings import Settings
+    from tests.support.server_proc import TEST_SECRET
+
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        with engine.begin() as conn:
+            auto = conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+            assert auto == db.WAL_AUTOCHECKPOINT_PAGES >= 10_000
+            conn.execute(text("CREATE TABLE filler (x TEXT)"))
+        checkpoint = db.checkpoint_task(engine)
+        assert checkpoint is not None
+        checkpoint()
+        for _ in range(3):  # ~1,500 pages of WAL: past SQLite's default, no checkpoint
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO filler VALUES (:x)"), [{"x": "x" * 4000}] * 500)
+        # More than 1,000 frames since the WAL last started over: no commit checkpointed
+        # (the writer after a checkpoint starts the WAL over).
+        busy, frames, done = checkpoint() or (1, 0, -1)
+        assert busy == 0 and frames > 1_000 and done == frames
+        assert checkpoint() is None  # nothing written since
+        with engine.begin() as conn:  # the next writer starts the WAL over
+            conn.execute(text("INSERT INTO filler VALUES ('y')"))
+        busy, frames, done = checkpoint() or (1, 0, -1)
+        assert busy == 0 and 0 < frames < 10 and done == frames
+    finally:
+        engine.dispose()
+    app = create_app(Settings(env="test", database_url=url, secret_key=TEST_SECRET))
+    names = [t.name for t in app.state.fieldsync.ops.tasks]
+    assert "wal-checkpoint" in names
+    app.state.fieldsync.engine.dispose()
