@@ -69,7 +69,11 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
         Periodic(
             "search-index",
             settings.search_index_interval_s,
-            lambda: catch_up_search(engine, wait=False),
+            # At most half of each interval's worth of work per tick: a background
+            # task, which must not take the cores from the pushes it indexes.
+            lambda: catch_up_search(
+                engine, batch=200, wait=False, budget_s=settings.search_index_interval_s / 2
+            ),
             run_at_stop=False,
         ),
         # Outbound webhooks (server/integration): events -> signed, retried deliveries.

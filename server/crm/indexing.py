@@ -47,6 +47,7 @@ The migration that created the tables backfills them with
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -58,7 +59,6 @@ from sqlalchemy import (
     and_,
     false,
     func,
-    insert,
     or_,
     select,
     text,
@@ -70,7 +70,7 @@ from sync_protocol import CRM_SCHEMA
 
 from ..models import Record, RecordKey, RecordSearch, SearchState
 from ..repository.state import read_counter
-from ..repository.writing import delete_by_key
+from ..repository.writing import delete_by_key, insert_rows
 from .keys import KEYED, duplicate_keys, search_text, sort_key
 
 keys_t = cast(Table, RecordKey.__table__)
@@ -81,6 +81,7 @@ state_t = cast(Table, SearchState.__table__)
 #: Collections with search text: every CRM entity that declares search fields.
 SEARCHED = tuple(e.name for e in CRM_SCHEMA.entities.values() if e.search_fields)
 _CHUNK = 500
+_KEY_COLUMNS = (("collection", "text"), ("record_id", "text"), ("key", "text"))
 #: Records read per catch-up transaction (the window of versions one batch covers).
 BATCH = 500
 #: PostgreSQL advisory lock of the search catch-up ("fssearch"): outside the range of the
@@ -109,13 +110,14 @@ def index_keys(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = Fa
     if not fresh:
         _delete(conn, "record_keys", keyed)
     key_rows = [
-        {"collection": r.collection, "record_id": r.record_id, "key": k}
+        (r.collection, r.record_id, k)
         for r in keyed
         if not r.deleted
         for k in sorted(duplicate_keys(r.fields) if r.keys is None else r.keys)
     ]
-    if key_rows:
-        conn.execute(insert(keys_t), key_rows)
+    # One statement straight to the driver (a push of 1,000 customers has ~4,000 keys:
+    # SQLAlchemy's executemany paid a round of Python per row).
+    insert_rows(conn, "record_keys", _KEY_COLUMNS, key_rows)
 
 
 def _entry(r: IndexedRow) -> tuple[str, str, str, str, str | None, int]:
@@ -372,12 +374,14 @@ def catch_up_search(
     batch: int = BATCH,
     wait: bool = True,
     limit: int | None = None,
+    budget_s: float | None = None,
     checked: bool = False,
 ) -> SearchCatchUp:
     """Bring ``record_search`` up to every committed change: transactions of ``batch``
-    records each, until the end (or ``limit`` batches). ``wait=False`` (the background
-    task): on PostgreSQL, skip when another instance is catching up. ``checked``: the
-    caller found something pending already (:func:`ensure_search_current`)."""
+    records each, until the end (or ``limit`` batches, or the first batch that ends
+    after ``budget_s`` seconds). ``wait=False`` (the background task): on PostgreSQL,
+    skip when another instance is catching up. ``checked``: the caller found something
+    pending already (:func:`ensure_search_current`)."""
     cursor = 0
     if not checked:
         with engine.connect() as conn:
@@ -391,7 +395,10 @@ def catch_up_search(
             return SearchCatchUp(cursor)
     outcome = SearchCatchUp(cursor)
     after = cursor
+    deadline = None if budget_s is None else time.monotonic() + budget_s
     while limit is None or outcome.batches < limit:
+        if deadline is not None and outcome.batches and time.monotonic() >= deadline:
+            break
         with engine.begin() as conn:
             if not _lock(conn, wait=wait):
                 outcome.skipped = True

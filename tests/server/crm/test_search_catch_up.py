@@ -306,3 +306,25 @@ def test_two_instances_index_each_record_once_and_lose_none(postgres_url: str) -
 def _pending(engine: Engine) -> bool:
     with engine.connect() as conn:
         return search_pending(conn)
+
+
+def test_the_background_indexer_stops_at_its_budget_and_readers_do_the_rest(
+    quiet_world: World,
+) -> None:
+    """The background task works for a bounded time per tick (it must not take the cores
+    from the pushes); what it leaves is still found by the next search."""
+    world, engine = quiet_world, quiet_world.context.engine
+    tag = uuid.uuid4().hex[:6]
+    rep = world.phone("rep_a1")
+    made = [new_id("c") for _ in range(30)]
+    rep.push(
+        [
+            rep.mutation("customers", cid, {**customer_fields(f"吴{i}"), "company": f"吴{tag}"})
+            for i, cid in enumerate(made)
+        ]
+    )
+    tick = catch_up_search(engine, batch=10, wait=False, budget_s=0)
+    assert (tick.batches, tick.indexed) == (1, 10)
+    with engine.connect() as conn:
+        assert search_pending(conn)
+    assert found(world, "mgr_a", f"wu{tag}") == set(made)
