@@ -328,3 +328,24 @@ def test_the_background_indexer_stops_at_its_budget_and_readers_do_the_rest(
     with engine.connect() as conn:
         assert search_pending(conn)
     assert found(world, "mgr_a", f"wu{tag}") == set(made)
+
+
+def test_a_rebuild_leaves_nothing_pending_and_moves_the_cursor(quiet_world: World) -> None:
+    """``reindex_all`` (migration backfill, bench seeding) writes every entry with its
+    version and moves the cursor to the horizon: readers' checks then scan nothing."""
+    from server.crm.backfill import reindex_all
+    from server.repository.state import read_counter
+
+    world, engine = quiet_world, quiet_world.context.engine
+    rep = world.phone("rep_a1")
+    made = [new_id("c") for _ in range(5)]
+    rep.push(
+        [rep.mutation("customers", cid, customer_fields(f"郑{i}")) for i, cid in enumerate(made)]
+    )
+    with engine.begin() as conn:
+        reindex_all(conn)
+    with engine.connect() as conn:
+        assert read_cursor(conn) == read_counter(conn).counter
+        assert not search_pending(conn)
+    live = versions(engine)
+    assert {k: v for k, (_, v) in entries(engine, made).items()} == {c: live[c] for c in made}
