@@ -10,7 +10,10 @@ JSON each; request bodies built before the clock starts, so the client costs lit
    while empty), autovacuum off on every table, loaded with 100,000 customers through
    pushes; the rate of the first 20 batches against 10 batches at 100,000 records.
 3. **PostgreSQL writers**: one writer on one instance, then four writers across two
-   instances (two each), pushing for ``--seconds`` each; mutations/s in total.
+   instances (two each), pushing for ``--seconds`` each; mutations/s in total. Pushes
+   no longer write search entries: each instance's background indexer catches them up
+   meanwhile (one instance at a time), and after each round the bench notes how many
+   were still to index and how long the next search took to index them first.
 
 Figures are merged into ``bench/results/server.json`` under ``push`` (the server bench
 owns the rest of that file) with the 1-minute load average beside each.
@@ -169,7 +172,9 @@ def pg_stale_phase(records: int) -> dict[str, Any]:
         return out
 
 
-def _writers_round(urls: list[str], writers: int, seconds: float, tag: str) -> dict[str, Any]:
+def _writers_round(
+    urls: list[str], writers: int, seconds: float, tag: str, db_url: str | None = None
+) -> dict[str, Any]:
     devices = [Writer(urls[w % len(urls)], f"rep{w}", f"bench-{tag}-{w}") for w in range(writers)]
     # Bodies built before the clock starts: enough for the time at a generous rate.
     per_writer = max(4, int(seconds * 4))
@@ -197,17 +202,40 @@ def _writers_round(urls: list[str], writers: int, seconds: float, tag: str) -> d
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    load_after = _load()
     for d in devices:
         d.close()
-    return {
+    out = {
         "writers": writers,
         "instances": len(urls),
         "mutations": sum(counts),
         "seconds": round(elapsed, 2),
         "per_s": round(sum(counts) / elapsed),
         "load_average_before": load_before,
-        "load_average_after": _load(),
+        "load_average_after": load_after,
     }
+    if db_url is not None:
+        out.update(_search_after(db_url))
+    return out
+
+
+def _search_after(db_url: str) -> dict[str, Any]:
+    """Right after a round: how many pushed customers the background indexer has not
+    indexed yet, and how long the next search then takes to catch up (a reader never
+    misses a committed write: it indexes what is left first — server/crm/indexing.py)."""
+    from server.crm.indexing import ensure_search_current, search_backlog
+    from server.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            backlog = search_backlog(conn)
+            t0 = time.perf_counter()
+            ensure_search_current(conn)
+            caught_up = time.perf_counter() - t0
+    finally:
+        engine.dispose()
+    return {"search_backlog_at_end": backlog, "first_search_catch_up_s": round(caught_up, 2)}
 
 
 def pg_writers_phase(seconds: float) -> dict[str, Any]:
@@ -217,9 +245,9 @@ def pg_writers_phase(seconds: float) -> dict[str, Any]:
         a = ServerProcess(url, migrate=False)
         b = ServerProcess(url, migrate=False)
         with a, b:
-            one = _writers_round([a.url], 1, seconds, "one")
-            four = _writers_round([a.url, b.url], 4, seconds, "four")
-            one_again = _writers_round([a.url], 1, seconds, "again")
+            one = _writers_round([a.url], 1, seconds, "one", url)
+            four = _writers_round([a.url, b.url], 4, seconds, "four", url)
+            one_again = _writers_round([a.url], 1, seconds, "again", url)
     baseline = (one["per_s"] + one_again["per_s"]) / 2
     return {
         "one_writer_one_instance": one,

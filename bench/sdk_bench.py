@@ -13,7 +13,12 @@ is shared: each SDK run sits right beside a ceiling run), with the load average 
    Python allocations.
 2. **Raw ceiling**, interleaved with (1): the same pages, already downloaded, decoded
    with ``json``, sealed with AES-GCM and inserted into SQLite (WAL, ``synchronous=FULL``,
-   one transaction per page) — no SDK, no network, no decompression.
+   one transaction per page) — no SDK, no network, no decompression. Read the ratio with
+   both of its asymmetries in mind: the ceiling leaves out HTTP, gunzip and the server
+   process (which the SDK run shares the same cores with), and it re-encodes each
+   record's fields to JSON before sealing — work the SDK's fast path does not do (it
+   seals the JSON text as received, ``client_sdk/_engine/responses.py``). The client CPU
+   per record of both is reported, so the two can be told apart.
 3. **Search** over 10,000 customers: the first search after the sync (it builds the
    sealed search index), warm searches, and the first search after reopening the store
    (aim: ≤ 50 ms); the same with the app's pinyin ``search_keys`` hook.

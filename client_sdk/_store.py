@@ -140,13 +140,16 @@ class Store:
     def preload(self, collections: Iterable[str] | None = None) -> None:
         """Build the search index of collections now (all of the schema's by default)
         where they have none, so the first search is as fast as the rest; call it after
-        the first sync. An index is kept up to date from then on, and nothing is held in
-        memory."""
+        the first sync, off the UI thread. An index is kept up to date from then on, and
+        nothing is held in memory.
+
+        The search texts are made without holding the store's lock — reads and writes
+        from other threads (the UI) go on meanwhile — and stored only if nothing was
+        written since they were read; else they are read again (the last time under the
+        lock)."""
         core = self._core
-        with core.lock, core.local.transaction():  # one commit for all of them
-            core.check_usable()
-            for name in collections if collections is not None else core.schema.entities:
-                core.views.ensure_index(name)
+        names = list(collections) if collections is not None else list(core.schema.entities)
+        core.views.build_indexes(names, core.check_usable)
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call ``callback(event)`` on every change; returns a function that unsubscribes."""

@@ -100,11 +100,68 @@ def checked_json(
     body: bytes, *, max_depth: int = MAX_JSON_DEPTH
 ) -> tuple[Any, list[dict[str, str]]]:
     """``body`` parsed, with :func:`json_problems`' findings: the document is the one a
-    route would read only when the list is empty (the poll's fast path reads it)."""
+    route would read only when the list is empty (the poll's fast path reads it).
+
+    Most bodies are fine, and are found so quickly (:func:`_plainly_safe`: the C parser
+    and one pass over the values); any doubt takes the walk that names each problem."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None, [_problem("", "invalid_encoding", "the body is not UTF-8 text")]
+    document = _plainly_safe(text, max_depth)
+    if document is not _DOUBT:
+        return document, []
+    return _walk_problems(text, max_depth)
+
+
+#: The only ways a JSON text spells a NUL or a lone surrogate: an escape (raw control
+#: characters are invalid JSON, and UTF-8 cannot carry a surrogate).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+#: :func:`_plainly_safe`'s "look closely".
+_DOUBT: Any = object()
+
+
+def _plainly_safe(text: str, max_depth: int) -> Any:
+    """The parsed document when it holds nothing :func:`_walk_problems` would report —
+    no suspect escape in the text and, over the parsed values, every integer in 64 bits,
+    every float finite, nesting well within ``max_depth`` — else :data:`_DOUBT` ("look
+    closely", not "refused")."""
+    if "\\u" in text and _SUSPECT_ESCAPE.search(text) is not None:
+        return _DOUBT
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return _DOUBT
+    # Breadth first, one level of nesting at a time: the values of the containers in
+    # ``level`` sit at path length ``depth + 1`` (the document itself at 0).
+    level: list[Any] = [[document]]
+    depth = -1
+    while level:
+        if depth >= max_depth:
+            return _DOUBT
+        deeper: list[Any] = []
+        for container in level:
+            for value in container.values() if container.__class__ is dict else container:
+                t = value.__class__
+                if t is str or t is bool or value is None:
+                    continue
+                if t is dict or t is list:
+                    deeper.append(value)
+                elif t is int:
+                    if not -MAX_INT - 1 <= value <= MAX_INT:
+                        return _DOUBT
+                elif t is float:
+                    if value - value != 0:  # NaN or ±infinity
+                        return _DOUBT
+                else:
+                    return _DOUBT
+        level = deeper
+        depth += 1
+    return document
+
+
+def _walk_problems(text: str, max_depth: int) -> tuple[Any, list[dict[str, str]]]:
+    """The body ``text`` (decoded) parsed, and every problem in it, with its path."""
     try:
         document = json.loads(
             text,

@@ -248,6 +248,20 @@ class RecordSearch(Base):
     sort_key: Mapped[str] = mapped_column(String(400))
     #: A copy of ``records.owner_id`` (scope without a join; :mod:`server.crm.indexing`).
     owner_id: Mapped[str | None] = mapped_column(String(64))
+    #: The ``records.version`` this entry was made from (0: before migration 0015); the
+    #: catch-up (:func:`server.crm.indexing.catch_up_search`) skips a record whose
+    #: entry already has its version.
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class SearchState(Base):
+    """The search catch-up's cursor (one row): every record change with a version up to
+    ``cursor`` is in ``record_search`` (:mod:`server.crm.indexing`)."""
+
+    __tablename__ = "search_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ReminderRow(Base):

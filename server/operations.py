@@ -1,5 +1,6 @@
 """The server's operational machinery, one bundle per app: the fleet-health recorder
-and the background tasks that keep it, compaction and the webhook dispatcher running.
+and the background tasks that keep it, compaction, the search indexer and the webhook
+dispatcher running.
 
 Built by :func:`server.app.build_context` from :class:`~server.settings.Settings` and
 hung on :class:`~server.context.ServerContext` as ``ops``; :meth:`Operations.start` and
@@ -14,6 +15,8 @@ from functools import cached_property
 from sqlalchemy import Engine
 
 from .background import Periodic
+from .crm.indexing import catch_up_search
+from .db import WAL_CHECKPOINT_INTERVAL_S, checkpoint_task
 from .fleet.recorder import ActivityRecorder
 from .integration.dispatcher import DispatchConfig, Dispatcher
 from .maintenance.backups import RestoreGate
@@ -62,6 +65,17 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
             lambda: run_compaction(engine, settings, metrics),
             run_at_stop=False,
         ),
+        # Search entries of the records written since (server/crm/indexing.py).
+        Periodic(
+            "search-index",
+            settings.search_index_interval_s,
+            # At most half of each interval's worth of work per tick: a background
+            # task, which must not take the cores from the pushes it indexes.
+            lambda: catch_up_search(
+                engine, batch=200, wait=False, budget_s=settings.search_index_interval_s / 2
+            ),
+            run_at_stop=False,
+        ),
         # Outbound webhooks (server/integration): events -> signed, retried deliveries.
         Periodic(
             "webhooks",
@@ -70,4 +84,9 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
             run_at_stop=False,
         ),
     ]
+    checkpoint = checkpoint_task(engine)
+    if checkpoint is not None:  # SQLite: WAL checkpoints beside the requests (server/db.py)
+        tasks.append(
+            Periodic("wal-checkpoint", WAL_CHECKPOINT_INTERVAL_S, checkpoint, run_at_stop=False)
+        )
     return Operations(activity=activity, metrics=metrics, tasks=tasks)

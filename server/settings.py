@@ -178,6 +178,15 @@ class Settings(BaseSettings):
         "buffered (last push and pull, checkpoint, device status, errors) to the database.",
     )
 
+    search_index_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="How often each server process indexes, in the background, the search "
+        "text of records written since (one instance at a time on PostgreSQL); 0 turns it "
+        "off here (a search still indexes what is pending before it reads).",
+    )
+
     webhook_interval_s: float = Field(
         default=2.0,
         ge=0,

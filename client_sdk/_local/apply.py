@@ -97,7 +97,7 @@ def apply_page(
         gen = generation(local)
         records = local.records
         if plan.only_puts:
-            records.put_many([(c, rid, v, f, raw) for c, rid, v, _, f, raw in plan.changes], gen)
+            records.put_many(((c, rid, v, f, raw) for c, rid, v, _, f, raw in plan.changes), gen)
         puts: list[CopyRow] = []
         for kind, ch in plan.ops if not plan.only_puts else ():
             if kind == PUT:

@@ -79,6 +79,9 @@ class MemoryLocalStore:
             finally:
                 self._depth = 0
 
+    def write_count(self) -> int | None:
+        return None  # not tracked: readers hold the lock
+
     def is_new(self) -> bool:
         return not self.t.meta
 
@@ -161,7 +164,7 @@ class _Records(_Table):
         with self._s.lock:
             self.t.records[(collection, record_id)] = (copy.deepcopy(copy_), gen)
 
-    def put_many(self, rows: Sequence[CopyRow], gen: int) -> None:
+    def put_many(self, rows: Iterable[CopyRow], gen: int) -> None:
         with self._s.lock:
             for c, rid, version, fields, raw in rows:
                 if fields is None:

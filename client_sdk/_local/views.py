@@ -13,7 +13,7 @@ Callers hold the store's lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sync_protocol import SchemaRegistry
@@ -28,6 +28,9 @@ from .search import Entries, SearchKeys, SearchTexts
 __all__ = ["SearchKeys", "Views", "replay"]
 
 _FINGERPRINT = "search_fingerprint"
+#: how often :meth:`Views.build_indexes` makes the texts without the lock before it
+#: makes them under it (a write from another thread in between means reading again)
+PRELOAD_TRIES = 3
 
 
 def replay(server: ServerCopy | None, pending: Iterable[Pending]) -> dict[str, object] | None:
@@ -162,6 +165,37 @@ class Views:
                 collection,
                 ((r.id, texts(collection, r.fields)) for r in self.scan(collection)),
             )
+
+    def build_indexes(
+        self, collections: list[str], check: Callable[[], None], tries: int = PRELOAD_TRIES
+    ) -> None:
+        """Build the missing indexes of ``collections`` *without* holding the store's
+        lock while their texts are made (each read takes it briefly); the texts are
+        stored in one transaction only if the store's write count did not move since
+        they were read — else read again, the last try under the lock throughout.
+        ``check`` runs under the lock before each step (store open and usable)."""
+        local = self._local
+        for attempt in range(tries):
+            with local.lock:
+                check()
+                missing = [c for c in collections if not self.indexed(c)]
+                mark = local.write_count()
+            if not missing:
+                return
+            if mark is None or attempt == tries - 1:
+                break
+            made = {c: [(r.id, self.texts(c, r.fields)) for r in self.scan(c)] for c in missing}
+            with local.lock, local.transaction():
+                check()
+                if local.write_count() == mark:
+                    for c, texts in made.items():
+                        if not self.indexed(c):
+                            search.build(local, c, texts)
+                    return
+        with local.lock, local.transaction():  # one commit for all of them
+            check()
+            for c in collections:
+                self.ensure_index(c)
 
     def indexed(self, collection: str) -> bool:
         return search.built(self._local, collection)

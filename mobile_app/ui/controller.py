@@ -33,7 +33,12 @@ from kivy.clock import Clock
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from mobile_app.i18n import Translator
-from mobile_app.viewmodels.account import AccountFiles, Backend, account_language
+from mobile_app.viewmodels.account import (
+    AccountFiles,
+    Backend,
+    account_language,
+    preload_search,
+)
 from mobile_app.viewmodels.base import Session
 from mobile_app.viewmodels.inbox import KeptNotes, remember_names
 from mobile_app.viewmodels.links import LauncherPort
@@ -343,6 +348,8 @@ class AppController:
             if ok:
                 self.trigger_uploads()  # online: the photos' turn, on their own thread
             Clock.schedule_once(lambda _dt: self._after_sync(ok, error, done))
+            if ok:  # on this thread, after the UI heard: the first search will not pause
+                preload_search(session.store)
 
         self._sync_thread = threading.Thread(target=work, name="fieldsync-sync", daemon=True)
         self._sync_thread.start()

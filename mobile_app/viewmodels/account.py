@@ -15,6 +15,7 @@ view-models run on the real SDK in the app, in the tests and in the screenshot t
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,8 @@ from mobile_app.i18n import Language, Translator
 
 from .base import CurrentUser, Observable, Session, error_parts
 from .ports import AttachmentsPort, LivePort, StorePort, SubscribeLive, SyncClientPort, UploadsPort
+
+log = logging.getLogger("fieldsync.app")
 
 MIN_PASSPHRASE = 6
 #: The largest photo the app accepts (checked on the phone before anything is stored;
@@ -460,7 +463,22 @@ class InitialSyncViewModel(Observable):
         )
         self.message = self.session.tr("initial.done", n=count)
         self.notify()
+        preload_search(self.session.store)  # still off the UI thread; the user goes on
         return True
+
+
+def preload_search(store: StorePort) -> bool:
+    """Build the store's search indexes after a sync, so the rep's first search does not
+    pause to build them (~1.6 s for 10,000 customers with the pinyin hook). Call it on a
+    worker thread: it holds the store's lock only briefly, so the UI reads and writes
+    meanwhile. A failure (the store closed under it) only means the first search builds
+    the index instead. Returns whether the indexes are ready."""
+    try:
+        store.preload()
+    except Exception as exc:  # closed or locked store: nothing lost
+        log.info("search index not built after the sync: %s", type(exc).__name__)
+        return False
+    return True
 
 
 def _first_int(obj: Any, names: tuple[str, ...]) -> int | None:

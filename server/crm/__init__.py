@@ -18,10 +18,10 @@ for any other (an SDK developer's own schema).
 * :class:`server.integration.events.EventsRule` — notes ``lead.converted`` and
   ``order.placed`` of the accepted unit (it refuses nothing).
 
-On flush, :mod:`.indexing` keeps the duplicate keys and the search text of every written
-record, :mod:`.reminders` the reminders of tasks, contracts and customers,
-:mod:`.grants` the grants that take a ticket to its assigned agent, and
-:func:`server.integration.events.write_events` the webhook outbox.
+On flush, :mod:`.indexing` keeps the duplicate keys of every written record (its search
+text is caught up apart, off the request path), :mod:`.reminders` the reminders of
+tasks, contracts and customers, :mod:`.grants` the grants that take a ticket to its
+assigned agent, and :func:`server.integration.events.write_events` the webhook outbox.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from .conversion import ConversionRule
 from .custom import CustomFieldsRule
 from .duplicates import DuplicatesRule
 from .grants import index_grants
-from .indexing import IndexedRow, index_records
+from .indexing import IndexedRow, index_keys
 from .references import ReferencesRule
 from .reminders import index_reminders
 from .service_desk import ServiceDeskRule
@@ -62,15 +62,16 @@ class CrmRules:
             rule.check_unit(batch, unit)
 
     def on_flush(self, batch: Batch, written: Sequence[RowState]) -> None:
-        # A row the batch inserted (no ``pk``) has no keys, search text or reminder yet:
-        # nothing to delete first.
+        # A row the batch inserted (no ``pk``) has no keys or reminder yet: nothing to
+        # delete first. Search entries are not written here (caught up from the
+        # versions, :func:`.indexing.catch_up_search`).
         for fresh in (False, True):
             rows = [
                 IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted, r.owner_id)
                 for r in written
                 if (r.pk is None) == fresh
             ]
-            index_records(batch.conn, rows, fresh=fresh)
+            index_keys(batch.conn, rows, fresh=fresh)
             index_reminders(batch.conn, rows, fresh=fresh)
         index_grants(batch, written)
         write_events(batch.conn, batch, written, batch.now_ms)

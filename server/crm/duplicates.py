@@ -42,17 +42,22 @@ _NONE: frozenset[str] = frozenset()
 
 
 _STORED = "duplicate_keys_stored"
-_KEYED = sorted({c for targets in TARGETS.values() for c in targets})
-_LOOKUP = (
-    "SELECT collection, record_id, key FROM record_keys WHERE collection IN "
-    + "(" + ", ".join(f"'{c}'" for c in _KEYED) + ") AND {1}"
-)  # fmt: skip
+_COMPARED = "duplicate_keys_compared"
 
 
-#: ``pg_advisory_xact_lock(namespace 'fskd', hashtext(key))`` for each key, in hash order.
+def _lookup_sql(collections: Sequence[str]) -> str:
+    """The ``record_keys`` lookup over ``collections`` (the push's targets only: a push
+    of customers probes the index once per key, not once per key and collection)."""
+    names = ", ".join(f"'{c}'" for c in collections)
+    return f"SELECT collection, record_id, key FROM record_keys WHERE collection IN ({names}) AND {{1}}"
+
+
+#: A claim row per key (its 64-bit hash) in ``duplicate_key_claims`` (migration 0016),
+#: inserted or updated in hash order: the row stays locked until this transaction ends.
 _LOCK_KEYS = (
-    "SELECT pg_advisory_xact_lock(1718840164, h) FROM "
-    "(SELECT DISTINCT hashtext(k) AS h FROM unnest(%s::text[]) AS k ORDER BY 1) AS s"
+    "INSERT INTO duplicate_key_claims (h) "
+    "SELECT DISTINCT hashtextextended(k, 0) FROM unnest(%s::text[]) AS k ORDER BY 1 "
+    "ON CONFLICT (h) DO UPDATE SET h = excluded.h"
 )
 
 
@@ -66,21 +71,31 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
     wanted = set(keys)
     if cache is None:
         cache = batch.scratch[_STORED] = {}
+        compared: set[str] = set()
         for m in batch.mutations:
-            if m.collection in TARGETS and m.op == "upsert":
-                wanted |= duplicate_keys(m.fields)
+            if m.collection in TARGETS:
+                compared.update(TARGETS[m.collection])
+                if m.op == "upsert":
+                    wanted |= duplicate_keys(m.fields)
+        # Every unit checked in this batch is one of its mutations: its targets are here.
+        batch.scratch[_COMPARED] = _lookup_sql(sorted(compared))
     missing = sorted(k for k in wanted if k not in cache)
     for key in missing:
         cache[key] = []
     if missing and batch.conn.dialect.name == "postgresql":
         # Pushes do not serialise on PostgreSQL: two pushes creating the same phone at
-        # the same moment would both find it free. A transaction-level lock per key
-        # (taken in one statement, in hash order) makes the second wait until the first
-        # commits; its lookup below — a later statement — then sees the first's keys.
+        # the same moment would both find it free. Claiming each key — a row of
+        # ``duplicate_key_claims`` inserted or updated (one statement, in hash order)
+        # — makes the second wait until the first commits; its lookup below, a later
+        # statement, then sees the first's keys. Rows, not advisory locks: a push of
+        # 1,000 customers claims ~4,000 keys, and advisory locks live in the shared lock
+        # table (max_locks_per_transaction × max_connections = 6,400 entries by
+        # default): two such pushes at once ran out of it ("out of shared memory").
         batch.conn.exec_driver_sql(_LOCK_KEYS, (missing,))
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
-        for collection, record_id, key in lookup(batch.conn, _LOOKUP, "key", chunk):
+        sql = cast(str, batch.scratch[_COMPARED])
+        for collection, record_id, key in lookup(batch.conn, sql, "key", chunk):
             cache[key].append((collection, record_id))
     return cache
 

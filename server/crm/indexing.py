@@ -1,39 +1,92 @@
 """Keeping ``record_keys`` (duplicates) and ``record_search`` (search, pinyin sort) true.
 
-Every write path ends in a push flush, which calls :func:`index_records` with the rows
-it wrote; the migration that created the tables backfills them with
-:func:`server.crm.backfill.reindex_all`.
+**Duplicate keys — in the write's transaction.** Every write path ends in a push flush,
+which calls :func:`index_keys` with the rows it wrote: the duplicate check of the next
+push (:mod:`.duplicates`) reads them, so they cannot wait.
 
-``record_search.owner_id`` copies the record's owner so a scoped search never joins
-``records`` (:mod:`server.manager.search`). The owner changes in two places only: a
-push (a flush re-indexes the row with its owner, as above) and a reassignment, which
-moves records without a push (:func:`server.repository.admin.reassign_customers` and
-its siblings call :func:`move_search_owner` in their transaction). A team move changes
-who sees an owner, not the owner, so the copy stays true; a merge is a reassignment
-followed by pushes; a deletion removes the entry.
+**Search entries — caught up from the change sequence, off the request path.** An entry
+costs far more than the rest of a record's write: the search text in Python (pinyin,
+initials) and, on PostgreSQL, two GIN indexes (trigrams; the one- and two-character
+pieces, ~150 keys a customer) — about half of a PostgreSQL push of new customers when
+it was written inside the push. So no write path writes search entries. Every change
+to a record gets a new ``records.version`` (a push, a manager edit, a reassignment, a
+team move, a merge, a deletion), and :func:`catch_up_search` reads the records whose
+version is above the cursor of ``search_state`` — like a pull, and like
+:func:`server.reports.facts.catch_up` — and rewrites their entries (a deleted record
+loses its entry), each entry stamped with the version it was made from:
+
+* **who runs it** — a background task per server process (``search_index_interval_s``,
+  :mod:`server.operations`) works off what the pushes left, in batches (one multi-row
+  statement per batch); on PostgreSQL one instance at a time (an advisory transaction
+  lock; an instance finding it taken skips its turn);
+* **read your writes** — every reader of ``record_search`` (the manager API's search and
+  pinyin order, :mod:`server.manager.search`; the console's customer and lead lists)
+  calls :func:`ensure_search_current` first: when anything committed is not indexed yet,
+  it catches up itself (waiting for a running catch-up, then doing the rest) before it
+  reads. So a search never misses a committed write; what it costs is paid by the
+  first search after a burst of writes the background task has not worked off yet;
+* **the cursor never skips a late commit** — it only moves up to the visibility horizon
+  (:func:`server.repository.state.read_counter`: every version up to it has committed
+  and is visible). Records committed above the horizon are indexed too when they are
+  seen (a reader must find them), but the cursor stays below them until the horizon
+  passes, and their entries' versions tell the next catch-up they are done; a record
+  with a lower version that commits late is therefore still above the cursor when it
+  becomes visible;
+* **scope** — ``record_search.owner_id`` copies the record's owner, so a scoped search
+  never joins ``records``. A reassignment gives the record a new version, so its entry
+  is redone with the new owner by the catch-up every search runs first (and
+  :func:`move_search_owner` moves it at once in the reassignment's transaction); a team
+  move changes who sees an owner, not the owner; a merge is a reassignment followed by
+  pushes; a deletion removes the entry. Pages are checked again against
+  ``records.owner_id`` (:mod:`server.manager.search`), so a stale copy could only hide.
+
+The migration that created the tables backfills them with
+:func:`server.crm.backfill.reindex_all`.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 
 from sync_protocol import CRM_SCHEMA
 
-from ..models import Record, RecordKey, RecordSearch
-from ..repository.writing import delete_by_key
+from ..models import Record, RecordKey, RecordSearch, SearchState
+from ..repository.state import read_counter
+from ..repository.writing import delete_by_key, insert_rows
 from .keys import KEYED, duplicate_keys, search_text, sort_key
 
 keys_t = cast(Table, RecordKey.__table__)
 search_t = cast(Table, RecordSearch.__table__)
 records_t = cast(Table, Record.__table__)
+state_t = cast(Table, SearchState.__table__)
 
 #: Collections with search text: every CRM entity that declares search fields.
 SEARCHED = tuple(e.name for e in CRM_SCHEMA.entities.values() if e.search_fields)
 _CHUNK = 500
+_KEY_COLUMNS = (("collection", "text"), ("record_id", "text"), ("key", "text"))
+#: Records read per catch-up transaction (the window of versions one batch covers).
+BATCH = 500
+#: PostgreSQL advisory lock of the search catch-up ("fssearch"): outside the range of the
+#: writers' marks (:mod:`server.repository.state`), so it never holds back a pull.
+LOCK_KEY = 0x6673736561726368
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,44 +97,87 @@ class IndexedRow:
     deleted: bool
     #: The record's ``owner_id`` column (copied into ``record_search``).
     owner_id: str | None = None
+    #: The record's ``version`` (stamped on its search entry).
+    version: int = 0
+    #: Its duplicate keys when the caller has them already (computed when None).
+    keys: frozenset[str] | None = None
 
 
-def index_records(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
-    """Replace the keys and search text of ``rows`` (deleted rows lose theirs);
-    ``fresh``: the tables hold none of them yet (a backfill), nothing to delete."""
+def index_keys(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
+    """Replace the duplicate keys of ``rows`` (deleted rows lose theirs); ``fresh``: the
+    table holds none of them yet (new records, a backfill), nothing to delete."""
     keyed = [r for r in rows if r.collection in KEYED]
-    searched = [r for r in rows if r.collection in SEARCHED]
     if not fresh:
         _delete(conn, "record_keys", keyed)
     key_rows = [
-        {"collection": r.collection, "record_id": r.record_id, "key": k}
+        (r.collection, r.record_id, k)
         for r in keyed
         if not r.deleted
-        for k in sorted(duplicate_keys(r.fields))
+        for k in sorted(duplicate_keys(r.fields) if r.keys is None else r.keys)
     ]
-    if key_rows:
-        conn.execute(insert(keys_t), key_rows)
+    # One statement straight to the driver (a push of 1,000 customers has ~4,000 keys:
+    # SQLAlchemy's executemany paid a round of Python per row).
+    insert_rows(conn, "record_keys", _KEY_COLUMNS, key_rows)
+
+
+def _entry(r: IndexedRow) -> tuple[str, str, str, str, str | None, int]:
+    return (
+        r.collection,
+        r.record_id,
+        search_text(r.fields, CRM_SCHEMA[r.collection].search_fields),
+        sort_key(r.fields),
+        r.owner_id,
+        r.version,
+    )
+
+
+_ENTRY_COLUMNS = "collection, record_id, text, sort_key, owner_id, version"
+
+
+def index_search(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
+    """Write the search entries of ``rows`` (a deleted row loses its entry); ``fresh``:
+    the table holds none of them yet (a backfill): plain inserts. Otherwise one upsert
+    of every live row (PostgreSQL: the batch travels as one JSON array, as
+    :func:`server.reports.facts.catch_up` writes facts) and a delete by key of the
+    deleted ones."""
+    searched = [r for r in rows if r.collection in SEARCHED]
     if not fresh:
-        _delete(conn, "record_search", searched)
-    search_rows = [
-        {
-            "collection": r.collection,
-            "record_id": r.record_id,
-            "text": search_text(r.fields, CRM_SCHEMA[r.collection].search_fields),
-            "sort_key": sort_key(r.fields),
-            "owner_id": r.owner_id,
-        }
-        for r in searched
-        if not r.deleted
-    ]
-    if search_rows:
-        conn.execute(insert(search_t), search_rows)
+        _delete(conn, "record_search", [r for r in searched if r.deleted])
+    entries = [_entry(r) for r in searched if not r.deleted]
+    if not entries:
+        return
+    conflict = (
+        ""
+        if fresh
+        else " ON CONFLICT (collection, record_id) DO UPDATE SET text = excluded.text, "
+        "sort_key = excluded.sort_key, owner_id = excluded.owner_id, version = excluded.version"
+    )
+    if conn.dialect.name == "postgresql":
+        payload = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+        conn.exec_driver_sql(
+            f"INSERT INTO record_search ({_ENTRY_COLUMNS}) SELECT e->>0, e->>1, e->>2, e->>3, "
+            f"e->>4, (e->>5)::bigint FROM json_array_elements(%s::json) AS e{conflict}",
+            (payload,),
+        )
+        return
+    conn.exec_driver_sql(
+        f"INSERT INTO record_search ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?){conflict}",
+        entries,
+    )
+
+
+def index_records(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
+    """Duplicate keys and search entries of ``rows`` at once (the backfill)."""
+    index_keys(conn, rows, fresh=fresh)
+    index_search(conn, rows, fresh=fresh)
 
 
 def move_search_owner(conn: Connection, keys: Sequence[tuple[str, str]], owner_id: str) -> None:
     """The records ``keys`` (collection, record_id) now belong to ``owner_id``: their
     search entries follow (a reassignment; entries of collections not searched are
-    simply not there). Per collection, by key (an index search on both databases)."""
+    simply not there). Per collection, by key (an index search on both databases).
+    The catch-up would redo these entries anyway (the records have new versions); this
+    keeps the copy right before it runs."""
     by_collection: dict[str, list[str]] = {}
     for collection, record_id in keys:
         if collection in SEARCHED:
@@ -108,3 +204,232 @@ def _delete(conn: Connection, table: str, rows: Sequence[IndexedRow]) -> None:
     for collection, ids in sorted(by_collection.items()):
         for start in range(0, len(ids), _CHUNK):
             delete_by_key(conn, table, collection, sorted(ids[start : start + _CHUNK]))
+
+
+# ---- catching up -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class SearchCatchUp:
+    """What one :func:`catch_up_search` did."""
+
+    cursor: int
+    #: Entries written (new or redone) and removed (deleted records).
+    indexed: int = 0
+    removed: int = 0
+    #: Transactions it took (0: nothing was pending).
+    batches: int = 0
+    #: PostgreSQL, ``wait=False``: another instance was catching up; nothing done.
+    skipped: bool = False
+
+
+def _pending_condition() -> Any:
+    """A record (``records_t``, left-joined to its entry) whose entry is not what it
+    should be: a live record without an entry of its version, or a deleted one with an
+    entry."""
+    has_entry = search_t.c.record_id.is_not(None)
+    return or_(
+        and_(records_t.c.deleted == true(), has_entry),
+        and_(
+            records_t.c.deleted == false(),
+            or_(~has_entry, search_t.c.version != records_t.c.version),
+        ),
+    )
+
+
+def _joined() -> Any:
+    return records_t.outerjoin(
+        search_t,
+        and_(
+            search_t.c.collection == records_t.c.collection,
+            search_t.c.record_id == records_t.c.record_id,
+        ),
+    )
+
+
+def read_cursor(conn: Connection) -> int:
+    return int(conn.execute(select(state_t.c.cursor).where(state_t.c.id == 1)).scalar_one())
+
+
+def search_pending(conn: Connection) -> bool:
+    """Whether a committed change of a searched record is not in ``record_search`` yet
+    (two reads: the cursor, then the records above it — an index range scan on
+    ``records.version``, empty when all is indexed)."""
+    cursor = read_cursor(conn)
+    stmt = (
+        select(records_t.c.version)
+        .select_from(_joined())
+        .where(
+            records_t.c.version > cursor,
+            records_t.c.collection.in_(SEARCHED),
+            _pending_condition(),
+        )
+        .limit(1)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def search_backlog(conn: Connection) -> int:
+    """How many committed changes of searched records are not in ``record_search`` yet
+    (a figure for benches and metrics; readers use :func:`search_pending`)."""
+    cursor = read_cursor(conn)
+    stmt = (
+        select(func.count())
+        .select_from(_joined())
+        .where(
+            records_t.c.version > cursor,
+            records_t.c.collection.in_(SEARCHED),
+            _pending_condition(),
+        )
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def _lock(conn: Connection, *, wait: bool) -> bool:
+    """Take the catch-up's turn for this transaction. PostgreSQL: the advisory
+    transaction lock (``wait=False``: give up when another instance holds it). SQLite:
+    the write lock, taken first (a read-then-write transaction could not take it
+    later once another writer committed)."""
+    if conn.dialect.name == "postgresql":
+        if wait:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+            return True
+        return bool(
+            conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}).scalar()
+        )
+    conn.execute(update(state_t).where(state_t.c.id == 1).values(cursor=state_t.c.cursor))
+    return True
+
+
+def _catch_up_batch(conn: Connection, outcome: SearchCatchUp, after: int, batch: int) -> int:
+    """One transaction's worth (after :func:`_lock`): the next ``batch`` records with a
+    version above ``after`` (at least the cursor), their entries redone where they
+    differ, the cursor moved. Returns where the next batch starts, or -1 when the window
+    reached the end (nothing more to read now)."""
+    cursor = read_cursor(conn)
+    # The horizon first: every version up to it has committed and is visible to the
+    # statements below (READ COMMITTED: a snapshot per statement, taken later).
+    horizon = read_counter(conn).counter
+    after = max(after, cursor)
+    window = (
+        select(
+            records_t.c.collection,
+            records_t.c.record_id,
+            records_t.c.version,
+            records_t.c.deleted,
+            records_t.c.owner_id,
+            records_t.c.data,
+        )
+        .where(records_t.c.version > after)
+        .order_by(records_t.c.version)
+        .limit(batch)
+        .subquery("window")
+    )
+    rows = conn.execute(
+        select(
+            window,
+            search_t.c.record_id.is_not(None).label("has_entry"),
+            search_t.c.version.label("indexed"),
+        )
+        .select_from(
+            window.outerjoin(
+                search_t,
+                and_(
+                    search_t.c.collection == window.c.collection,
+                    search_t.c.record_id == window.c.record_id,
+                ),
+            )
+        )
+        .order_by(window.c.version)
+    ).all()
+    work: list[IndexedRow] = []
+    for r in rows:
+        if r.collection not in SEARCHED:
+            continue
+        if r.deleted:
+            if r.has_entry:
+                work.append(IndexedRow(r.collection, r.record_id, {}, True, r.owner_id, r.version))
+        elif r.indexed != r.version:
+            fields = json.loads(r.data) if r.data else {}
+            work.append(IndexedRow(r.collection, r.record_id, fields, False, r.owner_id, r.version))
+    index_search(conn, work)
+    outcome.removed += sum(1 for w in work if w.deleted)
+    outcome.indexed += sum(1 for w in work if not w.deleted)
+    done = len(rows) < batch
+    last = int(rows[-1].version) if rows else after
+    # Everything visible up to the window's last version is indexed; the cursor moves
+    # there, but never past the horizon (a version below it may still commit). Records
+    # above the horizon were indexed all the same: their entries carry their versions.
+    reach = horizon if done else min(horizon, last)
+    if reach > cursor:
+        conn.execute(update(state_t).where(state_t.c.id == 1).values(cursor=reach))
+        cursor = reach
+    outcome.cursor = cursor
+    return -1 if done else last
+
+
+def catch_up_search(
+    engine: Engine,
+    *,
+    batch: int = BATCH,
+    wait: bool = True,
+    limit: int | None = None,
+    budget_s: float | None = None,
+    checked: bool = False,
+) -> SearchCatchUp:
+    """Bring ``record_search`` up to every committed change: transactions of ``batch``
+    records each, until the end (or ``limit`` batches, or the first batch that ends
+    after ``budget_s`` seconds). ``wait=False`` (the background task): on PostgreSQL,
+    skip when another instance is catching up. ``checked``: the caller found something
+    pending already (:func:`ensure_search_current`)."""
+    cursor = 0
+    if not checked:
+        with engine.connect() as conn:
+            # The common case — nothing pending, the cursor at the horizon — costs
+            # three reads, no lock and no commit.
+            pending = search_pending(conn)
+            cursor = read_cursor(conn)
+            behind = read_counter(conn).counter > cursor
+            conn.rollback()
+        if not pending and not behind:
+            return SearchCatchUp(cursor)
+    outcome = SearchCatchUp(cursor)
+    after = cursor
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    while limit is None or outcome.batches < limit:
+        if deadline is not None and outcome.batches and time.monotonic() >= deadline:
+            break
+        with engine.begin() as conn:
+            if not _lock(conn, wait=wait):
+                outcome.skipped = True
+                return outcome
+            after = _catch_up_batch(conn, outcome, after, batch)
+        outcome.batches += 1
+        if after < 0:
+            break
+    return outcome
+
+
+def ensure_search_current(conn: Connection) -> None:
+    """Before reading ``record_search`` on ``conn``: catch up when a committed change is
+    not indexed yet (read your writes). The catch-up runs on its own connection and
+    commits, so ``conn``'s next statement sees it."""
+    if search_pending(conn):
+        catch_up_search(conn.engine, checked=True)
+
+
+__all__ = [
+    "BATCH",
+    "LOCK_KEY",
+    "SEARCHED",
+    "IndexedRow",
+    "SearchCatchUp",
+    "catch_up_search",
+    "ensure_search_current",
+    "index_keys",
+    "index_records",
+    "index_search",
+    "move_search_owner",
+    "search_backlog",
+    "search_pending",
+]

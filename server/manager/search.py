@@ -10,8 +10,11 @@ without a query.
 One statement over the narrow ``record_search`` table answers the match, the scope and
 the page; ``records`` is read only for the page's rows:
 
-* **scope** — ``record_search.owner_id`` is a copy of the record's owner (kept by every
-  write path, :mod:`server.crm.indexing`), filtered by the one scope rule
+* **up to date** — the push does not write search entries; they are caught up from the
+  change sequence (:mod:`server.crm.indexing`), and the search first catches up
+  whatever committed change is not indexed yet, so it never misses a committed write;
+* **scope** — ``record_search.owner_id`` is a copy of the record's owner (kept by the
+  catch-up, :mod:`server.crm.indexing`), filtered by the one scope rule
   (:func:`server.scope.owner_filter`); the page's rows are then checked again against
   the owner stored in ``records`` (:meth:`Principal.sees_owner`), so a stale copy could
   only ever hide a record, never show one outside the caller's scope;
@@ -38,7 +41,7 @@ from sqlalchemy import Connection, Table, Text, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..accounts import Principal
-from ..crm.indexing import SEARCHED, search_t
+from ..crm.indexing import SEARCHED, ensure_search_current, search_t
 from ..crm.keys import search_needle
 from ..models import Record
 from ..scope import owner_filter, visible_owners
@@ -91,6 +94,9 @@ def search_rows(
     """(total, rows): live records of ``collection`` in scope matching ``query`` (every
     one when ``None``), owned by ``owner_id`` when given, in pinyin order;
     ``page=(offset, limit)`` pages in SQL."""
+    # Every committed write is in the table before it is read (read your writes: the
+    # push leaves search entries to the catch-up, :mod:`server.crm.indexing`).
+    ensure_search_current(conn)
     needle = search_needle(query) if query else ""
     match: list[Any] = []
     scoped = visible_owners(principal) is not None or owner_id is not None

@@ -293,3 +293,46 @@ def test_newer_segments_win_and_merging_keeps_only_live_entries() -> None:
         len(search.find(local, "c", "old")) == 4699 and len(search.find(local, "c", "new")) == 150
     )
     assert sum(n for _, n in local.search.headers("c")) < 5000 + 24 * 256  # the dead are gone
+
+
+def test_preload_lets_other_threads_read_and_write_while_it_builds(
+    make_store: MakeStore, tmp_path: Path
+) -> None:
+    """The index's texts are made without holding the store's lock: from inside the
+    ``search_keys`` hook (i.e. mid-build) another thread reads and writes the store at
+    once. The write lands between the read and the store of the texts, so the build reads
+    again — and the index still agrees with every view."""
+    import threading
+
+    synced(make_store, seeded_server(40), "preload.db").close()
+    started, other_done = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def hook(collection: str, fields: Any) -> list[str]:
+        if collection == "customers" and not started.is_set():
+            started.set()
+            # the build waits here until the other thread is through (never, if the
+            # build held the lock)
+            seen["other_thread_in_time"] = other_done.wait(5)
+        return []
+
+    store = reopen(tmp_path, "preload.db", search_keys=hook)
+
+    def other() -> None:
+        started.wait(10)
+        customers = store.collection("customers")
+        seen["read"] = customers.get("c-0001")  # would wait for the lock if it were held
+        seen["written"] = customers.insert({"name": "建索引时新增", "status": "potential"})
+        other_done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    store.preload()
+    thread.join(10)
+    assert seen["other_thread_in_time"] and seen["read"] is not None
+    assert store._core.views.indexed("customers")
+    assert [r.id for r in store.collection("customers").query(search="建索引")] == [
+        seen["written"].id
+    ]
+    agrees(store)
+    store.close()

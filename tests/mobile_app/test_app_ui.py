@@ -436,3 +436,32 @@ def test_attach_a_photo_to_a_visit_and_see_its_upload_status(
     app.tap(line)
     assert app.screen.name == "visit"
     assert [i.title for i in app.items(app.screen.photo_box)] == ["shelf.jpg", "card.PNG"]
+
+
+def test_a_sync_builds_the_search_index_off_the_ui_thread(
+    app: AppDriver, demo_world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a sync the app builds the search indexes (``store.preload()``) on the sync
+    thread, so the rep's first search does not pause to build them — and the UI thread
+    never waits for it."""
+    import threading
+
+    from client_sdk import Store
+
+    threads: list[str] = []
+    real_preload = Store.preload
+
+    def preload(store: Store, collections: Any = None) -> None:
+        threads.append(threading.current_thread().name)
+        real_preload(store, collections)
+
+    monkeypatch.setattr(Store, "preload", preload)
+    begin(app, demo_world)
+    app.controller.wait_for_sync()
+    store = app.controller.session.store
+    store._core.views.drop()  # as after a resync: no index until the next preload
+    threads.clear()
+    app.controller.sync_now()
+    app.controller.wait_for_sync()
+    assert threads and threading.main_thread().name not in threads
+    assert all(store._core.views.indexed(name) for name in ("customers", "contacts", "tasks"))

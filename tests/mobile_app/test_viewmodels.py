@@ -82,6 +82,8 @@ def test_first_run_wrong_password_leaves_nothing_then_success_saves_account(
     assert initial.run() is True
     assert initial.fraction == 1.0
     assert session.store.collection("customers").get("c-1") is not None
+    # the search indexes were built after the sync (on run()'s worker thread)
+    assert session.store._core.views.indexed("customers")  # type: ignore[attr-defined]
     session.store.close()
 
     unlock = UnlockViewModel(fake_backend(server), files, account, tr)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, text
 
 from server.db import make_engine
@@ -225,12 +226,22 @@ def test_two_concurrent_pushes_cannot_both_create_one_phone(postgres_url: str) -
 
 
 def _holding(probe: Connection) -> bool:
-    """Some transaction holds a duplicate-key lock (namespace 'fskd')."""
-    return bool(
+    """Some transaction holds the claim of the phone's duplicate key (a row of
+    ``duplicate_key_claims``): claiming it here gives up after a short lock wait."""
+    from server.crm.keys import duplicate_keys
+
+    [key] = duplicate_keys({"phone": "+86 138 0000 7777"})
+    probe.execute(text("SET LOCAL lock_timeout = '100ms'"))
+    try:
         probe.execute(
             text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 "
-                "AND classid = 1718840164 AND granted"
-            )
-        ).scalar_one()
-    )
+                "INSERT INTO duplicate_key_claims (h) VALUES (hashtextextended(:k, 0)) "
+                "ON CONFLICT (h) DO UPDATE SET h = excluded.h"
+            ),
+            {"k": key},
+        )
+    except sqlalchemy.exc.OperationalError:
+        return True
+    finally:
+        probe.rollback()
+    return False

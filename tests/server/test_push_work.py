@@ -157,3 +157,160 @@ def test_the_mutation_digest_is_the_canonical_json_of_the_whole_message() -> Non
     ]
     for m in messages:
         assert mutation_digest(m) == reference(m)
+
+
+def _nested(depth: int, leaf: str) -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+WIRE_BODIES = [
+    '{"a": 1}',
+    "5",
+    "NaN",
+    "[NaN]",
+    '{"x": -Infinity}',
+    '{"x": Infinity}',
+    f'{{"n": {2**63 - 1}, "m": {-(2**63)}}}',
+    f'{{"n": {2**63}}}',
+    f'{{"n": {-(2**63) - 1}}}',
+    '{"f": 1e308, "g": -1.5e-400}',
+    '{"f": 1e309}',
+    '{"f": -1E+0400}',
+    '{"s": "a\\u0000b"}',
+    '{"a\\u0000": 1}',
+    '{"s": "a\\\\u0000b"}',
+    '{"s": "\\ud800"}',
+    '{"s": "\\udfff x"}',
+    '{"s": "\\ud83d\\ude00"}',
+    '{"s": "\\u5ba2\\u6237"}',
+    '{"s": "3fe1234e567"}',
+    '{"bad": }',
+    "",
+    "\ufeff" + '{"bom": true}',
+    '{"t": [true, false, null, 1.5, "x", {}, []]}',
+    _nested(63, "1"),
+    _nested(64, "1"),
+    _nested(64, ""),
+    _nested(65, ""),
+    _nested(66, "1"),
+    _nested(2000, "1"),
+    '{"a": ' * 70 + "1" + "}" * 70,
+]
+
+
+def test_the_body_check_quick_path_finds_exactly_what_the_walk_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each request body is checked for values no store can carry; the quick path (the
+    C parser and one pass over the values) must agree with the walk that names each
+    problem, on bodies with and without problems."""
+    from server import middleware
+
+    for text in WIRE_BODIES:
+        body = text.encode("utf-8")
+        quick = middleware.checked_json(body)
+        walked = middleware._walk_problems(body.decode("utf-8-sig"), middleware.MAX_JSON_DEPTH)
+        assert quick[1] == walked[1], text[:80]
+        if not walked[1]:
+            assert quick[0] == walked[0], text[:80]
+
+
+def test_an_ordinary_push_body_is_checked_without_the_walk(
+    sqlite_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server import middleware
+
+    def walk(*_args: Any) -> Any:
+        raise AssertionError("the slow walk ran for an ordinary body")
+
+    monkeypatch.setattr(middleware, "_walk_problems", walk)
+    rep = sqlite_world.phone("rep_a1")
+    fields = _customers(50, "body")
+    results = rep.push([rep.mutation("customers", new_id("c"), f) for f in fields])
+    assert [r["status"] for r in results] == ["applied"] * 50
+
+
+def test_wal_checkpoints_run_beside_the_requests(tmp_path: Any) -> None:
+    """A commit no longer copies the WAL into the database (SQLite's default after 1,000
+    pages, about every other 1,000-mutation push); the server's background task does,
+    with a PASSIVE checkpoint, whenever the WAL was written since its last look."""
+    from sqlalchemy import text
+
+    from server import db
+    from server.app import create_app
+    from server.migrate import upgrade
+    from server.settings import Settings
+    from tests.support.server_proc import TEST_SECRET
+
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        with engine.begin() as conn:
+            auto = conn.execute(text("PRAGMA wal_autocheckpoint")).scalar_one()
+            assert auto == db.WAL_AUTOCHECKPOINT_PAGES >= 10_000
+            conn.execute(text("CREATE TABLE filler (x TEXT)"))
+        checkpoint = db.checkpoint_task(engine)
+        assert checkpoint is not None
+        checkpoint()
+        for _ in range(3):  # ~1,500 pages of WAL: past SQLite's default, no checkpoint
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO filler VALUES (:x)"), [{"x": "x" * 4000}] * 500)
+        # More than 1,000 frames since the WAL last started over: no commit checkpointed
+        # (the writer after a checkpoint starts the WAL over).
+        busy, frames, done = checkpoint() or (1, 0, -1)
+        assert busy == 0 and frames > 1_000 and done == frames
+        assert checkpoint() is None  # nothing written since
+        with engine.begin() as conn:  # the next writer starts the WAL over
+            conn.execute(text("INSERT INTO filler VALUES ('y')"))
+        busy, frames, done = checkpoint() or (1, 0, -1)
+        assert busy == 0 and 0 < frames < 10 and done == frames
+    finally:
+        engine.dispose()
+    app = create_app(Settings(env="test", database_url=url, secret_key=TEST_SECRET))
+    names = [t.name for t in app.state.fieldsync.ops.tasks]
+    assert "wal-checkpoint" in names
+    app.state.fieldsync.engine.dispose()
+
+
+def test_duplicate_lookups_probe_only_the_collections_the_push_compares_with(
+    sqlite_world: World,
+) -> None:
+    """A push of customers compares with customers only: its ``record_keys`` lookup
+    names one collection (an index probe per key); a lead in the push adds customers'
+    and leads' keys (leads are compared with both)."""
+    from tests.server.test_push_statements import statements
+
+    rep = sqlite_world.phone("rep_a1")
+    customers = [rep.mutation("customers", new_id("c"), f) for f in _customers(5, "probe")]
+    with statements(sqlite_world.context.engine) as sql:
+        assert [r["status"] for r in rep.push(customers)] == ["applied"] * 5
+    [lookup] = [s for s in sql if "FROM record_keys" in s]
+    assert "collection IN ('customers') AND" in lookup
+
+    lead = rep.mutation(
+        "leads", new_id("l"), {"name": "线索 一", "phone": "+86 139 7777 0001", "status": "new"}
+    )
+    with statements(sqlite_world.context.engine) as sql:
+        assert rep.push([lead])[0]["status"] == "applied"
+    [lookup] = [s for s in sql if "FROM record_keys" in s]
+    assert "collection IN ('customers', 'leads') AND" in lookup
+
+
+def test_entities_know_their_reference_and_read_only_fields() -> None:
+    """Worked out once per entity (a push asks for every record), and worked out again
+    when an entity is derived from another."""
+    import dataclasses
+
+    from sync_protocol import CRM_SCHEMA, FieldSpec, FieldType
+
+    for entity in CRM_SCHEMA.entities.values():
+        refs = {n for n, s in entity.fields.items() if s.type is FieldType.REF}
+        read_only = {n for n, s in entity.fields.items() if s.read_only}
+        assert entity.ref_fields == refs and entity.read_only_fields == read_only
+    customers = CRM_SCHEMA["customers"]
+    more = dataclasses.replace(
+        customers,
+        fields={**customers.fields, "referrer_id": FieldSpec(FieldType.REF, ref="customers")},
+    )
+    assert "referrer_id" in more.ref_fields and "referrer_id" not in customers.ref_fields

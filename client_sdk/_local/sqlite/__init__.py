@@ -55,6 +55,11 @@ class SqliteLocalStore:
         with self.db.transaction():
             yield
 
+    def write_count(self) -> int | None:
+        """Rows changed through this store's connection (every write goes through it;
+        a rolled-back change still counts)."""
+        return self.db.conn.total_changes
+
     def is_new(self) -> bool:
         return self._new
 

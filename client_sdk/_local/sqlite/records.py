@@ -6,7 +6,7 @@ full re-pull, copies of older generations the server did not deliver again are d
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 
 from ..._rows import Key, ServerCopy
 from ..base import CopyRow
@@ -89,7 +89,7 @@ class SqliteRecords:
             _UPSERT, (collection, record_id, copy.version, int(copy.deleted), gen, payload)
         )
 
-    def put_many(self, rows: Sequence[CopyRow], gen: int) -> None:
+    def put_many(self, rows: Iterable[CopyRow], gen: int) -> None:
         """Store many live copies at once: the hot loop of an initial sync (no helper
         calls per record; the AAD is :func:`record_aad` written out). A row's ``raw``
         JSON text, when given, is sealed as it is (it decodes to the row's fields, which

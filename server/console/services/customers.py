@@ -13,7 +13,7 @@ from sync_protocol import CRM_SCHEMA
 
 from ...attachments.messages import AttachmentOut
 from ...attachments.service import AttachmentService
-from ...crm.indexing import search_t
+from ...crm.indexing import ensure_search_current, search_t
 from ...crm.keys import search_needle
 from ...manager.records import StoredRow, load_rows, visible_row
 from ...reports import facts, sql
@@ -154,6 +154,8 @@ def page_of_customers(
     # (no nested loops), which would force this walk into sorting the whole book.
     facts.catch_up(session.get_bind().engine)
     conn = session.connection()
+    # The list walks the search table's sort key: every committed customer in it first.
+    ensure_search_current(conn)
     matching = _matching(me, query).subquery("matching")
     ordered = search_t.alias("customer_order")
     walk = (

@@ -22,7 +22,7 @@ from sync_protocol import CRM_SCHEMA, ErrorCode, ProtocolError
 from sync_protocol.leads import CONVERTED
 
 from ...context import ServerContext
-from ...crm.indexing import search_t
+from ...crm.indexing import ensure_search_current, search_t
 from ...crm.keys import search_needle
 from ...manager.leads import (
     ConversionOut,
@@ -68,6 +68,7 @@ def page_of_leads(session: Session, me: ConsoleUser, query: LeadQuery) -> PageSl
         stmt = stmt.where(view.c.status == query.status)
     needle = search_needle(query.q)
     if needle:
+        ensure_search_current(conn)  # every committed lead in the search table first
         stmt = stmt.where(
             view.c.id.in_(
                 select(search_t.c.record_id).where(
