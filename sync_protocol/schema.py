@@ -383,6 +383,16 @@ class EntitySchema:
     #: The collection whose scope records inherit (``Scope.PARENT``; ``Scope.CUSTOMER``
     #: means ``customers``). The reference to it is in ``customer_field``.
     parent: str | None = None
+    #: Names of the ``ref`` fields and of the read-only fields, worked out once (a push
+    #: asks about every record it applies).
+    ref_fields: frozenset[str] = field(init=False, repr=False, compare=False)
+    read_only_fields: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        refs = frozenset(n for n, s in self.fields.items() if s.type is FieldType.REF)
+        read_only = frozenset(n for n, s in self.fields.items() if s.read_only)
+        object.__setattr__(self, "ref_fields", refs)
+        object.__setattr__(self, "read_only_fields", read_only)
 
     @property
     def parent_collection(self) -> str | None:

@@ -42,11 +42,14 @@ _NONE: frozenset[str] = frozenset()
 
 
 _STORED = "duplicate_keys_stored"
-_KEYED = sorted({c for targets in TARGETS.values() for c in targets})
-_LOOKUP = (
-    "SELECT collection, record_id, key FROM record_keys WHERE collection IN "
-    + "(" + ", ".join(f"'{c}'" for c in _KEYED) + ") AND {1}"
-)  # fmt: skip
+_COMPARED = "duplicate_keys_compared"
+
+
+def _lookup_sql(collections: Sequence[str]) -> str:
+    """The ``record_keys`` lookup over ``collections`` (the push's targets only: a push
+    of customers probes the index once per key, not once per key and collection)."""
+    names = ", ".join(f"'{c}'" for c in collections)
+    return f"SELECT collection, record_id, key FROM record_keys WHERE collection IN ({names}) AND {{1}}"
 
 
 #: A claim row per key (its 64-bit hash) in ``duplicate_key_claims`` (migration 0016),
@@ -68,9 +71,14 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
     wanted = set(keys)
     if cache is None:
         cache = batch.scratch[_STORED] = {}
+        compared: set[str] = set()
         for m in batch.mutations:
-            if m.collection in TARGETS and m.op == "upsert":
-                wanted |= duplicate_keys(m.fields)
+            if m.collection in TARGETS:
+                compared.update(TARGETS[m.collection])
+                if m.op == "upsert":
+                    wanted |= duplicate_keys(m.fields)
+        # Every unit checked in this batch is one of its mutations: its targets are here.
+        batch.scratch[_COMPARED] = _lookup_sql(sorted(compared))
     missing = sorted(k for k in wanted if k not in cache)
     for key in missing:
         cache[key] = []
@@ -86,7 +94,8 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
         batch.conn.exec_driver_sql(_LOCK_KEYS, (missing,))
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
-        for collection, record_id, key in lookup(batch.conn, _LOOKUP, "key", chunk):
+        sql = cast(str, batch.scratch[_COMPARED])
+        for collection, record_id, key in lookup(batch.conn, sql, "key", chunk):
             cache[key].append((collection, record_id))
     return cache
 

@@ -23,7 +23,7 @@ from typing import cast
 
 from sqlalchemy import Table, select
 
-from sync_protocol import ErrorCode, FieldType, Scope
+from sync_protocol import ErrorCode, Scope
 from sync_protocol.errors import FieldError
 
 from ..models import User
@@ -48,11 +48,14 @@ class ReferencesRule:
             entity = batch.schema.get(m.collection)
             if entity is None or m.op != "upsert" or w.row.record.deleted:
                 continue
+            refs = entity.ref_fields
+            if refs.isdisjoint(m.fields):
+                continue
             errors: list[FieldError] = []
             for name, value in m.fields.items():
-                spec = entity.fields.get(name)
-                if spec is None or spec.type is not FieldType.REF or not isinstance(value, str):
+                if name not in refs or not isinstance(value, str):
                     continue
+                spec = entity.fields[name]
                 if entity.scope is Scope.CUSTOMER and name == entity.customer_field:
                     continue  # placement already checked the customer
                 problem = self._problem(batch, w, spec.ref or "", value)

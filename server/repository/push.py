@@ -453,12 +453,14 @@ class PushBatch:
         self, entity: EntitySchema, fields: dict[str, Any], current: RowState | None
     ) -> None:
         errors: list[FieldError] = []
-        for name in fields:
-            spec = entity.fields.get(name)
-            if spec is not None and spec.read_only and not self._may_place(entity, name, current):
-                errors.append(
-                    FieldError(field=name, code="read_only", message=f"{name} is set by the server")
-                )
+        if not entity.read_only_fields.isdisjoint(fields):
+            for name in fields:
+                if name in entity.read_only_fields and not self._may_place(entity, name, current):
+                    errors.append(
+                        FieldError(
+                            field=name, code="read_only", message=f"{name} is set by the server"
+                        )
+                    )
         errors.extend(entity.validate(fields, partial=current is not None))
         if errors:
             failure = ValidationFailed(f"{entity.name}: {errors[0].message}", errors=errors)

@@ -271,3 +271,46 @@ def test_wal_checkpoints_run_beside_the_requests(tmp_path: Any) -> None:
     names = [t.name for t in app.state.fieldsync.ops.tasks]
     assert "wal-checkpoint" in names
     app.state.fieldsync.engine.dispose()
+
+
+def test_duplicate_lookups_probe_only_the_collections_the_push_compares_with(
+    sqlite_world: World,
+) -> None:
+    """A push of customers compares with customers only: its ``record_keys`` lookup
+    names one collection (an index probe per key); a lead in the push adds customers'
+    and leads' keys (leads are compared with both)."""
+    from tests.server.test_push_statements import statements
+
+    rep = sqlite_world.phone("rep_a1")
+    customers = [rep.mutation("customers", new_id("c"), f) for f in _customers(5, "probe")]
+    with statements(sqlite_world.context.engine) as sql:
+        assert [r["status"] for r in rep.push(customers)] == ["applied"] * 5
+    [lookup] = [s for s in sql if "FROM record_keys" in s]
+    assert "collection IN ('customers') AND" in lookup
+
+    lead = rep.mutation(
+        "leads", new_id("l"), {"name": "线索 一", "phone": "+86 139 7777 0001", "status": "new"}
+    )
+    with statements(sqlite_world.context.engine) as sql:
+        assert rep.push([lead])[0]["status"] == "applied"
+    [lookup] = [s for s in sql if "FROM record_keys" in s]
+    assert "collection IN ('customers', 'leads') AND" in lookup
+
+
+def test_entities_know_their_reference_and_read_only_fields() -> None:
+    """Worked out once per entity (a push asks for every record), and worked out again
+    when an entity is derived from another."""
+    import dataclasses
+
+    from sync_protocol import CRM_SCHEMA, FieldSpec, FieldType
+
+    for entity in CRM_SCHEMA.entities.values():
+        refs = {n for n, s in entity.fields.items() if s.type is FieldType.REF}
+        read_only = {n for n, s in entity.fields.items() if s.read_only}
+        assert entity.ref_fields == refs and entity.read_only_fields == read_only
+    customers = CRM_SCHEMA["customers"]
+    more = dataclasses.replace(
+        customers,
+        fields={**customers.fields, "referrer_id": FieldSpec(FieldType.REF, ref="customers")},
+    )
+    assert "referrer_id" in more.ref_fields and "referrer_id" not in customers.ref_fields
