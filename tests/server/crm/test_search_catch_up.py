@@ -328,3 +328,43 @@ def test_the_background_indexer_stops_at_its_budget_and_readers_do_the_rest(
     with engine.connect() as conn:
         assert search_pending(conn)
     assert found(world, "mgr_a", f"wu{tag}") == set(made)
+
+
+def test_a_rebuild_leaves_nothing_pending_and_moves_the_cursor(quiet_world: World) -> None:
+    """``reindex_all`` (migration backfill, bench seeding) writes every entry with its
+    version and moves the cursor to the horizon: readers' checks then scan nothing."""
+    from server.crm.backfill import reindex_all
+    from server.repository.state import read_counter
+
+    world, engine = quiet_world, quiet_world.context.engine
+    rep = world.phone("rep_a1")
+    made = [new_id("c") for _ in range(5)]
+    rep.push(
+        [rep.mutation("customers", cid, customer_fields(f"郑{i}")) for i, cid in enumerate(made)]
+    )
+    with engine.begin() as conn:
+        reindex_all(conn)
+    with engine.connect() as conn:
+        assert read_cursor(conn) == read_counter(conn).counter
+        assert not search_pending(conn)
+    live = versions(engine)
+    assert {k: v for k, (_, v) in entries(engine, made).items()} == {c: live[c] for c in made}
+
+
+def test_a_readers_catch_up_stops_at_what_had_committed_when_it_began(
+    quiet_world: World,
+) -> None:
+    """Under writes faster than indexing a search must still end: it indexes up to the
+    newest version committed when it started, not every commit that follows."""
+    world, engine = quiet_world, quiet_world.context.engine
+    rep = world.phone("rep_a1")
+    made = [new_id("c") for _ in range(30)]
+    rep.push([rep.mutation("customers", c, customer_fields(f"冯{i}")) for i, c in enumerate(made)])
+    live = versions(engine)
+    upto = live[made[9]]  # as if the other 20 had committed after the search began
+    run = catch_up_search(engine, batch=10, upto=upto)
+    assert run.batches == 1
+    done = entries(engine, made)
+    assert all(done.get(c, (None, 0))[1] == live[c] for c in made if live[c] <= upto)
+    with engine.connect() as conn:
+        assert search_pending(conn)  # the later ones are left to the next catch-up
