@@ -99,6 +99,7 @@ class AppController:
             self.screens[screen.name] = screen
             self.sm.add_widget(screen)
         self._sync_thread: threading.Thread | None = None
+        self._index_thread: threading.Thread | None = None
         #: A sync is running; a poke came during it (the sync thread goes round once
         #: more). Both guarded by ``_sync_lock``: a poke is never dropped in between.
         self._sync_lock = threading.Lock()
@@ -348,11 +349,25 @@ class AppController:
             if ok:
                 self.trigger_uploads()  # online: the photos' turn, on their own thread
             Clock.schedule_once(lambda _dt: self._after_sync(ok, error, done))
-            if ok:  # on this thread, after the UI heard: the first search will not pause
-                preload_search(session.store)
+            if ok:
+                self._build_search_index(session)
 
         self._sync_thread = threading.Thread(target=work, name="fieldsync-sync", daemon=True)
         self._sync_thread.start()
+
+    def _build_search_index(self, session: Session) -> None:
+        """After a sync, build the search indexes (``store.preload()``, a no-op once built)
+        on a thread of their own — not the UI thread, and not the sync thread either, so
+        signing out (which waits for the sync thread) never waits for an index build: the
+        store closes under it and the first search builds the index instead."""
+        with self._sync_lock:
+            running = self._index_thread
+            if running is not None and running.is_alive():
+                return
+            self._index_thread = threading.Thread(
+                target=preload_search, args=(session.store,), name="fieldsync-index", daemon=True
+            )
+            self._index_thread.start()
 
     def _after_sync(self, ok: bool, error: str, done: Callable[[bool, str], None] | None) -> None:
         if self.sync_vm is not None:
@@ -488,6 +503,12 @@ class AppController:
 
     def wait_for_sync(self, timeout: float = 30.0) -> None:
         thread = self._sync_thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def wait_for_index(self, timeout: float = 30.0) -> None:
+        """Wait for the search-index build started after the last sync (tests)."""
+        thread = self._index_thread
         if thread is not None:
             thread.join(timeout)
 

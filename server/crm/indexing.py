@@ -22,9 +22,10 @@ loses its entry), each entry stamped with the version it was made from:
 * **read your writes** — every reader of ``record_search`` (the manager API's search and
   pinyin order, :mod:`server.manager.search`; the console's customer and lead lists)
   calls :func:`ensure_search_current` first: when anything committed is not indexed yet,
-  it catches up itself (waiting for a running catch-up, then doing the rest) before it
-  reads. So a search never misses a committed write; what it costs is paid by the
-  first search after a burst of writes the background task has not worked off yet;
+  it catches up itself (waiting for a running catch-up, then doing the rest, up to the
+  newest version committed when it began) before it reads. So a search never misses a
+  committed write; what it costs is paid by the first search after a burst of writes
+  the background task has not worked off yet;
 * **the cursor never skips a late commit** — it only moves up to the visibility horizon
   (:func:`server.repository.state.read_counter`: every version up to it has committed
   and is visible). Records committed above the horizon are indexed too when they are
@@ -375,13 +376,15 @@ def catch_up_search(
     wait: bool = True,
     limit: int | None = None,
     budget_s: float | None = None,
+    upto: int | None = None,
     checked: bool = False,
 ) -> SearchCatchUp:
     """Bring ``record_search`` up to every committed change: transactions of ``batch``
     records each, until the end (or ``limit`` batches, or the first batch that ends
-    after ``budget_s`` seconds). ``wait=False`` (the background task): on PostgreSQL,
-    skip when another instance is catching up. ``checked``: the caller found something
-    pending already (:func:`ensure_search_current`)."""
+    after ``budget_s`` seconds, or once the records up to version ``upto`` are done).
+    ``wait=False`` (the background task): on PostgreSQL, skip when another instance is
+    catching up. ``checked``: the caller found something pending already
+    (:func:`ensure_search_current`)."""
     cursor = 0
     if not checked:
         with engine.connect() as conn:
@@ -405,7 +408,7 @@ def catch_up_search(
                 return outcome
             after = _catch_up_batch(conn, outcome, after, batch)
         outcome.batches += 1
-        if after < 0:
+        if after < 0 or (upto is not None and after >= upto):
             break
     return outcome
 
@@ -415,7 +418,11 @@ def ensure_search_current(conn: Connection) -> None:
     not indexed yet (read your writes). The catch-up runs on its own connection and
     commits, so ``conn``'s next statement sees it."""
     if search_pending(conn):
-        catch_up_search(conn.engine, checked=True)
+        # Up to the newest version committed now, not beyond: under writes faster than
+        # indexing, chasing every later commit would never end (and a search only
+        # owes its caller what committed before it started).
+        upto = conn.execute(select(func.max(records_t.c.version))).scalar()
+        catch_up_search(conn.engine, checked=True, upto=int(upto or 0))
 
 
 __all__ = [

@@ -8,10 +8,12 @@ page is assembled from stored JSON), so FastAPI does not re-validate them; the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy import Connection, update
 from sqlalchemy.orm import Session
@@ -54,7 +56,7 @@ from ..deps import (
     load_caller,
 )
 from ..errors import Forbidden
-from ..middleware import GZIP, accepted_encoding, checked_json, gzip_bytes
+from ..middleware import GZIP, PARSED_JSON, accepted_encoding, checked_json, gzip_bytes
 from ..models import Device
 from ..openapi import error_responses
 from ..repository import SyncCounter, apply_push, mutation_digest, pull_page
@@ -123,7 +125,26 @@ def _settle_clocks(
     return settled, warnings
 
 
-@router.post("/push", response_model=PushResponse, responses=error_responses(403, 409, 413, 426))
+class _ParsedBodyRoute(APIRoute):
+    """A route whose JSON body FastAPI takes from the document the body middleware
+    already parsed and checked (``scope[PARSED_JSON]``) instead of parsing it again — a
+    1,000-mutation push is ~650 kB of JSON. Validation is FastAPI's, unchanged."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            document = request.scope.get(PARSED_JSON, _UNPARSED)
+            if document is not _UNPARSED:
+                request._json = document  # what Starlette's Request.json() caches
+            return await handler(request)
+
+        return route
+
+
+_UNPARSED: Any = object()
+
+
 def push(
     body: PushRequest, auth: CurrentAuth, context: ContextDep, session: SessionDep
 ) -> Response:
@@ -185,6 +206,16 @@ def push(
         warnings=warnings,
     )
     return Response(response.model_dump_json(), media_type="application/json")
+
+
+router.add_api_route(
+    "/push",
+    push,
+    methods=["POST"],
+    response_model=PushResponse,
+    responses=error_responses(403, 409, 413, 426),
+    route_class_override=_ParsedBodyRoute,
+)
 
 
 @router.post(

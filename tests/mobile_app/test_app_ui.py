@@ -441,9 +441,9 @@ def test_attach_a_photo_to_a_visit_and_see_its_upload_status(
 def test_a_sync_builds_the_search_index_off_the_ui_thread(
     app: AppDriver, demo_world: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After a sync the app builds the search indexes (``store.preload()``) on the sync
-    thread, so the rep's first search does not pause to build them — and the UI thread
-    never waits for it."""
+    """After a sync the app builds the search indexes (``store.preload()``) on a thread
+    of their own, so the rep's first search does not pause to build them — and neither
+    the UI thread nor a sign-out (which waits for the sync thread) waits for it."""
     import threading
 
     from client_sdk import Store
@@ -463,5 +463,18 @@ def test_a_sync_builds_the_search_index_off_the_ui_thread(
     threads.clear()
     app.controller.sync_now()
     app.controller.wait_for_sync()
-    assert threads and threading.main_thread().name not in threads
+    app.controller.wait_for_index()
+    assert threads == ["fieldsync-index"]  # neither the UI thread nor the sync thread
     assert all(store._core.views.indexed(name) for name in ("customers", "contacts", "tasks"))
+
+    # signing out (which waits for the sync thread) does not wait for an index build
+    release = threading.Event()
+    monkeypatch.setattr(Store, "preload", lambda store, collections=None: release.wait(10))
+    app.controller.sync_now()
+    app.controller.wait_for_sync()
+    index_thread = app.controller._index_thread
+    assert index_thread is not None and index_thread.is_alive()
+    app.controller.end_session()
+    assert index_thread.is_alive()  # end_session came back while the build still ran
+    release.set()
+    index_thread.join(10)

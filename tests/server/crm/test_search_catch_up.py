@@ -349,3 +349,22 @@ def test_a_rebuild_leaves_nothing_pending_and_moves_the_cursor(quiet_world: Worl
         assert not search_pending(conn)
     live = versions(engine)
     assert {k: v for k, (_, v) in entries(engine, made).items()} == {c: live[c] for c in made}
+
+
+def test_a_readers_catch_up_stops_at_what_had_committed_when_it_began(
+    quiet_world: World,
+) -> None:
+    """Under writes faster than indexing a search must still end: it indexes up to the
+    newest version committed when it started, not every commit that follows."""
+    world, engine = quiet_world, quiet_world.context.engine
+    rep = world.phone("rep_a1")
+    made = [new_id("c") for _ in range(30)]
+    rep.push([rep.mutation("customers", c, customer_fields(f"冯{i}")) for i, c in enumerate(made)])
+    live = versions(engine)
+    upto = live[made[9]]  # as if the other 20 had committed after the search began
+    run = catch_up_search(engine, batch=10, upto=upto)
+    assert run.batches == 1
+    done = entries(engine, made)
+    assert all(done.get(c, (None, 0))[1] == live[c] for c in made if live[c] <= upto)
+    with engine.connect() as conn:
+        assert search_pending(conn)  # the later ones are left to the next catch-up
