@@ -13,7 +13,9 @@ JSON each; request bodies built before the clock starts, so the client costs lit
    instances (two each), pushing for ``--seconds`` each; mutations/s in total. Pushes
    no longer write search entries: each instance's background indexer catches them up
    meanwhile (one instance at a time), and after each round the bench notes how many
-   were still to index and how long the next search took to index them first.
+   were still to index and how long the next search took to index them first; a fourth
+   round repeats the four writers with a search halfway through (what a manager's search
+   costs during such a burst, and what it takes from the writers).
 
 Figures are merged into ``bench/results/server.json`` under ``push`` (the server bench
 owns the rest of that file) with the 1-minute load average beside each.
@@ -173,7 +175,13 @@ def pg_stale_phase(records: int) -> dict[str, Any]:
 
 
 def _writers_round(
-    urls: list[str], writers: int, seconds: float, tag: str, db_url: str | None = None
+    urls: list[str],
+    writers: int,
+    seconds: float,
+    tag: str,
+    db_url: str | None = None,
+    *,
+    search_halfway: bool = False,
 ) -> dict[str, Any]:
     devices = [Writer(urls[w % len(urls)], f"rep{w}", f"bench-{tag}-{w}") for w in range(writers)]
     # Bodies built before the clock starts: enough for the time at a generous rate.
@@ -197,11 +205,23 @@ def _writers_round(
     t0 = time.perf_counter()
     for t in threads:
         t.start()
+    during: dict[str, Any] = {}
+    reader: threading.Thread | None = None
+    if search_halfway and db_url is not None:
+        # A manager's search halfway through (it indexes what is pending first).
+        def search() -> None:
+            time.sleep(seconds / 2)
+            during.update({f"{k}_halfway": v for k, v in _search_after(db_url).items()})
+
+        reader = threading.Thread(target=search)
+        reader.start()
     stop.wait(seconds)
     stop.set()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    if reader is not None:
+        reader.join()
     load_after = _load()
     for d in devices:
         d.close()
@@ -215,6 +235,7 @@ def _writers_round(
         "load_average_after": load_after,
     }
     if db_url is not None:
+        out.update(during)
         out.update(_search_after(db_url))
     return out
 
@@ -248,11 +269,16 @@ def pg_writers_phase(seconds: float) -> dict[str, Any]:
             one = _writers_round([a.url], 1, seconds, "one", url)
             four = _writers_round([a.url, b.url], 4, seconds, "four", url)
             one_again = _writers_round([a.url], 1, seconds, "again", url)
+            # Apart from the figures above: the same burst with a search halfway.
+            searched = _writers_round(
+                [a.url, b.url], 4, seconds, "searched", url, search_halfway=True
+            )
     baseline = (one["per_s"] + one_again["per_s"]) / 2
     return {
         "one_writer_one_instance": one,
         "four_writers_two_instances": four,
         "one_writer_one_instance_again": one_again,
+        "four_writers_with_a_search_halfway": searched,
         # Against the mean of the single-writer rounds before and after (the machine's
         # load drifts); each side on its own too.
         "ratio": round(four["per_s"] / baseline, 2),

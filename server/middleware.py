@@ -28,6 +28,7 @@ and so are event streams and already-compressed media.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -51,6 +52,10 @@ MAX_INT = 2**63 - 1
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _NOT_JSON = frozenset({"invalid_encoding", "json_invalid"})
+#: Scope key of the JSON document :class:`RequestBodyMiddleware` parsed and found
+#: acceptable (absent when it parsed none).
+PARSED_JSON = "fieldsync.parsed_json"
+_UNREAD: Any = object()
 
 
 class _Refused:
@@ -283,8 +288,11 @@ class RequestBodyMiddleware:
                 await _respond(send, *self._too_large())
                 return
         content_type = _header(headers, b"content-type")
+        document: Any = _UNREAD
         if body and _is_json(content_type):
-            problems = json_problems(body)
+            document, problems = checked_json(body)
+            if problems or body.startswith(codecs.BOM_UTF8):
+                document = _UNREAD  # a route parses it (and refuses what it must) itself
             if content_type is None:
                 # Untyped: FastAPI reads it as JSON only on a JSON route, a raw route
                 # (attachment chunks) takes the bytes. Refuse what would be read as
@@ -300,6 +308,9 @@ class RequestBodyMiddleware:
                 await _respond(send, status, payload)
                 return
         new_scope = dict(scope)
+        if document is not _UNREAD:
+            # Parsed once: a route that reads it (the push) does not parse it again.
+            new_scope[PARSED_JSON] = document
         new_scope["headers"] = [
             (k, v) for k, v in headers if k not in (b"content-encoding", b"content-length")
         ] + [(b"content-length", str(len(body)).encode())]

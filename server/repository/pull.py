@@ -78,17 +78,21 @@ _COUNT_GRANTED = text(
 _NAMES = ("since", "high", "n", "owner", "user")
 
 
+def _marks(params: dict[str, Any], paramstyle: str) -> dict[str, str]:
+    names = {*_NAMES, *params}
+    if paramstyle in ("named", "qmark"):
+        return {k: f":{k}" for k in names}
+    return {k: f"%({k})s" for k in names}
+
+
 def _raw_query(conn: Connection, template: str, params: dict[str, Any]) -> list[Any]:
     """Run a page query on the DB-API cursor: plain tuples, no per-row result objects
-    (the page is copied into the response as is, so nothing needs them)."""
-    names = {*_NAMES, *params}
-    if conn.dialect.paramstyle in ("named", "qmark"):
-        marks = {k: f":{k}" for k in names}
-    else:
-        marks = {k: f"%({k})s" for k in names}
+    (the page is copied into the response as is, so nothing needs them). ``template``:
+    with ``{name}`` placeholders, or already formatted (no braces left: unchanged)."""
+    sql = template.format(**_marks(params, conn.dialect.paramstyle))
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(template.format(**marks), params)
+        cursor.execute(sql, params)
         return list(cursor.fetchall())
     finally:
         cursor.close()
@@ -181,6 +185,15 @@ def _page_query(conn: Connection, principal: Principal, since: int, high: int, n
     data, granted records, evictions; each an index range scan bounded by ``n`` — in
     ONE statement (one round trip on PostgreSQL instead of one per stream), as plain
     tuples ordered by version, each version once (see :func:`_first_distinct`)."""
+    sql, params = page_statement(principal, since, high, n, conn.dialect.paramstyle)
+    return merge_rows(_raw_query(conn, sql, params), n)
+
+
+def page_statement(
+    principal: Principal, since: int, high: int, n: int, paramstyle: str
+) -> tuple[str, dict[str, Any]]:
+    """The one statement of :func:`_page_query` and its parameters, for a DB-API cursor
+    of ``paramstyle`` (the poll's loop connection runs it too: :class:`LoopReader`)."""
     params: dict[str, Any] = {"since": since, "high": high, "n": n, "user": principal.user_id}
     owners = _owners(principal)
     parts: list[str] = []
@@ -203,8 +216,16 @@ def _page_query(conn: Connection, principal: Principal, since: int, high: int, n
         for i, part in enumerate(parts)
     ]
     selects.append(f"SELECT * FROM ({_EVICTIONS}) AS e")
-    sql = " UNION ALL ".join(selects)
-    return _first_distinct(sorted(_raw_query(conn, sql, params), key=_VERSION), n)
+    return " UNION ALL ".join(selects).format(**_marks(params, paramstyle)), params
+
+
+def merge_rows(rows: list[Any], n: int) -> list[Any]:
+    """The rows of :func:`page_statement` merged by version, each version once, at most
+    ``n``."""
+    rows = sorted(rows, key=_VERSION)
+    if len(set(map(_VERSION, rows))) == len(rows):  # the usual case: no version twice
+        return rows[:n]
+    return _first_distinct(rows, n)
 
 
 _VERSION = operator.itemgetter(0)
@@ -267,21 +288,25 @@ def pull_page(
     server_hlc: str,
     protocol: int = PROTOCOL_VERSION,
     state: SyncCounter | None = None,
+    rows: list[Any] | None = None,
 ) -> PullPage:
     """The next page of changes after ``checkpoint`` for ``principal``. ``state`` is the
     counter when the caller just read it (:func:`read_counter`); with nothing new after
     the checkpoint the page is answered from it alone, without another statement (and
-    then ``conn`` may be ``None``)."""
+    then ``conn`` may be ``None``). ``rows``: the page's rows as the caller already read
+    them, after ``state`` (:func:`page_statement` for this checkpoint, ``state.counter``
+    and ``limit + 1``, then :func:`merge_rows`) — then ``conn`` is not used either."""
     if state is None:
         assert conn is not None, "pull_page reads the counter on conn"
         state = read_counter(conn)
     since = check_checkpoint(checkpoint, state)
     start = since or 0
     high = state.counter
-    rows: list[Any] = []
-    if start < high:
-        assert conn is not None, "pull_page has changes to read on conn"
-        rows = _page_query(conn, principal, start, high, limit + 1)
+    if rows is None:
+        rows = []
+        if start < high:
+            assert conn is not None, "pull_page has changes to read on conn"
+            rows = _page_query(conn, principal, start, high, limit + 1)
     has_more = len(rows) > limit
     if has_more:
         rows = rows[:limit]
@@ -423,6 +448,28 @@ class LoopReader:
                 return read_counter_dbapi(self._cursor, "sqlite")
             async with asyncio.timeout(self.TIMEOUT_S):  # no extra task, unlike wait_for
                 return await self._read_pg()
+        except Exception:
+            await self.aclose()
+            return None
+
+    async def page_rows(
+        self, principal: Principal, since: int, high: int, n: int
+    ) -> list[Any] | None:
+        """:func:`_page_query` on this connection (after :meth:`read` gave ``high``), or
+        ``None`` if it failed (the connection is dropped; serve the pull elsewhere)."""
+        try:
+            if self._sqlite:
+                if self._cursor is None:
+                    return None
+                sql, params = page_statement(principal, since, high, n, "named")
+                self._cursor.execute(sql, params)
+                return merge_rows(self._cursor.fetchall(), n)
+            if self._async is None:
+                return None
+            sql, params = page_statement(principal, since, high, n, "pyformat")
+            async with asyncio.timeout(self.TIMEOUT_S), self._async.cursor() as cursor:
+                await cursor.execute(sql, params)
+                return merge_rows(await cursor.fetchall(), n)
         except Exception:
             await self.aclose()
             return None

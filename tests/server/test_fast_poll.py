@@ -296,3 +296,69 @@ def test_a_pull_with_changes_reads_the_counter_once(
     assert page.status_code == 200, page.text
     assert sorted(c["record_id"] for c in page.json()["changes"]) == sorted(records)
     assert (len(loop_reads), len(thread_reads)) == (1, 0)
+
+
+def test_a_few_changes_are_served_on_the_loop_outside_any_transaction(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counter, then the page's one statement, on the loop's connection: no pooled
+    connection, no worker thread, no transaction — and the same page the worker thread
+    serves."""
+    from tests.server.test_poll_path import traced
+
+    threaded: list[int] = []
+    serve = sync_routes._serve_pull
+
+    def counted(*args: Any) -> Any:
+        threaded.append(1)
+        return serve(*args)
+
+    monkeypatch.setattr(sync_routes, "_serve_pull", counted)
+
+    writer = world.phone("rep_a1")
+    reader = steady(world)
+    fast = fast_path(world)
+    records = [new_id("c") for _ in range(3)]
+    writer.push([writer.mutation("customers", r, customer_fields()) for r in records])
+    raw = json.dumps(poll_body(reader)).encode()
+    before = fast.answered
+    threaded.clear()  # (the reader's initial sync took it)
+    with traced(world) as seen:
+        quick = post(reader, raw)
+    assert quick.status_code == 200, quick.text
+    assert fast.answered == before + 1
+    assert len(seen["statements"]) == 2, seen["statements"]  # counter, page
+    counter, rows = seen["statements"]
+    assert "auth_state" in counter
+    assert "UNION ALL" in rows or "\tBind\t" in rows  # PostgreSQL traces the Bind only
+    # (SQLAlchemy executions are not counted: the live hub may re-read the counter
+    # after the writer's commit at any moment, on its own connection)
+    assert seen["checkouts"] == 0 and threaded == []
+    assert seen.get("in_transaction", False) is False
+    if "transaction_status" in seen:
+        from psycopg.pq import TransactionStatus
+
+        assert seen["transaction_status"] == TransactionStatus.IDLE
+    ordinary = post(reader, raw, packed=True)  # the worker thread's page
+    assert fast.answered == before + 1 and threaded == [1]
+    one, two = quick.json(), ordinary.json()
+    one.pop("server_hlc"), two.pop("server_hlc")
+    assert one == two
+    assert sorted(c["record_id"] for c in one["changes"]) == sorted(records)
+
+
+def test_a_checkpoint_far_behind_is_served_by_the_worker_thread(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page building for many changes stays off the event loop."""
+    monkeypatch.setattr(sync_routes, "LOOP_PAGE_VERSIONS", 2)
+    writer = world.phone("rep_a1")
+    reader = steady(world)
+    fast = fast_path(world)
+    records = [new_id("c") for _ in range(3)]
+    writer.push([writer.mutation("customers", r, customer_fields()) for r in records])
+    before = fast.answered
+    page = post(reader, json.dumps(poll_body(reader)).encode())
+    assert page.status_code == 200, page.text
+    assert sorted(c["record_id"] for c in page.json()["changes"]) == sorted(records)
+    assert fast.answered == before  # the route and its worker thread answered

@@ -364,6 +364,9 @@ def test_a_pull_with_changes_reads_outside_any_transaction(
     held while the page is built. Checked at the driver right after the page was read."""
     import server.routers.sync as sync_routes
 
+    # a few changes are served on the loop's connection (test_fast_poll.py): this is
+    # about the worker thread's path, so every pull with changes takes it here
+    monkeypatch.setattr(sync_routes, "LOOP_PAGE_VERSIONS", 0)
     writer = world.phone("rep_a1")
     reader = world.phone("rep_a1")
     reader.sync_down()

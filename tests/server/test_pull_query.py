@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import server.repository.pull as pull_module
+import server.routers.sync as sync_routes
 from tests.server.conftest import World, customer_fields, new_id
 from tests.server.test_scope_matrix import full_fields
 
@@ -33,13 +34,16 @@ def test_a_managers_page_is_one_statement_with_each_version_once(
     fields["assignee_id"] = world.users["mgr_a"]
     assert rep.push([rep.mutation("tickets", ticket, fields)])[0]["status"] == "applied"
     statements: list[str] = []
-    real = pull_module._raw_query
+    real = pull_module.page_statement
 
-    def counted(conn: Any, template: str, params: dict[str, Any]) -> list[Any]:
-        statements.append(template)
-        return real(conn, template, params)
+    def counted(*args: Any) -> tuple[str, dict[str, Any]]:
+        sql, params = real(*args)
+        statements.append(sql)
+        return sql, params
 
-    monkeypatch.setattr(pull_module, "_raw_query", counted)
+    # page_statement is the page's SQL whichever connection runs it (the loop's, for a
+    # few changes; a pooled one in a worker thread otherwise): one call, one statement
+    monkeypatch.setattr(pull_module, "page_statement", counted)
     changes = manager.sync_down()
     assert len(statements) == 1, statements  # one page, one statement
     assert "record_grants" in statements[0] and "evictions" in statements[0]
@@ -49,8 +53,14 @@ def test_a_managers_page_is_one_statement_with_each_version_once(
     assert versions == sorted(versions)
 
 
-def test_pages_cut_at_the_limit_still_deliver_everything_once(world: World) -> None:
-    """Small pages over several streams: nothing skipped, nothing twice."""
+@pytest.mark.parametrize("where", ["loop", "worker"])
+def test_pages_cut_at_the_limit_still_deliver_everything_once(
+    world: World, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Small pages over several streams: nothing skipped, nothing twice — read on the
+    loop's connection or in a worker thread alike."""
+    if where == "worker":
+        monkeypatch.setattr(sync_routes, "LOOP_PAGE_VERSIONS", 0)
     rep, mate, manager = world.phone("rep_a1"), world.phone("rep_a2"), world.phone("mgr_a")
     manager.sync_down()
     pushed: list[str] = []
