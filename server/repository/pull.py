@@ -430,6 +430,8 @@ class LoopReader:
         self._cursor: Any = None
         self._async: Any = None  # PostgreSQL: psycopg.AsyncConnection
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: A page is being read on this connection (:meth:`page_rows`).
+        self.paging = False
 
     @property
     def dbapi_connection(self) -> Any:
@@ -456,7 +458,12 @@ class LoopReader:
         self, principal: Principal, since: int, high: int, n: int
     ) -> list[Any] | None:
         """:func:`_page_query` on this connection (after :meth:`read` gave ``high``), or
-        ``None`` if it failed (the connection is dropped; serve the pull elsewhere)."""
+        ``None``: it failed (the connection is dropped), or another page is being read
+        on it — one at a time, so a burst of pulls (a change many devices see) never
+        queues the polls behind several page reads; serve the pull elsewhere."""
+        if self.paging:
+            return None
+        self.paging = True
         try:
             if self._sqlite:
                 if self._cursor is None:
@@ -473,6 +480,8 @@ class LoopReader:
         except Exception:
             await self.aclose()
             return None
+        finally:
+            self.paging = False
 
     async def _read_pg(self) -> SyncCounter:
         import psycopg

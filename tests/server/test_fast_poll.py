@@ -362,3 +362,28 @@ def test_a_checkpoint_far_behind_is_served_by_the_worker_thread(
     assert page.status_code == 200, page.text
     assert sorted(c["record_id"] for c in page.json()["changes"]) == sorted(records)
     assert fast.answered == before  # the route and its worker thread answered
+
+
+def test_while_a_page_is_read_on_the_loop_another_pull_takes_the_worker_thread(
+    world: World,
+) -> None:
+    """One page read at a time on the loop's connection: a burst of pulls never queues
+    the polls behind several page reads."""
+    writer = world.phone("rep_a1")
+    reader = steady(world)
+    fast = fast_path(world)
+    records = [new_id("c") for _ in range(3)]
+    writer.push([writer.mutation("customers", r, customer_fields()) for r in records])
+    loop = world.context.loop_reader
+    assert loop is not None
+    before = fast.answered
+    loop.paging = True  # as while another pull's page is being read
+    try:
+        page = post(reader, json.dumps(poll_body(reader)).encode())
+    finally:
+        loop.paging = False
+    assert page.status_code == 200, page.text
+    assert sorted(c["record_id"] for c in page.json()["changes"]) == sorted(records)
+    assert fast.answered == before  # the worker thread served it
+    again = post(reader, json.dumps(poll_body(reader)).encode())
+    assert again.status_code == 200 and fast.answered == before + 1  # the loop again
