@@ -77,11 +77,14 @@ def test_the_served_app_hides_its_startup_objects_from_the_collector(
     monkeypatch.setenv("FIELDSYNC_SECRET_KEY", "fieldsync-test-secret-0123456789")
     monkeypatch.setenv("FIELDSYNC_ENV", "test")
     gc.unfreeze()
+    threshold = gc.get_threshold()
     try:
         app_module.serve_app()
         assert gc.get_freeze_count() > 50_000
+        assert gc.get_threshold()[0] == app_module.GC_YOUNG_THRESHOLD > 5_000
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def test_a_new_records_clocks_encode_as_the_general_encoding_does() -> None:
