@@ -571,6 +571,8 @@ def report_lines(sdk: dict[str, Any]) -> list[str]:
     growth = max(rss_growth or 0, traced.get("traced_peak_mb") or 0)
     after_open = search.get("first_search_after_open_ms")
     held_ratio = memory.get("held_ratio_large_to_small")
+    server_s, records = enc.get("server_cpu_s"), enc.get("records")
+    server_us = server_s / records * 1e6 if server_s is not None and records else None
     return [
         "## Initial sync into a fresh encrypted device (`bench/sdk_bench.py`)",
         "",
@@ -589,6 +591,10 @@ def report_lines(sdk: dict[str, Any]) -> list[str]:
         f"{_n((ratio.get('best_to_best') or 0) * 100, 0)} %; client CPU "
         f"{_n((ratio.get('client_cpu_median') or 0) * 100, 0)} %) — "
         f"{_verdict(None if median is None else median >= 0.9)} |",
+        f"| CPU per record in the best runs | client {_n(enc.get('client_cpu_us_per_record'), 1)} µs "
+        f"(HTTP, gunzip, decode, AES-GCM, SQLite); the server process on the same cores "
+        f"{_n(server_us, 1)} µs | ceiling {_n(raw_enc.get('cpu_us_per_record'), 1)} µs (decode, "
+        "re-encode, AES-GCM, SQLite) | – |",
         f"| Same sync, plaintext store | {_n(plain.get('records_per_s'))} records/s | raw SQLite "
         f"insert without encryption: {_n(raw_plain.get('records_per_s'))} records/s | – |",
         f"| Peak memory growth during the sync | RSS {_n(rss_growth, 1)} MB (sampled, largest "

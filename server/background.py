@@ -4,27 +4,80 @@ Used for what must not sit on a request: flushing the fleet-health buffer and ru
 compaction on a schedule. A task that raises is logged and tried again at the next
 tick; :meth:`Periodic.stop` wakes the thread, waits for the current run to end and
 (optionally) runs the task one last time — the final flush at shutdown.
+
+A :class:`Pause` shared by a process's tasks lets a restore from the admin API hold
+them all: :meth:`Pause.hold` waits for the runs in progress to end and no run starts
+until :meth:`Pause.release` (a background run during ``pg_restore --clean`` would
+deadlock with it, or write into tables being replaced).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger("fieldsync.background")
 
 
+class Pause:
+    """Holds background runs off while something must have the database alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running = 0
+        self.held = False
+
+    @contextmanager
+    def run(self) -> Iterator[bool]:
+        """Yields True when a run may go ahead (counted until it ends), False if held."""
+        with self._cond:
+            if self.held:
+                allowed = False
+            else:
+                allowed = True
+                self._running += 1
+        try:
+            yield allowed
+        finally:
+            if allowed:
+                with self._cond:
+                    self._running -= 1
+                    self._cond.notify_all()
+
+    def hold(self, timeout_s: float) -> bool:
+        """Stop new runs and wait for those in progress; False (and not held) on timeout."""
+        with self._cond:
+            self.held = True
+            if self._cond.wait_for(lambda: self._running == 0, timeout_s):
+                return True
+            self.held = False
+            return False
+
+    def release(self) -> None:
+        with self._cond:
+            self.held = False
+
+
 class Periodic:
-    """Run ``task`` every ``interval_s`` seconds on a daemon thread."""
+    """Run ``task`` every ``interval_s`` seconds on a daemon thread (skipping the ticks
+    that fall while ``pause`` is held)."""
 
     def __init__(
-        self, name: str, interval_s: float, task: Callable[[], object], *, run_at_stop: bool
+        self,
+        name: str,
+        interval_s: float,
+        task: Callable[[], object],
+        *,
+        run_at_stop: bool,
+        pause: Pause | None = None,
     ) -> None:
         self.name = name
         self.interval_s = interval_s
         self.task = task
         self.run_at_stop = run_at_stop
+        self.pause = pause if pause is not None else Pause()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -38,10 +91,15 @@ class Periodic:
         self._thread.start()
 
     def _run_once(self) -> None:
-        try:
-            self.task()
-        except Exception:
-            log.exception("background task %s failed; it runs again at the next tick", self.name)
+        with self.pause.run() as allowed:
+            if not allowed:
+                return
+            try:
+                self.task()
+            except Exception:
+                log.exception(
+                    "background task %s failed; it runs again at the next tick", self.name
+                )
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
-from .background import Periodic
+from .background import Pause, Periodic
 from .crm.indexing import catch_up_search
 from .db import WAL_CHECKPOINT_INTERVAL_S, checkpoint_task
 from .fleet.recorder import ActivityRecorder
@@ -55,15 +55,22 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
     activity = ActivityRecorder(engine)
     metrics = Metrics(enabled=settings.metrics_enabled)
     metrics.attach(engine)
+    # One switch for every task: a restore from the admin API holds them all.
+    pause = Pause()
     tasks = [
         Periodic(
-            "health-flush", settings.health_flush_interval_s, activity.flush, run_at_stop=True
+            "health-flush",
+            settings.health_flush_interval_s,
+            activity.flush,
+            run_at_stop=True,
+            pause=pause,
         ),
         Periodic(
             "compaction",
             settings.compaction_interval_s,
             lambda: run_compaction(engine, settings, metrics),
             run_at_stop=False,
+            pause=pause,
         ),
         # Search entries of the records written since (server/crm/indexing.py).
         Periodic(
@@ -75,6 +82,7 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
                 engine, batch=200, wait=False, budget_s=settings.search_index_interval_s / 2
             ),
             run_at_stop=False,
+            pause=pause,
         ),
         # Outbound webhooks (server/integration): events -> signed, retried deliveries.
         Periodic(
@@ -82,11 +90,20 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
             settings.webhook_interval_s,
             Dispatcher(engine, DispatchConfig.of(settings)).run_once,
             run_at_stop=False,
+            pause=pause,
         ),
     ]
     checkpoint = checkpoint_task(engine)
     if checkpoint is not None:  # SQLite: WAL checkpoints beside the requests (server/db.py)
         tasks.append(
-            Periodic("wal-checkpoint", WAL_CHECKPOINT_INTERVAL_S, checkpoint, run_at_stop=False)
+            Periodic(
+                "wal-checkpoint",
+                WAL_CHECKPOINT_INTERVAL_S,
+                checkpoint,
+                run_at_stop=False,
+                pause=pause,
+            )
         )
-    return Operations(activity=activity, metrics=metrics, tasks=tasks)
+    return Operations(
+        activity=activity, metrics=metrics, tasks=tasks, restore_gate=RestoreGate(pause)
+    )

@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from sync_protocol import ErrorCode
 
+from ..repository.push import LOOKUP_CHUNK
 from ..repository.units import Batch, Rejected, UnitWrite
 from ..repository.writing import lookup
 from .keys import DUPLICATE_FIELDS, duplicate_keys, matched_on
@@ -92,8 +93,8 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
         # table (max_locks_per_transaction × max_connections = 6,400 entries by
         # default): two such pushes at once ran out of it ("out of shared memory").
         batch.conn.exec_driver_sql(_LOCK_KEYS, (missing,))
-    for start in range(0, len(missing), 500):
-        chunk = missing[start : start + 500]
+    for start in range(0, len(missing), LOOKUP_CHUNK):  # a push's keys in one statement
+        chunk = missing[start : start + LOOKUP_CHUNK]
         sql = cast(str, batch.scratch[_COMPARED])
         for collection, record_id, key in lookup(batch.conn, sql, "key", chunk):
             cache[key].append((collection, record_id))

@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, text
 
+from ..background import Pause
 from ..db import is_sqlite, normalize_url
 from ..errors import NotFound
 from ..manager.backup import BackupError, backup, restore
@@ -85,19 +86,30 @@ def backup_path(settings: Settings, name: str) -> Path:
 
 
 class RestoreGate:
-    """While a restore runs, this process turns every other request away (503)."""
+    """While a restore runs, this process turns every other request away (503) and its
+    background tasks (search indexer, compaction, webhooks, …) stand still: entering
+    waits for a run in progress to end."""
 
-    def __init__(self) -> None:
+    #: How long a restore waits for a background run in progress before giving up.
+    BACKGROUND_WAIT_S = 60.0
+
+    def __init__(self, background: Pause | None = None) -> None:
         self._lock = threading.Lock()
         self.active = False
+        self.background = background if background is not None else Pause()
 
     def __enter__(self) -> RestoreGate:
         if not self._lock.acquire(blocking=False):
             raise BackupError("a restore is already running")
         self.active = True
+        if not self.background.hold(self.BACKGROUND_WAIT_S):
+            self.active = False
+            self._lock.release()
+            raise BackupError("a background task did not finish in time; try again")
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        self.background.release()
         self.active = False
         self._lock.release()
 

@@ -95,7 +95,11 @@ _LOAD_APPLIED = (
 )
 
 CUSTOMERS = "customers"
-_CHUNK = 500
+#: Ids per lookup statement: a whole push (``max_batch`` is 1,000 by default) in one —
+#: PostgreSQL's ``unnest`` form is plan-stable at any size, SQLite takes up to 32,766
+#: parameters.
+LOOKUP_CHUNK = 8000
+_CHUNK = LOOKUP_CHUNK
 #: Roles that may set a read-only owner field when creating a record (within scope).
 _PLACING_ROLES = frozenset({"manager", "admin"})
 
@@ -194,7 +198,7 @@ class PushBatch:
         return self._row(collection, record_id)
 
     def load(self, collection: str, record_ids: Iterable[str]) -> None:
-        """Prefetch records for :meth:`row` in one query per 500 ids."""
+        """Prefetch records for :meth:`row` (one query per :data:`LOOKUP_CHUNK` ids)."""
         self._load_rows(collection, record_ids)
 
     def children(self, collection: str, customer_id: str) -> list[RowState]:

@@ -77,11 +77,14 @@ def test_the_served_app_hides_its_startup_objects_from_the_collector(
     monkeypatch.setenv("FIELDSYNC_SECRET_KEY", "fieldsync-test-secret-0123456789")
     monkeypatch.setenv("FIELDSYNC_ENV", "test")
     gc.unfreeze()
+    threshold = gc.get_threshold()
     try:
         app_module.serve_app()
         assert gc.get_freeze_count() > 50_000
+        assert gc.get_threshold()[0] == app_module.GC_YOUNG_THRESHOLD > 5_000
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def test_a_new_records_clocks_encode_as_the_general_encoding_does() -> None:
@@ -343,3 +346,22 @@ def test_a_push_body_is_parsed_once(sqlite_world: World, monkeypatch: pytest.Mon
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_failed"
     assert any("base_version" in f["field"] for f in response.json()["error"]["details"]["fields"])
+
+
+def test_a_whole_push_is_looked_up_in_one_statement_per_table(sqlite_world: World) -> None:
+    """600 new customers (2,400 duplicate keys): one lookup of their records and one of
+    their keys — not one per 500 ids."""
+    from tests.server.test_push_statements import statements
+
+    rep = sqlite_world.phone("rep_a1")
+    fields = [
+        {**f, "phone": f"+86 21 7701 {i:04d}", "mobile": f"+86 139 7701 {i:04d}"}
+        for i, f in enumerate(_customers(600, "whole"))
+    ]
+    with statements(sqlite_world.context.engine) as sql:
+        results = rep.push([rep.mutation("customers", new_id("c"), f) for f in fields])
+    assert [r["status"] for r in results] == ["applied"] * 600
+    assert len([s for s in sql if "FROM record_keys" in s]) == 1
+    assert (
+        len([s for s in sql if s.startswith("SELECT id, record_id") and "FROM records" in s]) == 1
+    )
