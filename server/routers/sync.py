@@ -175,20 +175,21 @@ def push(
             auth.device.id, now_ms=wall_clock_ms(), drift_ms=int(refused.details["drift_ms"])
         )
         raise
-    outcome = apply_push(
-        session.connection(),
-        auth.principal,
-        context.schema,
-        mutations,
-        now_ms=wall_clock_ms(),
-        server_hlc=context.clock.now,
-        before_commit=context.hooks.before_push_commit,
-        digests=digests,
-        rules=context.rules,
-    )
-    auth.device.last_seen = utcnow()
-    auth.device.protocol = protocol
-    session.commit()
+    with context.ops.foreground.running():  # background indexing gives way meanwhile
+        outcome = apply_push(
+            session.connection(),
+            auth.principal,
+            context.schema,
+            mutations,
+            now_ms=wall_clock_ms(),
+            server_hlc=context.clock.now,
+            before_commit=context.hooks.before_push_commit,
+            digests=digests,
+            rules=context.rules,
+        )
+        auth.device.last_seen = utcnow()
+        auth.device.protocol = protocol
+        session.commit()
     context.ops.activity.push(
         auth.device.id,
         now_ms=wall_clock_ms(),
