@@ -58,6 +58,109 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu() -> dict[int, tuple[int, str, float]]:
+    """Every process's (parent pid, command name, CPU seconds so far) from ``/proc``
+    (Linux; empty elsewhere)."""
+    out: dict[int, tuple[int, str, float]] = {}
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return out
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # after the name: state ppid … utime (11th) stime (12th)
+        out[pid] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / _TICK)
+    return out
+
+
+class CpuSplit:
+    """CPU seconds spent during a round — where a round's cores went:
+
+    * ``server``: the server processes (their process trees);
+    * ``postgres``: the PostgreSQL backends connected to the bench's database (other
+      databases' backends — other work on a shared machine — are left out);
+    * ``postgres_shared``: PostgreSQL's own processes (WAL writer, checkpointer,
+      background writer …), shared with whatever else the cluster serves;
+    * ``bench``: this process (the writers' HTTP clients).
+
+    A process that ends during the round is not counted (the servers and their pools'
+    connections live throughout); one that starts during it counts from zero."""
+
+    def __init__(self, server_pids: list[int], db_url: str | None) -> None:
+        self.server_pids = server_pids
+        self.db_url = db_url
+        self._before: dict[int, float] = {}
+        self._bench0 = 0.0
+
+    def _backends(self) -> tuple[set[int], set[int]]:
+        """(client backends of the bench's database, PostgreSQL's background processes)."""
+        if self.db_url is None:
+            return set(), set()
+        import psycopg
+
+        url = self.db_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid, datname = current_database(), backend_type = 'client backend' "
+                "FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+            ).fetchall()
+        ours = {pid for pid, same_db, client in rows if same_db and client}
+        shared = {pid for pid, _, client in rows if not client}
+        return ours, shared
+
+    def _sample(self) -> dict[int, float]:
+        ours, shared = self._backends()
+        procs = _proc_cpu()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _, _) in procs.items():
+            children.setdefault(ppid, []).append(pid)
+        self._server_tree: set[int] = set()
+        todo = list(self.server_pids)
+        while todo:
+            pid = todo.pop()
+            if pid in procs:
+                self._server_tree.add(pid)
+                todo += children.get(pid, [])
+        self._ours, self._shared = ours, shared
+        return {pid: cpu for pid, (_, _, cpu) in procs.items()}
+
+    def result(self, elapsed: float, mutations: int) -> dict[str, Any]:
+        before = self._before
+        after = self._sample()
+        own = os.times()
+
+        def spent(pids: set[int]) -> float:
+            return sum(after[p] - before.get(p, 0.0) for p in pids if p in after)
+
+        used = {
+            "server": spent(self._server_tree),
+            "postgres": spent(self._ours),
+            "postgres_shared": spent(self._shared),
+            "bench": own.user + own.system - self._bench0,
+        }
+        per = max(mutations, 1)
+        return {
+            "cpu_s": {k: round(v, 2) for k, v in used.items()},
+            "cores_busy": {k: round(v / elapsed, 2) for k, v in used.items()},
+            "cpu_ms_per_mutation": {k: round(1000 * v / per, 3) for k, v in used.items()},
+        }
+
+    def start(self) -> CpuSplit:
+        """Take the first sample (just before the round starts)."""
+        own = os.times()
+        self._bench0 = own.user + own.system
+        self._before = self._sample()
+        return self
+
+
 class Writer(Device):
     """A device that pushes prepared request bodies (encoded once, outside the timing)."""
 
@@ -182,6 +285,7 @@ def _writers_round(
     db_url: str | None = None,
     *,
     search_halfway: bool = False,
+    server_pids: list[int] | None = None,
 ) -> dict[str, Any]:
     devices = [Writer(urls[w % len(urls)], f"rep{w}", f"bench-{tag}-{w}") for w in range(writers)]
     # Bodies built before the clock starts: enough for the time at a generous rate.
@@ -202,6 +306,7 @@ def _writers_round(
 
     threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
     load_before = _load()
+    cpu = CpuSplit(server_pids or [], db_url).start()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -220,6 +325,7 @@ def _writers_round(
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    split = cpu.result(elapsed, sum(counts))
     if reader is not None:
         reader.join()
     load_after = _load()
@@ -233,8 +339,9 @@ def _writers_round(
         "per_s": round(sum(counts) / elapsed),
         "load_average_before": load_before,
         "load_average_after": load_after,
+        **split,
     }
-    if db_url is not None:
+    if db_url is not None and _SEARCH_AFTER[0]:
         out.update(during)
         out.update(_search_after(db_url))
     return out
@@ -259,32 +366,56 @@ def _search_after(db_url: str) -> dict[str, Any]:
     return {"search_backlog_at_end": backlog, "first_search_catch_up_s": round(caught_up, 2)}
 
 
-def pg_writers_phase(seconds: float) -> dict[str, Any]:
+ROUNDS = ("one", "four", "again", "searched")
+#: ``--no-search-after``: skip the search catch-up after each round (profiling runs).
+_SEARCH_AFTER = [True]
+
+
+def pg_writers_phase(seconds: float, rounds: tuple[str, ...] = ROUNDS) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     with _postgres() as url:
         migrate(url)
         _users(url)
         a = ServerProcess(url, migrate=False)
         b = ServerProcess(url, migrate=False)
         with a, b:
-            one = _writers_round([a.url], 1, seconds, "one", url)
-            four = _writers_round([a.url, b.url], 4, seconds, "four", url)
-            one_again = _writers_round([a.url], 1, seconds, "again", url)
-            # Apart from the figures above: the same burst with a search halfway.
-            searched = _writers_round(
-                [a.url, b.url], 4, seconds, "searched", url, search_halfway=True
-            )
-    baseline = (one["per_s"] + one_again["per_s"]) / 2
-    return {
-        "one_writer_one_instance": one,
-        "four_writers_two_instances": four,
-        "one_writer_one_instance_again": one_again,
-        "four_writers_with_a_search_halfway": searched,
+            pids = [p for p in (a.pid, b.pid) if p is not None]
+            print("server pids", pids, flush=True)
+            if "one" in rounds:
+                out["one_writer_one_instance"] = _writers_round(
+                    [a.url], 1, seconds, "one", url, server_pids=pids
+                )
+            if "four" in rounds:
+                out["four_writers_two_instances"] = _writers_round(
+                    [a.url, b.url], 4, seconds, "four", url, server_pids=pids
+                )
+            if "again" in rounds:
+                out["one_writer_one_instance_again"] = _writers_round(
+                    [a.url], 1, seconds, "again", url, server_pids=pids
+                )
+            if "searched" in rounds:
+                # Apart from the figures above: the same burst with a search halfway.
+                out["four_writers_with_a_search_halfway"] = _writers_round(
+                    [a.url, b.url],
+                    4,
+                    seconds,
+                    "searched",
+                    url,
+                    search_halfway=True,
+                    server_pids=pids,
+                )
+    four = out.get("four_writers_two_instances", {}).get("per_s")
+    one = out.get("one_writer_one_instance", {}).get("per_s")
+    again = out.get("one_writer_one_instance_again", {}).get("per_s")
+    if four and one and again:
         # Against the mean of the single-writer rounds before and after (the machine's
         # load drifts); each side on its own too.
-        "ratio": round(four["per_s"] / baseline, 2),
-        "ratio_vs_before": round(four["per_s"] / one["per_s"], 2),
-        "ratio_vs_after": round(four["per_s"] / one_again["per_s"], 2),
-    }
+        out["ratio"] = round(four / ((one + again) / 2), 2)
+    if four and one:
+        out["ratio_vs_before"] = round(four / one, 2)
+    if four and again:
+        out["ratio_vs_after"] = round(four / again, 2)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,11 +424,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--phases", default="sqlite,pg_stale,pg_writers")
+    parser.add_argument(
+        "--rounds",
+        default=",".join(ROUNDS),
+        help="PostgreSQL writers rounds to run (one,four,again,searched)",
+    )
+    parser.add_argument(
+        "--no-search-after",
+        action="store_true",
+        help="skip the search catch-up timed after each writers round",
+    )
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "server.json")
     args = parser.parse_args(argv)
     records = args.records or (10_000 if args.quick else 100_000)
     seconds = args.seconds or (4.0 if args.quick else 20.0)
     phases = set(args.phases.split(","))
+    _SEARCH_AFTER[0] = not args.no_search_after
     existing = json.loads(args.output.read_text()) if args.output.exists() else {}
     push: dict[str, Any] = dict(existing.get("push") or {})
     push["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -310,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         push["postgresql_without_statistics"] = pg_stale_phase(records)
         print("pg_stale", push["postgresql_without_statistics"], flush=True)
     if "pg_writers" in phases:
-        push["postgresql_writers"] = pg_writers_phase(seconds)
+        push["postgresql_writers"] = pg_writers_phase(seconds, tuple(args.rounds.split(",")))
         print("pg_writers", push["postgresql_writers"], flush=True)
     existing = json.loads(args.output.read_text()) if args.output.exists() else {}
     existing["push"] = push

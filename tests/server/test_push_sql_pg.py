@@ -1,0 +1,108 @@
+"""What a push sends PostgreSQL, not how fast (issue 17): the shape of the bulk writes
+behind each PostgreSQL-side optimisation, and that awkward values survive it.
+
+* Every bulk write of a push (records inserted and updated, idempotency results, audit
+  rows, duplicate keys, reminders) unpacks its rows from one ``jsonb`` array parameter:
+  ``e->>i`` on a ``json`` value lexes the element's text again up to column ``i`` —
+  once per column, through every escaped ``data``/``clocks`` string before it — which
+  cost the records INSERT ~2.5× the PostgreSQL CPU (``bench.push_bench``, CPU split).
+* Values that need escaping (quotes, backslashes, control characters, astral-plane
+  characters, JSON-looking text) come back exactly as pushed, through the insert and
+  the update path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from tests.server.conftest import World, build_world, customer_fields, new_id
+
+
+@pytest.fixture
+def world(postgres_url: str) -> Iterator[World]:
+    w, client = build_world(postgres_url, search_index_interval_s=0)
+    with client:
+        yield w
+    w.context.engine.dispose()
+
+
+@contextmanager
+def statements(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(re.sub(r"\s+", " ", statement))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+_AWKWARD = [
+    'quote " and \\ backslash \\" \\\\',
+    "tab\tnew\nline\rreturn \x01\x1f",
+    "张三 😀 𠀀 e\u0301 \u2028\u2029",
+    '{"looks": ["like", "json"], "n": 1}',
+    "e->>0 '; DROP TABLE records; --",
+]
+
+
+def _bulk(seen: list[str]) -> list[str]:
+    """The push's multi-row writes (INSERT … SELECT / UPDATE … FROM an array)."""
+    return [
+        s
+        for s in seen
+        if re.match(r"(INSERT INTO \w+ \(.*\) SELECT|UPDATE \w+ AS \w+ SET)", s)
+        and "_array_elements" in s
+    ]
+
+
+def test_bulk_writes_unpack_one_jsonb_array_and_round_trip_awkward_values(world: World) -> None:
+    phone = world.phone("rep_a1")
+    ids = [new_id("c") for _ in _AWKWARD]
+    creates = [
+        phone.mutation(
+            "customers",
+            rid,
+            {**customer_fields(f"客户 {i}"), "notes": text, "company": text[:20]},
+        )
+        for i, (rid, text) in enumerate(zip(ids, _AWKWARD, strict=True))
+    ]
+    with statements(world.context.engine) as sql:
+        results = phone.push(creates)
+    assert [r["status"] for r in results] == ["applied"] * len(ids)
+    versions = {rid: r["version"] for rid, r in zip(ids, results, strict=True)}
+    updates = [
+        phone.mutation(
+            "customers",
+            rid,
+            {"notes": text[::-1] + " ✓"},
+            base_version=versions[rid],
+        )
+        for rid, text in zip(ids, _AWKWARD, strict=True)
+    ]
+    with statements(world.context.engine) as sql_update:
+        results = phone.push(updates)
+    assert [r["status"] for r in results] == ["applied"] * len(ids)
+
+    bulk = _bulk(sql) + _bulk(sql_update)
+    tables = {re.match(r"(?:INSERT INTO|UPDATE) (\w+)", s).group(1) for s in bulk}  # type: ignore[union-attr]
+    # records inserted and updated, results, audit rows, duplicate keys, reminders
+    assert {"records", "applied_mutations", "audit_log", "record_keys"} <= tables
+    for s in bulk:
+        assert "jsonb_array_elements(%s::jsonb)" in s, s
+        assert "json_array_elements(" not in s, s
+
+    reader = world.phone("rep_a1")
+    pulled = {c["record_id"]: c["fields"] for c in reader.sync_down() if c["record_id"] in ids}
+    for rid, text in zip(ids, _AWKWARD, strict=True):
+        assert pulled[rid]["notes"] == text[::-1] + " ✓"
+        assert pulled[rid]["company"] == text[:20]
