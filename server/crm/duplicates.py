@@ -69,6 +69,8 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
     1,000 new customers asks the database once, not once per customer; a key only the
     merged record has (an update naming one of the fields) is read when first asked."""
     cache = cast(dict[str, list[tuple[str, str]]] | None, batch.scratch.get(_STORED))
+    if cache is not None and all(k in cache for k in keys):
+        return cache  # the common case after the first call: read with the batch's keys
     wanted = set(keys)
     if cache is None:
         cache = batch.scratch[_STORED] = {}
@@ -150,8 +152,9 @@ class DuplicatesRule:
             for found in stored.get(key, ()):
                 if found[0] in targets:
                     candidates.setdefault(found, key)
+        seen = _seen(batch)
         for key in keys:
-            for found in _seen(batch).get(key, ()):
+            for found in seen.get(key, ()):
                 if found[0] in targets:
                     candidates.setdefault(found, key)
         return list(self._confirmed(batch, w, candidates.items()))
