@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -58,6 +59,58 @@ class Pause:
     def release(self) -> None:
         with self._cond:
             self.held = False
+
+
+class Foreground:
+    """The requests background work gives way to (pushes): how many are running and
+    when the last one ended. A process's CPU-heavy background task — the search
+    catch-up, whose pinyin holds the GIL — skips its turn while they come
+    (:func:`yielding`) instead of taking a share of the cores from them."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._running = 0
+        self._last_end = float("-inf")
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._lock:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                self._last_end = self.clock()
+
+    def quiet_for(self) -> float:
+        """Seconds since the last one ended (0 while one runs; infinite if none ran)."""
+        with self._lock:
+            if self._running:
+                return 0.0
+            return self.clock() - self._last_end
+
+
+def yielding(
+    task: Callable[[], object], foreground: Foreground, *, quiet_s: float, max_defer_s: float
+) -> Callable[[], object]:
+    """``task``, skipped while ``foreground`` has been quiet for less than ``quiet_s`` —
+    but never skipped for longer than ``max_defer_s`` in a row (a sustained burst still
+    leaves the task a turn that often). ``quiet_s`` 0: never skipped."""
+    deferred_since: list[float] = []
+
+    def run() -> object:
+        if quiet_s > 0 and foreground.quiet_for() < quiet_s:
+            now = foreground.clock()
+            if not deferred_since:
+                deferred_since.append(now)
+            if now - deferred_since[0] < max_defer_s:
+                return None
+        deferred_since.clear()
+        return task()
+
+    return run
 
 
 class Periodic:

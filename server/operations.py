@@ -14,7 +14,7 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
-from .background import Pause, Periodic
+from .background import Foreground, Pause, Periodic, yielding
 from .crm.indexing import catch_up_search
 from .db import WAL_CHECKPOINT_INTERVAL_S, checkpoint_task
 from .fleet.recorder import ActivityRecorder
@@ -32,6 +32,8 @@ class Operations:
     tasks: list[Periodic] = field(default_factory=list)
     #: Closed while a restore from the admin API runs (other requests answer 503).
     restore_gate: RestoreGate = field(default_factory=RestoreGate)
+    #: Pushes running now: the search catch-up gives way to them.
+    foreground: Foreground = field(default_factory=Foreground)
 
     @cached_property
     def migration_head(self) -> str | None:
@@ -57,6 +59,7 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
     metrics.attach(engine)
     # One switch for every task: a restore from the admin API holds them all.
     pause = Pause()
+    foreground = Foreground()
     tasks = [
         Periodic(
             "health-flush",
@@ -76,10 +79,16 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
         Periodic(
             "search-index",
             settings.search_index_interval_s,
-            # At most half of each interval's worth of work per tick: a background
-            # task, which must not take the cores from the pushes it indexes.
-            lambda: catch_up_search(
-                engine, batch=200, wait=False, budget_s=settings.search_index_interval_s / 2
+            # At most half of each interval's worth of work per tick, and none while
+            # pushes come (up to a bounded deferral): a background task, which must not
+            # take the cores (the GIL) from the pushes it indexes.
+            yielding(
+                lambda: catch_up_search(
+                    engine, batch=200, wait=False, budget_s=settings.search_index_interval_s / 2
+                ),
+                foreground,
+                quiet_s=settings.search_index_yield_s,
+                max_defer_s=settings.search_index_max_defer_s,
             ),
             run_at_stop=False,
             pause=pause,
@@ -105,5 +114,9 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
             )
         )
     return Operations(
-        activity=activity, metrics=metrics, tasks=tasks, restore_gate=RestoreGate(pause)
+        activity=activity,
+        metrics=metrics,
+        tasks=tasks,
+        restore_gate=RestoreGate(pause),
+        foreground=foreground,
     )

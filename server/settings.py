@@ -186,6 +186,21 @@ class Settings(BaseSettings):
         "text of records written since (one instance at a time on PostgreSQL); 0 turns it "
         "off here (a search still indexes what is pending before it reads).",
     )
+    search_index_yield_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="The background search indexing skips its turn until no push has run "
+        "for this many seconds (its pinyin work would take the cores from the pushes); 0: "
+        "it never gives way.",
+    )
+    search_index_max_defer_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="Under a sustained burst of pushes the background search indexing "
+        "still takes a turn at least this often (seconds).",
+    )
 
     webhook_interval_s: float = Field(
         default=2.0,

@@ -19,8 +19,11 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.dbtemplate import DatabaseTemplate
 
 _KIVY_HOME = tempfile.mkdtemp(prefix="fieldsync-kivy-")
 os.environ.setdefault("KIVY_NO_ARGS", "1")
@@ -67,20 +70,29 @@ def sqlalchemy_url(url: str) -> str:
 
 
 @contextlib.contextmanager
-def scratch_postgres(prefix: str = "fs_test") -> Iterator[str]:
+def scratch_postgres(
+    prefix: str = "fs_test", template: DatabaseTemplate | None = None
+) -> Iterator[str]:
     """A fresh PostgreSQL database (SQLAlchemy URL), dropped on exit. Skips the caller
     when no server is reachable — which ``pytest_sessionfinish`` turns into a failure
-    under CI=true, so PostgreSQL tests are never silently skipped there."""
+    under CI=true, so PostgreSQL tests are never silently skipped there.
+
+    ``template``: created as a copy of that template instead of empty (see
+    :func:`register_db_template`)."""
     if not postgres_reachable():
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
     import psycopg
 
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = _libpq_url(POSTGRES_ADMIN_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    url = sqlalchemy_url(f"{admin.rsplit('/', 1)[0]}/{name}")
+    if template is not None:
+        template.create_postgres(url)
+    else:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield sqlalchemy_url(f"{admin.rsplit('/', 1)[0]}/{name}")
+        yield url
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -96,10 +108,36 @@ def scratch_database(kind: str, tmp_dir: Path, prefix: str = "fs_test") -> Itera
         yield url
 
 
+#: (module, name) of a fixture that builds on ``db_url``/``postgres_url`` -> the template
+#: its database is filled from (tests/support/dbtemplate.py).
+_DB_TEMPLATES: dict[tuple[str, str], DatabaseTemplate] = {}
+_DB_TEMPLATE_KEY = pytest.StashKey[DatabaseTemplate]()
+
+
+def register_db_template(fixture: Any, template: DatabaseTemplate) -> None:
+    """``fixture`` (a fixture function taking ``db_url`` or ``postgres_url``) always fills
+    its empty database from ``template`` (``template.fill(url)``). A test using it then
+    gets its PostgreSQL database created as a copy of the template straight away,
+    instead of empty and then dropped and re-created by ``fill``. Anything else using
+    ``postgres_url``/``db_url`` still gets an empty database."""
+    _DB_TEMPLATES[(fixture.__module__, fixture.__name__)] = template
+
+
+def _template_for(item: pytest.Item) -> DatabaseTemplate | None:
+    info = getattr(item, "_fixtureinfo", None)  # pytest internals: degrade to no template
+    for defs in getattr(info, "name2fixturedefs", {}).values():
+        func = getattr(defs[-1], "func", None) if defs else None
+        key = (getattr(func, "__module__", ""), getattr(func, "__name__", ""))
+        template = _DB_TEMPLATES.get(key)
+        if template is not None and {"db_url", "postgres_url"} & set(defs[-1].argnames):
+            return template
+    return None
+
+
 @pytest.fixture
 def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh PostgreSQL database (SQLAlchemy URL), dropped after the test."""
-    with scratch_postgres() as url:
+    with scratch_postgres(template=request.node.stash.get(_DB_TEMPLATE_KEY, None)) as url:
         yield url
 
 
@@ -118,6 +156,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        template = _template_for(item)
+        if template is not None:
+            item.stash[_DB_TEMPLATE_KEY] = template
         if "postgres_url" in getattr(item, "fixturenames", ()) and not item.get_closest_marker(
             "postgres"
         ):

@@ -16,9 +16,12 @@ from fastapi.testclient import TestClient
 from server.accounts import create_team, create_user
 from server.app import create_app
 from server.context import ServerContext
+from server.db import make_engine, make_session_factory
 from server.migrate import upgrade
 from server.settings import Settings
 from sync_protocol import HybridLogicalClock
+from tests.conftest import register_db_template
+from tests.support.dbtemplate import shared_template
 from tests.support.server_proc import TEST_SECRET
 
 #: name -> (role, team)
@@ -156,8 +159,45 @@ class Phone:
                 return changes
 
 
-def build_world(db_url: str, **overrides: Any) -> tuple[World, Any]:
+def _seed_people(session: Any) -> dict[str, str]:
+    users: dict[str, str] = {}
+    for team in ("team-a", "team-b"):
+        create_team(session, team.upper(), team_id=team)
+    for name, (role, team) in PEOPLE.items():
+        users[name] = create_user(
+            session,
+            username=name,
+            password=password_of(name),
+            role=role,
+            team_id=team,
+            user_id=f"u-{name}",
+        ).id
+    session.commit()
+    return users
+
+
+def _build_world_template(db_url: str) -> None:
+    """What every world starts from: migrated, the two teams and the people."""
     upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with make_session_factory(engine)() as session:
+            _seed_people(session)
+    finally:
+        engine.dispose()
+
+
+#: Migrating and hashing six passwords per test cost more than most tests themselves;
+#: a world's database is a copy of one built once per process (tests/support/dbtemplate.py).
+WORLD_TEMPLATE = shared_template("world", _build_world_template)
+
+
+def build_world(db_url: str, **overrides: Any) -> tuple[World, Any]:
+    """A world on the EMPTY database at ``db_url`` (copied from :data:`WORLD_TEMPLATE`;
+    a database that is not empty is migrated and seeded here, as before)."""
+    templated = WORLD_TEMPLATE.fill(db_url)
+    if not templated:
+        upgrade(db_url)
     settings = Settings(
         env=overrides.pop("env", "test"),
         database_url=db_url,
@@ -166,20 +206,11 @@ def build_world(db_url: str, **overrides: Any) -> tuple[World, Any]:
     )
     app = create_app(settings)
     context: ServerContext = app.state.fieldsync
-    users: dict[str, str] = {}
-    with context.sessions() as session:
-        for team in ("team-a", "team-b"):
-            create_team(session, team.upper(), team_id=team)
-        for name, (role, team) in PEOPLE.items():
-            users[name] = create_user(
-                session,
-                username=name,
-                password=password_of(name),
-                role=role,
-                team_id=team,
-                user_id=f"u-{name}",
-            ).id
-        session.commit()
+    if templated:
+        users = {name: f"u-{name}" for name in PEOPLE}
+    else:
+        with context.sessions() as session:
+            users = _seed_people(session)
     client = TestClient(app, client=("10.0.0.1", 50000))
     world = World(db_url, client, context, users)
     return world, client
@@ -192,6 +223,9 @@ def world(db_url: str) -> Iterator[World]:
     with client:
         yield w
     w.context.engine.dispose()
+
+
+register_db_template(world, WORLD_TEMPLATE)
 
 
 @pytest.fixture
