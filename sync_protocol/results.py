@@ -20,6 +20,8 @@ brings the tombstone.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .merge import MergeResult, MergeStatus
 from .messages import MutationResult, MutationStatus
 
@@ -52,11 +54,40 @@ def mutation_result(
         record = dict(merged.record.fields)
     # Every value is of its declared type here: built without validation (a push
     # answers a thousand of these).
-    return MutationResult.model_construct(
-        mutation_id=mutation_id,
-        status=status,
-        version=version,
-        error=None,
-        conflict_ids=list(conflict_ids or ()),
-        record=record,
+    return construct_result(
+        {
+            "mutation_id": mutation_id,
+            "status": status,
+            "version": version,
+            "error": None,
+            "conflict_ids": list(conflict_ids or ()),
+            "record": record,
+        }
     )
+
+
+def construct_result(values: dict[str, Any]) -> MutationResult:
+    """``MutationResult.model_construct(**values)`` for ``values`` naming every field —
+    what it sets, without its per-field loop (~2.5x cheaper; a push answers a thousand).
+    ``tests/sync_protocol/test_result_construct.py`` holds the two equal."""
+    if not _DIRECT:
+        return MutationResult.model_construct(**values)
+    result = _new(MutationResult)
+    _set(result, "__dict__", values)
+    _set(result, "__pydantic_fields_set__", set(_FIELDS))
+    _set(result, "__pydantic_extra__", None)
+    _set(result, "__pydantic_private__", None)
+    return result
+
+
+_new = object.__new__
+_set = object.__setattr__
+_FIELDS = tuple(MutationResult.model_fields)
+_blank: dict[str, Any] = dict.fromkeys(_FIELDS)
+_model = MutationResult.model_construct(**_blank)
+#: The model keeps no extra or private attributes (else model_construct does more).
+_DIRECT = (
+    _model.__pydantic_extra__ is None
+    and _model.__pydantic_private__ is None
+    and list(_model.__dict__) == list(_FIELDS)
+)

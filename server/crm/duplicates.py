@@ -29,7 +29,7 @@ from sync_protocol import ErrorCode
 
 from ..repository.push import LOOKUP_CHUNK
 from ..repository.units import Batch, Rejected, UnitWrite
-from ..repository.writing import lookup
+from ..repository.writing import KEYS, key_list, lookup
 from .keys import DUPLICATE_FIELDS, duplicate_keys, matched_on
 
 OVERRIDE = "possible_duplicate"
@@ -57,7 +57,7 @@ def _lookup_sql(collections: Sequence[str]) -> str:
 #: inserted or updated in hash order: the row stays locked until this transaction ends.
 _LOCK_KEYS = (
     "INSERT INTO duplicate_key_claims (h) "
-    "SELECT DISTINCT hashtextextended(k, 0) FROM unnest(%s::text[]) AS k ORDER BY 1 "
+    f"SELECT DISTINCT hashtextextended(k.key, 0) FROM {KEYS} ORDER BY 1 "
     "ON CONFLICT (h) DO UPDATE SET h = excluded.h"
 )
 
@@ -69,6 +69,8 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
     1,000 new customers asks the database once, not once per customer; a key only the
     merged record has (an update naming one of the fields) is read when first asked."""
     cache = cast(dict[str, list[tuple[str, str]]] | None, batch.scratch.get(_STORED))
+    if cache is not None and all(k in cache for k in keys):
+        return cache  # the common case after the first call: read with the batch's keys
     wanted = set(keys)
     if cache is None:
         cache = batch.scratch[_STORED] = {}
@@ -92,7 +94,7 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
         # 1,000 customers claims ~4,000 keys, and advisory locks live in the shared lock
         # table (max_locks_per_transaction × max_connections = 6,400 entries by
         # default): two such pushes at once ran out of it ("out of shared memory").
-        batch.conn.exec_driver_sql(_LOCK_KEYS, (missing,))
+        batch.conn.exec_driver_sql(_LOCK_KEYS, (key_list(missing),))
     for start in range(0, len(missing), LOOKUP_CHUNK):  # a push's keys in one statement
         chunk = missing[start : start + LOOKUP_CHUNK]
         sql = cast(str, batch.scratch[_COMPARED])
@@ -150,8 +152,9 @@ class DuplicatesRule:
             for found in stored.get(key, ()):
                 if found[0] in targets:
                     candidates.setdefault(found, key)
+        seen = _seen(batch)
         for key in keys:
-            for found in _seen(batch).get(key, ()):
+            for found in seen.get(key, ()):
                 if found[0] in targets:
                     candidates.setdefault(found, key)
         return list(self._confirmed(batch, w, candidates.items()))

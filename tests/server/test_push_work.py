@@ -109,6 +109,11 @@ def test_a_new_records_clocks_encode_as_the_general_encoding_does() -> None:
         StoredRecord(fields={}, clocks={n: FieldClock(shared.hlc, 7) for n in names}),
         StoredRecord(fields={}, clocks=dict.fromkeys(names, shared), deleted_clock=shared),
         StoredRecord(fields={}, clocks={}),
+        # The same names in another order, and again (the sorted names are cached by
+        # the order they arrive in).
+        StoredRecord(fields={}, clocks=dict.fromkeys(reversed(names), shared)),
+        StoredRecord(fields={}, clocks=dict.fromkeys(names, FieldClock("h", 8))),
+        StoredRecord(fields={}, clocks=dict.fromkeys(names[:3], shared)),
     ]
     for record in cases:
         assert encode_clocks(record) == reference(record)
