@@ -27,7 +27,7 @@ from sync_protocol import (
 )
 
 from ..accounts import Principal
-from .rows import RowState
+from .rows import RowState, plain, plain_sorted
 from .writing import StoredResult
 
 
@@ -188,34 +188,16 @@ def _plain_canonical(m: Mutation) -> bytes | None:
     for name in _SORTED_FIELDS:
         value = getattr(m, name)
         if value.__class__ is dict:
-            value = _plain_object(value)
+            value = plain_sorted(value)
             if value is None:
                 return None
-        elif not _plain(value):
+        elif not plain(value):
             return None
         doc[name] = value
     try:
         return to_json(doc)
     except Exception:  # a lone surrogate: json.dumps writes it, pydantic-core refuses
         return None
-
-
-def _plain(value: Any) -> bool:
-    t = value.__class__
-    if t is str or t is int or t is bool or value is None:
-        return True
-    if t is list:
-        return all(v.__class__ is str for v in value)
-    return False
-
-
-def _plain_object(value: dict[Any, Any]) -> dict[str, Any] | None:
-    """``value`` with its keys in sorted order when every key is text and every value
-    plain (not an object), else ``None``."""
-    for k, v in value.items():
-        if k.__class__ is not str or not _plain(v):
-            return None
-    return {k: value[k] for k in sorted(value)}
 
 
 def _model_canonical(m: Mutation) -> str:

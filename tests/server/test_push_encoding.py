@@ -11,6 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from server.repository.push import stored_json
+from server.repository.rows import canonical_json
 from server.repository.units import _plain_canonical, mutation_digest
 from sync_protocol import ErrorBody, ErrorCode, Mutation, MutationResult, MutationStatus
 
@@ -152,3 +153,14 @@ def test_a_customer_as_phones_send_it_takes_the_plain_path() -> None:
     )
     assert _plain_canonical(m) is not None
     assert mutation_digest(m) == _reference_digest(m)
+
+
+@example(value={"x": 1e-07})
+@example(value={"b": "a\ud800", "a": 1})
+@example(value={"z": ["张三", "\x00"], "a": None, "m": True, "n": -(2**70)})
+@given(value=st.one_of(st.dictionaries(texts, values, max_size=6), values))
+def test_a_records_data_is_json_dumps_whichever_encoder_writes_it(value: Any) -> None:
+    """``records.data``: pydantic-core writes plain objects, json.dumps the rest."""
+    assert canonical_json(value) == json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
