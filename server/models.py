@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -252,6 +253,11 @@ class RecordSearch(Base):
     #: catch-up (:func:`server.crm.indexing.catch_up_search`) skips a record whose
     #: entry already has its version.
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: PostgreSQL: whether the entry is in the GIN indexes (trigrams, 1–2-character
+    #: pieces), which are partial (``WHERE settled``): the catch-up writes entries
+    #: unsettled and :func:`server.crm.indexing.settle_search` settles them later
+    #: (migration ``0017``). Always true on SQLite.
+    settled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class SearchState(Base):

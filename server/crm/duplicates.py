@@ -29,7 +29,7 @@ from sync_protocol import ErrorCode
 
 from ..repository.push import LOOKUP_CHUNK
 from ..repository.units import Batch, Rejected, UnitWrite
-from ..repository.writing import lookup
+from ..repository.writing import KEYS, key_list, lookup
 from .keys import DUPLICATE_FIELDS, duplicate_keys, matched_on
 
 OVERRIDE = "possible_duplicate"
@@ -57,7 +57,7 @@ def _lookup_sql(collections: Sequence[str]) -> str:
 #: inserted or updated in hash order: the row stays locked until this transaction ends.
 _LOCK_KEYS = (
     "INSERT INTO duplicate_key_claims (h) "
-    "SELECT DISTINCT hashtextextended(k, 0) FROM unnest(%s::text[]) AS k ORDER BY 1 "
+    f"SELECT DISTINCT hashtextextended(k.key, 0) FROM {KEYS} ORDER BY 1 "
     "ON CONFLICT (h) DO UPDATE SET h = excluded.h"
 )
 
@@ -94,7 +94,7 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
         # 1,000 customers claims ~4,000 keys, and advisory locks live in the shared lock
         # table (max_locks_per_transaction × max_connections = 6,400 entries by
         # default): two such pushes at once ran out of it ("out of shared memory").
-        batch.conn.exec_driver_sql(_LOCK_KEYS, (missing,))
+        batch.conn.exec_driver_sql(_LOCK_KEYS, (key_list(missing),))
     for start in range(0, len(missing), LOOKUP_CHUNK):  # a push's keys in one statement
         chunk = missing[start : start + LOOKUP_CHUNK]
         sql = cast(str, batch.scratch[_COMPARED])

@@ -137,10 +137,11 @@ _ENTRY_COLUMNS = "collection, record_id, text, sort_key, owner_id, version"
 
 def index_search(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
     """Write the search entries of ``rows`` (a deleted row loses its entry); ``fresh``:
-    the table holds none of them yet (a backfill): plain inserts. Otherwise one upsert
-    of every live row (PostgreSQL: the batch travels as one JSON array, as
-    :func:`server.reports.facts.catch_up` writes facts) and a delete by key of the
-    deleted ones."""
+    the table holds none of them yet (a backfill): plain inserts, settled (in the GIN
+    indexes at once). Otherwise one upsert of every live row (PostgreSQL: the batch
+    travels as one JSON array, as :func:`server.reports.facts.catch_up` writes facts;
+    the entries unsettled, :func:`settle_search`) and a delete by key of the deleted
+    ones."""
     searched = [r for r in rows if r.collection in SEARCHED]
     if not fresh:
         _delete(conn, "record_search", [r for r in searched if r.deleted])
@@ -155,9 +156,17 @@ def index_search(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = 
     )
     if conn.dialect.name == "postgresql":
         payload = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+        if fresh:
+            columns, settled = _ENTRY_COLUMNS, ""
+        else:
+            # Unsettled: outside the GIN indexes (partial, ``WHERE settled``) until
+            # :func:`settle_search` — found meanwhile by ``LIKE`` (search.matching_entries).
+            columns, settled = f"{_ENTRY_COLUMNS}, settled", ", false"
+            conflict += ", settled = false"
         conn.exec_driver_sql(
-            f"INSERT INTO record_search ({_ENTRY_COLUMNS}) SELECT e->>0, e->>1, e->>2, e->>3, "
-            f"e->>4, (e->>5)::bigint FROM json_array_elements(%s::json) AS e{conflict}",
+            f"INSERT INTO record_search ({columns}) SELECT e->>0, e->>1, e->>2, e->>3, "
+            f"e->>4, (e->>5)::bigint{settled} FROM jsonb_array_elements(%s::jsonb) AS e"
+            f"{conflict}",
             (payload,),
         )
         return
@@ -222,6 +231,8 @@ class SearchCatchUp:
     batches: int = 0
     #: PostgreSQL, ``wait=False``: another instance was catching up; nothing done.
     skipped: bool = False
+    #: PostgreSQL: entries settled afterwards (:func:`settle_search`, background only).
+    settled: int = 0
 
 
 def _pending_condition() -> Any:
@@ -378,13 +389,34 @@ def catch_up_search(
     budget_s: float | None = None,
     upto: int | None = None,
     checked: bool = False,
+    settle: bool | None = None,
 ) -> SearchCatchUp:
     """Bring ``record_search`` up to every committed change: transactions of ``batch``
     records each, until the end (or ``limit`` batches, or the first batch that ends
     after ``budget_s`` seconds, or once the records up to version ``upto`` are done).
     ``wait=False`` (the background task): on PostgreSQL, skip when another instance is
     catching up. ``checked``: the caller found something pending already
-    (:func:`ensure_search_current`)."""
+    (:func:`ensure_search_current`). ``settle`` (default: the background task's
+    ``wait=False``): then settle entries (:func:`settle_search`) with what is left of
+    ``budget_s`` — after the catch-up, which is what a search waits for."""
+    started = time.monotonic()
+    outcome = _catch_up(engine, batch, wait, limit, budget_s, upto, checked)
+    if (wait is False if settle is None else settle) and engine.dialect.name == "postgresql":
+        left = None if budget_s is None else budget_s - (time.monotonic() - started)
+        if left is None or left > 0:
+            outcome.settled = settle_search(engine, budget_s=left)
+    return outcome
+
+
+def _catch_up(
+    engine: Engine,
+    batch: int,
+    wait: bool,
+    limit: int | None,
+    budget_s: float | None,
+    upto: int | None,
+    checked: bool,
+) -> SearchCatchUp:
     cursor = 0
     if not checked:
         with engine.connect() as conn:
@@ -413,6 +445,54 @@ def catch_up_search(
     return outcome
 
 
+#: Entries one settle transaction takes into the GIN indexes (~0.5-1 ms each on
+#: PostgreSQL): short, so a catch-up meeting its row locks waits little.
+SETTLE_BATCH = 100
+
+
+def settle_search(
+    engine: Engine, *, batch: int = SETTLE_BATCH, budget_s: float | None = None
+) -> int:
+    """PostgreSQL: put unsettled search entries into the GIN indexes (set ``settled``;
+    the indexes are partial, ``WHERE settled``), ``batch`` per transaction, until none is
+    left or the first transaction that ends after ``budget_s``. Returns how many.
+
+    Correct whatever runs beside it: an entry is in the GIN indexes exactly when its row
+    version says ``settled`` (that is what a partial index is), and a search matches the
+    unsettled ones by ``LIKE`` — so settling only moves an entry from one way of being
+    found to the other. Rows another transaction holds (a catch-up rewriting them, another
+    instance settling) are skipped, never waited for. SQLite: nothing to do (0)."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+    done = 0
+    while True:
+        with engine.begin() as conn:
+            moved = conn.execute(
+                text(
+                    "UPDATE record_search SET settled = true WHERE (collection, record_id) IN "
+                    "(SELECT collection, record_id FROM record_search WHERE NOT settled "
+                    "LIMIT :n FOR UPDATE SKIP LOCKED)"
+                ),
+                {"n": batch},
+            ).rowcount
+        done += moved
+        if moved < batch or (deadline is not None and time.monotonic() >= deadline):
+            return done
+
+
+def search_unsettled(conn: Connection) -> int:
+    """How many search entries are not in the GIN indexes yet (PostgreSQL; 0 on SQLite):
+    a figure for benches — searches find them all the same."""
+    if conn.dialect.name != "postgresql":
+        return 0
+    return int(
+        conn.execute(
+            select(func.count()).select_from(search_t).where(~search_t.c.settled)
+        ).scalar_one()
+    )
+
+
 def ensure_search_current(conn: Connection) -> None:
     """Before reading ``record_search`` on ``conn``: catch up when a committed change is
     not indexed yet (read your writes). The catch-up runs on its own connection and
@@ -439,4 +519,6 @@ __all__ = [
     "move_search_owner",
     "search_backlog",
     "search_pending",
+    "search_unsettled",
+    "settle_search",
 ]

@@ -35,9 +35,10 @@ SQLite runs the same statement without the grams test (a scan of the narrow tabl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, Text, bindparam, func, select
+from sqlalchemy import Connection, Table, Text, bindparam, func, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ..accounts import Principal
@@ -70,8 +71,9 @@ def grams_served(conn: Connection, needle: str) -> bool:
 
 
 def text_match(conn: Connection, collection: str, needle: str) -> list[Any]:
-    """The conditions on ``record_search`` for records of ``collection`` whose text
-    contains ``needle``."""
+    """The conditions on ``record_search`` for *settled* records of ``collection`` whose
+    text contains ``needle`` (on SQLite, every record: all are settled) — one branch of
+    :func:`matching_entries`, which adds the unsettled ones."""
     if grams_served(conn, needle):
         # exact on its own (a needle has no "|", so it never spans two values): a LIKE
         # beside it would only spoil the row estimate that picks the plan
@@ -79,6 +81,39 @@ def text_match(conn: Connection, collection: str, needle: str) -> list[Any]:
         wanted = bindparam("search_gram", [f"{collection}:{needle}"], type_=ARRAY(Text))
         return [grams.op("@>")(wanted)]
     return [search_t.c.text.like(_like(needle), escape="\\")]
+
+
+def matching_entries(
+    conn: Connection, collection: str, needle: str, columns: Sequence[Any], where: Sequence[Any]
+) -> Any:
+    """``SELECT columns FROM record_search WHERE where`` and, when ``needle`` is not
+    empty, the entry's text contains it.
+
+    PostgreSQL: the GIN indexes (trigrams; one- and two-character pieces) hold settled
+    entries only — they are partial, ``WHERE settled`` — and the catch-up writes entries
+    unsettled (:func:`server.crm.indexing.settle_search` settles them later). So a text
+    match is two branches, ``UNION ALL``: the settled entries through the index
+    (:func:`text_match`) and the unsettled ones by ``LIKE`` (off the partial index
+    ``ix_record_search_unsettled``: none, or one burst's worth). An entry is exactly one
+    of the two in a statement's snapshot, so the union is the same answer as one
+    ``LIKE`` over every entry. Two branches rather than an ``OR``: a bitmap scan would
+    recheck an ``OR`` row by row, computing the grams of every candidate."""
+    if not needle:
+        return select(*columns).where(*where)
+    if conn.dialect.name != "postgresql":
+        return select(*columns).where(*where, *text_match(conn, collection, needle))
+    settled = select(*columns).where(
+        *where, search_t.c.settled, *text_match(conn, collection, needle)
+    )
+    unsettled = select(*columns).where(
+        *where,
+        ~search_t.c.settled,
+        # (an unscoped grams search has no collection test: a gram names its
+        # collection, an unsettled entry's text does not)
+        search_t.c.collection == collection,
+        search_t.c.text.like(_like(needle), escape="\\"),
+    )
+    return union_all(settled, unsettled)
 
 
 def search_rows(
@@ -104,13 +139,13 @@ def search_rows(
         # a gram names its collection (customers:张), so an unscoped grams lookup needs
         # no collection test; a scoped one keeps it: it leads the owner index
         match.append(search_t.c.collection == collection)
-    if needle:
-        match.extend(text_match(conn, collection, needle))
     match.append(owner_filter(principal, search_t.c.owner_id))
     if owner_id is not None:
         match.append(search_t.c.owner_id == owner_id)
     # ``record_search`` holds live records only (a deletion removes the entry).
-    matched: Any = select(search_t.c.record_id, search_t.c.sort_key).where(*match)
+    matched: Any = matching_entries(
+        conn, collection, needle, (search_t.c.record_id, search_t.c.sort_key), match
+    )
     if grams_served(conn, needle):
         # read the matches off the grams index first: walking the sort index instead
         # would compute the grams of every row it passes (the planner cannot tell)
@@ -147,4 +182,11 @@ def search_rows(
     return total, [rows[i] for i in ids if i in rows]
 
 
-__all__ = ["GRAMS_FUNCTION", "grams_served", "search_rows", "searchable", "text_match"]
+__all__ = [
+    "GRAMS_FUNCTION",
+    "grams_served",
+    "matching_entries",
+    "search_rows",
+    "searchable",
+    "text_match",
+]

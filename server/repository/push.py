@@ -97,7 +97,7 @@ _LOAD_APPLIED = (
 
 CUSTOMERS = "customers"
 #: Ids per lookup statement: a whole push (``max_batch`` is 1,000 by default) in one —
-#: PostgreSQL's ``unnest`` form is plan-stable at any size, SQLite takes up to 32,766
+#: PostgreSQL's key-by-key form is plan-stable at any size, SQLite takes up to 32,766
 #: parameters.
 LOOKUP_CHUNK = 8000
 _CHUNK = LOOKUP_CHUNK

@@ -16,6 +16,7 @@ from ...attachments.service import AttachmentService
 from ...crm.indexing import ensure_search_current, search_t
 from ...crm.keys import search_needle
 from ...manager.records import StoredRow, load_rows, visible_row
+from ...manager.search import matching_entries
 from ...reports import facts, sql
 from ...reports.base import scope_users
 from ...reports.kinds import TEXT, Columns
@@ -71,7 +72,7 @@ def _like(text: str) -> str:
 _COLUMNS: Columns = {"name": TEXT, "status": TEXT, "tier": TEXT, "source": TEXT}
 
 
-def _matching(me: ConsoleUser, query: CustomerQuery) -> Select[Any]:
+def _matching(conn: Connection, me: ConsoleUser, query: CustomerQuery) -> Select[Any]:
     """``SELECT id`` of the customers the query selects, in the caller's scope.
 
     Filters read the typed reporting table (:mod:`server.reports.sql`, its scope
@@ -100,9 +101,12 @@ def _matching(me: ConsoleUser, query: CustomerQuery) -> Select[Any]:
     if needle:
         stmt = stmt.where(
             view.c.id.in_(
-                select(search_t.c.record_id).where(
-                    search_t.c.collection == "customers",
-                    search_t.c.text.like(_like(needle), escape="\\"),
+                matching_entries(
+                    conn,
+                    "customers",
+                    needle,
+                    (search_t.c.record_id,),
+                    (search_t.c.collection == "customers",),
                 )
             )
         )
@@ -156,7 +160,7 @@ def page_of_customers(
     conn = session.connection()
     # The list walks the search table's sort key: every committed customer in it first.
     ensure_search_current(conn)
-    matching = _matching(me, query).subquery("matching")
+    matching = _matching(conn, me, query).subquery("matching")
     ordered = search_t.alias("customer_order")
     walk = (
         select(ordered.c.record_id)

@@ -33,6 +33,7 @@ from ...manager.leads import (
     reassign_leads,
 )
 from ...manager.records import StoredRow, load_row, new_record_id, visible_row, write_record
+from ...manager.search import matching_entries
 from ...reports import sql
 from ...reports.base import scope_users
 from ...reports.kinds import TEXT
@@ -71,9 +72,8 @@ def page_of_leads(session: Session, me: ConsoleUser, query: LeadQuery) -> PageSl
         ensure_search_current(conn)  # every committed lead in the search table first
         stmt = stmt.where(
             view.c.id.in_(
-                select(search_t.c.record_id).where(
-                    search_t.c.collection == LEADS,
-                    search_t.c.text.contains(needle, autoescape=True),
+                matching_entries(
+                    conn, LEADS, needle, (search_t.c.record_id,), (search_t.c.collection == LEADS,)
                 )
             )
         )
