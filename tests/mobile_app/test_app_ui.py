@@ -266,7 +266,9 @@ def _png_is_not_blank(path: Path) -> bool:
     for row in range(height):
         f = raw[row * (stride + 1)]
         line = bytearray(raw[row * (stride + 1) + 1 : (row + 1) * (stride + 1)])
-        for i in range(stride):
+        # Filter 0 ("None", what Kivy's screenshots use on every row) stores the bytes as
+        # they are: skip the per-byte loop (0.25 s per screenshot in Python).
+        for i in range(stride) if f != 0 else ():
             a = line[i - channels] if i >= channels else 0
             b = prev[i]
             c = prev[i - channels] if i >= channels else 0

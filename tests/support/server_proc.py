@@ -14,6 +14,11 @@ cleans up (context manager, ``atexit`` and the fixture's finaliser).
         with ServerProcess(db_url, seed_demo=True) as proc:
             yield proc
 
+An EMPTY database is not migrated (and seeded) in place: it becomes a copy of a template
+migrated (and seeded with the same ``demo_customers``) once per process by the same
+code — tests/support/dbtemplate.py; a database that is not empty is migrated and seeded
+here as before. ``migrate(db_url)`` does the same for tests that migrate by hand.
+
 ``create_user_direct`` / ``create_team_direct`` add accounts straight into a test
 database (no HTTP), e.g. a second team or a user with TOTP.
 """
@@ -30,11 +35,14 @@ import sys
 import time
 import weakref
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+
+from .dbtemplate import DatabaseTemplate, shared_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEST_SECRET = "fieldsync-test-secret-0123456789"
@@ -47,10 +55,32 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def migrate(db_url: str) -> None:
+def _upgrade(db_url: str) -> None:
     from server.migrate import upgrade
 
     upgrade(db_url)
+
+
+#: A migrated database, built once per process (tests/support/dbtemplate.py).
+MIGRATED_TEMPLATE = shared_template("migrated", _upgrade)
+
+
+def migrate(db_url: str) -> None:
+    """Migrate the database to head: an empty one becomes a copy of a database migrated
+    once per process (the same ``upgrade``); anything else is upgraded here."""
+    if not MIGRATED_TEMPLATE.fill(db_url):
+        _upgrade(db_url)
+
+
+def demo_template(customers: int) -> DatabaseTemplate:
+    """Migrated + ``seed_demo(customers)``, built once per process and day (the demo's
+    dates are relative to today)."""
+
+    def build(db_url: str) -> None:
+        _upgrade(db_url)
+        seed_demo(db_url, customers)
+
+    return shared_template(f"demo{customers}_{date.today():%Y%m%d}", build)
 
 
 def seed_demo(db_url: str, customers: int = 200) -> None:
@@ -170,10 +200,13 @@ class ServerProcess:
     def prepare(self) -> None:
         if self._prepared:
             return
-        if self._migrate:
-            migrate(self.db_url)
-        if self._seed:
-            seed_demo(self.db_url, self._demo_customers)
+        if self._migrate and self._seed and demo_template(self._demo_customers).fill(self.db_url):
+            pass  # an empty database became a copy of a migrated and seeded one
+        else:
+            if self._migrate:
+                migrate(self.db_url)
+            if self._seed:
+                seed_demo(self.db_url, self._demo_customers)
         self._prepared = True
 
     def start(self) -> ServerProcess:
