@@ -51,8 +51,13 @@ def plain(value: Any) -> bool:
 def plain_sorted(value: dict[Any, Any]) -> dict[str, Any] | None:
     """``value`` with its keys in sorted order when every key is text and every value
     :func:`plain` (no nested object), else ``None``."""
-    for k, v in value.items():
-        if k.__class__ is not str or not plain(v):
+    for k, v in value.items():  # plain(), inline: called for every field of every record
+        t = v.__class__
+        if k.__class__ is not str:
+            return None
+        if t is str or t is int or t is bool or v is None:
+            continue
+        if t is not list or not all(x.__class__ is str for x in v):
             return None
     return {k: value[k] for k in sorted(value)}
 
