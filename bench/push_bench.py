@@ -400,8 +400,10 @@ def pg_writers_phase(seconds: float, rounds: tuple[str, ...] = ROUNDS) -> dict[s
     with _postgres() as url:
         migrate(url)
         _users(url)
-        a = ServerProcess(url, migrate=False)
-        b = ServerProcess(url, migrate=False)
+        # Each instance in a session of its own, as separate services would be
+        # (bench/own_session.py: the kernel shares the CPU between sessions).
+        a = ServerProcess(url, migrate=False, module="bench.own_session")
+        b = ServerProcess(url, migrate=False, module="bench.own_session")
         with a, b:
             pids = [p for p in (a.pid, b.pid) if p is not None]
             print("server pids", pids, flush=True)
