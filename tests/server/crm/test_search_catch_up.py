@@ -187,7 +187,9 @@ def _push(engine: Engine, user_id: str, record_ids: list[str], **kw: Any) -> Non
                 collection="customers",
                 record_id=rid,
                 op="upsert",
-                fields={**customer_fields(f"客户{rid[-6:]}"), "company": f"批{rid[-6:]}"},
+                # the whole id: a 6-character tail collided (name + company: a possible
+                # duplicate) in ~2 % of runs of the 900-record test below
+                fields={**customer_fields(f"客户{rid}"), "company": f"批{rid}"},
                 hlc=clock.now().encode(),
             )
             for rid in record_ids
