@@ -26,6 +26,7 @@ owns the rest of that file) with the 1-minute load average beside each.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -61,6 +62,20 @@ def _load() -> float:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def _waited(pid: int) -> float:
+    """Seconds the threads of ``pid`` spent runnable but waiting for a core (the run
+    queue: ``/proc/<pid>/task/*/schedstat``, second field) — CPU the machine's other
+    work took from them."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[1])
+    except OSError:
+        return 0.0
+    return total / 1e9
+
+
 def _proc_cpu() -> dict[int, tuple[int, str, float]]:
     """Every process's (parent pid, command name, CPU seconds so far) from ``/proc``
     (Linux; empty elsewhere)."""
@@ -89,7 +104,10 @@ class CpuSplit:
       databases' backends — other work on a shared machine — are left out);
     * ``postgres_shared``: PostgreSQL's own processes (WAL writer, checkpointer,
       background writer …), shared with whatever else the cluster serves;
-    * ``bench``: this process (the writers' HTTP clients).
+    * ``bench``: this process (the writers' HTTP clients);
+    * ``run_queue_s``: how long the server's and the PostgreSQL backends' threads were
+      ready to run but waited for a core — on a shared 2-core machine, the CPU other
+      work took from the round.
 
     A process that ends during the round is not counted (the servers and their pools'
     connections live throughout); one that starts during it counts from zero."""
@@ -130,11 +148,13 @@ class CpuSplit:
                 self._server_tree.add(pid)
                 todo += children.get(pid, [])
         self._ours, self._shared = ours, shared
+        self._queued = {pid: _waited(pid) for pid in self._server_tree | ours}
         return {pid: cpu for pid, (_, _, cpu) in procs.items()}
 
     def result(self, elapsed: float, mutations: int) -> dict[str, Any]:
-        before = self._before
+        before, queued_before = self._before, self._queued
         after = self._sample()
+        queued = {pid: waited - queued_before.get(pid, 0.0) for pid, waited in self._queued.items()}
         own = os.times()
 
         def spent(pids: set[int]) -> float:
@@ -151,6 +171,10 @@ class CpuSplit:
             "cpu_s": {k: round(v, 2) for k, v in used.items()},
             "cores_busy": {k: round(v / elapsed, 2) for k, v in used.items()},
             "cpu_ms_per_mutation": {k: round(1000 * v / per, 3) for k, v in used.items()},
+            "run_queue_s": {
+                "server": round(sum(queued.get(p, 0.0) for p in self._server_tree), 2),
+                "postgres": round(sum(queued.get(p, 0.0) for p in self._ours), 2),
+            },
         }
 
     def start(self) -> CpuSplit:
@@ -376,8 +400,10 @@ def pg_writers_phase(seconds: float, rounds: tuple[str, ...] = ROUNDS) -> dict[s
     with _postgres() as url:
         migrate(url)
         _users(url)
-        a = ServerProcess(url, migrate=False)
-        b = ServerProcess(url, migrate=False)
+        # Each instance in a session of its own, as separate services would be
+        # (bench/own_session.py: the kernel shares the CPU between sessions).
+        a = ServerProcess(url, migrate=False, module="bench.own_session")
+        b = ServerProcess(url, migrate=False, module="bench.own_session")
         with a, b:
             pids = [p for p in (a.pid, b.pid) if p is not None]
             print("server pids", pids, flush=True)

@@ -93,11 +93,17 @@ class Foreground:
 
 
 def yielding(
-    task: Callable[[], object], foreground: Foreground, *, quiet_s: float, max_defer_s: float
+    task: Callable[[], object],
+    foreground: Foreground,
+    *,
+    quiet_s: float,
+    max_defer_s: float,
+    busy: Callable[[], object] | None = None,
 ) -> Callable[[], object]:
     """``task``, skipped while ``foreground`` has been quiet for less than ``quiet_s`` —
     but never skipped for longer than ``max_defer_s`` in a row (a sustained burst still
-    leaves the task a turn that often). ``quiet_s`` 0: never skipped."""
+    leaves the task a turn that often). ``quiet_s`` 0: never skipped. ``busy``: what runs
+    instead of a skipped turn (a smaller share of the work), if anything."""
     deferred_since: list[float] = []
 
     def run() -> object:
@@ -106,7 +112,7 @@ def yielding(
             if not deferred_since:
                 deferred_since.append(now)
             if now - deferred_since[0] < max_defer_s:
-                return None
+                return busy() if busy is not None else None
         deferred_since.clear()
         return task()
 

@@ -89,6 +89,21 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
                 foreground,
                 quiet_s=settings.search_index_yield_s,
                 max_defer_s=settings.search_index_max_defer_s,
+                # while pushes come: a small share of the catch-up (no GIN settling),
+                # so the first search after a burst does not pay for all of it
+                busy=(
+                    (
+                        lambda: catch_up_search(
+                            engine,
+                            batch=100,
+                            wait=False,
+                            budget_s=settings.search_index_busy_budget_s,
+                            settle=False,
+                        )
+                    )
+                    if settings.search_index_busy_budget_s > 0
+                    else None
+                ),
             ),
             run_at_stop=False,
             pause=pause,

@@ -194,6 +194,15 @@ class Settings(BaseSettings):
         "for this many seconds (its pinyin work would take the cores from the pushes); 0: "
         "it never gives way.",
     )
+    search_index_busy_budget_s: float = Field(
+        default=0.05,
+        ge=0,
+        le=3600,
+        description="While pushes come (a turn given way), the background search indexing "
+        "still catches up this long per tick — the search text only, PostgreSQL's GIN "
+        "indexes wait for a quiet turn — so a burst's backlog does not all wait for the "
+        "first search after it; 0: nothing while pushes come.",
+    )
     search_index_max_defer_s: float = Field(
         default=10.0,
         ge=0,

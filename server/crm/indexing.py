@@ -301,14 +301,20 @@ def _lock(conn: Connection, *, wait: bool) -> bool:
     """Take the catch-up's turn for this transaction. PostgreSQL: the advisory
     transaction lock (``wait=False``: give up when another instance holds it). SQLite:
     the write lock, taken first (a read-then-write transaction could not take it
-    later once another writer committed)."""
+    later once another writer committed).
+
+    PostgreSQL: the transaction also commits without waiting for its WAL flush
+    (``synchronous_commit = off``, this transaction only): search entries are derived
+    from ``records`` and commit together with the cursor, so a crash that loses the last
+    batches loses both, and the next catch-up redoes them — while a search waiting for a
+    backlog does not wait for a disk flush per batch."""
     if conn.dialect.name == "postgresql":
-        if wait:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-            return True
-        return bool(
-            conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}).scalar()
-        )
+        take = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
+        row = conn.execute(
+            text(f"SELECT set_config('synchronous_commit', 'off', true), {take}(:k)"),
+            {"k": LOCK_KEY},
+        ).one()
+        return True if wait else bool(row[1])
     conn.execute(update(state_t).where(state_t.c.id == 1).values(cursor=state_t.c.cursor))
     return True
 
@@ -468,6 +474,8 @@ def settle_search(
     done = 0
     while True:
         with engine.begin() as conn:
+            # (derived data: no need to wait for the WAL flush, as in :func:`_lock`)
+            conn.execute(text("SELECT set_config('synchronous_commit', 'off', true)"))
             moved = conn.execute(
                 text(
                     "UPDATE record_search SET settled = true WHERE (collection, record_id) IN "

@@ -50,6 +50,11 @@ _HAN_RUN = re.compile(f"({RE_HANS.pattern[len('^(?:') : -len(')+$')]}+)")
 
 @lru_cache(maxsize=32768)
 def _han_run(run: str, style: Style) -> tuple[str, ...]:
+    if style == Style.FIRST_LETTER:
+        # pypinyin's first letter is its normal reading's first character
+        # (``OthersConverter.to_first_letter``): one segmentation of the run for both
+        # (the search text asks for both of every Han value it indexes).
+        return tuple(s[:1] for s in _han_run(run, Style.NORMAL))
     return tuple(lazy_pinyin(run, style=style, errors="default"))
 
 

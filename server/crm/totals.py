@@ -87,8 +87,9 @@ class OrderTotalsRule:
                     stated[m.record_id] = (m.id, {**earlier, **said})
         for qid, (mutation_id, said) in stated.items():
             self._quote(batch, qid, said, mutation_id, line_changed=qid in touched)
-        for qid in touched.keys() - stated.keys():
-            self._quote(batch, qid, {}, touched[qid], line_changed=True)
+        if touched:  # (a unit of customers touches no quote: no set to build)
+            for qid in touched.keys() - stated.keys():
+                self._quote(batch, qid, {}, touched[qid], line_changed=True)
 
     @staticmethod
     def _status(w: UnitWrite) -> None:

@@ -14,13 +14,52 @@ from functools import lru_cache
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
+from pydantic_core import to_json
+
 from sync_protocol import DELETED_FIELD, FieldClock, StoredRecord
 
 CONFLICTS = "_conflicts"
 
 
 def canonical_json(value: Any) -> str:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``.
+
+    An object of plain values (:func:`plain_sorted`: a record's fields, as phones send
+    them) is written by pydantic-core's encoder from a key-sorted copy — the same text,
+    ~4x cheaper; ``tests/server/test_push_encoding.py`` holds the two equal."""
+    if value.__class__ is dict:
+        ordered = plain_sorted(value)
+        if ordered is not None:
+            try:
+                return to_json(ordered).decode()
+            except Exception:  # a lone surrogate: json.dumps writes it, pydantic-core refuses
+                pass
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def plain(value: Any) -> bool:
+    """Text, an integer, a boolean, null or a list of text: what pydantic-core's JSON
+    encoder writes exactly as ``json.dumps`` does (floats differ: ``1e-7`` / ``1e-07``)."""
+    t = value.__class__
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is list:
+        return all(v.__class__ is str for v in value)
+    return False
+
+
+def plain_sorted(value: dict[Any, Any]) -> dict[str, Any] | None:
+    """``value`` with its keys in sorted order when every key is text and every value
+    :func:`plain` (no nested object), else ``None``."""
+    for k, v in value.items():  # plain(), inline: called for every field of every record
+        t = v.__class__
+        if k.__class__ is not str:
+            return None
+        if t is str or t is int or t is bool or v is None:
+            continue
+        if t is not list or not all(x.__class__ is str for x in v):
+            return None
+    return {k: value[k] for k in sorted(value)}
 
 
 def encode_clocks(record: StoredRecord) -> str:

@@ -10,6 +10,10 @@ behind each PostgreSQL-side optimisation, and that awkward values survive it.
   travel as one JSON text unpacked by ``jsonb_array_elements_text``, never as a Python
   list: psycopg builds a text array's literal in Python, escaping element by element
   (~11 ms of server CPU for the ~4,000 duplicate keys of 1,000 new customers).
+* Claiming a push's duplicate keys (rows of ``duplicate_key_claims``, migration 0016)
+  writes no WAL: the table is UNLOGGED (migration 0018) — a claim is a lock, not data.
+  Concurrent pushes of one phone still take turns
+  (``tests/server/test_counter_pg.py::test_two_concurrent_pushes_cannot_both_create_one_phone``).
 * Values that need escaping (quotes, backslashes, control characters, astral-plane
   characters, JSON-looking text) come back exactly as pushed, through the insert and
   the update path.
@@ -26,6 +30,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
+from server.repository.writing import key_list
 from tests.server.conftest import World, build_world, customer_fields, new_id
 
 
@@ -152,3 +157,24 @@ def test_key_lists_travel_as_one_json_text_not_a_python_list(world: World) -> No
     [second] = phone.push([phone.mutation("customers", new_id("c"), twin)])
     assert first["status"] == "applied", first
     assert second["status"] == "rejected" and second["error"]["code"] == "possible_duplicate"
+
+
+def test_claiming_duplicate_keys_writes_no_wal(world: World) -> None:
+    phone = world.phone("rep_a1")
+    params: list[Any] = []
+    with statements(world.context.engine, params) as sql:
+        phone.push([phone.mutation("customers", new_id("c"), customer_fields()) for _ in range(20)])
+    [(claim, _)] = [(s, p) for s, p in zip(sql, params, strict=True) if "duplicate_key_claims" in s]
+    fresh = key_list([f"p:139{i:08d}" for i in range(400)])
+    with world.context.engine.connect() as conn:
+        persistence = conn.exec_driver_sql(
+            "SELECT relpersistence FROM pg_class WHERE relname = 'duplicate_key_claims'"
+        ).scalar_one()
+        [[plan]] = conn.exec_driver_sql(
+            "EXPLAIN (ANALYZE, WAL, FORMAT JSON) " + claim, (fresh,)
+        ).all()
+        conn.rollback()
+    top = plan[0]["Plan"]
+    assert top["Tuples Inserted"] == 400  # 400 new claims ...
+    assert (top["WAL Records"], top["WAL Bytes"]) == (0, 0)  # ... and no WAL for them
+    assert persistence == "u"

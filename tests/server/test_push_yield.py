@@ -53,6 +53,22 @@ def test_yielding_skips_while_the_foreground_is_busy_and_defers_at_most_so_long(
         off()
     assert ran[-1] == -1
 
+    # ``busy``: what runs instead of a turn given way
+    shared: list[str] = []
+    small = yielding(
+        lambda: shared.append("full"),
+        fg,
+        quiet_s=1.0,
+        max_defer_s=5.0,
+        busy=lambda: shared.append("small"),
+    )
+    with fg.running():
+        small()
+        clock.now += 0.5
+    clock.now += 2
+    small()
+    assert shared == ["small", "full"]
+
 
 @pytest.fixture
 def quiet_world(sqlite_url: str) -> Iterator[World]:
@@ -70,7 +86,7 @@ def test_the_search_catch_up_skips_its_tick_right_after_a_push(
     [search] = [t for t in ops.tasks if t.name == "search-index"]
     assert isinstance(search, Periodic)
     calls: list[Any] = []
-    monkeypatch.setattr(operations, "catch_up_search", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(operations, "catch_up_search", lambda *a, **k: calls.append(k))
     clock = FakeClock()
     monkeypatch.setattr(ops.foreground, "clock", clock)
 
@@ -80,7 +96,11 @@ def test_the_search_catch_up_skips_its_tick_right_after_a_push(
     rep = quiet_world.phone("rep_a1")
     assert rep.push_one("customers", new_id("c"), customer_fields())["status"] == "applied"
     search.task()
-    assert len(calls) == 1  # the push just ended: the tick gives way
+    # the push just ended: the tick gives way — to a small share of the catch-up only
+    # (search_index_busy_budget_s, no GIN settling)
+    assert len(calls) == 2
+    assert calls[1]["budget_s"] == quiet_world.context.settings.search_index_busy_budget_s
+    assert calls[1]["settle"] is False
     clock.now += 1.5  # the default search_index_yield_s is 1 s
     search.task()
-    assert len(calls) == 2
+    assert len(calls) == 3 and "settle" not in calls[2]  # a full turn, settling too

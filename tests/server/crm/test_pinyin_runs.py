@@ -27,3 +27,18 @@ def test_readings_equal_lazy_pinyin_of_the_whole_text(text: str, style: Style) -
 def test_a_phrase_is_read_as_a_phrase_across_the_cache() -> None:
     assert readings("重庆") == ["chong", "qing"]
     assert readings("重点 重庆") == ["zhong", "dian", " ", "chong", "qing"]
+
+
+def test_first_letters_are_the_normal_readings_first_letters_across_the_han_block() -> None:
+    """``readings(…, FIRST_LETTER)`` is derived from the NORMAL reading (one segmentation
+    for both): equal to pypinyin's own first letters for every 7th character of the CJK
+    block and extension A, alone and in a phrase."""
+    chars = [chr(c) for c in range(0x3400, 0xA000, 7)]
+    for ch in chars:
+        assert readings(ch, Style.FIRST_LETTER) == lazy_pinyin(
+            ch, style=Style.FIRST_LETTER, errors="default"
+        ), ch
+    phrase = "".join(chars[::97])
+    assert readings(phrase, Style.FIRST_LETTER) == lazy_pinyin(
+        phrase, style=Style.FIRST_LETTER, errors="default"
+    )

@@ -235,3 +235,38 @@ def test_the_grams_function_is_priced_as_expensive(postgres_url: str) -> None:
         ).scalar_one()
         assert cost >= 10_000
     world.context.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_catch_up_skips_the_wal_flush_for_its_own_transactions_only(
+    postgres_url: str,
+) -> None:
+    """Search entries commit without waiting for the WAL flush (derived data, committed
+    with the cursor) — set per transaction: the pooled connection a push takes next
+    still commits durably."""
+    from server.db import make_engine
+
+    world, client = build_world(postgres_url, search_index_interval_s=0)
+    with client:
+        rep = world.phone("rep_a1")
+        rep.push([rep.mutation("customers", new_id("c"), customer_fields("吴一"))])
+        one = make_engine(postgres_url, pool_size=1, max_overflow=0)
+        seen: list[str] = []
+
+        def batch_setting(_c: Any, cursor: Any, statement: str, *_rest: Any) -> None:
+            if statement.startswith("INSERT INTO record_search"):
+                cursor.execute("SELECT current_setting('synchronous_commit')")
+                seen.append(cursor.fetchone()[0])
+
+        from sqlalchemy import event
+
+        event.listen(one, "after_cursor_execute", batch_setting)
+        try:
+            outcome = catch_up_search(one, wait=False)
+            assert outcome.indexed == 1 and outcome.settled == 1
+            assert seen == ["off"]
+            with one.connect() as conn:  # the same pooled connection, next transaction
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+        finally:
+            one.dispose()
+    world.context.engine.dispose()
