@@ -8,6 +8,10 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 HOST   ?= 127.0.0.1
 DB_URL ?= sqlite:///$(CURDIR)/var/fieldsync.db
+# pytest-xdist workers for `make test`/`make pytest` (one per core of the 2-core CI
+# machine; files stay whole on one worker). PYTEST_WORKERS=0: one process, as before.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 # Debian packages the headless Kivy tests and CJK rendering need.
 # chromium: the browser tests of the console (driven by Playwright, never `playwright install`).
@@ -52,7 +56,7 @@ test: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: deps
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -61,7 +65,7 @@ typecheck: deps
 	$(BIN)/mypy
 
 pytest: deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 ## make app — the Kivy app on the desktop against the demo server (make run in another shell)
 app: deps

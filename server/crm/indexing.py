@@ -319,11 +319,20 @@ def _lock(conn: Connection, *, wait: bool) -> bool:
     return True
 
 
-def _catch_up_batch(conn: Connection, outcome: SearchCatchUp, after: int, batch: int) -> int:
+def _catch_up_batch(
+    conn: Connection, outcome: SearchCatchUp, after: int, batch: int, cap: list[int]
+) -> int:
     """One transaction's worth (after :func:`_lock`): the next ``batch`` records with a
     version above ``after`` (at least the cursor), their entries redone where they
     differ, the cursor moved. Returns where the next batch starts, or -1 when the window
-    reached the end (nothing more to read now)."""
+    reached the end (nothing more to read now).
+
+    ``cap`` (one catch-up's state, empty at first): once a window has read past its
+    horizon, the next windows start above that window — so a version between the horizon
+    and the window's end that commits *meanwhile* is never read by this catch-up, and
+    the cursor must not move past it: it stays at most at the first such horizon for
+    the rest of the catch-up (the next one re-reads from there; entries already of their
+    version are not redone)."""
     cursor = read_cursor(conn)
     # The horizon first: every version up to it has committed and is visible to the
     # statements below (READ COMMITTED: a snapshot per statement, taken later).
@@ -379,6 +388,10 @@ def _catch_up_batch(conn: Connection, outcome: SearchCatchUp, after: int, batch:
     # there, but never past the horizon (a version below it may still commit). Records
     # above the horizon were indexed all the same: their entries carry their versions.
     reach = horizon if done else min(horizon, last)
+    if cap:
+        reach = min(reach, cap[0])
+    if not done and last > horizon and not cap:
+        cap.append(horizon)
     if reach > cursor:
         conn.execute(update(state_t).where(state_t.c.id == 1).values(cursor=reach))
         cursor = reach
@@ -436,6 +449,7 @@ def _catch_up(
             return SearchCatchUp(cursor)
     outcome = SearchCatchUp(cursor)
     after = cursor
+    cap: list[int] = []
     deadline = None if budget_s is None else time.monotonic() + budget_s
     while limit is None or outcome.batches < limit:
         if deadline is not None and outcome.batches and time.monotonic() >= deadline:
@@ -444,7 +458,7 @@ def _catch_up(
             if not _lock(conn, wait=wait):
                 outcome.skipped = True
                 return outcome
-            after = _catch_up_batch(conn, outcome, after, batch)
+            after = _catch_up_batch(conn, outcome, after, batch, cap)
         outcome.batches += 1
         if after < 0 or (upto is not None and after >= upto):
             break
