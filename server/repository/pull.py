@@ -37,7 +37,7 @@ import heapq
 import json
 import operator
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -452,6 +452,10 @@ class LoopReader:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: A page is being read on this connection (:meth:`page_rows`).
         self.paging = False
+        #: PostgreSQL: coroutines inside a statement on a connection (by ``id``), and
+        #: connections dropped while some were (:meth:`aclose`): closed by the last one.
+        self._users: dict[int, int] = {}
+        self._retired: dict[int, Any] = {}
 
     @property
     def dbapi_connection(self) -> Any:
@@ -491,10 +495,15 @@ class LoopReader:
                 sql, params = page_statement(principal, since, high, n, "named")
                 self._cursor.execute(sql, params)
                 return merge_rows(self._cursor.fetchall(), n)
-            if self._async is None:
+            conn = self._async
+            if conn is None:
                 return None
             sql, params = page_statement(principal, since, high, n, "pyformat")
-            async with asyncio.timeout(self.TIMEOUT_S), self._async.cursor() as cursor:
+            async with (
+                self._using(conn),
+                asyncio.timeout(self.TIMEOUT_S),
+                conn.cursor() as cursor,
+            ):
                 await cursor.execute(sql, params)
                 return merge_rows(await cursor.fetchall(), n)
         except Exception:
@@ -516,15 +525,46 @@ class LoopReader:
             self._loop = loop
         # A cursor per read: concurrent polls share the connection (psycopg serialises
         # them), never a cursor's result.
-        async with self._async.cursor() as cursor:
+        conn = self._async
+        async with self._using(conn), conn.cursor() as cursor:
             return await read_counter_async(cursor)
 
+    @contextlib.asynccontextmanager
+    async def _using(self, conn: Any) -> AsyncIterator[None]:
+        key = id(conn)
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._users[key] - 1
+            if left:
+                self._users[key] = left
+            else:
+                del self._users[key]
+                retired = self._retired.pop(key, None)
+                if retired is not None:
+                    await _close(retired)
+
     async def aclose(self) -> None:
+        """Drop the connections. A PostgreSQL connection other coroutines are still
+        inside a statement on (a poll timed out while others share it) is closed by the
+        last of them: psycopg's ``close()`` frees the driver's connection without its
+        lock, under a statement another coroutine may be waiting on (suspected cause of
+        server processes aborting — SIGABRT, a segfault in libpq — during the reconnect
+        storm of bench/live_bench.py's 1,000 devices with instances restarted)."""
         raw, self._raw, self._cursor = self._raw, None, None
         if raw is not None:
             with contextlib.suppress(Exception):
                 raw.invalidate()  # never back to the pool: its isolation level was changed
         conn, self._async, self._loop = self._async, None, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        if conn is None:
+            return
+        if self._users.get(id(conn)):
+            self._retired[id(conn)] = conn
+        else:
+            await _close(conn)
+
+
+async def _close(conn: Any) -> None:
+    with contextlib.suppress(Exception):
+        await conn.close()
