@@ -39,3 +39,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             indirect=True,
             scope="module",
         )
+
+
+@pytest.fixture
+def quiet_world(db_url: str) -> Iterator[World]:
+    """The two-team world without the background indexer: only readers catch up."""
+    w, client = build_world(db_url, search_index_interval_s=0)
+    with client:
+        yield w
+    w.context.engine.dispose()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,15 +30,6 @@ from tests.server.manager.conftest import Web
 
 PEOPLE = ("admin", "mgr_a", "mgr_b", "rep_a1")
 NAMES = ("张伟", "张三", "章三", "李四", "王五", "张伟明", "安娜", "白云", "Zoe Wang", "赵六")
-
-
-@pytest.fixture
-def quiet_world(db_url: str) -> Iterator[World]:
-    """The two-team world without the background indexer: only readers catch up."""
-    w, client = build_world(db_url, search_index_interval_s=0)
-    with client:
-        yield w
-    w.context.engine.dispose()
 
 
 def _principal(world: World, conn: Connection, name: str) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
@@ -34,15 +33,6 @@ from tests.server.console.conftest import Browser
 from tests.server.manager.conftest import Web
 
 records_t = cast(Table, Record.__table__)
-
-
-@pytest.fixture
-def quiet_world(db_url: str) -> Iterator[World]:
-    """The two-team world without the background indexer: only readers catch up."""
-    w, client = build_world(db_url, search_index_interval_s=0)
-    with client:
-        yield w
-    w.context.engine.dispose()
 
 
 def entries(engine: Engine, record_ids: list[str]) -> dict[str, tuple[str | None, int]]:
@@ -208,36 +198,47 @@ def _push(engine: Engine, user_id: str, record_ids: list[str], **kw: Any) -> Non
         s.commit()
 
 
+class HeldPush:
+    """A push of ``record_id`` held open just before its commit (its version taken, not
+    visible) on a thread of its own, until :meth:`commit`."""
+
+    def __init__(self, engine: Engine, user_id: str, record_id: str) -> None:
+        self._release, holding = threading.Event(), threading.Event()
+        self._errors: list[BaseException] = []
+
+        def hold() -> None:
+            holding.set()
+            self._release.wait(30)
+
+        def push() -> None:
+            try:
+                _push(engine, user_id, [record_id], before_commit=hold)
+            except BaseException as exc:
+                self._errors.append(exc)
+
+        self._thread = threading.Thread(target=push)
+        self._thread.start()
+        assert holding.wait(30)
+
+    def commit(self) -> None:
+        self._release.set()
+        self._thread.join(30)
+        assert not self._errors, self._errors
+
+
 @pytest.mark.postgres
 def test_the_cursor_never_skips_a_held_commit(postgres_url: str) -> None:
     world, client = build_world(postgres_url, search_index_interval_s=0)
     with client:
         engine = world.context.engine
         held, later = new_id("c"), new_id("c")
-        release, holding = threading.Event(), threading.Event()
-        errors: list[BaseException] = []
-
-        def hold() -> None:
-            holding.set()
-            release.wait(30)
-
-        def held_writer() -> None:
-            try:
-                _push(engine, world.users["rep_a1"], [held], before_commit=hold)
-            except BaseException as exc:
-                errors.append(exc)
-
-        writer = threading.Thread(target=held_writer)
-        writer.start()
-        assert holding.wait(30)
+        writer = HeldPush(engine, world.users["rep_a1"], held)
         _push(engine, world.users["rep_a2"], [later])  # a higher version, committed first
         first = catch_up_search(engine)
         assert first.indexed == 1 and entries(engine, [held, later]).keys() == {later}
         with engine.connect() as conn:
             assert read_cursor(conn) < versions(engine)[later]  # held back by the writer
-        release.set()
-        writer.join(30)
-        assert not errors, errors
+        writer.commit()
         assert catch_up_search(engine).indexed == 1  # only the late one: `later` is done
         live = versions(engine)
         assert {k: v for k, (_, v) in entries(engine, [held, later]).items()} == {
@@ -262,22 +263,7 @@ def test_a_commit_landing_between_two_batches_of_one_catch_up_is_not_skipped(
     with client:
         engine = world.context.engine
         held, later = new_id("c"), [new_id("c"), new_id("c")]
-        release, holding = threading.Event(), threading.Event()
-        errors: list[BaseException] = []
-
-        def hold() -> None:
-            holding.set()
-            release.wait(30)
-
-        def held_writer() -> None:
-            try:
-                _push(engine, world.users["rep_a1"], [held], before_commit=hold)
-            except BaseException as exc:
-                errors.append(exc)
-
-        writer = threading.Thread(target=held_writer)
-        writer.start()
-        assert holding.wait(30)
+        writer = HeldPush(engine, world.users["rep_a1"], held)
         for rid in later:  # higher versions, committed first, one push each
             _push(engine, world.users["rep_a2"], [rid])
         one_batch = indexing._catch_up_batch
@@ -286,14 +272,13 @@ def test_a_commit_landing_between_two_batches_of_one_catch_up_is_not_skipped(
         def then_release(*args: Any) -> int:
             out = one_batch(*args)
             if not calls:  # the fault-injection point: the late commit lands here
-                release.set()
-                writer.join(30)
+                writer.commit()
             calls.append(out)
             return out
 
         monkeypatch.setattr(indexing, "_catch_up_batch", then_release)
         catch_up_search(engine, batch=1)
-        assert len(calls) >= 2 and not errors, errors
+        assert len(calls) >= 2
         monkeypatch.undo()
         live = versions(engine)
         with engine.connect() as conn:
