@@ -298,9 +298,16 @@ def _push_rows(push: Any, dbs: list[str]) -> list[str]:
             f"**{_n(stale.get('push_at_size_per_s'))} mutations/s** = "
             f"{stale.get('at_size_vs_first')}× the first 20,000 "
             f"({_n(stale.get('push_first_20k_per_s'))}/s; load {stale.get('load_average_at_size')}"
-            f"; {push.get('date', '–')})",
-            "no degradation with size beyond the B-tree's own (the same bench on SQLite, "
-            "with its statistics, gives the SQLite row's ratio)",
+            f"; {push.get('pg_stale_date', push.get('date', '–'))})"
+            + (
+                f"; **{stale['stale_vs_fresh_at_size']}×** the same push once analysed "
+                f"({_n(stale.get('push_at_size_fresh_statistics_per_s'))}/s; search indexer "
+                f"{stale.get('search_indexer', 'on')})"
+                if "stale_vs_fresh_at_size" in stale
+                else ""
+            ),
+            "no degradation for want of statistics (stale ≈ analysed at the same size; "
+            "size alone costs what the SQLite row's ratio shows)",
         )
     writers = push.get("postgresql_writers")
     if isinstance(writers, dict):
