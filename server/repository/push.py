@@ -180,6 +180,7 @@ class PushBatch:
             for pk, rid, owner, customer, version, deleted, data, clocks, created in lookup(
                 self.conn, _LOAD_ROWS, "record_id", chunk, (collection,)
             ):
+                record = decode_record(data, clocks, deleted)
                 self.rows[(collection, rid)] = RowState(
                     pk=pk,
                     collection=collection,
@@ -187,9 +188,10 @@ class PushBatch:
                     owner_id=owner,
                     customer_id=customer,
                     version=version,
-                    record=decode_record(data, clocks, deleted),
+                    record=record,
                     created_at_ms=created,
                     stored_version=version,
+                    stored=record,
                 )
         for rid in wanted:
             self.rows.setdefault((collection, rid), None)
