@@ -49,9 +49,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     Connection,
@@ -102,23 +102,71 @@ class IndexedRow:
     version: int = 0
     #: Its duplicate keys when the caller has them already (computed when None).
     keys: frozenset[str] | None = None
+    #: The fields stored for it before this write (``None``: nothing stored, or a
+    #: deleted record — no keys): whose keys ``record_keys`` holds for it now. Not
+    #: known (the default) only where nothing is stored (``fresh``).
+    stored: Mapping[str, Any] | Literal["unknown"] | None = "unknown"
 
 
 def index_keys(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
     """Replace the duplicate keys of ``rows`` (deleted rows lose theirs); ``fresh``: the
-    table holds none of them yet (new records, a backfill), nothing to delete."""
-    keyed = [r for r in rows if r.collection in KEYED]
-    if not fresh:
-        _delete(conn, "record_keys", keyed)
-    key_rows = [
-        (r.collection, r.record_id, k)
-        for r in keyed
-        if not r.deleted
-        for k in sorted(duplicate_keys(r.fields) if r.keys is None else r.keys)
-    ]
+    table holds none of them yet (new records, a backfill), nothing to delete.
+
+    **By difference.** ``record_keys`` is one B-tree keyed ``(collection, key,
+    record_id)`` (migration 0019) with no index by record: what it holds for a record
+    is the keys of the record's stored fields (``IndexedRow.stored`` — every write path
+    ends in a push flush, which writes exactly those), so the keys those gave and the new
+    fields do not are deleted by their full key, and only the new ones are inserted. An
+    update that leaves the five key fields alone writes nothing here.
+
+    A key inserted when it is already there is skipped, not an error: were the stored
+    keys ever not what the stored fields give now (``duplicate_keys`` changed its
+    normalisation without re-backfilling the table), the write still succeeds; the
+    leftover key can only name a candidate that :mod:`.duplicates` re-checks against
+    the record's fields, and a re-backfill (:func:`.backfill.reindex_all`) removes it."""
+    gone: list[tuple[str, str, str]] = []
+    key_rows: list[tuple[str, str, str]] = []
+    for r in rows:
+        if r.collection not in KEYED:
+            continue
+        new = _NO_KEYS if r.deleted else duplicate_keys(r.fields) if r.keys is None else r.keys
+        if fresh:
+            key_rows.extend((r.collection, r.record_id, k) for k in sorted(new))
+            continue
+        if isinstance(r.stored, str):
+            raise ValueError(f"{r.collection}/{r.record_id}: the stored fields are needed")
+        old = _NO_KEYS if r.stored is None else duplicate_keys(r.stored)
+        if old != new:
+            gone.extend((r.collection, k, r.record_id) for k in sorted(old - new))
+            key_rows.extend((r.collection, r.record_id, k) for k in sorted(new - old))
+    if gone:
+        _delete_keys(conn, gone)
     # One statement straight to the driver (a push of 1,000 customers has ~4,000 keys:
     # SQLAlchemy's executemany paid a round of Python per row).
-    insert_rows(conn, "record_keys", _KEY_COLUMNS, key_rows)
+    insert_rows(conn, "record_keys", _KEY_COLUMNS, key_rows, skip_taken=True)
+
+
+_NO_KEYS: frozenset[str] = frozenset()
+
+
+def _delete_keys(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> None:
+    """Delete the ``record_keys`` rows ``(collection, key, record_id)``: each an equality
+    on the full primary key (PostgreSQL: found key by key and deleted by ``ctid``, as
+    :func:`server.repository.writing.delete_by_key` — plan-stable)."""
+    if conn.dialect.name == "postgresql":
+        for start in range(0, len(keys), _CHUNK * 4):
+            payload = json.dumps(keys[start : start + _CHUNK * 4], ensure_ascii=False)
+            conn.exec_driver_sql(
+                "DELETE FROM record_keys WHERE ctid = ANY(ARRAY(SELECT q.ctid FROM "
+                "jsonb_array_elements(%s::jsonb) AS e CROSS JOIN LATERAL (SELECT ctid FROM "
+                "record_keys WHERE collection = e->>0 AND key = e->>1 AND record_id = e->>2 "
+                "OFFSET 0) AS q))",
+                (payload,),
+            )
+        return
+    conn.exec_driver_sql(
+        "DELETE FROM record_keys WHERE collection = ? AND key = ? AND record_id = ?", keys
+    )
 
 
 def _entry(r: IndexedRow) -> tuple[str, str, str, str, str | None, int]:
