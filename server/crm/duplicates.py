@@ -136,38 +136,52 @@ def _read_stored(batch: Batch, state: _Keys, keys: Set[str]) -> None:
 
 class DuplicatesRule:
     def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
-        state = _state(batch)
+        state = cast(_Keys | None, batch.scratch.get(_STATE)) or _state(batch)
+        stored, seen = state.stored, state.seen
         # Each member's duplicate keys as the check computed them (``None``: not asked),
         # for the keys the batch remembers below: computed once per member.
         held: list[frozenset[str] | None] = []
         for w in unit:
             m = w.mutation
-            if m.collection not in TARGETS:
-                held.append(None)
-                continue
-            keys, new_keys = self._new_keys(w)
+            keys: frozenset[str] | None = None
+            new_keys: Set[str] = _NONE
+            if m.collection in TARGETS and m.op == "upsert" and not w.row.record.deleted:
+                # The keys the write introduced: all of a new (or revived) record's; of an
+                # update naming one of the fields, those its previous state lacked.
+                before = w.before
+                if before is None or before.record.deleted:
+                    keys = new_keys = duplicate_keys(w.row.record.fields)
+                elif any(n in m.fields for n in DUPLICATE_FIELDS):
+                    keys = duplicate_keys(w.row.record.fields)
+                    new_keys = keys - duplicate_keys(before.record.fields)
             held.append(keys)
-            if not new_keys:
+            if not new_keys or OVERRIDE in (m.override or ()):
                 continue
-            if OVERRIDE not in (m.override or ()):
-                matches = self._matches(batch, state, w, new_keys)
-                if matches:
-                    first = matches[0]
-                    raise Rejected(
-                        ErrorCode.POSSIBLE_DUPLICATE,
-                        f"{m.collection}: looks like an existing record "
-                        f"(same {first['matched_on'].replace('_', ' + ')}); "
-                        "resend with override to save it anyway",
-                        {"matches": matches},
-                        mutation_id=m.id,
-                    )
-        seen = state.seen
+            if (
+                state.sql is not None
+                and new_keys <= state.looked
+                and stored.keys().isdisjoint(new_keys)
+                and seen.keys().isdisjoint(new_keys)
+            ):
+                continue  # read already, and no record holds any of them: no match
+            matches = self._matches(batch, state, w, new_keys)
+            if matches:
+                first = matches[0]
+                raise Rejected(
+                    ErrorCode.POSSIBLE_DUPLICATE,
+                    f"{m.collection}: looks like an existing record "
+                    f"(same {first['matched_on'].replace('_', ' + ')}); "
+                    "resend with override to save it anyway",
+                    {"matches": matches},
+                    mutation_id=m.id,
+                )
         for w, keys in zip(unit, held, strict=True):
             # accepted: later units of this push compare with it too
-            if w.mutation.collection in TARGETS and not w.row.record.deleted:
-                found = (w.row.collection, w.row.record_id)
+            row = w.row
+            if w.mutation.collection in TARGETS and not row.record.deleted:
+                found = (row.collection, row.record_id)
                 if keys is None:
-                    keys = duplicate_keys(w.row.record.fields)
+                    keys = duplicate_keys(row.record.fields)
                 for key in keys:
                     holders = seen.get(key)
                     if holders is None:
@@ -177,21 +191,6 @@ class DuplicatesRule:
                             seen[key] = {holders, found}
                     else:
                         holders.add(found)
-
-    @staticmethod
-    def _new_keys(w: UnitWrite) -> tuple[frozenset[str] | None, Set[str]]:
-        """(the row's duplicate keys if computed, the keys the write introduced)."""
-        m = w.mutation
-        if m.op != "upsert" or w.row.record.deleted:
-            return None, _NONE
-        before = w.before if w.before is not None and not w.before.record.deleted else None
-        if before is None:
-            keys = duplicate_keys(w.row.record.fields)
-            return keys, keys
-        if not any(n in m.fields for n in DUPLICATE_FIELDS):
-            return None, _NONE
-        keys = duplicate_keys(w.row.record.fields)
-        return keys, keys - duplicate_keys(before.record.fields)
 
     def _matches(
         self, batch: Batch, state: _Keys, w: UnitWrite, keys: Set[str]
