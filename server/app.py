@@ -47,6 +47,18 @@ from .throttle import LoginThrottle
 
 log = logging.getLogger("fieldsync.server")
 
+
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = [sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite needs none
+        return tuple(errors)
+    return (*errors, psycopg.OperationalError)
+
+
+_UNAVAILABLE = _unavailable_errors()
+
 _HTTP_CODES = {
     400: ErrorCode.VALIDATION_FAILED,
     401: ErrorCode.UNAUTHORIZED,
@@ -107,17 +119,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         _note_error(request, code)
         return _error_response(exc.status_code, code, str(exc.detail))
 
-    @app.exception_handler(sqlalchemy.exc.OperationalError)
-    async def database_busy(request: Request, exc: sqlalchemy.exc.OperationalError) -> JSONResponse:
+    async def database_busy(request: Request, exc: Exception) -> JSONResponse:
         _note_error(request, ErrorCode.SERVICE_UNAVAILABLE)
-        # A lock wait that timed out, a dropped connection, a restarting database: the
-        # transaction rolled back and nothing changed, so the client may simply retry
-        # (pushes are idempotent by mutation id). Not a 500: it is not a bug.
+        # A lock wait that timed out, a dropped connection, a restarting database, every
+        # pooled connection taken for ``pool_timeout`` (a connect storm after a restart):
+        # the transaction rolled back or never began and nothing changed, so the client
+        # may simply retry (pushes are idempotent by mutation id). Not a 500: not a bug.
         log.warning(
             "database unavailable on %s %s: %s",
             request.method,
             request.url.path,
-            type(exc.orig).__name__,
+            type(getattr(exc, "orig", None) or exc).__name__,
         )
         response = _error_response(
             503,
@@ -126,6 +138,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
         response.headers["Retry-After"] = "1"
         return response
+
+    # The pool's wait for a connection (``sqlalchemy.exc.TimeoutError``, not an
+    # OperationalError) and psycopg's own errors on the connections it is used directly
+    # for (the event loop's PostgreSQL reads) are the same condition.
+    for unavailable in _UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_busy)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -27,6 +27,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -219,15 +220,20 @@ class LoginThrottle(Base):
 
 
 class RecordKey(Base):
-    """A normalised duplicate key of a customer or lead (:mod:`server.crm.keys`)."""
+    """A normalised duplicate key of a customer or lead (:mod:`server.crm.keys`).
+
+    One B-tree keyed ``(collection, key, record_id)`` (migration 0019; on SQLite a
+    ``WITHOUT ROWID`` table): the duplicate check's lookup by key is a search in it, and
+    a record's keys are replaced by difference — the keys of its stored fields against
+    those of its new ones (:func:`server.crm.indexing.index_keys`) — so no second index
+    by record is kept up to date on every write."""
 
     __tablename__ = "record_keys"
     __table_args__ = (
-        Index("ix_record_keys_lookup", "collection", "key"),
-        Index("ix_record_keys_record", "collection", "record_id"),
+        PrimaryKeyConstraint("collection", "key", "record_id", name="record_keys_pkey"),
+        {"sqlite_with_rowid": False},
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     collection: Mapped[str] = mapped_column(String(64))
     record_id: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(300))

@@ -63,11 +63,19 @@ class CrmRules:
 
     def on_flush(self, batch: Batch, written: Sequence[RowState]) -> None:
         # A row the batch inserted (no ``pk``) has no keys or reminder yet: nothing to
-        # delete first. Search entries are not written here (caught up from the
+        # delete first; a stored one's keys are replaced by difference with those of its
+        # stored fields. Search entries are not written here (caught up from the
         # versions, :func:`.indexing.catch_up_search`).
         for fresh in (False, True):
             rows = [
-                IndexedRow(r.collection, r.record_id, r.record.fields, r.record.deleted, r.owner_id)
+                IndexedRow(
+                    r.collection,
+                    r.record_id,
+                    r.record.fields,
+                    r.record.deleted,
+                    r.owner_id,
+                    stored=None if r.stored is None or r.stored.deleted else r.stored.fields,
+                )
                 for r in written
                 if (r.pk is None) == fresh
             ]

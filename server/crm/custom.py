@@ -77,6 +77,8 @@ class CustomFieldsRule:
                 creating = w.before is None or w.before.record.deleted
                 if not creating and "custom" not in m.fields:
                     continue
+                if not _definition_ids(batch):
+                    continue  # nothing declared: no declaration to check against
                 errors = custom_errors(
                     _definitions(batch, m.collection), fields.get("custom"), creating=creating
                 )

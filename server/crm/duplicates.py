@@ -38,12 +38,8 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "customers": ("customers",),
     "leads": ("leads", "customers"),
 }
-_SEEN = "duplicate_keys_seen"
+_STATE = "duplicate_keys"
 _NONE: frozenset[str] = frozenset()
-
-
-_STORED = "duplicate_keys_stored"
-_COMPARED = "duplicate_keys_compared"
 
 
 def _lookup_sql(collections: Sequence[str]) -> str:
@@ -61,19 +57,46 @@ _LOCK_KEYS = (
     "ON CONFLICT (h) DO UPDATE SET h = excluded.h"
 )
 
+#: The records of this push holding a key: one record as a bare ``(collection,
+#: record_id)`` (nearly every key of a push), more as a set.
+_Holders = tuple[str, str] | set[tuple[str, str]]
 
-def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
-    """Stored records holding each of ``keys`` (in ``record_keys`` at the batch's reads).
+
+class _Keys:
+    """The rule's state in one push batch (``batch.scratch``)."""
+
+    __slots__ = ("looked", "seen", "sql", "stored")
+
+    def __init__(self) -> None:
+        #: The lookup over the push's targets (``None``: nothing read yet).
+        self.sql: str | None = None
+        #: Every key read from ``record_keys`` so far (held by a record or not).
+        self.looked: set[str] = set()
+        #: Stored records holding a key, for the keys some record holds (most keys of a
+        #: push of new customers are held by none: no object is made for them).
+        self.stored: dict[str, list[tuple[str, str]]] = {}
+        #: Keys of this push's accepted units and the records holding them.
+        self.seen: dict[str, _Holders] = {}
+
+
+def _state(batch: Batch) -> _Keys:
+    state = cast(_Keys | None, batch.scratch.get(_STATE))
+    if state is None:
+        state = batch.scratch[_STATE] = _Keys()
+    return state
+
+
+def _read_stored(batch: Batch, state: _Keys, keys: Set[str]) -> None:
+    """Make sure ``state.stored`` knows the stored records holding each of ``keys`` (in
+    ``record_keys`` at the batch's reads).
 
     The first call reads the keys of *every* mutation of the push at once — a push of
     1,000 new customers asks the database once, not once per customer; a key only the
     merged record has (an update naming one of the fields) is read when first asked."""
-    cache = cast(dict[str, list[tuple[str, str]]] | None, batch.scratch.get(_STORED))
-    if cache is not None and all(k in cache for k in keys):
-        return cache  # the common case after the first call: read with the batch's keys
+    if state.sql is not None and keys <= state.looked:
+        return  # the common case after the first call: read with the batch's keys
     wanted = set(keys)
-    if cache is None:
-        cache = batch.scratch[_STORED] = {}
+    if state.sql is None:
         compared: set[str] = set()
         for m in batch.mutations:
             if m.collection in TARGETS:
@@ -81,11 +104,16 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
                 if m.op == "upsert":
                     wanted |= duplicate_keys(m.fields)
         # Every unit checked in this batch is one of its mutations: its targets are here.
-        batch.scratch[_COMPARED] = _lookup_sql(sorted(compared))
-    missing = sorted(k for k in wanted if k not in cache)
-    for key in missing:
-        cache[key] = []
-    if missing and batch.conn.dialect.name == "postgresql":
+        state.sql = _lookup_sql(sorted(compared))
+    fresh = wanted - state.looked
+    if not fresh:
+        return
+    state.looked |= fresh
+    postgres = batch.conn.dialect.name == "postgresql"
+    # The order of the keys changes no answer (an ``IN`` list; PostgreSQL claims them in
+    # hash order): sorted where it is cheap to be deterministic.
+    missing = sorted(fresh) if postgres else list(fresh)
+    if postgres:
         # Pushes do not serialise on PostgreSQL: two pushes creating the same phone at
         # the same moment would both find it free. Claiming each key — a row of
         # ``duplicate_key_claims`` inserted or updated (one statement, in hash order)
@@ -95,66 +123,93 @@ def _stored(batch: Batch, keys: Set[str]) -> dict[str, list[tuple[str, str]]]:
         # table (max_locks_per_transaction × max_connections = 6,400 entries by
         # default): two such pushes at once ran out of it ("out of shared memory").
         batch.conn.exec_driver_sql(_LOCK_KEYS, (key_list(missing),))
+    stored = state.stored
     for start in range(0, len(missing), LOOKUP_CHUNK):  # a push's keys in one statement
         chunk = missing[start : start + LOOKUP_CHUNK]
-        sql = cast(str, batch.scratch[_COMPARED])
-        for collection, record_id, key in lookup(batch.conn, sql, "key", chunk):
-            cache[key].append((collection, record_id))
-    return cache
-
-
-def _seen(batch: Batch) -> dict[str, set[tuple[str, str]]]:
-    return cast(dict[str, set[tuple[str, str]]], batch.scratch.setdefault(_SEEN, {}))
+        for collection, record_id, key in lookup(batch.conn, state.sql, "key", chunk):
+            found = stored.get(key)
+            if found is None:
+                stored[key] = [(collection, record_id)]
+            else:
+                found.append((collection, record_id))
 
 
 class DuplicatesRule:
     def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
+        state = cast(_Keys | None, batch.scratch.get(_STATE)) or _state(batch)
+        stored, seen = state.stored, state.seen
+        # Each member's duplicate keys as the check computed them (``None``: not asked),
+        # for the keys the batch remembers below: computed once per member.
+        held: list[frozenset[str] | None] = []
         for w in unit:
-            new_keys = self._new_keys(w)
-            if not new_keys:
+            m = w.mutation
+            keys: frozenset[str] | None = None
+            new_keys: Set[str] = _NONE
+            if m.collection in TARGETS and m.op == "upsert" and not w.row.record.deleted:
+                # The keys the write introduced: all of a new (or revived) record's; of an
+                # update naming one of the fields, those its previous state lacked.
+                before = w.before
+                if before is None or before.record.deleted:
+                    keys = new_keys = duplicate_keys(w.row.record.fields)
+                elif any(n in m.fields for n in DUPLICATE_FIELDS):
+                    keys = duplicate_keys(w.row.record.fields)
+                    new_keys = keys - duplicate_keys(before.record.fields)
+            held.append(keys)
+            if not new_keys or OVERRIDE in (m.override or ()):
                 continue
-            if OVERRIDE not in (w.mutation.override or ()):
-                matches = self._matches(batch, w, new_keys)
-                if matches:
-                    first = matches[0]
-                    raise Rejected(
-                        ErrorCode.POSSIBLE_DUPLICATE,
-                        f"{w.mutation.collection}: looks like an existing record "
-                        f"(same {first['matched_on'].replace('_', ' + ')}); "
-                        "resend with override to save it anyway",
-                        {"matches": matches},
-                        mutation_id=w.mutation.id,
-                    )
-        seen = _seen(batch)
-        for w in unit:  # accepted: later units of this push compare with it too
-            if w.mutation.collection in TARGETS and not w.row.record.deleted:
-                found = (w.row.collection, w.row.record_id)
-                for key in duplicate_keys(w.row.record.fields):
-                    seen.setdefault(key, set()).add(found)
+            if (
+                state.sql is not None
+                and new_keys <= state.looked
+                and stored.keys().isdisjoint(new_keys)
+                and seen.keys().isdisjoint(new_keys)
+            ):
+                continue  # read already, and no record holds any of them: no match
+            matches = self._matches(batch, state, w, new_keys)
+            if matches:
+                first = matches[0]
+                raise Rejected(
+                    ErrorCode.POSSIBLE_DUPLICATE,
+                    f"{m.collection}: looks like an existing record "
+                    f"(same {first['matched_on'].replace('_', ' + ')}); "
+                    "resend with override to save it anyway",
+                    {"matches": matches},
+                    mutation_id=m.id,
+                )
+        for w, keys in zip(unit, held, strict=True):
+            # accepted: later units of this push compare with it too
+            row = w.row
+            if w.mutation.collection in TARGETS and not row.record.deleted:
+                found = (row.collection, row.record_id)
+                if keys is None:
+                    keys = duplicate_keys(row.record.fields)
+                for key in keys:
+                    holders = seen.get(key)
+                    if holders is None:
+                        seen[key] = found
+                    elif isinstance(holders, tuple):
+                        if holders != found:
+                            seen[key] = {holders, found}
+                    else:
+                        holders.add(found)
 
-    @staticmethod
-    def _new_keys(w: UnitWrite) -> Set[str]:
-        m = w.mutation
-        if m.collection not in TARGETS or m.op != "upsert" or w.row.record.deleted:
-            return _NONE
-        before = w.before if w.before is not None and not w.before.record.deleted else None
-        if before is None:
-            return duplicate_keys(w.row.record.fields)
-        if not any(n in m.fields for n in DUPLICATE_FIELDS):
-            return _NONE
-        return duplicate_keys(w.row.record.fields) - duplicate_keys(before.record.fields)
-
-    def _matches(self, batch: Batch, w: UnitWrite, keys: Set[str]) -> list[dict[str, Any]]:
+    def _matches(
+        self, batch: Batch, state: _Keys, w: UnitWrite, keys: Set[str]
+    ) -> list[dict[str, Any]]:
+        _read_stored(batch, state, keys)
+        stored, seen = state.stored, state.seen
+        if stored.keys().isdisjoint(keys) and seen.keys().isdisjoint(keys):
+            return []  # no record holds any of them: nothing to confirm
         targets = TARGETS[w.mutation.collection]
-        stored = _stored(batch, keys)
         candidates: dict[tuple[str, str], str] = {}
         for key in sorted(keys):
             for found in stored.get(key, ()):
                 if found[0] in targets:
                     candidates.setdefault(found, key)
-        seen = _seen(batch)
         for key in keys:
-            for found in seen.get(key, ()):
+            holders = seen.get(key)
+            if holders is None:
+                continue
+            for found in (holders,) if isinstance(holders, tuple) else holders:
                 if found[0] in targets:
                     candidates.setdefault(found, key)
         return list(self._confirmed(batch, w, candidates.items()))

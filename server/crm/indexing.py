@@ -49,9 +49,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     Connection,
@@ -85,6 +85,8 @@ _CHUNK = 500
 _KEY_COLUMNS = (("collection", "text"), ("record_id", "text"), ("key", "text"))
 #: Records read per catch-up transaction (the window of versions one batch covers).
 BATCH = 500
+#: The clock of the catch-up's budgets (a test's to replace).
+_clock = time.monotonic
 #: PostgreSQL advisory lock of the search catch-up ("fssearch"): outside the range of the
 #: writers' marks (:mod:`server.repository.state`), so it never holds back a pull.
 LOCK_KEY = 0x6673736561726368
@@ -102,23 +104,71 @@ class IndexedRow:
     version: int = 0
     #: Its duplicate keys when the caller has them already (computed when None).
     keys: frozenset[str] | None = None
+    #: The fields stored for it before this write (``None``: nothing stored, or a
+    #: deleted record — no keys): whose keys ``record_keys`` holds for it now. Not
+    #: known (the default) only where nothing is stored (``fresh``).
+    stored: Mapping[str, Any] | Literal["unknown"] | None = "unknown"
 
 
 def index_keys(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = False) -> None:
     """Replace the duplicate keys of ``rows`` (deleted rows lose theirs); ``fresh``: the
-    table holds none of them yet (new records, a backfill), nothing to delete."""
-    keyed = [r for r in rows if r.collection in KEYED]
-    if not fresh:
-        _delete(conn, "record_keys", keyed)
-    key_rows = [
-        (r.collection, r.record_id, k)
-        for r in keyed
-        if not r.deleted
-        for k in sorted(duplicate_keys(r.fields) if r.keys is None else r.keys)
-    ]
+    table holds none of them yet (new records, a backfill), nothing to delete.
+
+    **By difference.** ``record_keys`` is one B-tree keyed ``(collection, key,
+    record_id)`` (migration 0019) with no index by record: what it holds for a record
+    is the keys of the record's stored fields (``IndexedRow.stored`` — every write path
+    ends in a push flush, which writes exactly those), so the keys those gave and the new
+    fields do not are deleted by their full key, and only the new ones are inserted. An
+    update that leaves the five key fields alone writes nothing here.
+
+    A key inserted when it is already there is skipped, not an error: were the stored
+    keys ever not what the stored fields give now (``duplicate_keys`` changed its
+    normalisation without re-backfilling the table), the write still succeeds; the
+    leftover key can only name a candidate that :mod:`.duplicates` re-checks against
+    the record's fields, and a re-backfill (:func:`.backfill.reindex_all`) removes it."""
+    gone: list[tuple[str, str, str]] = []
+    key_rows: list[tuple[str, str, str]] = []
+    for r in rows:
+        if r.collection not in KEYED:
+            continue
+        new = _NO_KEYS if r.deleted else duplicate_keys(r.fields) if r.keys is None else r.keys
+        if fresh:
+            key_rows.extend((r.collection, r.record_id, k) for k in sorted(new))
+            continue
+        if isinstance(r.stored, str):
+            raise ValueError(f"{r.collection}/{r.record_id}: the stored fields are needed")
+        old = _NO_KEYS if r.stored is None else duplicate_keys(r.stored)
+        if old != new:
+            gone.extend((r.collection, k, r.record_id) for k in sorted(old - new))
+            key_rows.extend((r.collection, r.record_id, k) for k in sorted(new - old))
+    if gone:
+        _delete_keys(conn, gone)
     # One statement straight to the driver (a push of 1,000 customers has ~4,000 keys:
     # SQLAlchemy's executemany paid a round of Python per row).
-    insert_rows(conn, "record_keys", _KEY_COLUMNS, key_rows)
+    insert_rows(conn, "record_keys", _KEY_COLUMNS, key_rows, skip_taken=True)
+
+
+_NO_KEYS: frozenset[str] = frozenset()
+
+
+def _delete_keys(conn: Connection, keys: Sequence[tuple[str, str, str]]) -> None:
+    """Delete the ``record_keys`` rows ``(collection, key, record_id)``: each an equality
+    on the full primary key (PostgreSQL: found key by key and deleted by ``ctid``, as
+    :func:`server.repository.writing.delete_by_key` — plan-stable)."""
+    if conn.dialect.name == "postgresql":
+        for start in range(0, len(keys), _CHUNK * 4):
+            payload = json.dumps(keys[start : start + _CHUNK * 4], ensure_ascii=False)
+            conn.exec_driver_sql(
+                "DELETE FROM record_keys WHERE ctid = ANY(ARRAY(SELECT q.ctid FROM "
+                "jsonb_array_elements(%s::jsonb) AS e CROSS JOIN LATERAL (SELECT ctid FROM "
+                "record_keys WHERE collection = e->>0 AND key = e->>1 AND record_id = e->>2 "
+                "OFFSET 0) AS q))",
+                (payload,),
+            )
+        return
+    conn.exec_driver_sql(
+        "DELETE FROM record_keys WHERE collection = ? AND key = ? AND record_id = ?", keys
+    )
 
 
 def _entry(r: IndexedRow) -> tuple[str, str, str, str, str | None, int]:
@@ -143,9 +193,20 @@ def index_search(conn: Connection, rows: Sequence[IndexedRow], *, fresh: bool = 
     the entries unsettled, :func:`settle_search`) and a delete by key of the deleted
     ones."""
     searched = [r for r in rows if r.collection in SEARCHED]
+    removed = [r for r in searched if r.deleted]
+    _write_search(conn, [_entry(r) for r in searched if not r.deleted], removed, fresh=fresh)
+
+
+def _write_search(
+    conn: Connection,
+    entries: Sequence[tuple[str, str, str, str, str | None, int]],
+    removed: Sequence[IndexedRow],
+    *,
+    fresh: bool = False,
+) -> None:
+    """:func:`index_search` once the entries (:func:`_entry`) are made."""
     if not fresh:
-        _delete(conn, "record_search", [r for r in searched if r.deleted])
-    entries = [_entry(r) for r in searched if not r.deleted]
+        _delete(conn, "record_search", removed)
     if not entries:
         return
     conflict = (
@@ -263,6 +324,22 @@ def read_cursor(conn: Connection) -> int:
     return int(conn.execute(select(state_t.c.cursor).where(state_t.c.id == 1)).scalar_one())
 
 
+def _searched(conn: Connection) -> Any:
+    """``records.collection`` is one of :data:`SEARCHED` — for the reads of what is
+    pending above the cursor, which must be a range scan of ``records.version``.
+
+    SQLite (no planner statistics) would rather serve ``collection IN (…)`` from the
+    ``(collection, record_id)`` index and walk every customer, lead, … row there
+    checking its version: ~64 ms at 112,000 records when nothing is pending — on every
+    background tick (once a second, beside the pushes) and before every search. As
+    ``collection || ''`` no index matches it, and the version range (empty when all is
+    indexed) is the plan (``tests/server/crm/test_search_catch_up.py``). PostgreSQL
+    plans the range by its statistics."""
+    if conn.dialect.name == "postgresql":
+        return records_t.c.collection.in_(SEARCHED)
+    return (records_t.c.collection + "").in_(SEARCHED)
+
+
 def search_pending(conn: Connection) -> bool:
     """Whether a committed change of a searched record is not in ``record_search`` yet
     (two reads: the cursor, then the records above it — an index range scan on
@@ -271,11 +348,7 @@ def search_pending(conn: Connection) -> bool:
     stmt = (
         select(records_t.c.version)
         .select_from(_joined())
-        .where(
-            records_t.c.version > cursor,
-            records_t.c.collection.in_(SEARCHED),
-            _pending_condition(),
-        )
+        .where(records_t.c.version > cursor, _searched(conn), _pending_condition())
         .limit(1)
     )
     return conn.execute(stmt).first() is not None
@@ -288,11 +361,7 @@ def search_backlog(conn: Connection) -> int:
     stmt = (
         select(func.count())
         .select_from(_joined())
-        .where(
-            records_t.c.version > cursor,
-            records_t.c.collection.in_(SEARCHED),
-            _pending_condition(),
-        )
+        .where(records_t.c.version > cursor, _searched(conn), _pending_condition())
     )
     return int(conn.execute(stmt).scalar_one())
 
@@ -320,12 +389,22 @@ def _lock(conn: Connection, *, wait: bool) -> bool:
 
 
 def _catch_up_batch(
-    conn: Connection, outcome: SearchCatchUp, after: int, batch: int, cap: list[int]
+    conn: Connection,
+    outcome: SearchCatchUp,
+    after: int,
+    batch: int,
+    cap: list[int],
+    deadline: float | None = None,
 ) -> int:
     """One transaction's worth (after :func:`_lock`): the next ``batch`` records with a
     version above ``after`` (at least the cursor), their entries redone where they
     differ, the cursor moved. Returns where the next batch starts, or -1 when the window
     reached the end (nothing more to read now).
+
+    ``deadline`` (``time.monotonic()``): the window ends early at the first record met
+    after it (at least one is taken) — exactly as if the window had been that short, so
+    a budget holds to about one record's work instead of one batch's (the background
+    tick runs beside pushes and holds the GIL, and on SQLite the write lock, meanwhile).
 
     ``cap`` (one catch-up's state, empty at first): once a window has read past its
     horizon, the next windows start above that window — so a version between the horizon
@@ -369,21 +448,27 @@ def _catch_up_batch(
         )
         .order_by(window.c.version)
     ).all()
-    work: list[IndexedRow] = []
-    for r in rows:
+    entries: list[tuple[str, str, str, str, str | None, int]] = []
+    removed: list[IndexedRow] = []
+    read = len(rows)
+    for i, r in enumerate(rows):
+        if deadline is not None and i and _clock() >= deadline:
+            read = i
+            break
         if r.collection not in SEARCHED:
             continue
         if r.deleted:
             if r.has_entry:
-                work.append(IndexedRow(r.collection, r.record_id, {}, True, r.owner_id, r.version))
+                removed.append(IndexedRow(r.collection, r.record_id, {}, True, r.owner_id))
         elif r.indexed != r.version:
             fields = json.loads(r.data) if r.data else {}
-            work.append(IndexedRow(r.collection, r.record_id, fields, False, r.owner_id, r.version))
-    index_search(conn, work)
-    outcome.removed += sum(1 for w in work if w.deleted)
-    outcome.indexed += sum(1 for w in work if not w.deleted)
-    done = len(rows) < batch
-    last = int(rows[-1].version) if rows else after
+            live = IndexedRow(r.collection, r.record_id, fields, False, r.owner_id, r.version)
+            entries.append(_entry(live))  # the pinyin: what the deadline is checked against
+    _write_search(conn, entries, removed)
+    outcome.removed += len(removed)
+    outcome.indexed += len(entries)
+    done = read == len(rows) < batch
+    last = int(rows[read - 1].version) if rows else after
     # Everything visible up to the window's last version is indexed; the cursor moves
     # there, but never past the horizon (a version below it may still commit). Records
     # above the horizon were indexed all the same: their entries carry their versions.
@@ -411,17 +496,18 @@ def catch_up_search(
     settle: bool | None = None,
 ) -> SearchCatchUp:
     """Bring ``record_search`` up to every committed change: transactions of ``batch``
-    records each, until the end (or ``limit`` batches, or the first batch that ends
-    after ``budget_s`` seconds, or once the records up to version ``upto`` are done).
+    records each, until the end (or ``limit`` batches, or the first record met after
+    ``budget_s`` seconds — at least one is indexed per call, and the batch it ends is
+    committed —, or once the records up to version ``upto`` are done).
     ``wait=False`` (the background task): on PostgreSQL, skip when another instance is
     catching up. ``checked``: the caller found something pending already
     (:func:`ensure_search_current`). ``settle`` (default: the background task's
     ``wait=False``): then settle entries (:func:`settle_search`) with what is left of
     ``budget_s`` — after the catch-up, which is what a search waits for."""
-    started = time.monotonic()
+    started = _clock()
     outcome = _catch_up(engine, batch, wait, limit, budget_s, upto, checked)
     if (wait is False if settle is None else settle) and engine.dialect.name == "postgresql":
-        left = None if budget_s is None else budget_s - (time.monotonic() - started)
+        left = None if budget_s is None else budget_s - (_clock() - started)
         if left is None or left > 0:
             outcome.settled = settle_search(engine, budget_s=left)
     return outcome
@@ -450,15 +536,15 @@ def _catch_up(
     outcome = SearchCatchUp(cursor)
     after = cursor
     cap: list[int] = []
-    deadline = None if budget_s is None else time.monotonic() + budget_s
+    deadline = None if budget_s is None else _clock() + budget_s
     while limit is None or outcome.batches < limit:
-        if deadline is not None and outcome.batches and time.monotonic() >= deadline:
+        if deadline is not None and outcome.batches and _clock() >= deadline:
             break
         with engine.begin() as conn:
             if not _lock(conn, wait=wait):
                 outcome.skipped = True
                 return outcome
-            after = _catch_up_batch(conn, outcome, after, batch, cap)
+            after = _catch_up_batch(conn, outcome, after, batch, cap, deadline)
         outcome.batches += 1
         if after < 0 or (upto is not None and after >= upto):
             break
@@ -484,7 +570,7 @@ def settle_search(
     instance settling) are skipped, never waited for. SQLite: nothing to do (0)."""
     if engine.dialect.name != "postgresql":
         return 0
-    deadline = None if budget_s is None else time.monotonic() + budget_s
+    deadline = None if budget_s is None else _clock() + budget_s
     done = 0
     while True:
         with engine.begin() as conn:
@@ -499,7 +585,7 @@ def settle_search(
                 {"n": batch},
             ).rowcount
         done += moved
-        if moved < batch or (deadline is not None and time.monotonic() >= deadline):
+        if moved < batch or (deadline is not None and _clock() >= deadline):
             return done
 
 

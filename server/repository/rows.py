@@ -115,6 +115,10 @@ class RowState:
     #: ``version`` as read from the database: the update applies only if the row is
     #: still at it (a concurrent push on PostgreSQL changed it otherwise).
     stored_version: int = 0
+    #: The record as read from the database (``None``: new to the server) — never
+    #: changed in place (a write replaces ``record``): what the derived tables hold for
+    #: it, so they can be updated by difference (:func:`server.crm.indexing.index_keys`).
+    stored: StoredRecord | None = None
 
     @property
     def exists(self) -> bool:

@@ -222,11 +222,14 @@ def insert_rows(
     table: str,
     columns: Sequence[tuple[str, str]],
     rows: list[tuple[Any, ...]],
+    *,
+    skip_taken: bool = False,
 ) -> int:
     """Insert ``rows`` (tuples in the order of ``columns``: ``(name, PostgreSQL type)``)
     into ``table`` in one statement straight to the driver; the number inserted. For the
-    derived tables a push keeps (reminders, duplicate keys …)."""
-    return _insert(conn, table, columns, rows)
+    derived tables a push keeps (reminders, duplicate keys …). ``skip_taken``: a row
+    whose unique key is taken is skipped (``ON CONFLICT DO NOTHING``, any constraint)."""
+    return _insert(conn, table, columns, rows, "" if skip_taken else None)
 
 
 def _insert(
@@ -236,8 +239,8 @@ def _insert(
     rows: list[tuple[Any, ...]],
     unique: str | None = None,
 ) -> int:
-    """Insert many rows (skipping any whose ``unique`` key is taken); the number
-    inserted. SQLite's ``executemany`` loops in C. On PostgreSQL the batch travels as one
+    """Insert many rows (skipping any whose ``unique`` key is taken; ``""``: any unique
+    key); the number inserted. SQLite's ``executemany`` loops in C. On PostgreSQL the batch travels as one
     JSON array parameter unpacked by ``jsonb_array_elements`` — one statement, encoded and
     parsed in C on both sides (a pipelined ``executemany`` pays a round of Python per
     row, and psycopg's text arrays escape every element in Python). ``jsonb``, not
@@ -248,7 +251,13 @@ def _insert(
     if not rows:
         return 0
     names = ", ".join(name for name, _ in columns)
-    skip = f" ON CONFLICT ({unique}) DO NOTHING" if unique else ""
+    skip = (
+        ""
+        if unique is None
+        else f" ON CONFLICT ({unique}) DO NOTHING"
+        if unique
+        else " ON CONFLICT DO NOTHING"
+    )
     if conn.dialect.name != "postgresql":
         sql = f"INSERT INTO {table} ({names}) VALUES ({{}}){skip}"
         return _executemany(conn, sql, len(columns), rows)

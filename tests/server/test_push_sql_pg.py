@@ -142,7 +142,16 @@ def test_key_lists_travel_as_one_json_text_not_a_python_list(world: World) -> No
     assert any(s.startswith("SELECT q.*") and "FROM records" in s for s, _ in keyed)
     assert any(s.startswith("INSERT INTO duplicate_key_claims") for s, _ in keyed)
     assert any(s.startswith("SELECT q.*") and "FROM record_keys" in s for s, _ in keyed)
-    assert any(s.startswith("DELETE FROM record_keys") for s, _ in keyed)
+    assert any(s.startswith("DELETE FROM reminders") for s, _ in keyed)
+    # the old phones' duplicate keys: deleted by their full key (migration 0019), the
+    # (collection, key, record_id) triples as one JSON array
+    [(gone, gone_params)] = [
+        (s, p) for s, p in zip(sql, params, strict=True) if s.startswith("DELETE FROM record_keys")
+    ]
+    assert "jsonb_array_elements(%s::jsonb) AS e" in gone
+    triples = json.loads(gone_params[0])
+    assert sorted(r for _c, _k, r in triples) == sorted(ids)
+    assert all(c == "customers" and k.startswith("p:") for c, k, _r in triples)
     for statement, p in keyed:
         assert "jsonb_array_elements_text(%s::jsonb) AS k(key)" in statement, statement
         assert isinstance(p[0], str) and isinstance(json.loads(p[0]), list), statement

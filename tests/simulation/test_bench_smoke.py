@@ -31,3 +31,17 @@ def test_fleet_and_pull_benches_run_quick(tmp_path: Path) -> None:
     assert "devices syncing at once" in report
     assert "Pull of 100 changes" in report
     assert "Convergence simulator" in report
+
+
+def test_push_bench_stale_phase_times_a_planner_without_statistics() -> None:
+    """The PostgreSQL-without-statistics phase really measures a stale planner (reltuples
+    0 while its batches are timed) against the same database analysed."""
+    from bench import push_bench
+
+    out = push_bench.pg_stale_phase(3_000)
+    assert out["planner_reltuples_records"] in (0, 0.0, -1, -1.0)
+    assert not out["autoanalyzed"]
+    assert out["planner_after_analyze"]["analyzed"]
+    assert out["planner_after_analyze"]["reltuples"] >= 3_000
+    assert out["push_at_size_per_s"] > 0 and out["push_at_size_fresh_statistics_per_s"] > 0
+    assert out["stale_vs_fresh_at_size"] > 0

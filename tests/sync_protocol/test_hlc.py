@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync_protocol import (
     DEFAULT_MAX_DRIFT_MS,
@@ -182,3 +184,78 @@ def test_a_device_merging_the_server_clock_orders_its_next_edit_after_it() -> No
     server_hlc = Timestamp(T0, 3, "server")
     device.receive(server_hlc)
     assert device.now() > server_hlc
+
+
+def _parse_by_parts(text: object) -> Timestamp:
+    """The wire form's rule written out piece by piece (the parser before issue 19)."""
+    parts = text.split(":", 2) if isinstance(text, str) else []
+    if (
+        len(parts) != 3
+        or len(parts[0]) != 15
+        or len(parts[1]) != 5
+        or not (parts[0].isascii() and parts[0].isdigit())
+        or not (parts[1].isascii() and parts[1].isdigit())
+        or not parts[2]
+        or ":" in parts[2]
+    ):
+        raise ValueError(f"not an HLC timestamp: {text!r}")
+    return Timestamp(int(parts[0]), int(parts[1]), parts[2])
+
+
+_HLC_PIECES = st.sampled_from(
+    ["0", "9", "٣", "²", ":", "-", "\n", " ", "a", "张", "\x00", "00000", "000000000000000"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.lists(_HLC_PIECES, max_size=8).map("".join), st.text(max_size=30)))
+def test_parse_accepts_exactly_the_wire_form(text: str) -> None:
+    """``Timestamp.parse`` (a pattern, then no range checks) accepts what the piecewise
+    rule accepts — ASCII digits only, a non-empty node without ``:`` — and gives the same
+    timestamp, equal to one built through the checked constructor."""
+    for candidate in (text, f"{T0:015d}:00042:{text}", f"{text}:00042:dev", f"{T0:015d}:{text}"):
+        try:
+            expected = _parse_by_parts(candidate)
+        except ValueError:
+            with pytest.raises(ValueError):
+                Timestamp.parse(candidate)
+            continue
+        parsed = Timestamp.parse(candidate)
+        assert parsed == expected
+        assert (parsed.wall_ms, parsed.counter, parsed.node) == (
+            expected.wall_ms,
+            expected.counter,
+            expected.node,
+        )
+        assert parsed.encode() == candidate
+        assert hash(parsed) == hash(expected)
+
+
+def test_parse_refuses_what_is_not_text() -> None:
+    for value in (None, 17, b"001764720000123:00001:dev"):
+        with pytest.raises(ValueError):
+            Timestamp.parse(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "٠٠١٧٦٤٧٢٠٠٠٠١٢٣:00001:dev",  # Arabic-Indic digits: isdigit() and \d say yes
+        "001764720000123:٠٠٠٠١:dev",
+        "00176472000012３:00001:dev",  # a full-width digit
+        "001764720000123:00001:dev:x",
+        "001764720000123:00001:",
+        "001764720000123:00001",
+        "001764720000123:000010:dev",
+    ],
+)
+def test_parse_refuses_lookalikes_of_the_wire_form(text: str) -> None:
+    with pytest.raises(ValueError):
+        _parse_by_parts(text)
+    with pytest.raises(ValueError):
+        Timestamp.parse(text)
+
+
+def test_parse_keeps_a_node_with_spaces_and_line_breaks() -> None:
+    text = f"{T0:015d}:00001:dev 1\n张"
+    assert Timestamp.parse(text) == _parse_by_parts(text) == Timestamp(T0, 1, "dev 1\n张")

@@ -6,20 +6,22 @@ lose one."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, event, select
 
 from server.accounts import principal_for
-from server.crm import CRM_RULES
+from server.crm import CRM_RULES, indexing
 from server.crm.indexing import (
     SearchCatchUp,
     catch_up_search,
     read_cursor,
+    search_backlog,
     search_pending,
     search_t,
 )
@@ -368,10 +370,43 @@ def test_the_background_indexer_stops_at_its_budget_and_readers_do_the_rest(
         ]
     )
     tick = catch_up_search(engine, batch=10, wait=False, budget_s=0)
-    assert (tick.batches, tick.indexed) == (1, 10)
+    assert (tick.batches, tick.indexed) == (1, 1)  # out of budget at once: one record
     with engine.connect() as conn:
         assert search_pending(conn)
     assert found(world, "mgr_a", f"wu{tag}") == set(made)
+
+
+def test_a_budget_ends_a_batch_early_and_the_next_tick_goes_on_from_there(
+    quiet_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The budget holds to about one record's work, not one batch's (the background tick
+    runs beside pushes); the cursor stops where the window was cut, so the next ticks
+    index every record exactly once."""
+    world, engine = quiet_world, quiet_world.context.engine
+    rep = world.phone("rep_a1")
+    made = [new_id("c") for _ in range(30)]
+    rep.push(
+        [rep.mutation("customers", cid, customer_fields(f"冯{i}")) for i, cid in enumerate(made)]
+    )
+    with engine.connect() as conn:
+        backlog = search_backlog(conn)
+    assert backlog >= 30
+    ticks = itertools.count()
+    # every look at the clock is 10 ms later: a budget of 35 ms sees 4 records
+    monkeypatch.setattr(indexing, "_clock", lambda: next(ticks) * 0.01)
+    outcomes = []
+    while True:
+        tick = catch_up_search(engine, batch=10, wait=False, budget_s=0.035)
+        outcomes.append(tick)
+        if tick.indexed == 0:
+            break
+        assert tick.batches == 1
+    assert outcomes[0].indexed == 4  # not the batch of 10
+    assert sum(o.indexed for o in outcomes) == backlog  # each once, none skipped
+    live = versions(engine)
+    assert {k: v for k, (_, v) in entries(engine, made).items()} == {c: live[c] for c in made}
+    with engine.connect() as conn:
+        assert not search_pending(conn)
 
 
 def test_a_rebuild_leaves_nothing_pending_and_moves_the_cursor(quiet_world: World) -> None:
@@ -412,3 +447,35 @@ def test_a_readers_catch_up_stops_at_what_had_committed_when_it_began(
     assert all(done.get(c, (None, 0))[1] == live[c] for c in made if live[c] <= upto)
     with engine.connect() as conn:
         assert search_pending(conn)  # the later ones are left to the next catch-up
+
+
+def test_what_is_pending_is_read_from_the_version_range_above_the_cursor(
+    quiet_world: World,
+) -> None:
+    """Every background tick and every search first asks whether anything is pending:
+    on SQLite that read must be the range of ``records.version`` above the cursor (empty
+    when all is indexed), not a walk through every searched record by the
+    ``(collection, record_id)`` index (64 ms at 112,000 records)."""
+    world, engine = quiet_world, quiet_world.context.engine
+    rep = world.phone("rep_a1")
+    rep.push([rep.mutation("customers", new_id("c"), customer_fields("褚一"))])
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, params: Any, *_args: Any) -> None:
+        seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        with engine.connect() as conn:
+            assert search_pending(conn)
+            search_backlog(conn)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    reads = [(s, p) for s, p in seen if "LEFT OUTER JOIN record_search" in s]
+    assert len(reads) == 2
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        for statement, params in reads:
+            plan = str(conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all())
+            assert "SEARCH records USING INDEX ix_records_version (version>?)" in plan, plan
