@@ -84,6 +84,11 @@ class Foreground:
                 self._running -= 1
                 self._last_end = self.clock()
 
+    def active(self) -> bool:
+        """Whether one is running now."""
+        with self._lock:
+            return self._running > 0
+
     def quiet_for(self) -> float:
         """Seconds since the last one ended (0 while one runs; infinite if none ran)."""
         with self._lock:

@@ -90,7 +90,8 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
                 quiet_s=settings.search_index_yield_s,
                 max_defer_s=settings.search_index_max_defer_s,
                 # while pushes come: a small share of the catch-up (no GIN settling),
-                # so the first search after a burst does not pay for all of it
+                # so the first search after a burst does not pay for all of it — in the
+                # gaps between pushes only (cut at the next record when one starts)
                 busy=(
                     (
                         lambda: catch_up_search(
@@ -99,6 +100,7 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
                             wait=False,
                             budget_s=settings.search_index_busy_budget_s,
                             settle=False,
+                            stop=foreground.active,
                         )
                     )
                     if settings.search_index_busy_budget_s > 0

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, select
 
@@ -41,13 +42,32 @@ def _definition_ids(batch: Batch) -> set[str]:
     return ids
 
 
+_DEFINITIONS = "custom_defs"
+
+
 def _definitions(batch: Batch, entity: str) -> dict[str, CustomFieldDef]:
+    """The declarations of ``entity`` as the batch sees them now.
+
+    Parsed once per batch and entity, not once per record: the result is a function of
+    the live declarations' fields, so it is reused while those are equal — by value, to
+    a deep copy taken when parsed (a declaration the batch rewrote, deleted, added, or
+    restored when a unit was refused, differs; equality does not trust identity, so a
+    dict changed in place is seen too)."""
     live = []
     for rid in sorted(_definition_ids(batch)):
         state = batch.rows.get((DEFINITIONS_COLLECTION, rid))
         if state is not None and not state.record.deleted:
             live.append(state.record.fields)
-    return definitions_for(entity, live)
+    cache = cast(
+        dict[str, tuple[list[dict[str, Any]], dict[str, CustomFieldDef]]],
+        batch.scratch.setdefault(_DEFINITIONS, {}),
+    )
+    hit = cache.get(entity)
+    if hit is not None and hit[0] == live:
+        return hit[1]
+    definitions = definitions_for(entity, live)
+    cache[entity] = (copy.deepcopy(live), definitions)
+    return definitions
 
 
 def _reject(mutation_id: str, collection: str, errors: list[FieldError]) -> Rejected:

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -292,6 +292,8 @@ class SearchCatchUp:
     batches: int = 0
     #: PostgreSQL, ``wait=False``: another instance was catching up; nothing done.
     skipped: bool = False
+    #: ``stop`` said so before the first batch: nothing done.
+    yielded: bool = False
     #: PostgreSQL: entries settled afterwards (:func:`settle_search`, background only).
     settled: int = 0
 
@@ -394,17 +396,18 @@ def _catch_up_batch(
     after: int,
     batch: int,
     cap: list[int],
-    deadline: float | None = None,
+    over: Callable[[], bool] | None = None,
 ) -> int:
     """One transaction's worth (after :func:`_lock`): the next ``batch`` records with a
     version above ``after`` (at least the cursor), their entries redone where they
     differ, the cursor moved. Returns where the next batch starts, or -1 when the window
     reached the end (nothing more to read now).
 
-    ``deadline`` (``time.monotonic()``): the window ends early at the first record met
-    after it (at least one is taken) — exactly as if the window had been that short, so
-    a budget holds to about one record's work instead of one batch's (the background
-    tick runs beside pushes and holds the GIL, and on SQLite the write lock, meanwhile).
+    ``over`` (the budget spent, or ``stop``): the window ends early at the first record
+    met while it says so (at least one is taken) — exactly as if the window had been
+    that short, so a budget holds to about one record's work instead of one batch's (the
+    background tick runs beside pushes and holds the GIL, and on SQLite the write lock,
+    meanwhile).
 
     ``cap`` (one catch-up's state, empty at first): once a window has read past its
     horizon, the next windows start above that window — so a version between the horizon
@@ -452,7 +455,7 @@ def _catch_up_batch(
     removed: list[IndexedRow] = []
     read = len(rows)
     for i, r in enumerate(rows):
-        if deadline is not None and i and _clock() >= deadline:
+        if over is not None and i and over():
             read = i
             break
         if r.collection not in SEARCHED:
@@ -463,7 +466,7 @@ def _catch_up_batch(
         elif r.indexed != r.version:
             fields = json.loads(r.data) if r.data else {}
             live = IndexedRow(r.collection, r.record_id, fields, False, r.owner_id, r.version)
-            entries.append(_entry(live))  # the pinyin: what the deadline is checked against
+            entries.append(_entry(live))  # the pinyin: what ``over`` is checked against
     _write_search(conn, entries, removed)
     outcome.removed += len(removed)
     outcome.indexed += len(entries)
@@ -494,6 +497,7 @@ def catch_up_search(
     upto: int | None = None,
     checked: bool = False,
     settle: bool | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> SearchCatchUp:
     """Bring ``record_search`` up to every committed change: transactions of ``batch``
     records each, until the end (or ``limit`` batches, or the first record met after
@@ -503,9 +507,14 @@ def catch_up_search(
     catching up. ``checked``: the caller found something pending already
     (:func:`ensure_search_current`). ``settle`` (default: the background task's
     ``wait=False``): then settle entries (:func:`settle_search`) with what is left of
-    ``budget_s`` — after the catch-up, which is what a search waits for."""
+    ``budget_s`` — after the catch-up, which is what a search waits for. ``stop`` (the
+    background tick while pushes come: "a push is running now"): nothing is started
+    while it says so, and a window is cut at the first record met once it does (as by
+    the budget) — so the tick works in the gaps between pushes, not beside them."""
     started = _clock()
-    outcome = _catch_up(engine, batch, wait, limit, budget_s, upto, checked)
+    outcome = _catch_up(engine, batch, wait, limit, budget_s, upto, checked, stop)
+    if outcome.yielded:
+        return outcome
     if (wait is False if settle is None else settle) and engine.dialect.name == "postgresql":
         left = None if budget_s is None else budget_s - (_clock() - started)
         if left is None or left > 0:
@@ -521,7 +530,10 @@ def _catch_up(
     budget_s: float | None,
     upto: int | None,
     checked: bool,
+    stop: Callable[[], bool] | None = None,
 ) -> SearchCatchUp:
+    if stop is not None and stop():
+        return SearchCatchUp(0, yielded=True)
     cursor = 0
     if not checked:
         with engine.connect() as conn:
@@ -537,14 +549,28 @@ def _catch_up(
     after = cursor
     cap: list[int] = []
     deadline = None if budget_s is None else _clock() + budget_s
+
+    def over() -> bool:
+        return (deadline is not None and _clock() >= deadline) or (stop is not None and stop())
+
     while limit is None or outcome.batches < limit:
+        if stop is not None and stop():
+            outcome.yielded = not outcome.batches
+            break
         if deadline is not None and outcome.batches and _clock() >= deadline:
             break
         with engine.begin() as conn:
             if not _lock(conn, wait=wait):
                 outcome.skipped = True
                 return outcome
-            after = _catch_up_batch(conn, outcome, after, batch, cap, deadline)
+            after = _catch_up_batch(
+                conn,
+                outcome,
+                after,
+                batch,
+                cap,
+                over if deadline is not None or stop is not None else None,
+            )
         outcome.batches += 1
         if after < 0 or (upto is not None and after >= upto):
             break

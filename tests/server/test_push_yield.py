@@ -101,6 +101,12 @@ def test_the_search_catch_up_skips_its_tick_right_after_a_push(
     assert len(calls) == 2
     assert calls[1]["budget_s"] == quiet_world.context.settings.search_index_busy_budget_s
     assert calls[1]["settle"] is False
+    # ... and only between pushes: it stops while one runs
+    stop = calls[1]["stop"]
+    assert stop() is False
+    with ops.foreground.running():
+        assert stop() is True
+    assert stop() is False
     clock.now += 1.5  # the default search_index_yield_s is 1 s
     search.task()
     assert len(calls) == 3 and "settle" not in calls[2]  # a full turn, settling too

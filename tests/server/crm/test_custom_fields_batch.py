@@ -1,6 +1,8 @@
 """Custom fields in one push (issue 19): with nothing declared, a record's ``custom``
-value is not checked (the rule skips the per-record work); a declaration the same push
-writes first is enforced on the records after it — and not on those before it."""
+value is not checked (the rule skips the per-record work); the declarations are parsed
+once per push and reused while they are unchanged — a declaration the same push writes,
+rewrites or deletes counts from where the push writes it (and not before), and one a
+refused unit changed counts as it was before that unit."""
 
 from __future__ import annotations
 
@@ -31,18 +33,22 @@ def sqlite_crm_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World
     w.context.engine.dispose()
 
 
-def _push(conn: Connection, *mutations: tuple[str, dict[str, Any]]) -> list[Any]:
-    batch = [
-        Mutation(
-            id=f"m-{next(_ids)}",
-            collection=collection,
-            record_id=f"r-{next(_ids)}",
-            op="upsert",
-            fields=fields,
-            hlc=_clock.now().encode(),
+def _push(conn: Connection, *mutations: tuple[Any, ...]) -> list[Any]:
+    """Each mutation ``(collection, fields[, record_id[, op[, group]]])``."""
+    batch = []
+    for collection, fields, *rest in mutations:
+        record_id, op, group = (*rest, None, None, None)[:3] if rest else (None, None, None)
+        batch.append(
+            Mutation(
+                id=f"m-{next(_ids)}",
+                collection=collection,
+                record_id=record_id or f"r-{next(_ids)}",
+                op=op or "upsert",
+                fields=fields if op != "delete" else {},
+                hlc=_clock.now().encode(),
+                group=group,
+            )
         )
-        for collection, fields in mutations
-    ]
     out = apply_push(
         conn,
         ADMIN,
@@ -53,7 +59,10 @@ def _push(conn: Connection, *mutations: tuple[str, dict[str, Any]]) -> list[Any]
         rules=CRM_RULES,
     )
     return [
-        [f["field"] + ":" + f["code"] for f in r.error.details["fields"]] if r.error else "ok"
+        "ok"
+        if r.error is None
+        else [f["field"] + ":" + f["code"] for f in r.error.details.get("fields", ())]
+        or r.error.code.value
         for r in out.results
     ]
 
@@ -78,3 +87,68 @@ def test_a_declaration_counts_from_where_the_push_writes_it(sqlite_crm_world: Wo
             assert _push(conn, ("customers", {**free, "custom": {}})) == [["custom.tier2:required"]]
         finally:
             outer.rollback()
+
+
+def test_declarations_rewritten_deleted_or_rolled_back_in_a_push_count_as_they_stand(
+    sqlite_crm_world: World,
+) -> None:
+    free = {"name": "乙", "status": "potential"}
+    number = {**REQUIRED, "key": "tier3", "type": "number", "required": False}
+    with sqlite_crm_world.context.engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            assert _push(conn, ("custom_field_defs", number, "d-tier3")) == ["ok"]
+            assert _push(
+                conn,
+                ("customers", {**free, "custom": {"tier3": 1}}),
+                ("customers", {**free, "custom": {"tier3": "x"}}),
+                # rewritten: now required text
+                ("custom_field_defs", {**number, "type": "string", "required": True}, "d-tier3"),
+                ("customers", {**free, "custom": {"tier3": "x"}}),
+                ("customers", {**free, "custom": {}}),
+                ("custom_field_defs", {}, "d-tier3", "delete"),
+                ("customers", {**free, "custom": {"tier3": 1, "other": 2}}),
+            ) == [
+                "ok",
+                ["custom.tier3:type"],
+                "ok",
+                "ok",
+                ["custom.tier3:required"],
+                "ok",
+                "ok",
+            ]
+            assert _push(conn, ("custom_field_defs", number, "d-tier4")) == ["ok"]
+            assert _push(
+                conn,
+                ("customers", {**free, "custom": {"tier3": 1}}),
+                # a group refused: its rewrite of the declaration does not stay
+                ("custom_field_defs", {**number, "type": "string"}, "d-tier4", None, "g"),
+                ("customers", {**free, "custom": {"tier3": 2}}, None, None, "g"),
+                ("customers", {**free, "custom": {"tier3": 3}}),
+            ) == ["ok", "group_rejected", ["custom.tier3:type"], "ok"]
+        finally:
+            outer.rollback()
+
+
+def test_a_declaration_changed_in_place_is_parsed_again() -> None:
+    """The parsed declarations are reused by the declarations' value, not identity."""
+    from types import SimpleNamespace
+
+    from server.crm import custom
+
+    fields = {**REQUIRED, "key": "tier5", "type": "number"}
+    state = SimpleNamespace(record=SimpleNamespace(fields=fields, deleted=False))
+    batch: Any = SimpleNamespace(
+        scratch={custom._DEFINITION_IDS: {"d5"}},
+        rows={(custom.DEFINITIONS_COLLECTION, "d5"): state},
+    )
+    assert custom._definitions(batch, "customers")["tier5"].type == "number"
+    assert custom._definitions(batch, "customers") is custom._definitions(batch, "customers")
+    fields["type"] = "string"
+    assert custom._definitions(batch, "customers")["tier5"].type == "string"
+    fields["options"] = ["a"]
+    fields["type"] = "choice"
+    defs = custom._definitions(batch, "customers")
+    fields["options"].append("b")  # a nested value changed in place
+    assert custom._definitions(batch, "customers")["tier5"].options == ("a", "b")
+    assert defs["tier5"].options == ("a",)

@@ -449,6 +449,37 @@ def test_a_readers_catch_up_stops_at_what_had_committed_when_it_began(
         assert search_pending(conn)  # the later ones are left to the next catch-up
 
 
+def test_a_stop_request_cuts_the_catch_up_and_nothing_is_skipped(quiet_world: World) -> None:
+    """The background tick given way to pushes works between them only: it starts
+    nothing while a push runs (``stop``) and cuts its window at the next record when one
+    starts; what it leaves is done by later ticks, each record once."""
+    world, engine = quiet_world, quiet_world.context.engine
+    rep = world.phone("rep_a1")
+    made = [new_id("c") for _ in range(20)]
+    rep.push(
+        [rep.mutation("customers", cid, customer_fields(f"蒋{i}")) for i, cid in enumerate(made)]
+    )
+    with engine.connect() as conn:
+        backlog = search_backlog(conn)
+        cursor = read_cursor(conn)
+    tick = catch_up_search(engine, batch=10, wait=False, budget_s=5, stop=lambda: True)
+    assert tick.yielded and (tick.batches, tick.indexed) == (0, 0)
+    with engine.connect() as conn:
+        assert read_cursor(conn) == cursor and search_backlog(conn) == backlog
+
+    looks = itertools.count()
+    # a push starts while the 4th record of the first window is being reached
+    tick = catch_up_search(engine, batch=10, wait=False, budget_s=5, stop=lambda: next(looks) >= 4)
+    assert (tick.batches, tick.indexed) == (1, 3)
+    assert not tick.yielded
+    done = tick.indexed
+    while (tick := catch_up_search(engine, batch=10, wait=False, budget_s=5)).indexed:
+        done += tick.indexed
+    assert done == backlog
+    live = versions(engine)
+    assert {k: v for k, (_, v) in entries(engine, made).items()} == {c: live[c] for c in made}
+
+
 def test_what_is_pending_is_read_from_the_version_range_above_the_cursor(
     quiet_world: World,
 ) -> None:
