@@ -90,8 +90,29 @@ def _run_spelled(run: str) -> str:
 
 
 def pinyin_initials(text: str) -> str:
-    """``张三`` → ``zs`` (ASCII words keep their first letter only)."""
-    return _NOT_WORD.sub("", "".join(readings(text, Style.FIRST_LETTER))).lower()
+    """``张三`` → ``zs``; other characters kept, lower-cased (no spaces).
+
+    ``_NOT_WORD.sub("", "".join(readings(text, Style.FIRST_LETTER))).lower()``, the way
+    :func:`pinyin_full` is."""
+    parts = _HAN_RUN.split(text)
+    for i in range(1, len(parts), 2):
+        parts[i] = _run_initials(parts[i])
+    return _word_chars("".join(parts)).lower()
+
+
+def _spellings(text: str) -> tuple[str, str]:
+    """``(pinyin_full(text), pinyin_initials(text))`` with one split of the text."""
+    full = _HAN_RUN.split(text)
+    initials = full.copy()
+    for i in range(1, len(full), 2):
+        run = full[i]
+        full[i], initials[i] = _run_spelled(run), _run_initials(run)
+    return _word_chars("".join(full)).lower(), _word_chars("".join(initials)).lower()
+
+
+@lru_cache(maxsize=32768)
+def _run_initials(run: str) -> str:
+    return "".join(_han_run(run, Style.FIRST_LETTER))
 
 
 def has_han(text: str) -> bool:
@@ -218,11 +239,11 @@ def _value_parts(value: str) -> tuple[str, ...]:
     thousand)."""
     lowered = value.strip().lower().replace("|", " ")
     parts = [lowered]
-    compact = _NOT_WORD.sub("", lowered)
+    compact = _word_chars(lowered)
     if compact and compact != lowered:
         parts.append(compact)
     if has_han(value):
-        parts.extend((pinyin_full(value), pinyin_initials(value)))
+        parts.extend(_spellings(value))
     return tuple(p for p in parts if p)
 
 

@@ -1,13 +1,14 @@
-"""The duplicate keys as computed before issue 19's fast paths (``server/crm/keys.py``
-at 71ffce5), frozen: the reference the fast folding is held equal to
-(``test_duplicate_keys_fast.py``). Do not optimise this file."""
+"""The duplicate keys and search pieces as computed before issue 19's fast paths
+(``server/crm/keys.py`` at 71ffce5, with pypinyin's ``lazy_pinyin`` of the whole text),
+frozen: the reference the fast folding is held equal to (``test_duplicate_keys_fast.py``).
+Do not optimise this file."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from pypinyin import lazy_pinyin
+from pypinyin import Style, lazy_pinyin
 
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -21,6 +22,24 @@ _NOT_DIGIT = re.compile(r"\D")
 
 def pinyin_full(text: str) -> str:
     return _NOT_WORD.sub("", "".join(lazy_pinyin(text, errors="default"))).lower()
+
+
+def pinyin_initials(text: str) -> str:
+    return _NOT_WORD.sub(
+        "", "".join(lazy_pinyin(text, style=Style.FIRST_LETTER, errors="default"))
+    ).lower()
+
+
+def value_parts(value: str) -> tuple[str, ...]:
+    """One value's pieces of the search text."""
+    lowered = value.strip().lower().replace("|", " ")
+    parts = [lowered]
+    compact = _NOT_WORD.sub("", lowered)
+    if compact and compact != lowered:
+        parts.append(compact)
+    if _HAN.search(value):
+        parts.extend((pinyin_full(value), pinyin_initials(value)))
+    return tuple(p for p in parts if p)
 
 
 def fold(text: str) -> str:

@@ -1,4 +1,4 @@
-"""The duplicate keys' fast paths (issue 19) give what the frozen reference
+"""The duplicate keys' and search pieces' fast paths (issue 19) give what the frozen reference
 (:mod:`tests.server.crm.reference_keys`: the regexes and pypinyin's ``lazy_pinyin`` of
 the whole text) gives, byte for byte, on awkward inputs: Han text (phrases, polyphones,
 extension B), mixed scripts, full-width letters and digits, emoji, odd whitespace and
@@ -109,6 +109,8 @@ def test_folding_equals_the_reference(text: str) -> None:
     assert keys.fold(text) == ref.fold(text)
     assert keys.fold_company.__wrapped__(text) == ref.fold_company(text)  # type: ignore[attr-defined]
     assert keys.pinyin_full(text) == ref.pinyin_full(text)
+    assert keys.pinyin_initials(text) == ref.pinyin_initials(text)
+    assert keys._value_parts.__wrapped__(text) == ref.value_parts(text)  # type: ignore[attr-defined]
 
 
 @settings(max_examples=1500, deadline=None)
