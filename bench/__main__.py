@@ -287,7 +287,13 @@ def _push_rows(push: Any, dbs: list[str]) -> list[str]:
             "sqlite",
             f"**{_n(rate)} mutations/s** ({verdict(ok)}; empty table: "
             f"{_n(lite.get('push_first_20k_per_s'))}/s = {lite.get('at_size_vs_first')}× at size; "
-            f"load {lite.get('load_average_at_size')}; {push.get('sqlite_date', push.get('date', '–'))})",
+            f"load {lite.get('load_average_at_size')}; {push.get('sqlite_date', push.get('date', '–'))})"
+            + (
+                f"; mutation ids as the SDK makes them (UUIDv7) — random UUIDv4 ids: "
+                f"{_n(lite['push_at_size_random_ids_per_s'])}/s"
+                if "push_at_size_random_ids_per_s" in lite
+                else ""
+            ),
             f"{_n(aim)} mutations/s",
         )
     stale = push.get("postgresql_without_statistics")

@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 
+from client_sdk._ids import uuid7
 from tests.support.server_proc import ServerProcess, create_user_direct, migrate
 
 from .server_bench import PASSWORD, REPO, Device, _drop_postgres, _postgres_db, distinct_customer
@@ -195,10 +196,13 @@ class Writer(Device):
         self.client.timeout = httpx.Timeout(300)
         self.client.headers["Content-Type"] = "application/json"
 
-    def body(self, prefix: str, start: int, n: int = BATCH) -> bytes:
+    def body(self, prefix: str, start: int, n: int = BATCH, *, random_ids: bool = False) -> bytes:
+        """A push of ``n`` new customers. Mutation ids as the SDK makes them (UUIDv7:
+        time-ordered, so each batch's ids land together in ``applied_mutations``' index);
+        ``random_ids``: UUIDv4, as a client that does not follow the SDK might."""
         mutations = [
             {
-                "id": uuid.uuid4().hex,
+                "id": uuid.uuid4().hex if random_ids else uuid7(),
                 "collection": "customers",
                 "record_id": f"{prefix}-{i:08d}",
                 "op": "upsert",
@@ -243,6 +247,11 @@ def load_and_measure(url: str, records: int, label: str) -> dict[str, Any]:
     out["load_average_at_size"] = _load()
     out["push_at_size_per_s"] = _rate(writer, bodies)
     out["load_average_end"] = _load()
+    start = records + 10 * BATCH
+    random_ids = [
+        writer.body("r", s, random_ids=True) for s in range(start, start + 5 * BATCH, BATCH)
+    ]
+    out["push_at_size_random_ids_per_s"] = _rate(writer, random_ids)
     out["at_size_vs_first"] = round(out["push_at_size_per_s"] / out["push_first_20k_per_s"], 2)
     writer.close()
     return out

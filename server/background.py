@@ -104,22 +104,29 @@ def yielding(
     quiet_s: float,
     max_defer_s: float,
     busy: Callable[[], object] | None = None,
+    quiet: Callable[[], object] | None = None,
 ) -> Callable[[], object]:
     """``task``, skipped while ``foreground`` has been quiet for less than ``quiet_s`` —
     but never skipped for longer than ``max_defer_s`` in a row (a sustained burst still
     leaves the task a turn that often). ``quiet_s`` 0: never skipped. ``busy``: what runs
-    instead of a skipped turn (a smaller share of the work), if anything."""
+    instead of a skipped turn (a smaller share of the work), if anything. ``quiet``:
+    what runs instead of ``task`` on a turn taken because all was quiet (one that gives
+    up when the foreground comes back); a turn forced by ``max_defer_s`` is ``task``."""
     deferred_since: list[float] = []
 
     def run() -> object:
-        if quiet_s > 0 and foreground.quiet_for() < quiet_s:
+        if quiet_s <= 0:
+            return task()
+        if foreground.quiet_for() < quiet_s:
             now = foreground.clock()
             if not deferred_since:
                 deferred_since.append(now)
             if now - deferred_since[0] < max_defer_s:
                 return busy() if busy is not None else None
+            deferred_since.clear()
+            return task()
         deferred_since.clear()
-        return task()
+        return (quiet or task)()
 
     return run
 

@@ -36,6 +36,7 @@ import zlib
 from types import ModuleType
 from typing import Any
 
+from pydantic_core import from_json
 from starlette.middleware.gzip import GZipMiddleware, GZipResponder, IdentityResponder
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -107,34 +108,44 @@ def checked_json(
     """``body`` parsed, with :func:`json_problems`' findings: the document is the one a
     route would read only when the list is empty (the poll's fast path reads it).
 
-    Most bodies are fine, and are found so quickly (:func:`_plainly_safe`: the C parser
-    and one pass over the values); any doubt takes the walk that names each problem."""
+    Most bodies are fine, and are found so quickly (:func:`_plainly_safe`: a parser in
+    Rust on the raw bytes and one pass over the values); any doubt takes the walk that
+    names each problem, on the decoded text."""
+    document = _plainly_safe(body, max_depth)
+    if document is not _DOUBT:
+        return document, []
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None, [_problem("", "invalid_encoding", "the body is not UTF-8 text")]
-    document = _plainly_safe(text, max_depth)
-    if document is not _DOUBT:
-        return document, []
     return _walk_problems(text, max_depth)
 
 
 #: The only ways a JSON text spells a NUL or a lone surrogate: an escape (raw control
 #: characters are invalid JSON, and UTF-8 cannot carry a surrogate).
-_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 #: :func:`_plainly_safe`'s "look closely".
 _DOUBT: Any = object()
 
 
-def _plainly_safe(text: str, max_depth: int) -> Any:
+def _plainly_safe(body: bytes, max_depth: int) -> Any:
     """The parsed document when it holds nothing :func:`_walk_problems` would report —
     no suspect escape in the text and, over the parsed values, every integer in 64 bits,
     every float finite, nesting well within ``max_depth`` — else :data:`_DOUBT` ("look
-    closely", not "refused")."""
-    if "\\u" in text and _SUSPECT_ESCAPE.search(text) is not None:
+    closely", not "refused").
+
+    The parser is pydantic-core's ``from_json`` on the raw bytes (1,000 customers:
+    ~2.2 ms against ~3.5 ms to decode and :func:`json.loads`; object keys are cached,
+    the values, new in every push, are not): it refuses what :func:`json.loads` of the decoded text
+    refuses — text that is not UTF-8, a byte-order mark, ``NaN``/``Infinity``, lone
+    surrogates, raw control characters — and what it accepts it reads as
+    :func:`json.loads` does, value for value (floats to the bit, key order, the last of
+    duplicate keys, ``-0`` an integer); ``tests/server/test_push_wire.py`` holds the two
+    equal. What it refuses is left to the walk, which answers as before."""
+    if b"\\" in body and _SUSPECT_ESCAPE.search(body) is not None:
         return _DOUBT
     try:
-        document = json.loads(text)
+        document = from_json(body, allow_inf_nan=False, cache_strings="keys")
     except (ValueError, RecursionError):
         return _DOUBT
     # Breadth first, one level of nesting at a time: the values of the containers in

@@ -89,6 +89,15 @@ def build_operations(settings: Settings, engine: Engine) -> Operations:
                 foreground,
                 quiet_s=settings.search_index_yield_s,
                 max_defer_s=settings.search_index_max_defer_s,
+                # a turn taken in a quiet moment gives up when a push comes (cut at the
+                # next record); one forced by max_defer_s runs its share beside them
+                quiet=lambda: catch_up_search(
+                    engine,
+                    batch=200,
+                    wait=False,
+                    budget_s=settings.search_index_interval_s / 2,
+                    stop=foreground.active,
+                ),
                 # while pushes come: a small share of the catch-up (no GIN settling),
                 # so the first search after a burst does not pay for all of it — in the
                 # gaps between pushes only (cut at the next record when one starts)

@@ -513,7 +513,7 @@ def catch_up_search(
     the budget) — so the tick works in the gaps between pushes, not beside them."""
     started = _clock()
     outcome = _catch_up(engine, batch, wait, limit, budget_s, upto, checked, stop)
-    if outcome.yielded:
+    if stop is not None and stop():
         return outcome
     if (wait is False if settle is None else settle) and engine.dialect.name == "postgresql":
         left = None if budget_s is None else budget_s - (_clock() - started)

@@ -3,12 +3,17 @@ answers of the general code they skip."""
 
 from __future__ import annotations
 
+import codecs
 import json
+import struct
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from server import middleware
 from server.routers import sync
 from sync_protocol import ClockSkew, ErrorBody, ErrorCode, Mutation, Timestamp
 from sync_protocol.hlc import clamp
@@ -266,3 +271,110 @@ def test_the_one_hop_push_answers_every_request_as_fastapi_does(
     assert statuses["revoked device"] == 403 and statuses["invalid, bad token"] == 401
     assert statuses["invalid"] == 422 and statuses["batch too large"] == 413
     assert statuses["clock refused"] == 409 and statuses["protocol"] == 426
+
+
+# ---- the body check's parser ---------------------------------------------------------------
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of equal types; floats to the bit; object keys in the same order."""
+    if a.__class__ is not b.__class__:
+        return False
+    if isinstance(a, float):
+        return struct.pack("<d", a) == struct.pack("<d", b)
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _quick_reads_as_json_loads(body: bytes) -> None:
+    """What the body check's quick path accepts, :func:`json.loads` of the decoded text
+    reads too, value for value — the document a route validates is the one it was."""
+    document = middleware._plainly_safe(body, middleware.MAX_JSON_DEPTH)
+    if document is middleware._DOUBT:
+        return
+    expected = json.loads(body.decode("utf-8"))  # raises: the quick path took too much
+    assert _same(document, expected), body[:200]
+    assert not body.startswith(codecs.BOM_UTF8)
+
+
+_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+_DOCUMENT = st.recursive(
+    _LEAF,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
+#: Bytes that break JSON, UTF-8 or both.
+_NOISE = b' \t\n\r\x00\x1f\x7f"\\/bfnrtu019aeEfF+-.[]{}:,\x80\xc3\xa9\xed\xa0\xef\xbb\xbf\xff'
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(
+    document=_DOCUMENT,
+    ascii_only=st.booleans(),
+    edits=st.lists(
+        st.tuples(st.integers(0, 10**6), st.sampled_from(range(3)), st.integers(0, 255)), max_size=3
+    ),
+)
+def test_the_quick_parser_reads_what_json_loads_reads(
+    document: Any, ascii_only: bool, edits: list[tuple[int, int, int]]
+) -> None:
+    raw = bytearray(json.dumps(document, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass"))
+    _quick_reads_as_json_loads(bytes(raw))
+    for at, kind, noise in edits:
+        i = at % (len(raw) + 1)
+        byte = _NOISE[noise % len(_NOISE)]
+        if kind == 0 and raw:
+            del raw[min(i, len(raw) - 1)]
+        elif kind == 1:
+            raw[i:i] = bytes([byte])
+        elif raw:
+            raw[min(i, len(raw) - 1)] = byte
+        _quick_reads_as_json_loads(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": -0, "b": -0.0, "c": 0.1, "d": 1e308, "e": 5e-324, "f": 2.2250738585072011e-308}',
+        b'{"a": 1, "b": 2, "a": 3}',
+        b'{"x": 123456789012345678901234567890, "y": 9223372036854775807}',
+        b'{"s": "\\u00e9\\ud83d\\ude00\\/\\b\\f\\n\\r\\t\\"\\\\"}',
+        b'{"s": "\\u00e9\\u5ba2\\/\\b\\f\\n\\r\\t\\"\\\\"}',
+        b'{"s": "\xe5\xae\xa2\xe6\x88\xb7", "t": "\xf0\x9f\x98\x80"}',
+        b'{"s": "\xed\xa0\x80"}',
+        b'{"s": "\xc0\xaf"}',
+        b'{"s": "\xff"}',
+        b'{"s": "a\x01b"}',
+        b"\xef\xbb\xbf{}",
+        b'{"a": NaN}',
+        b'{"a": 1e400}',
+        b'{"a": 1}x',
+        b'{"a": 1,}',
+        b'{"a": 01}',
+        b'{"a": .5}',
+        b'{"a": 1.}',
+        b"[" * 150 + b"]" * 150,
+        b"9" * 5000,
+    ],
+)
+def test_the_quick_parser_on_the_edges(raw: bytes) -> None:
+    _quick_reads_as_json_loads(raw)
+    quick = middleware.checked_json(raw)
+    try:
+        walked = middleware._walk_problems(raw.decode("utf-8-sig"), middleware.MAX_JSON_DEPTH)
+    except UnicodeDecodeError:
+        walked = (None, [middleware._problem("", "invalid_encoding", "the body is not UTF-8 text")])
+    assert quick[1] == walked[1]
+    if not walked[1]:
+        assert _same(quick[0], walked[0])

@@ -329,15 +329,20 @@ def test_a_push_body_is_parsed_once(sqlite_world: World, monkeypatch: pytest.Mon
     document instead of parsing the ~650 kB of a 1,000-mutation push a second time."""
     import json
 
-    real = json.loads
+    from server import middleware
+
     large: list[int] = []
 
-    def counting(text: Any, *args: Any, **kwargs: Any) -> Any:
-        if len(text) > 5_000:
-            large.append(len(text))
-        return real(text, *args, **kwargs)
+    def counting(real: Any) -> Any:
+        def parse(text: Any, *args: Any, **kwargs: Any) -> Any:
+            if len(text) > 5_000:
+                large.append(len(text))
+            return real(text, *args, **kwargs)
 
-    monkeypatch.setattr(json, "loads", counting)
+        return parse
+
+    monkeypatch.setattr(json, "loads", counting(json.loads))
+    monkeypatch.setattr(middleware, "from_json", counting(middleware.from_json))
     rep = sqlite_world.phone("rep_a1")
     fields = _customers(30, "once-parsed")
     results = rep.push([rep.mutation("customers", new_id("c"), f) for f in fields])

@@ -53,6 +53,26 @@ def test_yielding_skips_while_the_foreground_is_busy_and_defers_at_most_so_long(
         off()
     assert ran[-1] == -1
 
+    # ``quiet``: what a turn taken in a quiet moment runs (a forced one runs ``task``)
+    turns: list[str] = []
+    both = yielding(
+        lambda: turns.append("forced"),
+        fg,
+        quiet_s=1.0,
+        max_defer_s=5.0,
+        quiet=lambda: turns.append("quiet"),
+    )
+    clock.now += 2
+    both()
+    for _ in range(12):
+        with fg.running():
+            both()
+            clock.now += 0.5
+    assert turns == ["quiet", "forced"]
+    never = yielding(lambda: turns.append("task"), fg, quiet_s=0, max_defer_s=5.0, quiet=list)
+    never()
+    assert turns[-1] == "task"
+
     # ``busy``: what runs instead of a turn given way
     shared: list[str] = []
     small = yielding(
@@ -92,6 +112,8 @@ def test_the_search_catch_up_skips_its_tick_right_after_a_push(
 
     search.task()
     assert len(calls) == 1  # nothing pushed yet: the tick runs
+    # ... and gives up at the next record when a push comes (a quiet turn)
+    assert calls[0]["stop"] == ops.foreground.active
 
     rep = quiet_world.phone("rep_a1")
     assert rep.push_one("customers", new_id("c"), customer_fields())["status"] == "applied"
@@ -110,3 +132,10 @@ def test_the_search_catch_up_skips_its_tick_right_after_a_push(
     clock.now += 1.5  # the default search_index_yield_s is 1 s
     search.task()
     assert len(calls) == 3 and "settle" not in calls[2]  # a full turn, settling too
+    assert calls[2]["stop"] == ops.foreground.active
+    # a turn forced by search_index_max_defer_s (10 s) under a sustained burst: not stopped
+    while len(calls) == 3 or calls[-1].get("settle") is False:
+        with ops.foreground.running():
+            search.task()
+            clock.now += 0.5
+    assert "stop" not in calls[-1] and "settle" not in calls[-1]
