@@ -27,7 +27,7 @@ from sync_protocol import (
 )
 
 from ..accounts import Principal
-from .rows import RowState, plain, plain_sorted
+from .rows import RowState, plain_sorted
 from .writing import StoredResult
 
 
@@ -184,14 +184,18 @@ def mutation_digest(m: Mutation) -> str:
 def _plain_canonical(m: Mutation) -> bytes | None:
     """The canonical bytes of a message of plain values (:func:`mutation_digest`), or
     ``None``: not plain."""
+    get = m.__dict__.get  # a model's field values (a missing one: not plain)
     doc: dict[str, Any] = {}
     for name in _SORTED_FIELDS:
-        value = getattr(m, name)
-        if value.__class__ is dict:
+        value = get(name, _MISSING)
+        t = value.__class__
+        if t is str or value is None or t is int or t is bool:
+            pass
+        elif t is dict:
             value = plain_sorted(value)
             if value is None:
                 return None
-        elif not plain(value):
+        elif t is not list or not all(v.__class__ is str for v in value):
             return None
         doc[name] = value
     try:
@@ -208,6 +212,7 @@ def _model_canonical(m: Mutation) -> str:
 
 _MUTATION_FIELDS = tuple(Mutation.model_fields)
 _SORTED_FIELDS = tuple(sorted(_MUTATION_FIELDS))
+_MISSING: Any = object()
 
 
 def repeat_result(m: Mutation, stored: StoredResult, digest: str) -> MutationResult:

@@ -5,7 +5,8 @@ The same batches — creates of every kind among updates, deletes, groups, rejec
 (validation, scope, roles, read-only fields, duplicates, append-only events), replays
 and reused mutation ids — are pushed once with the fast path and once without it, each
 into its own copy of one database, with the same clocks. Every row of every table and
-every answer (the response's bytes, the counts) must be the same.
+every answer (the response's bytes, the counts) must be the same. Some clocks run ahead
+and are clamped, as the route does, after the digests of what was sent are taken.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from server.crm import push_rules
 from server.db import make_engine
 from server.integration import events
 from server.repository import apply_push, mutation_digest, push
-from sync_protocol import CRM_SCHEMA, PushRequest, PushResponse
+from sync_protocol import CRM_SCHEMA, Mutation, PushRequest, PushResponse, Timestamp
+from sync_protocol.hlc import clamp
 from tests.server.conftest import WORLD_TEMPLATE
 
 T0 = 1_764_720_000_000
 NOW_MS = T0 + 5_000
+DRIFT_MS = 300_000
 
 REP = Principal("u-rep_a1", "rep", "team-a", frozenset(), "dev-rep")
 MANAGER = Principal(
@@ -50,7 +53,10 @@ class Clocks:
         self.server = itertools.count(1)
 
     def hlc(self, node: str) -> str:
-        return f"{T0:015d}:{next(self.device) % 100_000:05d}:{node}"
+        n = next(self.device)
+        # every seventh from a clock running a day ahead: clamped
+        wall = T0 + 86_400_000 if n % 7 == 0 else T0
+        return f"{wall:015d}:{n % 100_000:05d}:{node}"
 
     def server_hlc(self) -> str:
         return f"{T0 + 1000:015d}:{next(self.server):05d}:server"
@@ -83,9 +89,13 @@ def _run(
     answers = []
     try:
         for principal, raw in batches:
-            mutations = PushRequest.model_validate(
+            sent = PushRequest.model_validate(
                 {"device_id": principal.device_id, "schema_version": 1, "mutations": raw}
             ).mutations
+            # As the route does: the digests of what was sent, then clocks too far ahead
+            # clamped (a copy of the mutation).
+            digests = [mutation_digest(m) for m in sent]
+            mutations = [_settled(m) for m in sent]
             with engine.begin() as conn:
                 outcome = apply_push(
                     conn,
@@ -94,7 +104,7 @@ def _run(
                     mutations,
                     now_ms=NOW_MS,
                     server_hlc=clocks.server_hlc,
-                    digests=[mutation_digest(m) for m in mutations],
+                    digests=digests,
                     rules=rules,
                 )
             body = PushResponse(
@@ -104,6 +114,15 @@ def _run(
     finally:
         engine.dispose()
     return answers, _dump(path)
+
+
+def _settled(m: Mutation) -> Mutation:
+    ts = Timestamp.parse(m.hlc)
+    if ts.wall_ms <= NOW_MS + DRIFT_MS:
+        return m
+    return m.model_copy(
+        update={"hlc": clamp(ts, server_now_ms=NOW_MS, max_drift_ms=DRIFT_MS).encode()}
+    )
 
 
 def assert_paths_agree(
