@@ -92,7 +92,9 @@ _clock = time.monotonic
 LOCK_KEY = 0x6673736561726368
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__ (~1.3 µs a
+# row against ~0.3; the push flush builds one per written row). Treated as a value.
+@dataclass(slots=True)
 class IndexedRow:
     collection: str
     record_id: str
