@@ -811,7 +811,7 @@ def render(results: Path, out: Path, outcome: dict[str, str] | None = None) -> s
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
         f"**{date}**. Every figure stands beside a ceiling (or an aim) measured in the same run "
         "on the same machine; the raw numbers are in `bench/results/*.json`. A bench can be "
-        "re-run alone (`python -m bench --only server,push`), so each section states the time "
+        "re-run alone (`python -m bench --only server --only push`), so each section states the time "
         "and the load average of its own run: the 2 cores are shared, and the host's own speed "
         "moves by about 2x over a day, so compare the ratios measured in one run rather than "
         "absolute figures across sections.",
@@ -850,8 +850,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=("server", "sdk", "fleet", "console", "reports", "ops", "live"),
-        help="run only these",
+        choices=("server", "push", "sdk", "fleet", "console", "reports", "ops", "live"),
+        help="run only this bench (repeat for several: --only server --only push)",
     )
     parser.add_argument("--render-only", action="store_true", help="just rewrite the report")
     parser.add_argument("--results", type=Path, default=None)
