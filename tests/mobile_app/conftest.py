@@ -101,22 +101,34 @@ class AppDriver:
             self.pump(1)
             time.sleep(0.01)
 
-    def tap(self, widget: Any) -> None:
-        """A finger down and up on the middle of ``widget`` (scrolled into view first)."""
+    def tap(self, target: Any) -> None:
+        """A finger down and up on the middle of a widget (scrolled into view first).
+
+        ``target`` is the widget, or a function that finds it: a live screen rebuilds
+        itself when its data changes (a sync, the search index built after one), which
+        replaces its widgets — a widget looked up before may be detached by the time it
+        is tapped, so a function is asked again on every attempt."""
         from kivy.tests.common import UnitTestTouch
         from kivy.uix.scrollview import ScrollView
+        from kivy.uix.widget import Widget
 
-        scroll = None
-        parent = widget.parent
-        for _ in range(50):  # the Window is its own parent: walk a bounded chain
-            if parent is None:
-                break
-            if isinstance(parent, ScrollView):
-                scroll = parent
-                break
-            parent = parent.parent
+        def find() -> Any:
+            return target if isinstance(target, Widget) else target()
+
+        def scroll_of(widget: Any) -> Any:
+            parent = widget.parent
+            for _ in range(50):  # the Window is its own parent: walk a bounded chain
+                if parent is None:
+                    return None
+                if isinstance(parent, ScrollView):
+                    return parent
+                parent = parent.parent
+            return None
+
         self.pump(1)
         for attempt in range(20):  # a fresh layout may need a few frames to settle
+            widget = find()
+            scroll = scroll_of(widget)
             if scroll is not None and scroll.viewport_size[1] > scroll.height:
                 if attempt >= 3:  # a fling left over from an earlier tap fights scroll_to
                     for effect in (scroll.effect_x, scroll.effect_y):
@@ -138,10 +150,11 @@ class AppDriver:
             x, y = widget.to_window(*widget.center)
             self.pump(2)
             settled = (x, y) == tuple(widget.to_window(*widget.center))
-            if settled and self.controller.sm.collide_point(x, y):
+            attached = widget.get_root_window() is not None
+            if settled and attached and self.controller.sm.collide_point(x, y):
                 break
-        assert self.controller.sm.collide_point(x, y), (
-            f"{widget} is off screen at {x},{y}; attached: {widget.get_root_window() is not None}"
+        assert attached and self.controller.sm.collide_point(x, y), (
+            f"{widget} is off screen at {x},{y}; attached: {attached}"
             f"; scroll: {scroll is not None}; screen: {self.controller.sm.current}"
         )
         touch = UnitTestTouch(x, y)

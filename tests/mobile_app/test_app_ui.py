@@ -124,7 +124,7 @@ def test_log_visit_from_the_customer_screen(app: AppDriver, demo_world: Any) -> 
     customer = demo_world.ids.customers["李四"]
     app.controller.go("customer_detail", customer_id=customer)
     app.pump(2)
-    app.tap(app.screen.action_buttons["Log a visit"])
+    app.tap(lambda: app.screen.action_buttons["Log a visit"])
     screen = app.screen
     assert screen.name == "log_visit"
     app.tap(screen.locate_button)
@@ -367,7 +367,7 @@ def test_attach_a_photo_to_a_visit_and_see_its_upload_status(
     customer = demo_world.ids.customers["李四"]
     app.controller.go("customer_detail", customer_id=customer)
     app.pump(2)
-    app.tap(app.screen.action_buttons["Log a visit"])
+    app.tap(lambda: app.screen.action_buttons["Log a visit"])
     form = app.screen
     assert form.name == "log_visit"
     app.type(form.inputs["check_in"].input, "31.2304, 121.4737")

@@ -200,7 +200,7 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         assert len(store.dead_letters()) == 15
 
         def decide(letter_id: str, action: str) -> None:
-            kivy_app.tap(screen.cards[letter_id][action])
+            kivy_app.tap(lambda: screen.cards[letter_id][action])
             kivy_app.controller.wait_for_sync()
             # the screen re-renders 0.3 s after the pull's store events: let it, so the
             # next tap does not land on a card that moves under the finger
@@ -211,7 +211,7 @@ def test_a_refused_conversion_is_explained_kept_and_settled_by_the_reps_choice(
         decide(lead_row.id, "keep_anyway")  # the rep keeps the lead
         decide(colleague.id, "keep_anyway")  # a different company
         decide(mine.id, "use_existing")  # the office's customer
-        kivy_app.tap(screen.cards[converted_there.id]["discard"])
+        kivy_app.tap(lambda: screen.cards[converted_there.id]["discard"])
         assert "4 条" in dialogs.current["yes"].parent.parent.children[-1].text
         kivy_app.tap(dialogs.current["yes"])  # the office's conversion stands
         kivy_app.pump(2)
