@@ -136,7 +136,7 @@ def _read_stored(batch: Batch, state: _Keys, keys: Set[str]) -> None:
 
 class DuplicatesRule:
     def check_unit(self, batch: Batch, unit: Sequence[UnitWrite]) -> None:
-        state = cast(_Keys | None, batch.scratch.get(_STATE)) or _state(batch)
+        state = _state(batch)
         stored, seen = state.stored, state.seen
         # Each member's duplicate keys as the check computed them (``None``: not asked),
         # for the keys the batch remembers below: computed once per member.

@@ -37,21 +37,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def plain(value: Any) -> bool:
-    """Text, an integer, a boolean, null or a list of text: what pydantic-core's JSON
-    encoder writes exactly as ``json.dumps`` does (floats differ: ``1e-7`` / ``1e-07``)."""
-    t = value.__class__
-    if t is str or t is int or t is bool or value is None:
-        return True
-    if t is list:
-        return all(v.__class__ is str for v in value)
-    return False
-
-
 def plain_sorted(value: dict[Any, Any]) -> dict[str, Any] | None:
-    """``value`` with its keys in sorted order when every key is text and every value
-    :func:`plain` (no nested object), else ``None``."""
-    for k, v in value.items():  # plain(), inline: called for every field of every record
+    """``value`` with its keys in sorted order when every key is text and every value is
+    plain — text, an integer, a boolean, null or a list of text: what pydantic-core's
+    JSON encoder writes exactly as ``json.dumps`` does (floats differ: ``1e-7`` /
+    ``1e-07``; no nested object) — else ``None``."""
+    for k, v in value.items():  # called for every field of every record
         t = v.__class__
         if k.__class__ is not str:
             return None
